@@ -1,0 +1,1 @@
+"""Command-line front: one small module per sub-command, each with ``register``."""

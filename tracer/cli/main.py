@@ -1,0 +1,55 @@
+"""``brtrace`` entry point: dispatch to sub-command modules, turn errors into one line.
+
+Each sub-command lives in its own module in this package and exposes
+``register(subparsers)``, which adds its parser and sets ``func``. A module
+that is missing (a feature not built yet) is simply not offered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from tracer.errors import BrtraceError
+
+COMMANDS = ("ping", "trace", "record", "replay", "export", "drops", "topo", "lab", "doctor")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="brtrace",
+        description="Trace packets hop by hop through veths, bridges, routes and VXLAN.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        try:
+            mod = importlib.import_module(f"tracer.cli.{name}_cmd")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"tracer.cli.{name}_cmd":
+                continue
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rc = args.func(args)
+    except BrtraceError as exc:
+        print(f"brtrace: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("brtrace: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 141
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""The event model: one kernel observation of one packet at one hook.
+
+Every layer of brtrace (probes, correlator, record/replay, text and TUI views)
+speaks in these frozen dataclasses. The probe's single C event struct
+(``probes/brtrace.h``) is decoded straight into :class:`Event`; a recording
+stores exactly these fields; replay rebuilds them. Nothing here imports bcc,
+pyroute2 or textual, so the whole pipeline downstream of the kernel runs on
+recorded data without root.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from dataclasses import dataclass, field, fields
+
+
+class Hook(enum.IntEnum):
+    """Where an event was seen.  Values are shared with ``probes/brtrace.h``."""
+
+    NET_DEV_QUEUE = 1
+    NET_DEV_START_XMIT = 2
+    NETIF_RECEIVE_SKB = 3
+    NETIF_RX = 4
+    FIB_TABLE_LOOKUP = 5
+    KFREE_SKB = 6
+    BR_FDB_UPDATE = 7
+    # Function hooks (kprobe / fentry where the kernel allows them).
+    BR_HANDLE_FRAME = 20
+    VETH_XMIT = 21
+    IP_FORWARD = 22
+    BR_FORWARD = 23
+    BR_PASS_FRAME_UP = 24
+    VXLAN_XMIT = 25
+    VXLAN_RCV = 26
+    IP_RCV = 27
+    IP_FINISH_OUTPUT2 = 28
+
+    @property
+    def label(self) -> str:
+        """The kernel's own name for the hook, as users know it from tracefs."""
+        return self.name.lower()
+
+    @property
+    def is_tracepoint(self) -> bool:
+        return self.value < 20
+
+
+TRACEPOINT_OF: dict[Hook, str] = {
+    Hook.NET_DEV_QUEUE: "net:net_dev_queue",
+    Hook.NET_DEV_START_XMIT: "net:net_dev_start_xmit",
+    Hook.NETIF_RECEIVE_SKB: "net:netif_receive_skb",
+    Hook.NETIF_RX: "net:netif_rx",
+    Hook.FIB_TABLE_LOOKUP: "fib:fib_table_lookup",
+    Hook.KFREE_SKB: "skb:kfree_skb",
+    Hook.BR_FDB_UPDATE: "bridge:br_fdb_update",
+}
+
+FUNCTION_HOOKS: tuple[Hook, ...] = tuple(h for h in Hook if not h.is_tracepoint)
+
+ETH_P_IP = 0x0800
+ETH_P_ARP = 0x0806
+ETH_P_IPV6 = 0x86DD
+IPPROTO_ICMP = 1
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+ICMP_ECHOREPLY = 0
+ICMP_ECHO = 8
+
+
+def ip4(value: int) -> str:
+    """Dotted quad of an address the probe stored in network byte order."""
+    return str(ipaddress.IPv4Address(value.to_bytes(4, "little"))) if value else ""
+
+
+def mac(value: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in value)
+
+
+@dataclass(frozen=True, slots=True)
+class L4Key:
+    """Addresses and transport key of one IPv4 header (outer or VXLAN-inner).
+
+    For ICMP, ``sport``/``dport`` carry the echo id and sequence (host order),
+    which is what lets a journey be followed across NAT and encapsulation.
+    """
+
+    saddr: int = 0  # network byte order, as the kernel stores it
+    daddr: int = 0
+    proto: int = 0
+    ip_id: int = 0
+    ttl: int = 0
+    sport: int = 0
+    dport: int = 0
+    icmp_type: int = 0xFF
+    icmp_code: int = 0
+
+    @property
+    def src(self) -> str:
+        return ip4(self.saddr)
+
+    @property
+    def dst(self) -> str:
+        return ip4(self.daddr)
+
+    @property
+    def is_icmp_echo(self) -> bool:
+        return self.proto == IPPROTO_ICMP and self.icmp_type in (ICMP_ECHO, ICMP_ECHOREPLY)
+
+    @property
+    def present(self) -> bool:
+        return self.proto != 0 or self.saddr != 0
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A ``fib_table_lookup`` result: which table answered and where it leads."""
+
+    table: int = 0
+    err: int = 0
+    oif: int = 0  # flowi4_oif asked for (0 = any)
+    iif: int = 0  # flowi4_iif (input route) or 0 for output
+    nh_ifindex: int = 0  # device of the chosen next hop
+    gateway: int = 0  # next-hop gateway, network byte order, 0 = on-link/direct
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One observation of one packet at one hook, decoded from the kernel.
+
+    Fields mirror ``struct brt_event`` in ``probes/brtrace.h``; see there for
+    how each is read. ``inner`` is set when the packet is VXLAN-encapsulated
+    (then ``vni`` is set too) and holds the encapsulated packet's key.
+    """
+
+    ts_ns: int
+    cpu: int
+    hook: Hook
+    skb: int
+    netns: int
+    ifindex: int
+    ifname: str
+    length: int
+    src_mac: str = ""
+    dst_mac: str = ""
+    ethertype: int = 0
+    vlan: int = 0
+    outer: L4Key = field(default_factory=L4Key)
+    vni: int = 0
+    inner: L4Key | None = None
+    inner_src_mac: str = ""
+    inner_dst_mac: str = ""
+    drop_reason: int = 0
+    location: int = 0
+    route: Route | None = None
+    fdb_mac: str = ""
+    fdb_vlan: int = 0
+    pkt_type: int = 0
+    headers: bytes = b""  # captured bytes from the L2 (or L3) header, snaplen-bound
+    headers_l3: bool = False  # True when ``headers`` starts at the IP header
+
+    @property
+    def key(self) -> L4Key:
+        """The key that identifies the traced packet: inner if encapsulated."""
+        return self.inner if self.inner is not None else self.outer
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, (L4Key, Route)):
+                v = {g.name: getattr(v, g.name) for g in fields(v)}
+            elif isinstance(v, Hook):
+                v = int(v)
+            elif isinstance(v, bytes):
+                v = v.hex()
+            out[f.name] = v
+        return out
+
+    @staticmethod
+    def from_dict(d: dict[str, object]) -> "Event":
+        """Rebuild an event from :meth:`to_dict` output; raises on bad data."""
+        kw = dict(d)
+        kw["hook"] = Hook(int(kw["hook"]))  # type: ignore[call-overload]
+        kw["outer"] = L4Key(**kw["outer"])  # type: ignore[arg-type]
+        if kw.get("inner") is not None:
+            kw["inner"] = L4Key(**kw["inner"])  # type: ignore[arg-type]
+        if kw.get("route") is not None:
+            kw["route"] = Route(**kw["route"])  # type: ignore[arg-type]
+        kw["headers"] = bytes.fromhex(str(kw.get("headers", "")))
+        return Event(**kw)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class HookStatus:
+    """How one hook is attached on this kernel, for ``doctor`` and the status bar."""
+
+    hook: Hook
+    mode: str  # "tracepoint" | "raw_tracepoint" | "kprobe" | "fentry" | "off"
+    detail: str = ""
+
+    @property
+    def live(self) -> bool:
+        return self.mode != "off"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStats:
+    """Counters an event source keeps; ``lost`` is counted in the kernel."""
+
+    events: int = 0
+    lost: int = 0
+    batches: int = 0
