@@ -152,6 +152,8 @@ class Event:
     inner_dst_mac: str = ""
     drop_reason: int = 0
     location: int = 0
+    reason_name: str = ""  # decoded by the loader from the running kernel's BTF enum
+    location_sym: str = ""  # "sym+0xoff" from /proc/kallsyms, resolved by the loader
     route: Route | None = None
     fdb_mac: str = ""
     fdb_vlan: int = 0
