@@ -1,0 +1,63 @@
+"""What a lab is: its hosts, the devices each must have, and the code that builds it.
+
+The spec is data first so tests and the tracer can ask "where is pod-b?" without
+building anything, and so ``lab status`` can tell a complete lab from a
+half-built one by comparing what exists with what should.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Mapping
+
+if TYPE_CHECKING:
+    from tracer.lab.build import Builder
+
+STATE_UP = "up"
+STATE_PARTIAL = "partial"
+STATE_DOWN = "down"
+
+
+@dataclass(frozen=True)
+class Lab:
+    """One lab. ``hosts`` are netns labels (``brt-`` is prepended for the netns name)."""
+
+    name: str
+    description: str
+    hosts: tuple[str, ...]
+    addresses: Mapping[str, str]  # host -> its main IPv4 address (what you ping)
+    devices: Mapping[str, tuple[str, ...]]  # host -> device names it must have (besides lo)
+    build: "Callable[[Builder], None]" = field(repr=False)
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        return tuple(f"brt-{h}" for h in self.hosts)
+
+    @property
+    def marker(self) -> str:
+        """Alias set on ``lo`` of the first host once the build finished."""
+        return f"brtrace lab {self.name} complete"
+
+
+@dataclass(frozen=True)
+class LabInfo:
+    """What ``up``/``status`` report: the lab's state and what exists of it."""
+
+    name: str
+    state: str  # up | partial | down
+    present: tuple[str, ...]  # netns names that exist
+    missing: tuple[str, ...]  # netns names that do not
+    addresses: Mapping[str, str]
+    problems: tuple[str, ...] = ()  # why a lab with all namespaces is still partial
+
+    def line(self) -> str:
+        """One status line, e.g. ``flannel: up (brt-node1 brt-node2 …)``."""
+        text = f"{self.name}: {self.state}"
+        if self.present:
+            text += " (" + " ".join(self.present) + ")"
+        if self.state == STATE_PARTIAL:
+            if self.missing:
+                text += "; missing " + " ".join(self.missing)
+            if self.problems:
+                text += "; " + "; ".join(self.problems)
+        return text
