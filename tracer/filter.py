@@ -1,0 +1,71 @@
+"""What to trace: the in-kernel filter, as data.
+
+The loader turns it into ``-D`` cflags for the C program, so that packets of
+other flows cost one header parse and no event. Pure: no bcc here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from tracer.errors import BrtraceError
+
+PROTOS = {"icmp": 1, "tcp": 6, "udp": 17}
+
+
+def be32(addr: str) -> int:
+    """An IPv4 address as the u32 the kernel stores (network order, read little-endian)."""
+    return int.from_bytes(ipaddress.IPv4Address(addr).packed, "little")
+
+
+@dataclass(frozen=True, slots=True)
+class TraceFilter:
+    icmp_id: int | None = None
+    host: str | None = None
+    proto: str | None = None
+    port: int | None = None
+    fib_addrs: tuple[str, ...] = ()
+    only_drops: bool = False
+    vxlan_port: int = 8472
+
+    def __post_init__(self) -> None:
+        for a in ((self.host,) if self.host else ()) + self.fib_addrs:
+            try:
+                ipaddress.IPv4Address(a)
+            except ValueError:
+                raise BrtraceError(f"not an IPv4 address: {a!r}", 2) from None
+        if self.proto is not None and self.proto not in PROTOS:
+            raise BrtraceError(f"unknown protocol {self.proto!r} (use icmp, tcp or udp)", 2)
+        if self.port is not None and not 0 < self.port < 65536:
+            raise BrtraceError(f"port out of range: {self.port}", 2)
+
+    def cflags(self) -> list[str]:
+        out = [f"-DVXLAN_PORT={self.vxlan_port}"]
+        if self.icmp_id is not None:
+            out.append(f"-DFILTER_ICMP_ID={self.icmp_id}")
+        if self.host:
+            out.append(f"-DFILTER_HOST={be32(self.host)}U")
+        if self.proto:
+            out.append(f"-DFILTER_PROTO={PROTOS[self.proto]}")
+        if self.port is not None:
+            out.append(f"-DFILTER_PORT={self.port}")
+        for macro, addr in zip(("FIB_ADDR_A", "FIB_ADDR_B"), self.fib_addrs):
+            out.append(f"-D{macro}={be32(addr)}U")
+        if self.only_drops:
+            out.append("-DONLY_DROPS=1")
+        return out
+
+    def describe(self) -> str:
+        parts = []
+        if self.icmp_id is not None:
+            parts.append(f"icmp id {self.icmp_id}")
+        if self.host:
+            parts.append(f"host {self.host}")
+        if self.proto:
+            parts.append(self.proto)
+        if self.port is not None:
+            parts.append(f"port {self.port}")
+        if self.only_drops:
+            parts.append("drops only")
+        return " and ".join(parts) or "all packets"
