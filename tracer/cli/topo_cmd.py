@@ -1,0 +1,54 @@
+"""``brtrace topo [--json] [--netns NAME…]``: what network exists, across all namespaces."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from tracer.errors import BrtraceError
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "topo", help="show network namespaces, devices, peers, bridges, VXLAN, routes, FDB",
+        description="Discover every network namespace (named or only held by a process) "
+                    "and print it as a tree.")
+    p.add_argument("--json", action="store_true", help="print the topology model as JSON")
+    p.add_argument("--netns", nargs="+", metavar="NAME",
+                   help="only these namespaces (name, label such as pod-a, 'host', or inode)")
+    p.add_argument("--local", action="store_true", help="also show the local routing table")
+    p.add_argument("--dump", action="store_true",
+                   help="print the raw netlink-derived dump (for bug reports and test data)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tracer.topology import discover, render
+
+    notes: list[str] = []
+    if args.dump:
+        dumps = discover.dump_all(args.netns, notes)
+        _check(dumps, args.netns, notes)
+        print(json.dumps(dumps, indent=1, ensure_ascii=True))
+        return 0
+    topo = discover.discover(args.netns, notes)
+    _check(topo.namespaces, args.netns, notes)
+    out = render.to_json(topo) + "\n" if args.json else render.render(topo, args.local)
+    sys.stdout.write(out)
+    for note in notes:
+        print(f"brtrace: note: {render.inert(note)}", file=sys.stderr)
+    return 0
+
+
+def _check(found: Any, wanted: list[str] | None, notes: list[str]) -> None:
+    """Turn "nothing readable" into one clear error instead of empty output."""
+    if found:
+        return
+    if wanted:
+        shown = ", ".join(n.encode("unicode_escape").decode("ascii") for n in wanted)
+        raise BrtraceError(f"no network namespace matches {shown}", 1)
+    hint = "; run as root to read other namespaces" if os.geteuid() != 0 else ""
+    raise BrtraceError("no network namespace could be read" + hint + (f" ({notes[0]})" if notes else ""))
