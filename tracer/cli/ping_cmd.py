@@ -1,0 +1,100 @@
+"""``brtrace ping DEST``: trace ICMP probes hop by hop."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from tracer.errors import BrtraceError, NeedRoot
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("ping", help="send ICMP probes and show each one's path hop by hop")
+    p.add_argument("dest", metavar="DEST", help="IPv4 address to probe")
+    p.add_argument("--from", dest="src", metavar="NETNS|POD",
+                   help="namespace to send from (default: one with a route to DEST)")
+    p.add_argument("-c", "--count", type=int, default=3, help="probes to send (default 3)")
+    p.add_argument("-i", "--interval", type=float, default=0.5, help="seconds between probes")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="one JSON object per probe")
+    out.add_argument("--plain", action="store_true", help="text output even on a terminal")
+    p.add_argument("--record", metavar="FILE", help="also write the trace to FILE")
+    p.add_argument("--snaplen", type=int, default=128, help="header bytes kept per hop")
+    p.set_defaults(func=run)
+
+
+def _check(args: argparse.Namespace) -> None:
+    if not 1 <= args.count <= 10000:
+        raise BrtraceError("-c must be between 1 and 10000", 2)
+    if not 0.01 <= args.interval <= 60:
+        raise BrtraceError("-i must be between 0.01 and 60 seconds", 2)
+    if os.geteuid() != 0:
+        raise NeedRoot("brtrace ping")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tracer.ping import choose_source, parse_dest, run_ping
+    from tracer.render.text import probe_json, probe_text, summary_text
+    from tracer.topology.discover import discover
+
+    dest = parse_dest(args.dest)
+    _check(args)
+    topo = discover()
+    src = choose_source(topo, dest, args.src)
+    recorder = _recorder(args, topo)
+
+    def open_source(flt):  # type: ignore[no-untyped-def]
+        from probes.loader import LiveSource
+
+        source = LiveSource(flt, topo, snaplen=args.snaplen, command=" ".join(sys.argv))
+        if recorder is not None:
+            recorder.start(source.info)
+        if not args.json:
+            live = sum(1 for h in source.info.hooks if h.live)
+            print(f"brtrace: {live} hooks live ({', '.join(h.hook.label for h in source.info.hooks if h.live)})",
+                  file=sys.stderr)
+        return source
+
+    res = run_ping(topo, dest, src, args.count, args.interval, open_source,
+                   on_batch=recorder.write if recorder else None)
+    if recorder is not None:
+        recorder.close()
+    for r in res.results:
+        if args.json:
+            print(probe_json(r))
+        else:
+            print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest)))
+            print()
+    if not args.json:
+        print(summary_text(res.results, res.lost, len(res.events)))
+        if res.lost:
+            print(f"brtrace: warning: {res.lost} events lost (ring buffer full)", file=sys.stderr)
+    if res.interrupted:
+        return 130
+    return 0 if all(r.status == "delivered" for r in res.results) else 1
+
+
+class _Recorder:
+    """Writes the live batches to a recording as they come (tracer.record)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._w = None
+
+    def start(self, info):  # type: ignore[no-untyped-def]
+        from tracer.record.writer import RecordWriter
+
+        self._w = RecordWriter(self.path, info)
+
+    def write(self, batch):  # type: ignore[no-untyped-def]
+        if self._w is not None:
+            self._w.write_batch(batch)
+
+    def close(self) -> None:
+        if self._w is not None:
+            self._w.close()
+
+
+def _recorder(args: argparse.Namespace, topo) -> _Recorder | None:  # type: ignore[no-untyped-def]
+    return _Recorder(args.record) if args.record else None

@@ -1,0 +1,218 @@
+"""From a journey's raw events to hops a person reads: place, role, action.
+
+Events at the same place in a row (net_dev_queue then net_dev_start_xmit on
+one device) are one hop. Each hop is named by the device's role in the
+discovered topology and by what the kernel did there, in the terms of the
+seed notes: a veth pair moves the packet into another namespace, a bridge
+passes a frame up to the host when the destination MAC is its own, a route
+lookup picks the next hop, VXLAN wraps the packet in UDP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tracer.correlate.journey import Hop, Journey
+from tracer.model import Event, Hook, ip4
+from tracer.topology.model import (ROLE_BRIDGE, ROLE_POD_ETH, ROLE_VETH, ROLE_VETH_HOST,
+                                   ROLE_VXLAN, Link, Netns, Topology, link_role)
+
+TX_HOOKS = {Hook.NET_DEV_QUEUE, Hook.NET_DEV_START_XMIT, Hook.VETH_XMIT, Hook.VXLAN_XMIT,
+            Hook.IP_FINISH_OUTPUT2, Hook.BR_FORWARD}
+SINGLE_HOOKS = {Hook.FIB_TABLE_LOOKUP, Hook.KFREE_SKB, Hook.BR_FDB_UPDATE}
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    netns: Netns | None
+    link: Link | None
+    role: str
+    label: str  # netns label
+    dev: str
+
+
+def _place(topo: Topology, ev: Event, prev: Place | None) -> Place:
+    ns = topo.netns_by_inode(ev.netns) if ev.netns else (prev.netns if prev else None)
+    label = ns.label if ns else (f"netns:{ev.netns}" if ev.netns else (prev.label if prev else "?"))
+    link = ns.link(ev.ifindex) if ns and ev.ifindex else None
+    role = link_role(topo, ns, link) if ns and link else ""
+    return Place(ns, link, role, label, ev.ifname or (link.name if link else ""))
+
+
+def _groups(events: list[Event]) -> list[list[Event]]:
+    out: list[list[Event]] = []
+    for ev in sorted(events, key=lambda e: e.ts_ns):
+        last = out[-1][-1] if out else None
+        same = (last is not None and ev.hook not in SINGLE_HOOKS and last.hook not in SINGLE_HOOKS
+                and (last.netns, last.ifindex) == (ev.netns, ev.ifindex)
+                and (last.hook in TX_HOOKS) == (ev.hook in TX_HOOKS))
+        if same:
+            out[-1].append(ev)
+        else:
+            out.append([ev])
+    return out
+
+
+def build_hops(j: Journey, topo: Topology) -> list[Hop]:
+    """The journey as hops, including inferred bridge hops between two ports."""
+    hops: list[Hop] = []
+    prev: Place | None = None
+    groups = _groups(j.events)
+    src_key = j.packet()
+    for gi, group in enumerate(groups):
+        ev = group[0]
+        place = _place(topo, ev, prev)
+        nxt = groups[gi + 1][0] if gi + 1 < len(groups) else None
+        bridge = _inferred_bridge(topo, hops, prev, place, group)
+        if bridge is not None:
+            hops.append(bridge)
+        kind, verb, action = _describe(topo, place, group, nxt, src_key, is_last=nxt is None)
+        if verb == "drop" and any(h.verb == "deliver" for h in hops):
+            verb, action = "consumed", (f"freed after delivery ({ev.reason_name}): "
+                                        "the packet had already reached its destination")
+        hops.append(Hop(
+            index=len(hops) + 1, t_ns=ev.ts_ns, netns=place.label, dev=place.dev, kind=kind,
+            verb=verb, action=action, hooks=tuple(e.hook.label for e in group),
+            netns_inode=ev.netns, ifindex=ev.ifindex, events=tuple(group),
+            reason=ev.reason_name if ev.hook == Hook.KFREE_SKB else "",
+            location=ev.location_sym if ev.hook == Hook.KFREE_SKB else "",
+        ))
+        if ev.hook not in (Hook.FIB_TABLE_LOOKUP, Hook.BR_FDB_UPDATE):
+            prev = place
+    _mark_nat(hops)
+    return [_renumber(h, i + 1) for i, h in enumerate(hops)]
+
+
+def _renumber(h: Hop, i: int) -> Hop:
+    if h.index == i:
+        return h
+    return Hop(i, h.t_ns, h.netns, h.dev, h.kind, h.verb, h.action, h.hooks, h.netns_inode,
+               h.ifindex, h.events, h.inferred, h.reason, h.location)
+
+
+def _inferred_bridge(topo: Topology, hops: list[Hop], prev: Place | None, cur: Place,
+                     group: list[Event]) -> Hop | None:
+    """A frame received on one bridge port and sent on another crossed the bridge."""
+    if prev is None or prev.link is None or cur.link is None or prev.netns is None:
+        return None
+    if not (prev.link.master and prev.link.master == cur.link.master):
+        return None
+    if prev.link.ifindex == cur.link.ifindex or group[0].hook not in TX_HOOKS:
+        return None
+    br = prev.netns.link(prev.link.master)
+    name = br.name if br else f"bridge#{prev.link.master}"
+    ev = group[0]
+    known = prev.netns is not None and any(f.mac == ev.dst_mac and f.ifindex == cur.link.ifindex
+                                           for f in prev.netns.fdb)
+    how = "destination MAC learned on that port" if known else "frame switched by the bridge"
+    return Hop(len(hops) + 1, ev.ts_ns, cur.label, name, ROLE_BRIDGE, "bridge-forward",
+               f"bridge {name}: forwarded from port {prev.dev} to port {cur.dev} ({how})",
+               netns_inode=ev.netns, ifindex=prev.link.master, inferred=True)
+
+
+def _describe(topo: Topology, p: Place, group: list[Event], nxt: Event | None,
+              key_ev: object, is_last: bool) -> tuple[str, str, str]:
+    ev = group[0]
+    if ev.hook == Hook.FIB_TABLE_LOOKUP:
+        return ("route",) + _route_text(p, ev)
+    if ev.hook == Hook.KFREE_SKB:
+        if is_last:
+            return ("drop", "drop", f"dropped: {ev.reason_name or 'unknown reason'}"
+                    f" at {ev.location_sym or '?'}")
+        return ("drop", "free-copy", f"a copy was freed ({ev.reason_name})")
+    if ev.hook == Hook.BR_FDB_UPDATE:
+        return ("fdb", "fdb-learn", f"bridge learned {ev.fdb_mac} on port {p.dev}")
+    tx = ev.hook in TX_HOOKS
+    return (p.role or "dev",) + (_tx_text(topo, p, ev, nxt) if tx else _rx_text(topo, p, ev))
+
+
+def _route_text(p: Place, ev: Event) -> tuple[str, str]:
+    r = ev.route
+    dst = ip4(ev.outer.daddr)
+    where = f"in {p.label}"
+    if r is None or r.err:
+        return "route-fail", f"route lookup {where} for {dst} failed (error {r.err if r else '?'})"
+    if p.netns and p.netns.owns_address(dst):
+        return "route-local", f"route lookup {where}: {dst} is local, deliver up the stack"
+    entry = p.netns.route_for(dst, r.table) if p.netns else None
+    out = p.netns.link(r.nh_ifindex) if p.netns else None
+    dev = out.name if out else (ev.ifname or f"if{r.nh_ifindex}")
+    via = f" via {ip4(r.gateway)}" if r.gateway else ""
+    prefix = entry.dst if entry else dst
+    onlink = " onlink" if entry and entry.onlink else ""
+    table = "" if r.table in (254, 255) else f" (table {r.table})"
+    return "route", f"route lookup {where}: {dst} matches {prefix}{via} dev {dev}{onlink}{table}"
+
+
+def _peer_text(topo: Topology, p: Place) -> str:
+    if p.netns is None or p.link is None:
+        return ""
+    peer = topo.peer_of(p.netns.inode, p.link.ifindex)
+    return f"{peer[0].label}/{peer[1].name}" if peer else ""
+
+
+def _tx_text(topo: Topology, p: Place, ev: Event, nxt: Event | None) -> tuple[str, str]:
+    if p.role == ROLE_VXLAN:
+        vx = p.link.vxlan if p.link else None
+        outer = ""
+        if nxt is not None and nxt.inner is not None:
+            outer = f": outer {nxt.outer.src} → {nxt.outer.dst} UDP :{nxt.outer.dport} VNI {nxt.vni}"
+        return "encap", f"VXLAN {p.dev} (VNI {vx.vni if vx else '?'}) encapsulates{outer}"
+    if ev.inner is not None:
+        return "send-encap", (f"sent encapsulated on {p.dev}: {ev.outer.src} → {ev.outer.dst} "
+                              f"UDP :{ev.outer.dport} VNI {ev.vni}")
+    if p.role == ROLE_BRIDGE:
+        return "bridge-xmit", f"routed into bridge {p.dev}, which switches it to a port"
+    if p.role == ROLE_VETH_HOST:
+        br = p.netns.link(p.link.master) if p.netns and p.link else None
+        peer = _peer_text(topo, p)
+        return "bridge-out", (f"bridge {br.name if br else '?'} sends it out of port {p.dev}"
+                              + (f"; the veth pair carries it to {peer}" if peer else ""))
+    if p.role in (ROLE_POD_ETH, ROLE_VETH):
+        peer = _peer_text(topo, p)
+        return "send", f"sent from {p.label} on {p.dev}" + (f" (veth pair to {peer})" if peer else "")
+    return "send", f"sent on {p.dev} ({ev.key.src} → {ev.key.dst})"
+
+
+def _rx_text(topo: Topology, p: Place, ev: Event) -> tuple[str, str]:
+    if ev.inner is not None:
+        return "recv-encap", f"received encapsulated on {p.dev}: {ev.outer.src} → {ev.outer.dst} VNI {ev.vni}"
+    if p.role == ROLE_VXLAN:
+        return "decap", f"VXLAN {p.dev} decapsulated the packet (VNI from the outer header)"
+    if p.role == ROLE_BRIDGE:
+        own = p.link is not None and ev.dst_mac == p.link.mac
+        why = "destination MAC is the bridge's own" if own else "addressed to the host"
+        return "bridge-up", f"bridge {p.dev} passes the frame up to {p.label}'s IP stack ({why})"
+    local = p.netns is not None and p.netns.owns_address(ev.key.dst)
+    if p.role == ROLE_VETH_HOST:
+        br = p.netns.link(p.link.master) if p.netns and p.link else None
+        return "veth-cross", (f"veth pair: crossed into {p.label} on {p.dev}, "
+                              f"a port of bridge {br.name if br else '?'}")
+    if p.role == ROLE_POD_ETH or p.role == ROLE_VETH:
+        if local:
+            return "deliver", f"veth pair: crossed into {p.label}; delivered ({ev.key.dst} is local)"
+        return "veth-cross", f"veth pair: crossed into {p.label} on {p.dev}"
+    if local:
+        return "deliver", f"received on {p.dev}; delivered ({ev.key.dst} is local to {p.label})"
+    return "recv", f"received on {p.dev}"
+
+
+def _mark_nat(hops: list[Hop]) -> None:
+    """Say where NAT rewrote the addresses: compare each hop's key with the last."""
+    last: tuple[int, int] | None = None
+    for i, h in enumerate(hops):
+        evs = [e for e in h.events if e.hook not in SINGLE_HOOKS]
+        if not evs:
+            continue
+        k = evs[0].key
+        cur = (k.saddr, k.daddr)
+        if last is not None and cur != last:
+            what = []
+            if cur[0] != last[0]:
+                what.append(f"source {ip4(last[0])} → {ip4(cur[0])}")
+            if cur[1] != last[1]:
+                what.append(f"destination {ip4(last[1])} → {ip4(cur[1])}")
+            hops[i] = Hop(h.index, h.t_ns, h.netns, h.dev, h.kind, h.verb,
+                          h.action + f"; NAT rewrote {', '.join(what)}", h.hooks, h.netns_inode,
+                          h.ifindex, h.events, h.inferred, h.reason, h.location)
+        last = cur

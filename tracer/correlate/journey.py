@@ -1,0 +1,123 @@
+"""Journeys and hops: what the correlator produces and every view shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tracer.model import ETH_P_ARP, ICMP_ECHO, ICMP_ECHOREPLY, IPPROTO_ICMP, Event, L4Key
+
+PacketKey = tuple[object, ...]
+
+DELIVERED = "delivered"
+DROPPED = "dropped"
+IN_FLIGHT = "in flight"
+UNANSWERED = "unanswered"
+
+
+def packet_key(ev: Event) -> PacketKey | None:
+    """What stays the same for one packet along its whole path.
+
+    ICMP echo keeps (type, id, seq) across VXLAN (inner key) and NAT keeps
+    at least (type, seq); other IP packets keep their IP id. Addresses are left
+    out of the ICMP key because NAT rewrites them.
+    """
+    k = ev.key
+    if not k.present:
+        return None
+    arp = (ev.inner is not None and k.proto == 0) or (ev.inner is None and ev.ethertype == ETH_P_ARP)
+    if arp:
+        return ("arp", k.sport, k.saddr, k.daddr)
+    if k.is_icmp_echo:
+        return ("icmp", k.icmp_type, k.sport, k.dport)
+    return ("ip", k.proto, k.saddr, k.daddr, k.sport, k.dport, k.ip_id)
+
+
+def nat_compatible(a: PacketKey, b: PacketKey) -> bool:
+    """Whether two keys can be the same packet before and after NAT.
+
+    NAT rewrites addresses, ports and the ICMP id, but never the IP id or the
+    ICMP type and sequence — that is what keeps a reused skb address from
+    joining a reply to its request.
+    """
+    if a[0] != b[0]:
+        return False
+    if a[0] == "icmp":
+        return a[1] == b[1] and a[3] == b[3]
+    if a[0] == "ip":
+        return a[1] == b[1] and a[6] == b[6]
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One place a packet was seen, with what happened there in words.
+
+    ``kind`` is the device's role (pod-eth0, veth-host, bridge, vxlan, uplink)
+    or the step type (route, drop, fdb); ``verb`` a stable machine word for
+    the action; ``inferred`` marks a hop deduced from its neighbours (a bridge
+    forwarding between two ports emits no event of its own on tracepoints).
+    """
+
+    index: int
+    t_ns: int
+    netns: str
+    dev: str
+    kind: str
+    verb: str
+    action: str
+    hooks: tuple[str, ...] = ()
+    netns_inode: int = 0
+    ifindex: int = 0
+    events: tuple[Event, ...] = ()
+    inferred: bool = False
+    reason: str = ""
+    location: str = ""
+
+    def to_dict(self, t0: int, prev_t: int) -> dict[str, object]:
+        return {
+            "hop": self.index, "netns": self.netns, "dev": self.dev, "kind": self.kind,
+            "verb": self.verb, "action": self.action, "t_ns": self.t_ns - t0,
+            "dt_ns": self.t_ns - prev_t, "hooks": list(self.hooks), "inferred": self.inferred,
+            **({"reason": self.reason, "location": self.location} if self.verb == "drop" else {}),
+        }
+
+
+@dataclass(slots=True)
+class Journey:
+    """All events of one packet (one probe direction), in arrival order."""
+
+    jid: int
+    key: PacketKey
+    events: list[Event] = field(default_factory=list)
+    aliases: list[PacketKey] = field(default_factory=list)
+
+    @property
+    def first(self) -> Event:
+        return self.events[0]
+
+    @property
+    def start_ns(self) -> int:
+        return min(e.ts_ns for e in self.events) if self.events else 0
+
+    @property
+    def icmp(self) -> tuple[int, int, int] | None:
+        """(type, id, seq) for an ICMP echo journey."""
+        if self.key[0] != "icmp":
+            return None
+        t, i, s = self.key[1], self.key[2], self.key[3]
+        assert isinstance(t, int) and isinstance(i, int) and isinstance(s, int)
+        return t, i, s
+
+    def packet(self) -> L4Key:
+        for e in self.events:
+            if e.key.present and e.hook.value != 5:
+                return e.key
+        return self.first.key
+
+    def is_request(self) -> bool:
+        k = self.packet()
+        return k.proto == IPPROTO_ICMP and k.icmp_type == ICMP_ECHO
+
+    def is_reply(self) -> bool:
+        k = self.packet()
+        return k.proto == IPPROTO_ICMP and k.icmp_type == ICMP_ECHOREPLY

@@ -1,0 +1,160 @@
+"""``brtrace ping``: attach probes, send echo probes, correlate, report.
+
+Order matters: the probes are attached (the loader returns only once every
+hook is live — that return *is* the ready signal) before the first packet is
+sent, and they are detached on every way out, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from tracer.correlate.correlator import Correlator
+from tracer.correlate.probes import ProbeResult, probe_result
+from tracer.errors import BrtraceError
+from tracer.filter import TraceFilter
+from tracer.model import Event
+from tracer.sender import Pinger, probe_id
+from tracer.source import EventSource
+from tracer.topology.model import ROLE_POD_ETH, Netns, Topology, link_role
+
+
+@dataclass
+class PingRun:
+    dest: str
+    src_netns: Netns
+    src_addr: str
+    ident: int
+    count: int
+    results: list[ProbeResult] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    lost: int = 0
+    interrupted: bool = False
+
+
+def parse_dest(dest: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(dest))
+    except ValueError:
+        raise BrtraceError(f"DEST must be an IPv4 address, not {dest!r}", 2) from None
+
+
+def choose_source(topo: Topology, dest: str, wanted: str | None) -> Netns:
+    """``--from`` by name or label; else a namespace with a route to DEST, pods first."""
+    if wanted:
+        ns = topo.find_netns(wanted)
+        if ns is None:
+            raise BrtraceError(f"unknown --from {wanted!r}: no such network namespace "
+                               "(see `brtrace topo`)", 2)
+        return ns
+    cands = [ns for ns in topo.namespaces
+             if not ns.is_init and not ns.owns_address(dest) and ns.route_for(dest) is not None]
+    if not cands:
+        raise BrtraceError(f"no network namespace has a route to {dest}; choose one with --from")
+
+    def rank(ns: Netns) -> tuple[int, int, str]:
+        pod = any(link_role(topo, ns, ln) == ROLE_POD_ETH for ln in ns.links)
+        return (0 if pod else 1, 0 if ns.name.startswith("brt-") else 1, ns.name)
+
+    return sorted(cands, key=rank)[0]
+
+
+def source_address(ns: Netns, dest: str) -> str:
+    route = ns.route_for(dest)
+    if route and route.prefsrc:
+        return route.prefsrc
+    dev = ns.link(route.ifindex) if route else None
+    for ln in ([dev] if dev else []) + list(ns.links):
+        for a in ln.addresses:
+            if a.family == 4 and not a.address.startswith("127."):
+                return a.address
+    return ""
+
+
+def netns_file(ns: Netns) -> str:
+    if ns.name:
+        return f"/run/netns/{ns.name}"
+    if ns.is_init:
+        return "/proc/1/ns/net"
+    if ns.pids:
+        return f"/proc/{ns.pids[0]}/ns/net"
+    raise BrtraceError(f"cannot enter namespace {ns.label}")
+
+
+def run_ping(topo: Topology, dest: str, src: Netns, count: int, interval: float,
+             open_source: Callable[[TraceFilter], EventSource],
+             on_batch: Callable[[list[Event]], None] | None = None) -> PingRun:
+    src_addr = source_address(src, dest)
+    run = PingRun(dest, src, src_addr, probe_id(), count)
+    pinger = Pinger(netns_file(src), dest, count, interval, run.ident)
+    pinger.check_route()
+    flt = TraceFilter(icmp_id=run.ident, fib_addrs=tuple(a for a in (dest, src_addr) if a))
+    source = open_source(flt)
+    corr = Correlator()
+    try:
+        with _sigterm_as_interrupt():
+            pinger.start()
+            for batch in _pump(source, pinger):
+                corr.feed(batch)
+                run.events.extend(batch)
+                if on_batch:
+                    on_batch(batch)
+    except KeyboardInterrupt:
+        run.interrupted = True
+        pinger.stop()
+    finally:
+        for batch in _drain(source):
+            corr.feed(batch)
+            run.events.extend(batch)
+        run.lost = source.stats().lost
+        source.close()
+    run.results = [probe_result(corr, topo, run.ident, seq, pinger.times.rtt_ns.get(seq),
+                                pinger.times.errors.get(seq, ""))
+                   for seq in sorted(pinger.times.sent_ns)]
+    return run
+
+
+def _pump(source: EventSource, pinger: Pinger) -> Iterator[list[Event]]:
+    while not pinger.join(0):
+        batch = list(source.poll(50))
+        if batch:
+            yield batch
+    settle = time.monotonic() + 0.2  # late events of the last reply
+    while time.monotonic() < settle:
+        batch = list(source.poll(50))
+        if batch:
+            yield batch
+
+
+def _drain(source: EventSource) -> Iterator[list[Event]]:
+    for _ in range(100):
+        batch = list(source.poll(0))
+        if not batch:
+            return
+        yield batch
+
+
+class _sigterm_as_interrupt:
+    """Let `kill` detach the probes as Ctrl-C does."""
+
+    def __enter__(self) -> None:
+        self._old = signal.signal(signal.SIGTERM, self._handler) if _main_thread() else None
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
+
+    @staticmethod
+    def _handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread() and os.name == "posix"

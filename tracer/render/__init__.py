@@ -1,0 +1,1 @@
+"""Text renderings shared by the plain CLI (pure: no bcc, pyroute2, textual)."""

@@ -1,0 +1,80 @@
+"""Plain-text and JSON output of probe journeys, as ``brtrace ping --plain/--json`` prints."""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable, Sequence
+
+from tracer.correlate.journey import Hop
+from tracer.correlate.probes import ProbeResult
+
+
+def inert(text: str) -> str:
+    """Names come from the kernel and may hold anything: show control bytes as escapes."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
+def fmt_ns(ns: int) -> str:
+    if ns < 1_000:
+        return f"{ns}ns"
+    if ns < 1_000_000:
+        return f"{ns / 1_000:.1f}µs"
+    return f"{ns / 1_000_000:.2f}ms"
+
+
+def hop_table(hops: Sequence[Hop]) -> list[str]:
+    if not hops:
+        return ["    (no hop seen)"]
+    t0 = hops[0].t_ns
+    w_ns = max(5, *(len(inert(h.netns)) for h in hops))
+    w_dev = max(6, *(len(inert(h.dev)) for h in hops))
+    lines = [f"    {'#':>2}  {'netns':<{w_ns}}  {'device':<{w_dev}}  {'Δt':>8}  {'t':>8}  action"]
+    prev = t0
+    for h in hops:
+        mark = "~" if h.inferred else " "
+        lines.append(f"   {mark}{h.index:>2}  {inert(h.netns):<{w_ns}}  {inert(h.dev):<{w_dev}}  "
+                     f"{fmt_ns(h.t_ns - prev):>8}  {fmt_ns(h.t_ns - t0):>8}  {inert(h.action)}")
+        prev = h.t_ns
+    return lines
+
+
+def probe_text(p: ProbeResult, src: str, dest: str) -> list[str]:
+    rtt = f"  rtt {fmt_ns(p.rtt_ns)}" if p.rtt_ns is not None else ""
+    err = f"  ({inert(p.error)})" if p.error else ""
+    out = [f"probe seq {p.seq}  icmp id {p.ident:#06x}  {src} → {dest}  {p.status.upper()}{rtt}{err}",
+           "  request:", *hop_table(p.request)]
+    if p.reply or p.status != "dropped":
+        out += ["  reply:", *hop_table(p.reply)]
+    drop = p.drop
+    if drop is not None:
+        out.append(f"  dropped at hop {drop.index} in {inert(drop.netns)}: reason {inert(drop.reason)}"
+                   f", location {inert(drop.location)}")
+    return out
+
+
+def summary_text(results: Iterable[ProbeResult], lost: int, events: int) -> str:
+    rs = list(results)
+    n = {s: sum(1 for r in rs if r.status == s) for s in ("delivered", "dropped", "unanswered")}
+    where = sorted({f"{r.drop.netns}/{r.drop.dev or '-'}" for r in rs if r.drop})
+    at = f" (at {', '.join(inert(w) for w in where)})" if where else ""
+    return (f"{len(rs)} probes: {n['delivered']} delivered, {n['dropped']} dropped{at}, "
+            f"{n['unanswered']} unanswered; {events} events, {lost} lost")
+
+
+def probe_json(p: ProbeResult) -> str:
+    def hops(hs: Sequence[Hop]) -> list[dict[str, object]]:
+        t0 = p.t0
+        out, prev = [], t0
+        for h in hs:
+            out.append(h.to_dict(t0, prev))
+            prev = h.t_ns
+        return out
+
+    obj: dict[str, object] = {"seq": p.seq, "id": p.ident, "status": p.status,
+                              "rtt_ns": p.rtt_ns, "request": hops(p.request), "reply": hops(p.reply)}
+    if p.drop is not None:
+        obj["drop"] = {"netns": p.drop.netns, "dev": p.drop.dev, "reason": p.drop.reason,
+                       "location": p.drop.location}
+    if p.error:
+        obj["error"] = p.error
+    return json.dumps(obj, ensure_ascii=False)
