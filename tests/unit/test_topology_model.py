@@ -11,13 +11,25 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tracer.lab import LABS, netns_path
 from tracer.topology.discover import netns_from_dump, topology_from_dumps
 from tracer.topology.model import (
-    ROLE_BRIDGE, ROLE_LOOPBACK, ROLE_POD_ETH, ROLE_TAP, ROLE_UPLINK, ROLE_VETH, ROLE_VETH_HOST,
-    ROLE_VXLAN, Address, Link, Netns, PeerRef, Topology,
+    ROLE_BRIDGE,
+    ROLE_LOOPBACK,
+    ROLE_POD_ETH,
+    ROLE_TAP,
+    ROLE_UPLINK,
+    ROLE_VETH,
+    ROLE_VETH_HOST,
+    ROLE_VXLAN,
+    Address,
+    Link,
+    Netns,
+    PeerRef,
+    Topology,
 )
 from tracer.topology.render import from_json, inert, render, to_json
 

@@ -13,5 +13,18 @@ from tracer.lab.build import netns_path, ns_name
 from tracer.lab.manage import DEFAULT_LAB, LABS, down, get, status, up
 from tracer.lab.spec import STATE_DOWN, STATE_PARTIAL, STATE_UP, Lab, LabInfo
 
-__all__ = ["DEFAULT_LAB", "LABS", "Lab", "LabInfo", "STATE_DOWN", "STATE_PARTIAL", "STATE_UP",
-           "down", "get", "netns_path", "ns_name", "status", "up"]
+__all__ = [
+           "DEFAULT_LAB",
+           "LABS",
+           "STATE_DOWN",
+           "STATE_PARTIAL",
+           "STATE_UP",
+           "Lab",
+           "LabInfo",
+           "down",
+           "get",
+           "netns_path",
+           "ns_name",
+           "status",
+           "up",
+]

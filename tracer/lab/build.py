@@ -12,7 +12,7 @@ import fcntl
 import os
 import struct
 import subprocess
-from typing import Any
+from typing import Any, Self
 
 from pyroute2 import IPRoute, netns
 
@@ -50,7 +50,7 @@ class Builder:
     def __init__(self) -> None:
         self._ipr: dict[str, IPRoute] = {}
 
-    def __enter__(self) -> "Builder":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -24,7 +24,7 @@ NODES = {
 
 
 def _node(b: Builder, node: str, peer: str) -> None:
-    underlay, idx, mac, pod, _ = NODES[node]
+    underlay, idx, mac, _, _ = NODES[node]
     p_underlay, p_idx, p_mac, _, _ = NODES[peer]
     b.addr(node, "eth0", f"{underlay}/24")
     b.set_up(node, "eth0")

@@ -9,15 +9,15 @@ lab — which ``up`` refuses to build over and ``down`` clears.
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from tracer.errors import BrtraceError, NeedRoot
+from tracer.lab import bridge, docker, flannel
 from tracer.lab.build import Builder, netns_exists, netns_path, ns_name, remove_netns
 from tracer.lab.spec import STATE_DOWN, STATE_PARTIAL, STATE_UP, Lab, LabInfo
-from tracer.lab import bridge, docker, flannel
 
 LABS: dict[str, Lab] = {lab.name: lab for lab in (flannel.LAB, docker.LAB, bridge.LAB)}
 DEFAULT_LAB = "flannel"
@@ -135,4 +135,4 @@ def down(name: str | None = None) -> list[str]:
     return removed
 
 
-__all__ = ["LABS", "DEFAULT_LAB", "get", "status", "up", "down", "netns_path"]
+__all__ = ["DEFAULT_LAB", "LABS", "down", "get", "netns_path", "status", "up"]

@@ -7,8 +7,9 @@ half-built one by comparing what exists with what should.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tracer.lab.build import Builder
@@ -27,7 +28,7 @@ class Lab:
     hosts: tuple[str, ...]
     addresses: Mapping[str, str]  # host -> its main IPv4 address (what you ping)
     devices: Mapping[str, tuple[str, ...]]  # host -> device names it must have (besides lo)
-    build: "Callable[[Builder], None]" = field(repr=False)
+    build: Callable[[Builder], None] = field(repr=False)
 
     @property
     def namespaces(self) -> tuple[str, ...]:

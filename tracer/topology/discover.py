@@ -22,13 +22,22 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from tracer.errors import BrtraceError
 from tracer.netns import enter
 from tracer.topology.model import (
-    Address, BridgePort, FdbEntry, Link, Neighbour, Netns, PeerRef, RouteEntry, Topology,
+    Address,
+    BridgePort,
+    FdbEntry,
+    Link,
+    Neighbour,
+    Netns,
+    PeerRef,
+    RouteEntry,
+    Topology,
     VxlanInfo,
 )
 
@@ -67,7 +76,7 @@ class Candidate:
     def label(self) -> str:
         if self.is_init:
             return "host"
-        return self.name[4:] if self.name.startswith("brt-") else self.name
+        return self.name.removeprefix("brt-")
 
 
 # ---------------------------------------------------------------------------
@@ -186,7 +195,7 @@ def _nsid_map(ipr: Any, wanted: set[int], fds: dict[int, int]) -> dict[str, int]
             break
         try:
             res = ipr.get_netnsid(fd=fd)
-        except Exception:  # noqa: BLE001 - a namespace that vanished just is not a match
+        except Exception:  # noqa: BLE001, S112 - a namespace that vanished is just not a match
             continue
         nsid = res.get("nsid") if res else None
         if nsid is not None and nsid in wanted and nsid >= 0:

@@ -9,7 +9,7 @@ them pass through :func:`inert` before being printed.
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 from tracer.topology.model import Link, Netns, RouteEntry, Topology, link_role
 
