@@ -1,0 +1,27 @@
+# The two commands of the README. Both install what is missing first.
+PY := .venv/bin/python
+BRTRACE := .venv/bin/brtrace
+
+.PHONY: setup demo test test-unit test-kernel bench samples clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(BRTRACE) lab up flannel
+	$(BRTRACE) ping 10.244.1.3 --from pod-a -c 3
+
+test: setup
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-unit: setup
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+bench: setup
+	$(PY) bench/run.py
+
+samples: setup
+	$(PY) scripts/make_samples.py
+
+clean:
+	-$(BRTRACE) lab down
