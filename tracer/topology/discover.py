@@ -187,32 +187,62 @@ def _conf_path(tail: str) -> str:
     return f"{dev}/{leaf}"
 
 
-def _nsid_map(ipr: Any, wanted: set[int], fds: dict[int, int]) -> dict[str, int]:
-    """Which namespace (inode) each peer-netnsid seen in this netns refers to."""
-    out: dict[str, int] = {}
-    for ino, fd in fds.items():
-        if len(out) == len(wanted):
-            break
-        try:
-            res = ipr.get_netnsid(fd=fd)
-        except Exception:  # noqa: BLE001, S112 - a namespace that vanished is just not a match
-            continue
-        nsid = res.get("nsid") if res else None
-        if nsid is not None and nsid in wanted and nsid >= 0:
-            out[str(nsid)] = ino
+def _veth_edges(dump: dict[str, Any]) -> dict[int, set[tuple[int, int]]]:
+    """nsid -> {(local ifindex, peer ifindex)} of the veths whose peer is in another netns."""
+    out: dict[int, set[tuple[int, int]]] = {}
+    for ln in dump["links"]:
+        a = ln["attrs"]
+        if "IFLA_LINK_NETNSID" in a and a.get("IFLA_LINK"):
+            out.setdefault(int(a["IFLA_LINK_NETNSID"]), set()).add((int(ln["index"]), int(a["IFLA_LINK"])))
     return out
 
 
-def _dump_one(cand: Candidate, fds: dict[int, int]) -> dict[str, Any]:
+def _likely(edges: set[tuple[int, int]], mirrors: dict[int, set[tuple[int, int]]]) -> list[int]:
+    """Namespaces (inodes) holding the mirror image of these veth edges: the peer's likely home."""
+    return [ino for ino, pairs in mirrors.items() if all((b, a) in pairs for a, b in edges)]
+
+
+def _nsid_of(ipr: Any, fd: int) -> int | None:
+    try:
+        res = ipr.get_netnsid(fd=fd)
+    except Exception:  # noqa: BLE001 - a namespace that vanished is just not a match
+        return None
+    nsid = res.get("nsid") if res else None
+    return int(nsid) if nsid is not None and nsid >= 0 else None
+
+
+def _nsid_map(ipr: Any, dump: dict[str, Any], mirrors: dict[int, set[tuple[int, int]]],
+              fds: dict[int, int]) -> dict[str, int]:
+    """Which namespace (inode) each peer-netnsid used in this netns refers to.
+
+    Asking the kernel (RTM_GETNSID with a netns fd) is exact but costs a round
+    trip per namespace tried, so the namespaces holding the mirror-image veth
+    are tried first; the rest only if those do not answer (peer not dumped).
+    """
+    out: dict[str, int] = {}
+    for nsid, edges in _veth_edges(dump).items():
+        likely = [i for i in _likely(edges, mirrors) if i != dump["inode"]]
+        others = [i for i in fds if i not in likely and i != dump["inode"]]
+        for ino in likely + others:
+            if ino in fds and _nsid_of(ipr, fds[ino]) == nsid:
+                out[str(nsid)] = ino
+                break
+    return out
+
+
+def _dump_one(cand: Candidate) -> tuple[dict[str, Any], Any]:
+    """One namespace's links, addresses, routes, neighbours, FDB, sysctls (nsids come later)."""
     from pyroute2 import IPRoute  # lazy: the pure half must not need pyroute2
 
     with enter(cand.path):
         ipr = IPRoute()
-        links = [plain(m) for m in ipr.get_links()]
-        sysctls = _read_sysctls(str(ln["attrs"].get("IFLA_IFNAME", "")) for ln in links)
-    with ipr:
-        wanted = {int(ln["attrs"]["IFLA_LINK_NETNSID"]) for ln in links
-                  if "IFLA_LINK_NETNSID" in ln["attrs"]}
+        try:
+            links = [plain(m) for m in ipr.get_links()]
+            sysctls = _read_sysctls(str(ln["attrs"].get("IFLA_IFNAME", "")) for ln in links)
+        except BaseException:
+            ipr.close()
+            raise
+    try:
         return {
             "name": cand.name, "inode": cand.inode, "is_init": cand.is_init, "pids": cand.pids,
             "links": links,
@@ -220,9 +250,12 @@ def _dump_one(cand: Candidate, fds: dict[int, int]) -> dict[str, Any]:
             "routes": [plain(m) for m in ipr.route("dump", family=AF_INET)],
             "neighbours": [plain(m) for m in ipr.get_neighbours(family=AF_INET)],
             "fdb": [plain(m) for m in ipr.fdb("dump")],
-            "nsids": _nsid_map(ipr, wanted, fds) if wanted else {},
+            "nsids": {},
             "sysctls": sysctls,
-        }
+        }, ipr
+    except BaseException:
+        ipr.close()
+        raise
 
 
 def dump_all(names: Iterable[str] | None = None, notes: list[str] | None = None
@@ -231,17 +264,22 @@ def dump_all(names: Iterable[str] | None = None, notes: list[str] | None = None
     notes = notes if notes is not None else []
     cands = candidates(notes)
     fds = _open_all(cands)
+    done: list[tuple[dict[str, Any], Any]] = []
     try:
-        out = []
         for cand in _selected(cands, names):
             try:
-                out.append(_dump_one(cand, fds))
+                done.append(_dump_one(cand))
             except BrtraceError:
                 raise
             except Exception as exc:  # noqa: BLE001 - an odd namespace must not stop discovery
                 notes.append(f"skipped netns {cand.name or cand.path!r}: {exc}")
-        return out
+        mirrors = {d["inode"]: {e for es in _veth_edges(d).values() for e in es} for d, _ in done}
+        for d, ipr in done:
+            d["nsids"] = _nsid_map(ipr, d, mirrors, fds)
+        return [d for d, _ in done]
     finally:
+        for _, ipr in done:
+            ipr.close()
         for fd in fds.values():
             os.close(fd)
 
