@@ -97,8 +97,9 @@ class Correlator:
         pending = self._pending_fib.pop(ev.cpu, None)
         if not pending:
             return
+        places = {ev.netns, j.events[-1].netns if j.events else ev.netns, 0}
         for f in pending:
-            if ev.ts_ns - f.ts_ns < FIB_WINDOW_NS and _fib_relevant(f, ev):
+            if ev.ts_ns - f.ts_ns < FIB_WINDOW_NS and _fib_relevant(f, ev) and f.netns in places:
                 j.events.append(f)
 
     def _place_fdb(self, ev: Event) -> int | None:

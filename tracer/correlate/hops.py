@@ -19,6 +19,8 @@ from tracer.topology.model import (ROLE_BRIDGE, ROLE_POD_ETH, ROLE_VETH, ROLE_VE
 
 TX_HOOKS = {Hook.NET_DEV_QUEUE, Hook.NET_DEV_START_XMIT, Hook.VETH_XMIT, Hook.VXLAN_XMIT,
             Hook.IP_FINISH_OUTPUT2, Hook.BR_FORWARD}
+ERRNO_TEXT = {11: "no route matches", 101: "network unreachable", 113: "host unreachable",
+              22: "invalid (martian) address", 1: "prohibited by a rule"}
 SINGLE_HOOKS = {Hook.FIB_TABLE_LOOKUP, Hook.KFREE_SKB, Hook.BR_FDB_UPDATE}
 
 
@@ -39,10 +41,21 @@ def _place(topo: Topology, ev: Event, prev: Place | None) -> Place:
     return Place(ns, link, role, label, ev.ifname or (link.name if link else ""))
 
 
+def _same_lookup(a: Event, b: Event) -> bool:
+    """Repeated identical lookups (a table miss retried per table) read as one hop."""
+    return (a.hook == b.hook == Hook.FIB_TABLE_LOOKUP and a.netns == b.netns
+            and a.outer.daddr == b.outer.daddr and a.route is not None and b.route is not None
+            and (a.route.err, a.route.nh_ifindex, a.route.gateway)
+            == (b.route.err, b.route.nh_ifindex, b.route.gateway))
+
+
 def _groups(events: list[Event]) -> list[list[Event]]:
     out: list[list[Event]] = []
     for ev in sorted(events, key=lambda e: e.ts_ns):
         last = out[-1][-1] if out else None
+        if last is not None and _same_lookup(last, ev):
+            out[-1].append(ev)
+            continue
         same = (last is not None and ev.hook not in SINGLE_HOOKS and last.hook not in SINGLE_HOOKS
                 and (last.netns, last.ifindex) == (ev.netns, ev.ifindex)
                 and (last.hook in TX_HOOKS) == (ev.hook in TX_HOOKS))
@@ -80,6 +93,7 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
         if ev.hook not in (Hook.FIB_TABLE_LOOKUP, Hook.BR_FDB_UPDATE):
             prev = place
     _mark_nat(hops)
+    _undeliver_transit(hops)
     return [_renumber(h, i + 1) for i, h in enumerate(hops)]
 
 
@@ -131,7 +145,8 @@ def _route_text(p: Place, ev: Event) -> tuple[str, str]:
     dst = ip4(ev.outer.daddr)
     where = f"in {p.label}"
     if r is None or r.err:
-        return "route-fail", f"route lookup {where} for {dst} failed (error {r.err if r else '?'})"
+        why = ERRNO_TEXT.get(-r.err if r else 0, f"error {r.err if r else '?'}")
+        return "route-fail", f"route lookup {where} for {dst} failed: {why}"
     if p.netns and p.netns.owns_address(dst):
         return "route-local", f"route lookup {where}: {dst} is local, deliver up the stack"
     entry = p.netns.route_for(dst, r.table) if p.netns else None
@@ -195,6 +210,20 @@ def _rx_text(topo: Topology, p: Place, ev: Event) -> tuple[str, str]:
     if local:
         return "deliver", f"received on {p.dev}; delivered ({ev.key.dst} is local to {p.label})"
     return "recv", f"received on {p.dev}"
+
+
+MOVING = {"send", "send-encap", "encap", "decap", "recv", "recv-encap", "veth-cross",
+          "bridge-xmit", "bridge-out", "bridge-up", "bridge-forward"}
+
+
+def _undeliver_transit(hops: list[Hop]) -> None:
+    """A packet that is 'local' on arrival but travels on was translated (NAT), not delivered."""
+    for i, h in enumerate(hops):
+        if h.verb == "deliver" and any(x.verb in MOVING for x in hops[i + 1:]):
+            hops[i] = Hop(h.index, h.t_ns, h.netns, h.dev, h.kind, "recv",
+                          f"received on {h.dev}, addressed to {h.netns}; conntrack translates it "
+                          "and it travels on", h.hooks, h.netns_inode, h.ifindex, h.events,
+                          h.inferred, h.reason, h.location)
 
 
 def _mark_nat(hops: list[Hop]) -> None:
