@@ -118,10 +118,22 @@ def _inferred_bridge(topo: Topology, hops: list[Hop], prev: Place | None, cur: P
     ev = group[0]
     known = prev.netns is not None and any(f.mac == ev.dst_mac and f.ifindex == cur.link.ifindex
                                            for f in prev.netns.fdb)
-    how = "destination MAC learned on that port" if known else "frame switched by the bridge"
+    if _multicast(ev.dst_mac):
+        return Hop(len(hops) + 1, ev.ts_ns, cur.label, name, ROLE_BRIDGE, "bridge-flood",
+                   f"bridge {name}: flooded from port {prev.dev} to port {cur.dev} and every other "
+                   f"port (destination {ev.dst_mac} is broadcast/multicast)",
+                   netns_inode=ev.netns, ifindex=prev.link.master, inferred=True)
+    how = "destination MAC is in its FDB" if known else "frame switched by the bridge"
     return Hop(len(hops) + 1, ev.ts_ns, cur.label, name, ROLE_BRIDGE, "bridge-forward",
                f"bridge {name}: forwarded from port {prev.dev} to port {cur.dev} ({how})",
                netns_inode=ev.netns, ifindex=prev.link.master, inferred=True)
+
+
+def _multicast(mac_text: str) -> bool:
+    try:
+        return bool(int(mac_text.split(":")[0], 16) & 1)
+    except ValueError:
+        return False
 
 
 def _describe(topo: Topology, p: Place, group: list[Event], nxt: Event | None,
@@ -219,7 +231,12 @@ MOVING = {"send", "send-encap", "encap", "decap", "recv", "recv-encap", "veth-cr
 def _undeliver_transit(hops: list[Hop]) -> None:
     """A packet that is 'local' on arrival but travels on was translated (NAT), not delivered."""
     for i, h in enumerate(hops):
-        if h.verb == "deliver" and any(x.verb in MOVING for x in hops[i + 1:]):
+        if h.verb != "deliver" or not h.events:
+            continue
+        dst = h.events[0].key.daddr
+        rewritten = any(e.key.daddr != dst for x in hops[i + 1:] for e in x.events
+                        if e.hook not in SINGLE_HOOKS)
+        if rewritten and any(x.verb in MOVING for x in hops[i + 1:]):
             hops[i] = Hop(h.index, h.t_ns, h.netns, h.dev, h.kind, "recv",
                           f"received on {h.dev}, addressed to {h.netns}; conntrack translates it "
                           "and it travels on", h.hooks, h.netns_inode, h.ifindex, h.events,
