@@ -1,0 +1,52 @@
+"""Teaching mode: every hop verb the correlator emits has an explanation."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tracer.correlate import Correlator, build_hops
+from tracer.errors import BrtraceError
+from tracer.explain import explain, texts
+from tracer.record.reader import open_recording
+
+SAMPLES = sorted((Path(__file__).resolve().parents[2] / "samples").glob("*.brt"))
+HOPS_SRC = (Path(__file__).resolve().parents[2] / "tracer/correlate/hops.py").read_text()
+
+
+def test_every_verb_in_the_code_has_a_text() -> None:
+    verbs = set(re.findall(r'"((?:[a-z]+-)*[a-z]+)", f?"', HOPS_SRC)) | {"drop", "consumed", "fdb-learn"}
+    verbs = {v for v in verbs if v in texts() or v.replace("-", "").isalpha()}
+    missing = sorted(v for v in verbs if v not in texts() and v not in {"route", "drop", "fdb", "dev"})
+    assert not missing
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+def test_samples_explain_every_hop(sample: Path) -> None:
+    rec = open_recording(sample)
+    corr = Correlator()
+    corr.feed(rec.events())
+    for j in corr.journeys.values():
+        for h in build_hops(j, rec.info.topology):
+            text = explain(h)
+            assert text and "{" not in text, (h.verb, text)
+            if h.verb in texts():
+                assert text != h.action
+
+
+def test_bridge_up_names_the_seed_rule() -> None:
+    rec = open_recording(SAMPLES[0].with_name("flannel-ping.brt"))
+    corr = Correlator()
+    corr.feed(rec.events())
+    hop = next(h for j in corr.journeys.values() for h in build_hops(j, rec.info.topology)
+               if h.verb == "bridge-up")
+    assert "destination MAC is the bridge's own MAC" in explain(hop)
+
+
+def test_unknown_language_is_a_clear_error() -> None:
+    with pytest.raises(BrtraceError, match="no explanations for language"):
+        texts("xx")
+    with pytest.raises(BrtraceError):
+        texts("../etc")

@@ -1,0 +1,41 @@
+"""Teaching mode: a short explanation per hop, in the seed notes' terms.
+
+The text lives in ``tracer/data/explain.<lang>.json`` (English by default), so
+a translation is a data file, not code. Templates are filled with
+``str.format_map`` over plain strings only — no evaluation of anything.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from tracer.correlate.journey import Hop
+from tracer.errors import BrtraceError
+
+DATA = Path(__file__).with_name("data")
+
+
+class _Blank(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+@lru_cache(maxsize=8)
+def texts(lang: str = "en") -> dict[str, str]:
+    path = DATA / f"explain.{lang}.json"
+    if not lang.isalnum() or not path.exists():
+        have = sorted(p.name.split(".")[1] for p in DATA.glob("explain.*.json"))
+        raise BrtraceError(f"no explanations for language {lang!r} (have: {', '.join(have)})", 2)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {str(k): str(v) for k, v in data.items() if not str(k).startswith("_") or k == "_unknown"}
+
+
+def explain(hop: Hop, lang: str = "en") -> str:
+    t = texts(lang)
+    values = _Blank(netns=hop.netns, dev=hop.dev, action=hop.action)
+    text = t.get(hop.verb, t["_unknown"]).format_map(values)
+    if "NAT rewrote" in hop.action and "nat" in t:
+        text += " " + t["nat"]
+    return text
