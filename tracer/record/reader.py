@@ -1,0 +1,308 @@
+"""Read recordings back, keeping everything before any damage, and replay them.
+
+Any byte string given to this module ends in one of three ways: events, events
+plus a ``damage`` note about the tail, or a one-line :class:`BrtraceError`.
+Damage stops reading at the first bad record (a checksum cannot vouch for what
+follows a torn write). Content is only ever decoded by msgspec into typed
+values: no pickle, no eval.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import os
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import replace
+from types import TracebackType
+from typing import BinaryIO, Self
+
+from tracer.errors import BrtraceError
+from tracer.model import Event, SourceStats
+from tracer.record import format as fmt
+from tracer.source import SourceInfo
+
+_PCAP_MAGICS = (b"\x0a\x0d\x0d\x0a", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4",
+                b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+
+
+class _Damage(Exception):
+    """The tail from ``offset`` on is unusable; ``what`` says why."""
+
+    def __init__(self, offset: int, what: str) -> None:
+        super().__init__(what)
+        self.offset = offset
+        self.what = what
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _read_record(f: BinaryIO, offset: int) -> tuple[bytes, bytes, int] | None:
+    """(kind, payload, next offset) of the record at ``offset``; None at a clean end."""
+    f.seek(offset)
+    head = f.read(fmt.RECORD_HEAD.size)
+    if not head:
+        return None
+    if len(head) < fmt.RECORD_HEAD.size:
+        raise _Damage(offset, f"truncated last record at byte {offset}")
+    length, crc, kind = fmt.RECORD_HEAD.unpack(head)
+    if length > fmt.MAX_PAYLOAD:
+        raise _Damage(offset, f"corrupted record at byte {offset} (impossible length {length})")
+    payload = f.read(length)
+    if len(payload) < length:
+        raise _Damage(offset, f"truncated last record at byte {offset} "
+                              f"({len(payload)} of {length} bytes)")
+    if fmt.record_crc(kind, payload) != crc:
+        raise _Damage(offset, f"corrupted record at byte {offset} (checksum mismatch)")
+    return kind, payload, offset + fmt.RECORD_HEAD.size + length
+
+
+class Recording:
+    """An open recording: its header facts now, its batches on iteration.
+
+    ``damage``, ``complete`` and ``end_stats`` describe the tail and are known
+    once the batches have been read to the end.
+    """
+
+    def __init__(self, f: BinaryIO, name: str, owns_file: bool = True) -> None:
+        self.name = name
+        self._f = f
+        self._owns = owns_file
+        self.damage: str | None = None
+        self.complete = False
+        self.end_stats: SourceStats | None = None
+        try:
+            self.schema_version = self._read_preamble()
+            self.info, self.created, self._start = self._read_header()
+        except BaseException:
+            self.close()
+            raise
+
+    def _fail(self, what: str) -> BrtraceError:
+        return BrtraceError(_one_line(f"{self.name}: {what}"))
+
+    def _read_preamble(self) -> int:
+        raw = self._f.read(fmt.PREAMBLE.size)
+        if not raw:
+            return self._bad("is empty, not a brtrace recording")
+        if raw[:4] in _PCAP_MAGICS:
+            return self._bad("is a pcap/pcapng capture, not a brtrace recording")
+        if not (raw.startswith(fmt.MAGIC) or fmt.MAGIC.startswith(raw)):
+            return self._bad("is not a brtrace recording (bad magic bytes)")
+        if len(raw) < fmt.PREAMBLE.size:
+            return self._bad("is truncated before its header")
+        _, version = fmt.PREAMBLE.unpack(raw)
+        if version != fmt.SCHEMA_VERSION:
+            hint = " (made by a newer brtrace?)" if version > fmt.SCHEMA_VERSION else ""
+            return self._bad(f"has recording schema_version {version}; this brtrace "
+                             f"reads schema_version {fmt.SCHEMA_VERSION}{hint}")
+        return int(version)
+
+    def _bad(self, what: str) -> int:
+        raise self._fail(what)
+
+    def _read_header(self) -> tuple[SourceInfo, float, int]:
+        try:
+            rec = _read_record(self._f, fmt.PREAMBLE.size)
+        except _Damage as d:
+            raise self._fail(f"header record is damaged: {d.what}") from None
+        except OSError as exc:
+            raise self._fail(f"cannot read: {exc.strerror}") from None
+        if rec is None:
+            raise self._fail("is truncated before its header")
+        kind, payload, nxt = rec
+        if kind != fmt.KIND_HEADER:
+            raise self._fail("first record is not a header; not a brtrace recording")
+        try:
+            info, created = fmt.decode_header(payload)
+        except fmt.FormatError as exc:
+            raise self._fail(f"bad header record: {exc}") from None
+        return info, created, nxt
+
+    def batches(self) -> Generator[list[Event], None, None]:
+        """Each stored batch in order; stops (setting ``damage``) at the first bad record."""
+        self.damage, self.complete, self.end_stats = None, False, None
+        offset, kept = self._start, 0
+        while True:
+            try:
+                rec = self._next_record(offset)
+                if rec is None:
+                    return
+                kind, payload, offset = rec
+                if kind == fmt.KIND_END:
+                    self.end_stats, self.complete = fmt.decode_end(payload), True
+                    return
+                if kind == fmt.KIND_BATCH:
+                    batch = _decode_batch(payload, offset)
+                    kept += len(batch)
+                    yield batch
+                elif kind == fmt.KIND_HEADER:
+                    raise _Damage(offset, f"unexpected second header before byte {offset}")
+                # other kinds: written by a newer brtrace, skipped on purpose
+            except _Damage as d:
+                self.damage = f"{d.what}: kept {kept} events"
+                return
+            except fmt.FormatError as exc:
+                self.damage = f"bad trailer record before byte {offset} ({exc}): kept {kept} events"
+                return
+
+    def _next_record(self, offset: int) -> tuple[bytes, bytes, int] | None:
+        try:
+            return _read_record(self._f, offset)
+        except OSError as exc:
+            raise _Damage(offset, f"read error at byte {offset} ({exc.strerror})") from None
+        except ValueError:  # file closed under us
+            raise self._fail("recording was closed while reading") from None
+
+    __iter__ = batches
+
+    def events(self) -> list[Event]:
+        """Every readable event; the collector is paused while a million objects are built."""
+        out: list[Event] = []
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for batch in self.batches():
+                out.extend(batch)
+        finally:
+            if was_enabled:
+                gc.enable()
+        return out
+
+    def close(self) -> None:
+        if self._owns:
+            self._f.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _decode_batch(payload: bytes, end: int) -> list[Event]:
+    try:
+        return fmt.decode_batch(payload)
+    except fmt.FormatError as exc:
+        start = end - len(payload) - fmt.RECORD_HEAD.size
+        raise _Damage(start, f"undecodable batch at byte {start} ({exc})") from None
+
+
+def open_recording(source: str | os.PathLike[str] | bytes | BinaryIO) -> Recording:
+    """Open a recording from a path, raw bytes or a binary file object.
+
+    Raises BrtraceError (one line) when it is missing, not a recording, of an
+    unknown schema_version, or its header is damaged.
+    """
+    if isinstance(source, (bytes, bytearray)):
+        return Recording(io.BytesIO(bytes(source)), "<bytes>")
+    if isinstance(source, (str, os.PathLike)):
+        name = os.fspath(source)
+        try:
+            f = open(name, "rb")  # noqa: SIM115  (the Recording owns and closes it)
+        except OSError as exc:
+            raise BrtraceError(f"cannot read recording {name}: {exc.strerror}") from None
+        return Recording(f, name)
+    return Recording(source, getattr(source, "name", "<stream>"), owns_file=False)
+
+
+class ReplaySource:
+    """An EventSource over a recording: as fast as possible, or paced by timestamps.
+
+    With ``speed=None`` each poll hands out the next ``max_batch`` events.
+    With ``speed=s`` events come out when ``(ts - first_ts) / s`` of wall time
+    has passed since the first poll, so the TUI shows a live-looking replay.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | bytes | BinaryIO,
+                 speed: float | None = None, max_batch: int = fmt.BATCH_EVENTS,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if speed is not None and not speed > 0:
+            raise BrtraceError(f"replay speed must be greater than 0, not {speed}", 2)
+        self._rec = open_recording(path)
+        self._info = replace(self._rec.info, live=False)
+        self._batches = self._rec.batches()
+        self._buf: list[Event] = []
+        self._pos = 0
+        self._done = False
+        self._speed, self._max, self._clock, self._sleep = speed, max(1, max_batch), clock, sleep
+        self._t0: float | None = None
+        self._ts0 = 0
+        self._events = 0
+        self._polls = 0
+
+    @property
+    def info(self) -> SourceInfo:
+        return self._info
+
+    @property
+    def recording(self) -> Recording:
+        return self._rec
+
+    @property
+    def damage(self) -> str | None:
+        return self._rec.damage
+
+    def poll(self, timeout_ms: int = 100) -> Sequence[Event]:
+        if not self._fill():
+            return []
+        if self._speed is None:
+            out = self._buf[self._pos:self._pos + self._max]
+            self._pos += len(out)
+        else:
+            out = self._due(timeout_ms / 1000.0)
+        if out:
+            self._events += len(out)
+            self._polls += 1
+        return out
+
+    def _due(self, timeout_s: float) -> list[Event]:
+        """Events whose replay time has come, waiting up to ``timeout_s`` for the next."""
+        now = self._clock()
+        if self._t0 is None:
+            self._t0, self._ts0 = now, self._buf[self._pos].ts_ns
+        wait = self._when(self._buf[self._pos]) - now
+        if wait > 0:
+            self._sleep(min(wait, max(timeout_s, 0.0)))
+            now = self._clock()
+        out: list[Event] = []
+        while len(out) < self._max and self._fill() and self._when(self._buf[self._pos]) <= now:
+            out.append(self._buf[self._pos])
+            self._pos += 1
+        return out
+
+    def _when(self, e: Event) -> float:
+        assert self._t0 is not None and self._speed is not None
+        return self._t0 + (e.ts_ns - self._ts0) / 1e9 / self._speed
+
+    def _fill(self) -> bool:
+        """True when an event is waiting at ``_pos``; reads the next batch if needed."""
+        while self._pos >= len(self._buf):
+            if self._done:
+                return False
+            nxt = next(self._batches, None)
+            if nxt is None:
+                self._done = True
+                return False
+            self._buf, self._pos = nxt, 0
+        return True
+
+    @property
+    def exhausted(self) -> bool:
+        return not self._fill()
+
+    def stats(self) -> SourceStats:
+        lost = self._rec.end_stats.lost if self._rec.end_stats else 0
+        return SourceStats(events=self._events, lost=lost, batches=self._polls)
+
+    def close(self) -> None:
+        self._done = True
+        self._buf, self._pos = [], 0
+        self._batches.close()
+        self._rec.close()
