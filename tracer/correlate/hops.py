@@ -76,10 +76,12 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
         ev = group[0]
         place = _place(topo, ev, prev)
         nxt = groups[gi + 1][0] if gi + 1 < len(groups) else None
+        if place.role == ROLE_VXLAN:  # the outer headers show on the next encapsulated event
+            nxt = next((g[0] for g in groups[gi + 1:] if g[0].inner is not None), nxt)
         bridge = _inferred_bridge(topo, hops, prev, place, group)
         if bridge is not None:
             hops.append(bridge)
-        kind, verb, action = _describe(topo, place, group, nxt, src_key, is_last=nxt is None)
+        kind, verb, action = _describe(topo, place, group, nxt, src_key, is_last=gi + 1 == len(groups))
         if verb == "drop" and any(h.verb == "deliver" for h in hops):
             verb, action = "consumed", (f"freed after delivery ({ev.reason_name}): "
                                         "the packet had already reached its destination")
