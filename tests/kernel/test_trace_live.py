@@ -1,0 +1,80 @@
+"""Live tracing beyond the happy ping: Ctrl-C, in-kernel filters, record round trip."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tracer.correlate import Correlator
+from tracer.correlate.probes import probe_result
+from tracer.filter import be32
+from tracer.model import Hook
+from tracer.record.reader import open_recording
+
+pytestmark = pytest.mark.kernel
+BRTRACE = str(Path(sys.executable).with_name("brtrace"))
+
+
+def bpf_programs() -> str:
+    return subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
+
+
+def test_ctrl_c_prints_what_was_traced_and_detaches(flannel_lab) -> None:  # type: ignore[no-untyped-def]
+    proc = subprocess.Popen([BRTRACE, "ping", "10.244.1.3", "--from", "pod-a", "-c", "50", "-i", "0.2",
+                             "--plain"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    ready = proc.stderr.readline()  # printed once every probe is attached
+    assert "hooks live" in ready, ready
+    time.sleep(1.5)  # a few probes go out
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "DELIVERED" in out and "probes:" in out
+    assert "50 probes" not in out  # it stopped early and said so with what it had
+    assert "probe seq 1 " in out
+    assert "brt_" not in bpf_programs()  # CI runs nothing else that loads brtrace probes
+
+
+def test_host_filter_runs_in_the_kernel(bridge_lab, flannel_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "f.brt"
+    other = subprocess.Popen(["ip", "netns", "exec", "brt-pod-a", "ping", "-c", "3", "-i", "0.2", "-W", "1",
+                              "10.244.1.3"], stdout=subprocess.DEVNULL)
+    subprocess.run([BRTRACE, "record", "-o", str(out), "--host", "172.16.0.21", "--duration", "10", "--",
+                    "ip", "netns", "exec", "brt-nns1", "ping", "-c", "3", "-i", "0.2", "-W", "1",
+                    "172.16.0.21"], check=True, capture_output=True, timeout=60)
+    other.wait(timeout=10)
+    events = open_recording(out).events()
+    host = be32("172.16.0.21")
+    packets = [e for e in events if e.hook not in (Hook.FIB_TABLE_LOOKUP, Hook.BR_FDB_UPDATE)]
+    assert len(packets) >= 3 * 4
+    for e in packets:
+        keys = [e.outer] + ([e.inner] if e.inner else [])
+        assert any(host in (k.saddr, k.daddr) for k in keys), e
+    assert not any(e.ifname == "flannel.1" for e in events)
+
+
+def test_record_then_replay_gives_the_live_journeys(flannel_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rec = tmp_path / "ping.brt"
+    proc = subprocess.run([BRTRACE, "ping", "10.244.1.3", "--from", "pod-a", "-c", "2", "-i", "0.2",
+                           "--json", "--record", str(rec)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    live = [json.loads(line) for line in proc.stdout.splitlines()]
+    recording = open_recording(rec)
+    assert recording.damage is None
+    assert recording.info.topology.find_netns("pod-a") is not None
+    assert any(h.mode == "raw_tracepoint" for h in recording.info.hooks)
+    corr = Correlator()
+    for batch in recording.batches():
+        corr.feed(batch)
+    for p in live:
+        r = probe_result(corr, recording.info.topology, p["id"], p["seq"], p["rtt_ns"])
+        for name, hops in (("request", r.request), ("reply", r.reply)):
+            assert [(h.netns, h.dev, h.verb, h.action) for h in hops] == \
+                   [(h["netns"], h["dev"], h["verb"], h["action"]) for h in p[name]]
