@@ -109,7 +109,7 @@ class BTF:
             return 8
         if kind == K_ARRAY:
             elem, _idx, nelems = struct.unpack_from("<III", self._data, self._offsets[tid] + 12)
-            return self.type_size(elem) * nelems
+            return self.type_size(int(elem)) * int(nelems)
         return size if kind in (K_INT, K_STRUCT, K_UNION, K_ENUM, K_ENUM64, K_FLOAT) else 0
 
     def struct_id(self, name: str) -> int:
