@@ -88,10 +88,10 @@ def netns_file(ns: Netns) -> str:
 
 def run_ping(topo: Topology, dest: str, src: Netns, count: int, interval: float,
              open_source: Callable[[TraceFilter], EventSource],
-             on_batch: Callable[[list[Event]], None] | None = None) -> PingRun:
+             on_batch: Callable[[list[Event]], None] | None = None, size: int = 56) -> PingRun:
     src_addr = source_address(src, dest)
     run = PingRun(dest, src, src_addr, probe_id(), count)
-    pinger = Pinger(netns_file(src), dest, count, interval, run.ident)
+    pinger = Pinger(netns_file(src), dest, count, interval, run.ident, size=size)
     pinger.check_route()
     flt = TraceFilter(icmp_id=run.ident, fib_addrs=tuple(a for a in (dest, src_addr) if a))
     source = open_source(flt)

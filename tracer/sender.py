@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from tracer import netns
 from tracer.errors import BrtraceError
 
+IP_MTU_DISCOVER = getattr(socket, "IP_MTU_DISCOVER", 10)
+IP_PMTUDISC_DO = getattr(socket, "IP_PMTUDISC_DO", 2)
 ID_BASE = 0xB700  # "B7": recognisable brtrace probe ids, 0xB700..0xB7FF
 
 
@@ -66,7 +68,11 @@ class Pinger:
 
     @staticmethod
     def _open() -> socket.socket:
-        return socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        """DF is set (IP_PMTUDISC_DO) so a probe too big for the path is dropped and
+        reported where it happens, instead of being fragmented out of sight."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
+        return sock
 
     def check_route(self) -> None:
         """Fail early and clearly when the source namespace cannot reach DEST."""

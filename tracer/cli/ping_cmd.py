@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="namespace to send from (default: one with a route to DEST)")
     p.add_argument("-c", "--count", type=int, default=3, help="probes to send (default 3)")
     p.add_argument("-i", "--interval", type=float, default=0.5, help="seconds between probes")
+    p.add_argument("-s", "--size", type=int, default=56,
+                   help="ICMP payload bytes (default 56); probes carry DF, so a size the path "
+                        "cannot carry shows where it is dropped")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object per probe")
     out.add_argument("--plain", action="store_true", help="text output even on a terminal")
@@ -29,6 +32,8 @@ def _check(args: argparse.Namespace) -> None:
         raise BrtraceError("-c must be between 1 and 10000", 2)
     if not 0.01 <= args.interval <= 60:
         raise BrtraceError("-i must be between 0.01 and 60 seconds", 2)
+    if not 13 <= args.size <= 65507:
+        raise BrtraceError("-s must be between 13 and 65507 bytes", 2)
     if os.geteuid() != 0:
         raise NeedRoot("brtrace ping")
 
@@ -57,14 +62,14 @@ def run(args: argparse.Namespace) -> int:
         return source
 
     res = run_ping(topo, dest, src, args.count, args.interval, open_source,
-                   on_batch=recorder.write if recorder else None)
+                   on_batch=recorder.write if recorder else None, size=args.size)
     if recorder is not None:
         recorder.close()
     for r in res.results:
         if args.json:
-            print(probe_json(r))
+            print(probe_json(r, topo))
         else:
-            print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest)))
+            print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest, topo)))
             print()
     if not args.json:
         print(summary_text(res.results, res.lost, len(res.events)))

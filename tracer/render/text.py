@@ -7,6 +7,8 @@ from typing import Iterable, Sequence
 
 from tracer.correlate.journey import Hop
 from tracer.correlate.probes import ProbeResult
+from tracer.diagnose import Diagnosis, diagnose
+from tracer.topology.model import Topology
 
 
 def inert(text: str) -> str:
@@ -38,7 +40,16 @@ def hop_table(hops: Sequence[Hop]) -> list[str]:
     return lines
 
 
-def probe_text(p: ProbeResult, src: str, dest: str) -> list[str]:
+def diagnosis_text(d: Diagnosis) -> list[str]:
+    """The 'diagnosis:' block: cause, the facts checked, and the fix as a command."""
+    out = ["  diagnosis:", f"    cause: {inert(d.cause)}"]
+    out += [f"    checked: {inert(e)}" for e in d.evidence]
+    if d.fix:
+        out.append(f"    fix: {inert(d.fix)}")
+    return out
+
+
+def probe_text(p: ProbeResult, src: str, dest: str, topo: Topology | None = None) -> list[str]:
     rtt = f"  rtt {fmt_ns(p.rtt_ns)}" if p.rtt_ns is not None else ""
     err = f"  ({inert(p.error)})" if p.error else ""
     out = [f"probe seq {p.seq}  icmp id {p.ident:#06x}  {src} → {dest}  {p.status.upper()}{rtt}{err}",
@@ -49,6 +60,9 @@ def probe_text(p: ProbeResult, src: str, dest: str) -> list[str]:
     if drop is not None:
         out.append(f"  dropped at hop {drop.index} in {inert(drop.netns)}: reason {inert(drop.reason)}"
                    f", location {inert(drop.location)}")
+    d = diagnose(p, topo) if topo is not None else None
+    if d is not None:
+        out += diagnosis_text(d)
     return out
 
 
@@ -61,7 +75,7 @@ def summary_text(results: Iterable[ProbeResult], lost: int, events: int) -> str:
             f"{n['unanswered']} unanswered; {events} events, {lost} lost")
 
 
-def probe_json(p: ProbeResult) -> str:
+def probe_json(p: ProbeResult, topo: Topology | None = None) -> str:
     def hops(hs: Sequence[Hop]) -> list[dict[str, object]]:
         t0 = p.t0
         out, prev = [], t0
@@ -77,4 +91,7 @@ def probe_json(p: ProbeResult) -> str:
                        "location": p.drop.location}
     if p.error:
         obj["error"] = p.error
+    d = diagnose(p, topo) if topo is not None else None
+    if d is not None:
+        obj["diagnosis"] = d.to_dict()
     return json.dumps(obj, ensure_ascii=False)
