@@ -104,8 +104,8 @@ def find_drop(p: ProbeResult) -> tuple[Hop, tuple[Hop, ...]] | None:
 
 def diagnose(p: ProbeResult, topo: Topology) -> Diagnosis | None:
     """A diagnosis for a probe that was not delivered; None for a delivered one."""
-    if p.status == DELIVERED:
-        return None
+    if p.status == DELIVERED or any(h.verb == "deliver" for h in p.reply):
+        return None  # a reply that reached the sender (a replay has no RTT to say so)
     found = find_drop(p)
     if found is None:
         return _unanswered(p, topo)
