@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/record_format.py [--events N] [--json-events M]
 
-Prints encode/decode time and bytes per event for each encoding, then writes
+Prints encode/decode CPU time and bytes per event for each encoding, then writes
 an N-event file with the real RecordWriter and times loading it back into
 Event objects in a fresh process (what ``brtrace replay`` does). JSON is slow,
 so it runs on ``--json-events`` and is reported per event and scaled to N.
@@ -55,10 +55,15 @@ def synthetic(i: int) -> Event:
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    """CPU seconds of ``fn`` with the collector paused, as the reader runs."""
     gc.collect()
-    t = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t, out
+    gc.disable()
+    try:
+        t = time.process_time()
+        out = fn()
+        return time.process_time() - t, out
+    finally:
+        gc.enable()
 
 
 def batches(events: Sequence[Event]) -> list[Sequence[Event]]:
@@ -100,10 +105,10 @@ LOADER = """
 import sys, time
 sys.path.insert(0, {root!r})
 from tracer.record import open_recording
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 with open_recording({path!r}) as r:
     n = len(r.events())
-print(n, time.perf_counter() - t)
+print(n, time.perf_counter() - t, time.process_time() - c)
 """
 
 
@@ -124,7 +129,8 @@ def bench_file(n: int) -> None:
             out = subprocess.run([sys.executable, "-c", LOADER.format(root=root, path=path)],
                                  check=True, capture_output=True, text=True).stdout.split()
             print(f"file of {n:,} events: {size / 1e6:.1f} MB, written in {tw:.2f} s, "
-                  f"loaded into Event objects in {float(out[1]):.2f} s (fresh process)")
+                  f"loaded into Event objects in {float(out[1]):.2f} s wall, "
+                  f"{float(out[2]):.2f} s CPU (fresh process)")
 
 
 def main() -> None:
@@ -134,7 +140,8 @@ def main() -> None:
     ap.add_argument("--sample-events", type=int, default=200_000)
     a = ap.parse_args()
     sample = [synthetic(i) for i in range(a.sample_events)]
-    print(f"python {sys.version.split()[0]}, msgspec {msgspec.__version__}")
+    print(f"python {sys.version.split()[0]}, msgspec {msgspec.__version__}, "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     report("json lines", a.json_events, a.events, bench_json(sample[:a.json_events]))
     report("msgpack maps (batches)", len(sample), a.events, bench_msgpack_maps(sample))
     report("msgpack arrays (chosen)", len(sample), a.events, bench_msgpack_arrays(sample))

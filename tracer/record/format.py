@@ -15,9 +15,11 @@ cleanly, one trailer (kind ``E``) with the source's counters.
 
 Events are msgpack arrays of :class:`~tracer.model.Event`'s fields in
 declaration order (``L4Key``/``Route`` nested as arrays too), one array of
-events per batch record. ``bench/record_format.py`` measured this against JSON
-lines and msgpack maps: it is the smallest and the fastest to load, because
-msgspec validates the arrays and builds the frozen dataclasses in C.
+events per batch record. ``bench/record_format.py`` measures this against JSON
+lines and msgpack maps: arrays are 4x smaller than JSON and 2.4x smaller than
+maps, load about as fast as maps and 6x faster than JSON, because msgspec
+validates the arrays and builds the frozen dataclasses in C (no per-field
+Python). Building a million dataclasses is most of the load time.
 
 Nothing here evaluates content: msgspec decodes plain msgpack into typed
 values, never pickle or eval.
