@@ -380,3 +380,18 @@ def test_live_recorder_tees_batches(tmp_path: Path) -> None:
     with open_recording(tmp_path / "tee.brt") as r:
         assert r.events() == events(9) and r.info == info()
         assert r.end_stats == SourceStats(events=9, lost=2, batches=2)
+
+
+def test_second_header_and_bad_trailer_are_damage(tmp_path: Path) -> None:
+    write(tmp_path / "r.brt", [events(2), events(3, 2)])
+    data = (tmp_path / "r.brt").read_bytes()
+    offs = record_offsets(data)
+    header = data[offs[0]:offs[1]]
+    rec = open_recording(data[:offs[2]] + header + data[offs[2]:])
+    assert rec.events() == events(2)
+    assert rec.damage == f"unexpected second header at byte {offs[2]}: kept 2 events"
+    bad_end = fmt.frame(fmt.KIND_END, b"\x01") + b"\x01"
+    rec = open_recording(data[:offs[3]] + bad_end)
+    assert rec.events() == events(5) and not rec.complete
+    assert rec.damage is not None
+    assert rec.damage.startswith(f"bad trailer record at byte {offs[3]} (")

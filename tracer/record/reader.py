@@ -128,26 +128,24 @@ class Recording:
         self.damage, self.complete, self.end_stats = None, False, None
         offset, kept = self._start, 0
         while True:
+            start = offset
             try:
                 rec = self._next_record(offset)
                 if rec is None:
                     return
                 kind, payload, offset = rec
                 if kind == fmt.KIND_END:
-                    self.end_stats, self.complete = fmt.decode_end(payload), True
+                    self.end_stats, self.complete = _decode_end(payload, start), True
                     return
                 if kind == fmt.KIND_BATCH:
-                    batch = _decode_batch(payload, offset)
+                    batch = _decode_batch(payload, start)
                     kept += len(batch)
                     yield batch
                 elif kind == fmt.KIND_HEADER:
-                    raise _Damage(offset, f"unexpected second header before byte {offset}")
+                    raise _Damage(start, f"unexpected second header at byte {start}")
                 # other kinds: written by a newer brtrace, skipped on purpose
             except _Damage as d:
-                self.damage = f"{d.what}: kept {kept} events"
-                return
-            except fmt.FormatError as exc:
-                self.damage = f"bad trailer record before byte {offset} ({exc}): kept {kept} events"
+                self.damage = _one_line(f"{d.what}: kept {kept} events", 300)
                 return
 
     def _next_record(self, offset: int) -> tuple[bytes, bytes, int] | None:
@@ -185,12 +183,18 @@ class Recording:
         self.close()
 
 
-def _decode_batch(payload: bytes, end: int) -> list[Event]:
+def _decode_batch(payload: bytes, start: int) -> list[Event]:
     try:
         return fmt.decode_batch(payload)
     except fmt.FormatError as exc:
-        start = end - len(payload) - fmt.RECORD_HEAD.size
         raise _Damage(start, f"undecodable batch at byte {start} ({exc})") from None
+
+
+def _decode_end(payload: bytes, start: int) -> SourceStats:
+    try:
+        return fmt.decode_end(payload)
+    except fmt.FormatError as exc:
+        raise _Damage(start, f"bad trailer record at byte {start} ({exc})") from None
 
 
 def open_recording(source: str | os.PathLike[str] | bytes | BinaryIO) -> Recording:
