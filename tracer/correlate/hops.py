@@ -19,6 +19,9 @@ from tracer.topology.model import (ROLE_BRIDGE, ROLE_POD_ETH, ROLE_VETH, ROLE_VE
 
 TX_HOOKS = {Hook.NET_DEV_QUEUE, Hook.NET_DEV_START_XMIT, Hook.VETH_XMIT, Hook.VXLAN_XMIT,
             Hook.IP_FINISH_OUTPUT2, Hook.BR_FORWARD}
+# Reasons a delivered packet is freed with that are not a failure: a raw socket
+# took its own copy and no ping socket claimed the original (6.18 ping_rcv).
+AFTER_DELIVERY = {"NO_SOCKET"}
 ERRNO_TEXT = {11: "no route matches", 101: "network unreachable", 113: "host unreachable",
               22: "invalid (martian) address", 1: "prohibited by a rule"}
 SINGLE_HOOKS = {Hook.FIB_TABLE_LOOKUP, Hook.KFREE_SKB, Hook.BR_FDB_UPDATE}
@@ -82,7 +85,7 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
         if bridge is not None:
             hops.append(bridge)
         kind, verb, action = _describe(topo, place, group, nxt, src_key, is_last=gi + 1 == len(groups))
-        if verb == "drop" and any(h.verb == "deliver" for h in hops):
+        if verb == "drop" and ev.reason_name in AFTER_DELIVERY and any(h.verb == "deliver" for h in hops):
             verb, action = "consumed", (f"freed after delivery ({ev.reason_name}): "
                                         "the packet had already reached its destination")
         hops.append(Hop(
