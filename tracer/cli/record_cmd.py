@@ -14,6 +14,7 @@ import sys
 import time
 
 from tracer.errors import BrtraceError, NeedRoot
+from tracer.model import SourceStats
 
 
 def add_filter_args(p: argparse.ArgumentParser) -> None:
@@ -69,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
                 w.write_batch(batch)
                 n += len(batch)
             lost = source.stats().lost
+            w.close(SourceStats(events=n, lost=lost, batches=w.batches))  # the trailer carries the loss
             if proc is not None and proc.poll() is None:
                 proc.terminate()
     finally:
