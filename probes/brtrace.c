@@ -16,6 +16,8 @@
  *   FIB_ADDR_A/B      route lookups for these addresses always pass the filter
  *   ONLY_DROPS        emit only kfree_skb events (brtrace drops)
  *   RINGBUF_PAGES     ring buffer size in pages
+ *   BRT_KPROBES       compile the kprobe variants (some hook attaches as a kprobe)
+ *   BRT_FENTRY_<fn>   compile the fentry variant of <fn>
  */
 /* pt_regs is kernel entry ABI on x86_64, identical across versions: safe to take from any headers tree. */
 #include <uapi/linux/ptrace.h>
@@ -434,6 +436,9 @@ int brt_tp_br_fdb_update(struct bpf_raw_tracepoint_args *ctx)
 
 /* ---- function hooks: kprobes where the kernel has them (signatures read in 6.1/6.18) ---- */
 
+/* Compiled only when the loader attaches some kprobe (BRT_KPROBES): every
+ * function here inlines the whole packet parser, and compile time is startup time. */
+#ifdef BRT_KPROBES
 #define SKB_ARG_HOOK(fn, id, parm, mode) \
     int brt_kp_##fn(struct pt_regs *ctx) \
     { return emit_skb(ctx, id, (void *)PT_REGS_PARM##parm(ctx), 0, mode, 0, 0); }
@@ -462,6 +467,7 @@ int brt_kp_br_forward(struct pt_regs *ctx)
         RD(dev, to, OFF_NBP_DEV);
     return emit_skb(ctx, HOOK_BR_FORWARD, (void *)PT_REGS_PARM2(ctx), dev, L2_HOOK, 0, 0);
 }
+#endif
 
 /* ---- fentry variants, compiled in only for hooks the loader proved attachable ---- */
 #define FENTRY_SKB(fn, id, idx, mode) \

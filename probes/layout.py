@@ -2,13 +2,14 @@
 
 Why numpy: one event struct of fixed size means a ring-buffer batch is an
 array of identical records, so the header checks and field extraction are
-vectorised and Python touches each event once, to build its frozen dataclass.
+vectorised; Events are built lazily, only when something asks for one.
 No bcc here, so the decoder is tested and benchmarked on synthetic bytes.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast, overload
 
 import numpy as np
 
@@ -47,49 +48,134 @@ def record_dtype(snaplen: int = DEFAULT_SNAPLEN) -> np.dtype:
                      "formats": ["<u4", "<u4", ev], "offsets": [0, 4, 8], "itemsize": size})
 
 
+_HOOKS: list[Hook | None] = [None] * 256
+for _h in Hook:
+    _HOOKS[_h.value] = _h
+
+
 def _key(row: tuple[int, ...]) -> L4Key:
     return L4Key(row[0], row[1], row[5], row[2], row[6], row[3], row[4], row[7], row[8])
 
 
 class Decoder:
-    """Turns arrays of ``brt_event`` into Events; resolves reason names and symbols."""
+    """Turns arrays of ``brt_event`` into Events; resolves reason names and symbols.
+
+    ``decode`` is lazy: it returns an :class:`EventBatch` that keeps the numpy
+    records and builds each frozen Event the first time it is asked for (the
+    correlator files events by packet from the columns, without building
+    them). Strings and keys repeated across events (device names, MACs, one
+    packet's key at every hop) are built once and shared.
+    """
 
     def __init__(self, drop_reasons: dict[int, str] | None = None,
                  symbolize: Callable[[int], str] | None = None) -> None:
         self._reasons = drop_reasons or {}
         self._symbolize = symbolize or (lambda a: hex(a) if a else "")
+        self._strs: dict[bytes, str] = {}
+        self._macs: dict[bytes, str] = {}
+        self._keys: dict[tuple[int, ...], L4Key] = {}
 
-    def decode(self, arr: np.ndarray) -> list[Event]:
-        cols = {name: arr[name].tolist() for name in arr.dtype.names or ()}
-        return [self._one(cols, i) for i in range(len(arr))]
+    def decode(self, arr: np.ndarray) -> EventBatch:
+        return EventBatch(self, arr)
 
-    def _one(self, c: dict[str, list], i: int) -> Event:  # type: ignore[type-arg]
-        flags = c["flags"][i]
-        hook = Hook(c["hook"][i])
-        hdr = c["headers"][i][: c["hdr_len"][i]]
-        route = None
-        if flags & F_ROUTE:
-            route = Route(c["fib_table"][i], c["fib_err"][i], c["fib_oif"][i], c["fib_iif"][i],
-                          c["fib_nh_ifindex"][i], c["fib_gw"][i])
+    def decode_all(self, arr: np.ndarray) -> list[Event]:
+        """Every event built now (a plain list)."""
+        return list(EventBatch(self, arr))
+
+    def _str(self, raw: bytes) -> str:
+        s = self._strs.get(raw)
+        if s is None:
+            if len(self._strs) > 4096:
+                self._strs.clear()
+            s = self._strs[raw] = raw.decode("utf-8", "replace")
+        return s
+
+    def _mac(self, raw: bytes) -> str:
+        s = self._macs.get(raw)
+        if s is None:
+            if len(self._macs) > 4096:
+                self._macs.clear()
+            s = self._macs[raw] = mac(raw)
+        return s
+
+    def _l4(self, row: tuple[int, ...]) -> L4Key:
+        k = self._keys.get(row)
+        if k is None:
+            if len(self._keys) > 4096:
+                self._keys.clear()
+            k = self._keys[row] = _key(row)
+        return k
+
+    def build(self, rec: np.void) -> Event:
+        """One Event from one ``brt_event`` record."""
+        (ts_ns, skb, loc, netns, ifindex, length, reason, vni, fib_table, fib_err, fib_oif,
+         fib_iif, fib_nh, fib_gw, cpu, hook_v, ethertype, vlan, fdb_vlan, pkt_type, flags, ifname,
+         src_mac, dst_mac, in_src, in_dst, fdb_mac, hdr_len, outer, inner, headers) = _row(rec)
+        hook = _HOOKS[hook_v] if hook_v < 256 else None
+        if hook is None:
+            hook = Hook(hook_v)  # raises: an id this brtrace does not know
         has_mac = flags & F_MAC
-        inner = _key(c["inner"][i]) if flags & F_INNER else None
-        reason = c["drop_reason"][i]
-        loc = c["location"][i]
+        inner_key = self._l4(inner) if flags & F_INNER else None
+        drop = hook is Hook.KFREE_SKB
         return Event(
-            ts_ns=c["ts_ns"][i], cpu=c["cpu"][i], hook=hook, skb=c["skb"][i],
-            netns=c["netns"][i], ifindex=c["ifindex"][i],
-            ifname=c["ifname"][i].decode("utf-8", "replace"), length=c["len"][i],
-            src_mac=mac(c["src_mac"][i]) if has_mac else "",
-            dst_mac=mac(c["dst_mac"][i]) if has_mac else "",
-            ethertype=c["ethertype"][i], vlan=c["vlan"][i], outer=_key(c["outer"][i]),
-            vni=c["vni"][i], inner=inner,
-            inner_src_mac=mac(c["inner_src_mac"][i]) if inner else "",
-            inner_dst_mac=mac(c["inner_dst_mac"][i]) if inner else "",
-            drop_reason=reason, location=loc,
-            reason_name=self._reasons.get(reason, str(reason)) if hook == Hook.KFREE_SKB else "",
-            location_sym=self._symbolize(loc) if hook == Hook.KFREE_SKB else "",
-            route=route,
-            fdb_mac=mac(c["fdb_mac"][i]) if flags & F_FDB else "",
-            fdb_vlan=c["fdb_vlan"][i], pkt_type=c["pkt_type"][i],
-            headers=bytes(hdr), headers_l3=bool(flags & F_L3),
+            ts_ns, cpu, hook, skb, netns, ifindex, self._str(ifname), length,
+            self._mac(src_mac) if has_mac else "",
+            self._mac(dst_mac) if has_mac else "",
+            ethertype, vlan, self._l4(outer), vni, inner_key,
+            self._mac(in_src) if inner_key else "",
+            self._mac(in_dst) if inner_key else "",
+            reason, loc,
+            self._reasons.get(reason, str(reason)) if drop else "",
+            self._symbolize(loc) if drop else "",
+            Route(fib_table, fib_err, fib_oif, fib_iif, fib_nh, fib_gw) if flags & F_ROUTE else None,
+            self._mac(fdb_mac) if flags & F_FDB else "",
+            fdb_vlan, pkt_type, headers[:hdr_len], bool(flags & F_L3),
         )
+
+
+def _row(rec: np.void) -> tuple[Any, ...]:
+    return cast("tuple[Any, ...]", rec.item())
+
+
+class EventBatch(Sequence[Event]):
+    """A polled batch: the numpy records, each built into its Event on first access.
+
+    Behaves as a read-only sequence of Events (``len``, indexing, slicing,
+    iteration); ``list(batch)`` builds them all. ``arr`` is the record array
+    for vectorised consumers such as the correlator.
+    """
+
+    __slots__ = ("_built", "_dec", "arr")
+
+    def __init__(self, decoder: Decoder, arr: np.ndarray) -> None:
+        self.arr = arr
+        self._dec = decoder
+        self._built: list[Event | None] = [None] * len(arr)
+
+    def __len__(self) -> int:
+        return len(self._built)
+
+    @overload
+    def __getitem__(self, i: int) -> Event: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Event]: ...
+
+    def __getitem__(self, i: int | slice) -> Event | list[Event]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self._built)))]
+        ev = self._built[i]
+        if ev is None:
+            ev = self._built[i] = self._dec.build(self.arr[i])
+        return ev
+
+    def __iter__(self) -> Iterator[Event]:
+        built, build, arr = self._built, self._dec.build, self.arr
+        for i in range(len(built)):
+            ev = built[i]
+            if ev is None:
+                ev = built[i] = build(arr[i])
+            yield ev
+
+    def __bool__(self) -> bool:
+        return bool(self._built)

@@ -8,9 +8,12 @@ proves it works, else off — and the choice is reported, never hidden.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
-from typing import Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from probes import kernel
 from probes.btf import BTF, BTFError
@@ -25,6 +28,7 @@ from tracer.topology.model import Topology
 
 PROBE_DIR = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.join(PROBE_DIR, "brtrace.c")
+PLAN_CACHE_DIR = "/run/brtrace"
 RINGBUF_PAGES = 2048  # 8 MiB: ~27k events of 296 bytes between two polls
 
 # Function hooks in the order the product names them (kernel 6.18 symbols).
@@ -63,6 +67,77 @@ def _plan_function(btf: BTF, hook: Hook, fn: str, kprobes: bool) -> HookStatus:
     return HookStatus(hook, "off", f"no kprobes (CONFIG_KPROBES off); fentry: {probe.detail}")
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What the probes need from this boot of the kernel: BTF offsets, how each
+    hook attaches, drop reason names."""
+
+    macros: dict[str, int]
+    hooks: tuple[HookStatus, ...]
+    drop_reasons: dict[int, str]
+
+
+def _plan_key() -> str:
+    """Same boot and same loaded modules (a module adds tracepoints and functions)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+    except OSError:
+        return ""
+    try:
+        with open("/proc/modules") as f:
+            mods = sorted(line.split(" ", 1)[0] for line in f)
+    except OSError:  # CONFIG_MODULES off: everything is built in
+        mods = []
+    h = hashlib.sha256("\n".join([boot, kernel.release(), *mods]).encode()).hexdigest()
+    return h[:32]
+
+
+def load_plan() -> Plan:
+    """The plan for this boot, from the cache in PLAN_CACHE_DIR when it is there.
+
+    Reading BTF and testing every hook costs ~0.4 s, a third of startup; the
+    answers only change with a reboot or a module (un)load, both in the key.
+    /run is tmpfs, so a reboot clears the cache anyway.
+    """
+    key = _plan_key()
+    path = os.path.join(PLAN_CACHE_DIR, f"plan-{key}.json") if key else ""
+    if path:
+        try:
+            with open(path) as f:
+                d = json.load(f)
+            return Plan({k: int(v) for k, v in d["macros"].items()},
+                        tuple(HookStatus(Hook(h), m, det) for h, m, det in d["hooks"]),
+                        {int(k): str(v) for k, v in d["drop_reasons"].items()})
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    try:
+        btf = BTF.load()
+        macros = offset_macros(btf)
+    except BTFError as exc:
+        raise BrtraceError(f"kernel BTF unusable ({exc}); brtrace needs CONFIG_DEBUG_INFO_BTF") from None
+    plan = Plan(macros, tuple(plan_hooks(btf)), drop_reason_names(btf))
+    if path:
+        _save_plan(path, plan)
+    return plan
+
+
+def _save_plan(path: str, plan: Plan) -> None:
+    try:
+        os.makedirs(PLAN_CACHE_DIR, mode=0o700, exist_ok=True)
+        for old in os.listdir(PLAN_CACHE_DIR):  # one boot's worth at a time
+            if old.startswith("plan-"):
+                os.unlink(os.path.join(PLAN_CACHE_DIR, old))
+        tmp = f"{path}.{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump({"macros": plan.macros,
+                       "hooks": [(int(h.hook), h.mode, h.detail) for h in plan.hooks],
+                       "drop_reasons": plan.drop_reasons}, f)
+        os.rename(tmp, path)
+    except OSError:
+        pass  # a cache, never a reason to fail
+
+
 def _require_root() -> None:
     if os.geteuid() != 0:
         raise NeedRoot("tracing")
@@ -70,7 +145,7 @@ def _require_root() -> None:
 
 def _import_bcc():  # type: ignore[no-untyped-def]
     try:
-        import bcc  # noqa: PLC0415
+        import bcc
     except ImportError:
         raise BrtraceError("bcc is not installed: apt-get install python3-bpfcc bpfcc-tools "
                            "(run `brtrace doctor` for details)") from None
@@ -81,26 +156,25 @@ class LiveSource:
     """Probes attached to the running kernel, read as batches of Events."""
 
     def __init__(self, flt: TraceFilter, topology: Topology, snaplen: int = DEFAULT_SNAPLEN,
-                 command: str = "") -> None:
+                 command: str = "", ringbuf_pages: int = RINGBUF_PAGES) -> None:
         _require_root()
+        if ringbuf_pages < 1 or ringbuf_pages & (ringbuf_pages - 1):
+            raise BrtraceError("ring buffer pages must be a power of two", 2)
+        self._pages = ringbuf_pages
         if snaplen % 8 or not 0 < snaplen <= 1024:
             raise BrtraceError("--snaplen must be a multiple of 8 between 8 and 1024", 2)
         if kernel.mount_tracefs() is None:
             raise BrtraceError("tracefs is not mounted and could not be: "
                                "mount -t tracefs tracefs /sys/kernel/tracing")
-        try:
-            btf = BTF.load()
-            macros = offset_macros(btf)
-        except BTFError as exc:
-            raise BrtraceError(f"kernel BTF unusable ({exc}); brtrace needs CONFIG_DEBUG_INFO_BTF") from None
-        self._hooks = plan_hooks(btf)
-        self._bpf = self._compile(flt, macros, snaplen)
+        plan = load_plan()
+        self._hooks = list(plan.hooks)
+        self._bpf = self._compile(flt, plan.macros, snaplen)
         self._closed = False
         self._attach()
         rb = self._bpf["events"]
-        self._ring = RingBuffer(rb.map_fd, RINGBUF_PAGES * os.sysconf("SC_PAGE_SIZE"),
+        self._ring = RingBuffer(rb.map_fd, self._pages * os.sysconf("SC_PAGE_SIZE"),
                                 record_dtype(snaplen))
-        self._decoder = Decoder(drop_reason_names(btf), kernel.symbolize)
+        self._decoder = Decoder(plan.drop_reasons, kernel.symbolize)
         self._stats = SourceStats()
         self._lost_read_at = 0.0
         self._info = SourceInfo(live=True, topology=topology, hooks=tuple(self._hooks),
@@ -109,9 +183,11 @@ class LiveSource:
     def _compile(self, flt: TraceFilter, macros: dict[str, int], snaplen: int):  # type: ignore[no-untyped-def]
         bcc = _import_bcc()
         cflags = [f"-D{k}={v}" for k, v in macros.items()]
-        cflags += flt.cflags() + [f"-DBRT_SNAPLEN={snaplen}", f"-DRINGBUF_PAGES={RINGBUF_PAGES}",
+        cflags += flt.cflags() + [f"-DBRT_SNAPLEN={snaplen}", f"-DRINGBUF_PAGES={self._pages}",
                                   f"-I{PROBE_DIR}", "-Wno-macro-redefined"]
         cflags += [f"-DBRT_FENTRY_{FUNCTIONS[h.hook]}=1" for h in self._hooks if h.mode == "fentry"]
+        if any(h.mode == "kprobe" for h in self._hooks):
+            cflags.append("-DBRT_KPROBES=1")
         try:
             return bcc.BPF(src_file=SOURCE.encode(), cflags=cflags)
         except Exception as exc:  # bcc raises bare Exception on compile/load failure

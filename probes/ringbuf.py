@@ -25,15 +25,31 @@ class RingBuffer:
     def __init__(self, map_fd: int, size: int, rec_dtype: np.dtype) -> None:
         if size & (size - 1):
             raise ValueError("ring buffer size must be a power of two")
+        page = mmap.PAGESIZE
+        cons = mmap.mmap(map_fd, page, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
+        prod = mmap.mmap(map_fd, page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page)
+        self._setup(cons, prod, size, rec_dtype)
+        self._ep = select.epoll()
+        self._ep.register(map_fd, select.EPOLLIN)
+
+    @classmethod
+    def from_memory(cls, cons: mmap.mmap, prod: mmap.mmap, size: int,
+                    rec_dtype: np.dtype) -> RingBuffer:
+        """A reader over memory laid out like the kernel's (benchmarks, tests): no fd to poll."""
+        if size & (size - 1):
+            raise ValueError("ring buffer size must be a power of two")
+        self = cls.__new__(cls)
+        self._setup(cons, prod, size, rec_dtype)
+        self._ep = None
+        return self
+
+    def _setup(self, cons: mmap.mmap, prod: mmap.mmap, size: int, rec_dtype: np.dtype) -> None:
         self._size = size
         self._mask = size - 1
         self._dtype = rec_dtype
-        page = mmap.PAGESIZE
-        self._cons = mmap.mmap(map_fd, page, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
-        self._prod = mmap.mmap(map_fd, page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page)
-        self._data = memoryview(self._prod)[page:]
-        self._ep = select.epoll()
-        self._ep.register(map_fd, select.EPOLLIN)
+        self._cons = cons
+        self._prod = prod
+        self._data = memoryview(self._prod)[mmap.PAGESIZE:]
 
     def _positions(self) -> tuple[int, int]:
         cons = struct.unpack_from("<Q", self._cons, 0)[0]
@@ -43,7 +59,7 @@ class RingBuffer:
     def wait(self, timeout_ms: int) -> None:
         """Sleep until the kernel signals data (or the timeout passes)."""
         cons, prod = self._positions()
-        if cons == prod:
+        if cons == prod and self._ep is not None:
             self._ep.poll(max(timeout_ms, 0) / 1000.0)
 
     def drain(self, max_records: int = 65536) -> np.ndarray:
@@ -69,7 +85,8 @@ class RingBuffer:
         return arr[keep] if not keep.all() else arr
 
     def close(self) -> None:
-        self._ep.close()
+        if self._ep is not None:
+            self._ep.close()
         self._data.release()
         self._prod.close()
         self._cons.close()
