@@ -11,10 +11,13 @@ next event on that CPU whose destination they looked up.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Iterable
+from collections.abc import Iterable
 
+import numpy as np
+
+from probes.layout import F_INNER, EventBatch
 from tracer.correlate.journey import Journey, PacketKey, nat_compatible, packet_key
-from tracer.model import Event, Hook
+from tracer.model import ETH_P_ARP, ICMP_ECHO, ICMP_ECHOREPLY, IPPROTO_ICMP, Event, Hook
 
 SKB_WINDOW_NS = 5_000_000  # an skb address is evidence for 5 ms
 FIB_WINDOW_NS = 2_000_000  # a pending route lookup waits 2 ms for its packet
@@ -22,7 +25,16 @@ FDB_WINDOW_NS = 2_000_000
 
 
 class Correlator:
-    def __init__(self, max_journeys: int = 200_000) -> None:
+    """Files events into journeys.
+
+    Memory is bounded two ways: at most ``max_journeys`` journeys and about
+    ``max_events`` events in them; past either, the oldest journeys are
+    forgotten. A lazy :class:`~probes.layout.EventBatch` is filed from its
+    numpy columns (one packet key per packet, not per event) and its Events
+    are only built when someone reads them.
+    """
+
+    def __init__(self, max_journeys: int = 200_000, max_events: int = 250_000) -> None:
         self.journeys: OrderedDict[int, Journey] = OrderedDict()
         self._by_key: dict[PacketKey, int] = {}
         self._by_skb: dict[int, tuple[int, int]] = {}  # skb -> (jid, ts)
@@ -30,17 +42,211 @@ class Correlator:
         self._pending_fib: dict[int, list[Event]] = {}
         self._next = 1
         self._max = max_journeys
+        self._max_events = max_events
+        self._held = 0  # events filed in live journeys
         self.unmatched = 0
 
     def feed(self, events: Iterable[Event]) -> set[int]:
         """Add a batch; returns the ids of journeys that changed."""
+        if isinstance(events, EventBatch):
+            return self._feed_batch(events)
         changed: set[int] = set()
-        for ev in sorted(events, key=lambda e: e.ts_ns):
+        for ev in sorted(events, key=_ts):
             jid = self._place(ev)
             if jid is not None:
                 changed.add(jid)
+        if len(self._by_skb) > _SKB_MAP_MAX:
+            self._trim_skbs()
         return changed
 
+    # -- the vectorised path -------------------------------------------------
+    def _feed_batch(self, batch: EventBatch) -> set[int]:
+        """File a lazy batch with numpy; Python runs once per new packet key.
+
+        Exact for batches without bridge-learning events, with every route
+        lookup tied to the packet its skb last showed (the probe's normal
+        case) and none waiting from earlier: else the batch is filed by runs
+        (``_feed_runs``), which places events as one at a time would. Route
+        relevance is judged against the latest event of the lookup's skb.
+        """
+        n = len(batch)
+        if not n:
+            return set()
+        arr = batch.arr
+        hook = arr["hook"]
+        if self._pending_fib or (hook == _FDB).any():
+            return self._feed_runs(batch)
+        order = np.argsort(arr["ts_ns"], kind="stable")
+        kid, keys, key_dst_l = _batch_keys(arr)
+        ts_s, skb_s, cpu_s, kid_s = arr["ts_ns"][order], arr["skb"][order], arr["cpu"][order], kid[order]
+        fib = hook[order] == _FIB
+        keyless = np.array([k is None for k in keys], dtype=bool)
+        matched = ~fib & ~keyless[kid_s]  # events that join a journey by their key
+        pos = np.arange(n)
+        # previous matched event on the same skb, for every position (-1: none in this batch)
+        _, sid = np.unique(skb_s, return_inverse=True)
+        sid = sid.reshape(-1).astype(np.int64)
+        comb = sid * (n + 1) + pos
+        mcomb = comb[matched]  # sorted already: ascending pos within... so sort
+        mcomb = np.sort(mcomb)
+        at = np.searchsorted(mcomb, comb) - 1
+        prev = np.full(n, -1, dtype=np.int64)
+        okp = at >= 0
+        cand = mcomb[np.where(okp, at, 0)]
+        okp &= (cand // (n + 1)) == sid
+        prev[okp] = cand[okp] % (n + 1)
+        # route lookups: all must be tied to a packet, else file by runs
+        fib_pos = np.flatnonzero(fib)
+        fib_dst = arr["outer"]["daddr"][order]
+        key_dst = np.asarray(key_dst_l, dtype=np.int64)[order]
+        fib_jid_out: dict[int, int] = {}
+        if len(fib_pos):
+            r = prev[fib_pos]
+            inb = r >= 0
+            rr = np.where(inb, r, 0)
+            ok_in = (skb_s[fib_pos] != 0) & (ts_s[fib_pos] - ts_s[rr] < SKB_WINDOW_NS) & (
+                (fib_dst[fib_pos] == key_dst[rr]) | (fib_dst[fib_pos] == fib_dst[rr]))
+            if not ok_in[inb].all():
+                return self._feed_runs(batch)
+            for fp in fib_pos[~inb].tolist():  # tied to a packet of an earlier batch
+                fskb, fts = int(skb_s[fp]), int(ts_s[fp])
+                fhit = self._by_skb.get(fskb) if fskb else None
+                fj = self.journeys.get(fhit[0]) if fhit and fts - fhit[1] < SKB_WINDOW_NS else None
+                if fhit is None or fj is None or not _fib_relevant_dst(int(fib_dst[fp]), fj.last()):
+                    return self._feed_runs(batch)
+                fib_jid_out[fp] = fhit[0]
+        # one decision per packet key first seen in this batch, in time order
+        journeys, by_key, by_skb = self.journeys, self._by_key, self._by_skb
+        mpos = np.flatnonzero(matched)
+        uk, first = np.unique(kid_s[mpos], return_index=True)
+        firsts = mpos[first]
+        dec = np.argsort(firsts)
+        jid_of = np.zeros(len(keys), dtype=np.int64)
+        for p, k in zip(firsts[dec].tolist(), uk[dec].tolist()):
+            key = keys[k]
+            assert key is not None
+            found = by_key.get(key)
+            if found is None or found not in journeys:
+                rp = int(prev[p])
+                if rp >= 0:
+                    hit: tuple[int, int] | None = (int(jid_of[kid_s[rp]]), int(ts_s[rp]))
+                else:
+                    hit = by_skb.get(int(skb_s[p]))
+                found = self._journey_for_hit(key, hit, int(ts_s[p]))
+            jid_of[k] = found
+        self.unmatched += int(np.count_nonzero(~fib & keyless[kid_s]))
+        jids = np.zeros(n, dtype=np.int64)
+        jids[matched] = jid_of[kid_s[matched]]
+        if len(fib_pos):
+            r = prev[fib_pos]
+            jids[fib_pos] = np.where(r >= 0, jids[np.where(r >= 0, r, 0)], 0)
+            for fp, jj in fib_jid_out.items():
+                jids[fp] = jj
+        # file every journey's events of this batch as one run, in time order
+        filed = np.flatnonzero(jids)
+        by_j = filed[np.argsort(jids[filed], kind="stable")]
+        js = jids[by_j]
+        cut = np.flatnonzero(js[1:] != js[:-1]) + 1
+        idx_by_j = order[by_j]
+        starts = np.concatenate(([0], cut)).tolist()
+        ends = np.concatenate((cut, [len(by_j)])).tolist()
+        changed: set[int] = set()
+        idx_l = idx_by_j.tolist()
+        for a, b, j_id in zip(starts, ends, js[starts].tolist() if len(by_j) else []):
+            j = journeys.get(j_id)
+            if j is None:  # forgotten within this batch (more new packets than max_journeys)
+                continue
+            j.add_run(batch, idx_l[a:b])
+            self._held += b - a
+            changed.add(j_id)
+        # what the skb and CPU maps remember: each one's latest matched event
+        mj, ms, mc, mt = jids[mpos][::-1], skb_s[mpos][::-1], cpu_s[mpos][::-1], ts_s[mpos][::-1]
+        us, li = np.unique(ms, return_index=True)
+        by_skb.update(zip(us.tolist(), zip(mj[li].tolist(), mt[li].tolist())))
+        uc, lc = np.unique(mc, return_index=True)
+        self._last_on_cpu.update(zip(uc.tolist(), zip(mj[lc].tolist(), mt[lc].tolist())))
+        if len(by_skb) > _SKB_MAP_MAX:
+            self._trim_skbs()
+        return changed
+
+    def _feed_runs(self, batch: EventBatch) -> set[int]:
+        """File a lazy batch by runs: consecutive events (in time order) of one
+        packet key on one skb and CPU are placed as one, exactly as one at a
+        time would place them (only the run's first event can start or alias
+        a journey or claim route lookups; the last one is what the skb and CPU
+        maps remember)."""
+        n = len(batch)
+        changed: set[int] = set()
+        if not n:
+            return changed
+        arr = batch.arr
+        order = np.argsort(arr["ts_ns"], kind="stable")
+        kid, keys, key_dst = _batch_keys(arr)
+        fib_dst = arr["outer"]["daddr"].tolist()  # outer destination, by record index
+        ts_s, skb_s, cpu_s = arr["ts_ns"][order], arr["skb"][order], arr["cpu"][order]
+        hook_s, kid_s = arr["hook"][order], kid[order]
+        special = (hook_s == _FIB) | (hook_s == _FDB)
+        brk = np.ones(n, dtype=bool)
+        brk[1:] = ((kid_s[1:] != kid_s[:-1]) | (skb_s[1:] != skb_s[:-1]) | (cpu_s[1:] != cpu_s[:-1])
+                   | special[1:] | special[:-1])
+        starts = np.flatnonzero(brk)
+        ends = np.empty_like(starts)
+        ends[:-1] = starts[1:]
+        ends[-1] = n
+        order_l = order.tolist()
+        journeys, by_skb, last_cpu, pending = (self.journeys, self._by_skb,
+                                               self._last_on_cpu, self._pending_fib)
+        jid_of = [0] * len(keys)
+        runs = zip(starts.tolist(), ends.tolist(), ts_s[starts].tolist(), ts_s[ends - 1].tolist(),
+                   skb_s[starts].tolist(), cpu_s[starts].tolist(), hook_s[starts].tolist(),
+                   kid_s[starts].tolist())
+        for p, q, ts, ts_last, skb, cpu, hook, k in runs:
+            if hook == _FIB:
+                i = order_l[p]
+                hit = by_skb.get(skb) if skb else None
+                if hit and ts - hit[1] < SKB_WINDOW_NS:
+                    j = journeys.get(hit[0])
+                    if j is not None:
+                        x = j._items[-1]
+                        if type(x) is tuple and x[0] is batch:
+                            li = x[1][-1]
+                            relevant = fib_dst[i] == key_dst[li] or fib_dst[i] == fib_dst[li]
+                        else:
+                            last = j.last()
+                            relevant = fib_dst[i] in (last.key.daddr, last.outer.daddr)
+                        if relevant:
+                            j.add_run(batch, [i])
+                            self._held += 1
+                            changed.add(hit[0])
+                            continue
+                pending.setdefault(cpu, []).append(batch[i])
+                continue
+            if hook == _FDB:
+                jid = self._place_fdb(batch[order_l[p]])
+                if jid is not None:
+                    changed.add(jid)
+                continue
+            jid = jid_of[k]
+            j = journeys.get(jid) if jid else None
+            if j is None:
+                key = keys[k]
+                if key is None:
+                    self.unmatched += q - p
+                    continue
+                jid = jid_of[k] = self._journey_for(key, skb, ts)
+                j = journeys[jid]
+            if pending and cpu in pending:
+                self._claim_fib(batch[order_l[p]], j)
+            j.add_run(batch, order_l[p:q])
+            self._held += q - p
+            by_skb[skb] = (jid, ts_last)
+            last_cpu[cpu] = (jid, ts_last)
+            changed.add(jid)
+        if len(by_skb) > _SKB_MAP_MAX:
+            self._trim_skbs()
+        return changed
+
+    # -- one event at a time ---------------------------------------------------
     def _place(self, ev: Event) -> int | None:
         if ev.hook == Hook.FIB_TABLE_LOOKUP:
             return self._place_fib(ev)
@@ -50,20 +256,25 @@ class Correlator:
         if key is None:
             self.unmatched += 1
             return None
-        jid = self._journey_for(key, ev)
+        jid = self._journey_for(key, ev.skb, ev.ts_ns)
         j = self.journeys[jid]
         self._claim_fib(ev, j)
-        j.events.append(ev)
+        j.add(ev)
+        self._held += 1
         self._by_skb[ev.skb] = (jid, ev.ts_ns)
         self._last_on_cpu[ev.cpu] = (jid, ev.ts_ns)
         return jid
 
-    def _journey_for(self, key: PacketKey, ev: Event) -> int:
+    def _journey_for(self, key: PacketKey, skb: int, ts_ns: int) -> int:
         jid = self._by_key.get(key)
         if jid is not None and jid in self.journeys:
             return jid
-        hit = self._by_skb.get(ev.skb)
-        if hit and ev.ts_ns - hit[1] < SKB_WINDOW_NS and hit[0] in self.journeys:
+        return self._journey_for_hit(key, self._by_skb.get(skb), ts_ns)
+
+    def _journey_for_hit(self, key: PacketKey, hit: tuple[int, int] | None, ts_ns: int) -> int:
+        """A key not filed yet: the journey its skb's last packet belongs to if NAT
+        explains the difference, else a new one."""
+        if hit and ts_ns - hit[1] < SKB_WINDOW_NS and hit[0] in self.journeys:
             j = self.journeys[hit[0]]
             if nat_compatible(j.key, key):
                 j.aliases.append(key)
@@ -75,19 +286,28 @@ class Correlator:
         jid, self._next = self._next, self._next + 1
         self.journeys[jid] = Journey(jid, key)
         self._by_key[key] = jid
-        while len(self.journeys) > self._max:
+        while len(self.journeys) > 1 and (len(self.journeys) > self._max
+                                          or self._held > self._max_events):
             _, old = self.journeys.popitem(last=False)
+            self._held -= old.count
             for k in [old.key, *old.aliases]:
                 if self._by_key.get(k) == old.jid:
                     del self._by_key[k]
         return jid
 
+    def _trim_skbs(self) -> None:
+        """skb addresses only count for SKB_WINDOW_NS: forget older ones."""
+        newest = max(ts for _, ts in self._by_skb.values())
+        self._by_skb = {s: v for s, v in self._by_skb.items()
+                        if newest - v[1] < SKB_WINDOW_NS and v[0] in self.journeys}
+
     def _place_fib(self, ev: Event) -> int | None:
         hit = self._by_skb.get(ev.skb) if ev.skb else None
         if hit and ev.ts_ns - hit[1] < SKB_WINDOW_NS and hit[0] in self.journeys:
             j = self.journeys[hit[0]]
-            if _fib_relevant(ev, j.events[-1]):
-                j.events.append(ev)
+            if _fib_relevant(ev, j.last()):
+                j.add(ev)
+                self._held += 1
                 return hit[0]
         self._pending_fib.setdefault(ev.cpu, []).append(ev)
         return None
@@ -97,10 +317,11 @@ class Correlator:
         pending = self._pending_fib.pop(ev.cpu, None)
         if not pending:
             return
-        places = {ev.netns, j.events[-1].netns if j.events else ev.netns, 0}
+        places = {ev.netns, j.last().netns if j._items else ev.netns, 0}
         for f in pending:
             if ev.ts_ns - f.ts_ns < FIB_WINDOW_NS and _fib_relevant(f, ev) and f.netns in places:
-                j.events.append(f)
+                j.add(f)
+                self._held += 1
 
     def _place_fdb(self, ev: Event) -> int | None:
         last = self._last_on_cpu.get(ev.cpu)
@@ -108,8 +329,9 @@ class Correlator:
             self.unmatched += 1
             return None
         j = self.journeys[last[0]]
-        if any(e.src_mac == ev.fdb_mac or e.inner_src_mac == ev.fdb_mac for e in j.events[-4:]):
-            j.events.append(ev)
+        if any(e.src_mac == ev.fdb_mac or e.inner_src_mac == ev.fdb_mac for e in j.tail(4)):
+            j.add(ev)
+            self._held += 1
             return j.jid
         self.unmatched += 1
         return None
@@ -120,6 +342,59 @@ class Correlator:
 
     def icmp_journey(self, icmp_type: int, ident: int, seq: int) -> Journey | None:
         return self.find(("icmp", icmp_type, ident, seq))
+
+
+def _ts(ev: Event) -> int:
+    return ev.ts_ns
+
+
+_FIB, _FDB = int(Hook.FIB_TABLE_LOOKUP), int(Hook.BR_FDB_UPDATE)
+_SKB_MAP_MAX = 1 << 16
+_KIND_NONE, _KIND_ARP, _KIND_ICMP, _KIND_IP = 0, 1, 2, 3
+_PACKED = np.dtype([("kind", "u1"), ("a", "u1"), ("b", "u1"), ("saddr", "<u4"), ("daddr", "<u4"),
+                    ("sport", "<u2"), ("dport", "<u2"), ("ip_id", "<u2")])
+
+
+def _fib_relevant_dst(fib_daddr: int, pkt: Event) -> bool:
+    return fib_daddr in (pkt.key.daddr, pkt.outer.daddr)
+
+
+def _batch_keys(arr: np.ndarray) -> tuple[np.ndarray, list[PacketKey | None], list[int]]:
+    """``packet_key`` of every event, vectorised: (key index per event, the distinct keys,
+    each event's ``key.daddr``)."""
+    enc = (arr["flags"] & F_INNER) != 0
+    o, i = arr["outer"], arr["inner"]
+
+    def pick(f: str) -> np.ndarray:
+        return np.where(enc, i[f], o[f])
+
+    proto, saddr, daddr = pick("proto"), pick("saddr"), pick("daddr")
+    sport, dport, ip_id, itype = pick("sport"), pick("dport"), pick("ip_id"), pick("icmp_type")
+    present = (proto != 0) | (saddr != 0)
+    arp = (enc & (proto == 0)) | (~enc & (arr["ethertype"] == ETH_P_ARP))
+    icmp = (proto == IPPROTO_ICMP) & ((itype == ICMP_ECHO) | (itype == ICMP_ECHOREPLY))
+    kind = np.where(~present, _KIND_NONE, np.where(arp, _KIND_ARP, np.where(icmp, _KIND_ICMP, _KIND_IP)))
+    p = np.zeros(len(arr), dtype=_PACKED)
+    p["kind"] = kind
+    is_arp, is_icmp, is_ip = kind == _KIND_ARP, kind == _KIND_ICMP, kind == _KIND_IP
+    p["a"] = np.where(is_icmp, itype, np.where(is_ip, proto, 0))
+    p["saddr"] = np.where(is_arp | is_ip, saddr, 0)
+    p["daddr"] = np.where(is_arp | is_ip, daddr, 0)
+    p["sport"] = np.where(kind != _KIND_NONE, sport, 0)
+    p["dport"] = np.where(is_icmp | is_ip, dport, 0)
+    p["ip_id"] = np.where(is_ip, ip_id, 0)
+    uniq, kid = np.unique(p.view(f"V{_PACKED.itemsize}"), return_inverse=True)
+    keys: list[PacketKey | None] = []
+    for kd, a, _b, s, d, sp, dp, ipid in uniq.view(_PACKED).tolist():
+        if kd == _KIND_ARP:
+            keys.append(("arp", sp, s, d))
+        elif kd == _KIND_ICMP:
+            keys.append(("icmp", a, sp, dp))
+        elif kd == _KIND_IP:
+            keys.append(("ip", a, s, d, sp, dp, ipid))
+        else:
+            keys.append(None)
+    return kid.reshape(-1), keys, daddr.tolist()
 
 
 def _fib_relevant(fib: Event, pkt: Event) -> bool:

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from tracer.model import ETH_P_ARP, ICMP_ECHO, ICMP_ECHOREPLY, IPPROTO_ICMP, Event, L4Key
+from tracer.model import (
+    ETH_P_ARP,
+    ICMP_ECHO,
+    ICMP_ECHOREPLY,
+    IPPROTO_ICMP,
+    Event,
+    L4Key,
+)
 
 PacketKey = tuple[object, ...]
 
@@ -84,12 +92,63 @@ class Hop:
 
 @dataclass(slots=True)
 class Journey:
-    """All events of one packet (one probe direction), in arrival order."""
+    """All events of one packet (one probe direction), in arrival order.
+
+    ``events`` is a plain list of Events. Inside, the correlator may file
+    runs of events still unbuilt, as ``(batch, [index, ...])`` of a lazy
+    :class:`probes.layout.EventBatch`: they are built when ``events`` is read.
+    """
 
     jid: int
     key: PacketKey
-    events: list[Event] = field(default_factory=list)
+    _items: list[Any] = field(default_factory=list)
     aliases: list[PacketKey] = field(default_factory=list)
+    count: int = 0  # events filed (built or not)
+    _lazy: bool = False  # _items holds unbuilt runs
+
+    @property
+    def events(self) -> list[Event]:
+        if self._lazy:
+            out: list[Event] = []
+            for x in self._items:
+                if type(x) is tuple:
+                    b = x[0]
+                    out.extend([b[i] for i in x[1]])
+                else:
+                    out.append(x)
+            self._items = out
+            self._lazy = False
+        items: list[Event] = self._items
+        return items
+
+    def add(self, ev: Event) -> None:
+        self._items.append(ev)
+        self.count += 1
+
+    def add_run(self, batch: Any, idx: list[int]) -> None:
+        self._items.append((batch, idx))
+        self.count += len(idx)
+        self._lazy = True
+
+    def last(self) -> Event:
+        """The latest event, building only that one."""
+        x = self._items[-1]
+        if type(x) is tuple:
+            ev: Event = x[0][x[1][-1]]
+            return ev
+        return x  # type: ignore[no-any-return]
+
+    def tail(self, n: int) -> list[Event]:
+        """The latest ``n`` events, building only those."""
+        out: list[Event] = []
+        for x in reversed(self._items):
+            if type(x) is tuple:
+                out[:0] = [x[0][i] for i in x[1][-(n - len(out)):]]
+            else:
+                out.insert(0, x)
+            if len(out) >= n:
+                break
+        return out
 
     @property
     def first(self) -> Event:
