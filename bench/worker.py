@@ -1,0 +1,294 @@
+"""One measurement in a fresh process, against one source tree.
+
+    python bench/worker.py --tree DIR COMMAND [options]
+
+``bench/run.py`` starts this for every sample so that each one gets a clean
+interpreter (startup, RSS, replay load are per process figures) and so that
+the same measurement runs against two trees side by side (``--tree`` is put
+first on ``sys.path``: the working tree, or an older commit unpacked by
+``run.py --baseline REF``). It only uses APIs both trees have, checking for
+newer ones. Every command prints one JSON object on its last line.
+
+Commands:
+  pipeline   decode + correlate N synthetic events through a ring buffer
+  replay     load a recording into Events (and correlate: --correlate)
+  rss        RSS after 1M, 2M, 3M synthetic events through the live pipeline
+  trace      attach the probes, say "ready", consume until "stop" on stdin
+  flood      UDP from pod-a to pod-b for a while (optionally paced)
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import mmap
+import os
+import resource
+import socket
+import sys
+import time
+
+T_START = time.perf_counter()
+
+
+def _setup_path(tree: str) -> None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:0] = [tree, os.path.dirname(here)]  # the tree's packages; then bench/ for synth
+
+
+def _emit(obj: dict[str, object]) -> None:
+    print(json.dumps(obj), flush=True)
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# -- user-space pipeline ---------------------------------------------------------
+
+def _ring(size: int):  # type: ignore[no-untyped-def]
+    """A synthetic ring buffer; works with trees whose RingBuffer predates from_memory."""
+    from probes.ringbuf import RingBuffer
+
+    if not hasattr(RingBuffer, "from_memory"):
+        def from_memory(cls, cons, prod, size, dtype):  # type: ignore[no-untyped-def]
+            self = cls.__new__(cls)
+            self._size, self._mask, self._dtype = size, size - 1, dtype
+            self._cons, self._prod = cons, prod
+            self._data = memoryview(prod)[mmap.PAGESIZE:]
+            self._ep = None
+            return self
+        RingBuffer.from_memory = classmethod(from_memory)  # type: ignore[attr-defined]
+    from bench.synth import SyntheticRing
+
+    return SyntheticRing(size)
+
+
+def _source_batches(n: int, batch: int):  # type: ignore[no-untyped-def]
+    from bench.synth import EVENTS_PER_PACKET, flannel_batch
+
+    for k in range(0, n, batch):  # whole packets per batch, every packet new
+        yield flannel_batch(batch, first_packet=k // EVENTS_PER_PACKET)
+
+
+def cmd_pipeline(a: argparse.Namespace) -> None:
+    from probes.layout import Decoder
+    from tracer.correlate.correlator import Correlator
+
+    ring = _ring(8 << 20)
+    dec, corr = Decoder(), Correlator()
+    arrs = list(_source_batches(a.events, a.batch))  # made before the clock starts
+    done, t_cpu = 0, 0.0
+    for arr in arrs:
+        ring.push(arr)
+        t = time.process_time()
+        recs = ring.ring.drain()
+        corr.feed(dec.decode(recs["ev"]))
+        t_cpu += time.process_time() - t
+        done += len(recs)
+    _emit({"events": done, "cpu_s": t_cpu, "rate": done / t_cpu if t_cpu else 0.0,
+           "journeys": len(corr.journeys)})
+
+
+def cmd_replay(a: argparse.Namespace) -> None:
+    from tracer.record import open_recording
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    with open_recording(a.path) as rec:
+        events = rec.events()
+    t1, c1 = time.perf_counter(), time.process_time()
+    out: dict[str, object] = {"events": len(events), "load_s": t1 - t0, "load_cpu_s": c1 - c0,
+                              "rss_mb": rss_mb()}
+    if a.correlate:
+        from tracer.correlate.correlator import Correlator
+
+        corr = Correlator()
+        c = time.process_time()
+        for i in range(0, len(events), 4096):
+            corr.feed(events[i:i + 4096])
+        cc = time.process_time() - c
+        out["correlate_cpu_s"] = cc
+        out["rate"] = len(events) / (c1 - c0 + cc)
+    _emit(out)
+
+
+def cmd_rss(a: argparse.Namespace) -> None:
+    from probes.layout import Decoder
+    from tracer.correlate.correlator import Correlator
+
+    ring = _ring(8 << 20)
+    dec, corr = Decoder(), Correlator()
+    marks: dict[str, float] = {"start": rss_mb()}
+    done, step = 0, a.events
+    for arr in _source_batches(a.times * step, a.batch):
+        ring.push(arr)
+        recs = ring.ring.drain()
+        corr.feed(dec.decode(recs["ev"]))
+        done += len(recs)
+        if done % step < a.batch and done >= step:
+            gc.collect()
+            marks[f"{done // step}x"] = rss_mb()
+    _emit({"events": done, "rss_mb": marks, "journeys": len(corr.journeys)})
+
+
+# -- live probes -----------------------------------------------------------------
+
+def _filter(kind: str, port: int):  # type: ignore[no-untyped-def]
+    from tracer.filter import TraceFilter
+
+    if kind == "match":
+        return TraceFilter(proto="udp", port=port)
+    return TraceFilter(proto="udp", port=9)  # discard port: nothing in the flood matches
+
+
+def cmd_trace(a: argparse.Namespace) -> None:
+    import inspect
+
+    from probes import loader
+    from tracer.correlate.correlator import Correlator
+    from tracer.topology.model import empty_topology
+
+    kw = {}
+    if a.ring_pages:
+        if "ringbuf_pages" in inspect.signature(loader.LiveSource).parameters:
+            kw["ringbuf_pages"] = a.ring_pages
+        else:
+            loader.RINGBUF_PAGES = a.ring_pages
+    t_imp = time.perf_counter()
+    src = loader.LiveSource(_filter(a.filter, a.port), empty_topology(), **kw)
+    t_ready = time.perf_counter()
+    _emit({"ready": True, "import_s": t_imp - T_START, "attach_s": t_ready - t_imp,
+           "since_interp_s": t_ready - T_START})
+    corr = Correlator()
+    events = 0
+    os.set_blocking(sys.stdin.fileno(), False)
+    stop = False
+    while not stop:
+        try:
+            stop = bool(os.read(sys.stdin.fileno(), 64))
+        except BlockingIOError:
+            pass
+        if a.no_poll:
+            time.sleep(0.02)
+            continue
+        batch = src.poll(50)
+        if batch:
+            events += len(batch)
+            if not a.no_correlate:
+                corr.feed(batch)
+    for _ in range(1000):  # what is left in the ring
+        batch = src.poll(0)
+        if not batch:
+            break
+        events += len(batch)
+    stats = src.stats()
+    t = time.perf_counter()
+    src.close()
+    _emit({"events": events, "lost": stats.lost, "close_s": time.perf_counter() - t,
+           "rss_mb": rss_mb()})
+
+
+def cmd_flood(a: argparse.Namespace) -> None:
+    from tracer import netns
+
+    with netns.enter("/run/netns/brt-pod-b"):
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.bind(("0.0.0.0", a.port))  # delivered packets end here (no ICMP unreachable)
+    with netns.enter("/run/netns/brt-pod-a"):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.connect((a.dest, a.port))
+    payload = bytes(a.size)
+    send = s.send
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = ru.ru_utime + ru.ru_stime
+    sent = 0
+    t0 = time.perf_counter()
+    end = t0 + a.duration
+    if a.count:
+        gap = 1.0 / a.rate if a.rate else 0.0
+        for i in range(a.count):
+            if gap:
+                due = t0 + i * gap
+                while time.perf_counter() < due:
+                    pass
+            try:
+                send(payload)
+                sent += 1
+            except OSError:
+                pass
+    elif a.rate:
+        burst = max(1, a.rate // 1000)  # paced per millisecond
+        tick = 0
+        while time.perf_counter() < end:
+            due = t0 + tick / 1000.0
+            now = time.perf_counter()
+            if now < due:
+                time.sleep(due - now) if due - now > 0.0005 else None
+                continue
+            for _ in range(burst):
+                try:
+                    send(payload)
+                    sent += 1
+                except OSError:
+                    pass
+            tick += 1
+    else:
+        while True:
+            for _ in range(256):
+                try:
+                    send(payload)
+                    sent += 1
+                except OSError:
+                    pass
+            if time.perf_counter() >= end:
+                break
+    took = time.perf_counter() - t0
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = ru.ru_utime + ru.ru_stime - cpu0
+    time.sleep(0.05)
+    sink.close()
+    s.close()
+    _emit({"sent": sent, "seconds": took, "pps": sent / took if took else 0.0,
+           "cpu_s": cpu, "pkts_per_cpu_s": sent / cpu if cpu else 0.0})
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--tree", required=True)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    q = sub.add_parser("pipeline")
+    q.add_argument("--events", type=int, default=1_000_000)
+    q.add_argument("--batch", type=int, default=16380)
+    q = sub.add_parser("replay")
+    q.add_argument("path")
+    q.add_argument("--correlate", action="store_true")
+    q = sub.add_parser("rss")
+    q.add_argument("--events", type=int, default=1_000_000)
+    q.add_argument("--times", type=int, default=3, help="go on to this many times --events")
+    q.add_argument("--batch", type=int, default=16380)
+    q = sub.add_parser("trace")
+    q.add_argument("--filter", choices=("match", "nomatch"), default="nomatch")
+    q.add_argument("--port", type=int, default=5201)
+    q.add_argument("--ring-pages", type=int, default=0)
+    q.add_argument("--no-poll", action="store_true")
+    q.add_argument("--no-correlate", action="store_true")
+    q = sub.add_parser("flood")
+    q.add_argument("--dest", default="10.244.1.3")
+    q.add_argument("--port", type=int, default=5201)
+    q.add_argument("--duration", type=float, default=2.0)
+    q.add_argument("--rate", type=int, default=0, help="packets/s (0: as fast as possible)")
+    q.add_argument("--count", type=int, default=0, help="send exactly this many, paced at --rate")
+    q.add_argument("--size", type=int, default=64)
+    a = p.parse_args()
+    _setup_path(os.path.abspath(a.tree))
+    {"pipeline": cmd_pipeline, "replay": cmd_replay, "rss": cmd_rss, "trace": cmd_trace,
+     "flood": cmd_flood}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()

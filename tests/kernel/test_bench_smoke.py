@@ -1,0 +1,30 @@
+"""The benchmark harness's kernel figures still run on the flannel lab (smoke sizes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tracer.lab import LabInfo
+
+pytestmark = pytest.mark.kernel
+RUN = Path(__file__).resolve().parents[2] / "bench" / "run.py"
+
+
+def test_bench_smoke_kernel(flannel_lab: LabInfo, tmp_path: Path) -> None:
+    out, md = tmp_path / "results.json", tmp_path / "RESULTS.md"
+    proc = subprocess.run([sys.executable, str(RUN), "--smoke", "--only", "startup,throughput,loss",
+                           "--out", str(out), "--md", str(md)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    figs = {f["key"]: f for f in json.loads(out.read_text())["figures"]}
+    for key in ("startup", "exit", "lost_100k", "lost_exact"):
+        assert not figs[key]["skipped"], figs[key]
+        assert figs[key]["results"]["after"]["n"] >= 1
+    # loss is counted exactly: what a starved 1-page ring received plus what it counted lost
+    assert figs["lost_exact"]["results"]["after"]["exact"], figs["lost_exact"]
+    assert "tput_nomatch" in figs
