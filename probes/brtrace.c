@@ -16,6 +16,7 @@
  *   FIB_ADDR_A/B      route lookups for these addresses always pass the filter
  *   ONLY_DROPS        emit only kfree_skb events (brtrace drops)
  *   RINGBUF_PAGES     ring buffer size in pages
+ *   SKB_WIN_LO/LEN    one window of struct sk_buff holding every field parse_skb reads
  *   BRT_KPROBES       compile the kprobe variants (some hook attaches as a kprobe)
  *   BRT_FENTRY_<fn>   compile the fentry variant of <fn>
  */
@@ -223,17 +224,47 @@ static __always_inline void remember(void *skb)
     }
 }
 
-/* Where the packet's headers start, from the offsets the skb records. */
-static __always_inline u32 parse_skb(void *skb, void *head, int mode, struct brt_parsed *p, u8 *l3)
+/* The sk_buff fields every hook needs. With SKB_WIN_LO/SKB_WIN_LEN (the loader
+ * passes them when the fields lie within a few dozen bytes of each other, as
+ * in 6.x) they come from one probe read instead of seven: this runs for every
+ * packet at every hook, matched by the filter or not. */
+struct brt_skbf {
+    void *head;
+    void *data;
+    u32 tail;
+    u16 mac;
+    u16 nh;
+    u16 proto;
+    u16 vlan;
+};
+
+static __always_inline int read_skbf(void *skb, struct brt_skbf *f)
 {
-    u16 mac = MAC_UNSET, nh = MAC_UNSET, proto = 0;
-    void *data = 0;
-    RD(mac, skb, OFF_SKB_MAC_HEADER);
-    RD(nh, skb, OFF_SKB_NETWORK_HEADER);
-    RD(proto, skb, OFF_SKB_PROTOCOL);
-    RD(data, skb, OFF_SKB_DATA);
-    RD(p->vlan, skb, OFF_SKB_VLAN_TCI);
-    p->vlan &= 0x0fff;
+#ifdef SKB_WIN_LO
+    u8 w[SKB_WIN_LEN];
+    if (bpf_probe_read_kernel(w, sizeof(w), skb + SKB_WIN_LO) < 0)
+        return -1;
+#define SKBF(dst, off) __builtin_memcpy(&(dst), &w[(off) - SKB_WIN_LO], sizeof(dst))
+#else
+#define SKBF(dst, off) RD(dst, skb, off)
+#endif
+    SKBF(f->head, OFF_SKB_HEAD);
+    SKBF(f->data, OFF_SKB_DATA);
+    SKBF(f->tail, OFF_SKB_TAIL);
+    SKBF(f->mac, OFF_SKB_MAC_HEADER);
+    SKBF(f->nh, OFF_SKB_NETWORK_HEADER);
+    SKBF(f->proto, OFF_SKB_PROTOCOL);
+    SKBF(f->vlan, OFF_SKB_VLAN_TCI);
+#undef SKBF
+    return 0;
+}
+
+/* Where the packet's headers start, from the offsets the skb records. */
+static __always_inline u32 parse_skb(struct brt_skbf *f, void *head, int mode, struct brt_parsed *p, u8 *l3)
+{
+    u16 mac = f->mac, nh = f->nh, proto = f->proto;
+    void *data = f->data;
+    p->vlan = f->vlan & 0x0fff;
     u32 start, off;
     if (mode == L3_HOOK && nh != MAC_UNSET && nh != 0) {
         *l3 = 1;
@@ -265,10 +296,8 @@ static __always_inline u32 parse_skb(void *skb, void *head, int mode, struct brt
     return start;
 }
 
-static __always_inline void copy_headers(struct brt_event *ev, void *skb, void *head, u32 start)
+static __always_inline void copy_headers(struct brt_event *ev, u32 tail, void *head, u32 start)
 {
-    u32 tail = 0;
-    RD(tail, skb, OFF_SKB_TAIL);
     if (tail <= start)
         return;
     u64 n = (tail - start) & 0xffff;
@@ -291,11 +320,13 @@ static __always_inline int emit_skb(void *ctx, u16 hook, void *skb, void *dev, i
     if (hook != HOOK_KFREE_SKB)
         return 0;
 #endif
-    void *head = 0;
-    RD(head, skb, OFF_SKB_HEAD);
+    struct brt_skbf f = {.mac = MAC_UNSET, .nh = MAC_UNSET};
+    if (read_skbf(skb, &f) < 0)
+        return 0;
+    void *head = f.head;
     struct brt_parsed p = {};
     u8 l3 = 0;
-    u32 start = parse_skb(skb, head, mode, &p, &l3);
+    u32 start = parse_skb(&f, head, mode, &p, &l3);
     if (!packet_match(&p))
         return 0;
     remember(skb);
@@ -323,7 +354,7 @@ static __always_inline int emit_skb(void *ctx, u16 hook, void *skb, void *dev, i
     __builtin_memcpy(ev->inner_src_mac, p.inner_src_mac, 6);
     __builtin_memcpy(ev->inner_dst_mac, p.inner_dst_mac, 6);
     ev->flags = p.flags | (l3 ? BRT_F_L3 : 0);
-    copy_headers(ev, skb, head, start);
+    copy_headers(ev, f.tail, head, start);
     events.ringbuf_submit(ev, 0);
     return 0;
 }
@@ -365,13 +396,18 @@ int brt_tp_fib_table_lookup(struct bpf_raw_tracepoint_args *ctx)
 #endif
     void *flp = (void *)ctx->args[1];
     void *nhc = (void *)ctx->args[2];
-    u32 daddr = 0, saddr = 0;
-    RD(daddr, flp, OFF_FLOWI4_DADDR);
-    RD(saddr, flp, OFF_FLOWI4_SADDR);
     u32 zero = 0;
     struct brt_cur *c = cur.lookup(&zero);
     u64 now = bpf_ktime_get_ns();
     int recent = c && c->ts && now - c->ts < FIB_WINDOW_NS;
+#if (defined(FILTER_ICMP_ID) || defined(FILTER_HOST) || defined(FILTER_PROTO) || defined(FILTER_PORT)) \
+    && !defined(FIB_ADDR_A) && !defined(FIB_ADDR_B)
+    if (!recent)
+        return 0; /* filtered and no matched packet on this CPU just now: not ours, nothing read */
+#endif
+    u32 daddr = 0, saddr = 0;
+    RD(daddr, flp, OFF_FLOWI4_DADDR);
+    RD(saddr, flp, OFF_FLOWI4_SADDR);
 #if defined(FILTER_ICMP_ID) || defined(FILTER_HOST) || defined(FILTER_PROTO) || defined(FILTER_PORT)
     int pass = recent;
 #ifdef FIB_ADDR_A

@@ -138,6 +138,23 @@ def _save_plan(path: str, plan: Plan) -> None:
         pass  # a cache, never a reason to fail
 
 
+# The sk_buff fields read for every packet at every hook, with their sizes.
+SKB_WINDOW_FIELDS = {"OFF_SKB_HEAD": 8, "OFF_SKB_DATA": 8, "OFF_SKB_TAIL": 4,
+                     "OFF_SKB_MAC_HEADER": 2, "OFF_SKB_NETWORK_HEADER": 2,
+                     "OFF_SKB_PROTOCOL": 2, "OFF_SKB_VLAN_TCI": 2}
+SKB_WINDOW_MAX = 128
+
+
+def skb_window(macros: dict[str, int]) -> list[str]:
+    """-D flags letting the probe read those fields with one probe read, when they are close."""
+    lo = min(macros[k] for k in SKB_WINDOW_FIELDS) & ~7
+    hi = max(macros[k] + n for k, n in SKB_WINDOW_FIELDS.items())
+    size = (hi - lo + 7) & ~7
+    if size > SKB_WINDOW_MAX:
+        return []
+    return [f"-DSKB_WIN_LO={lo}", f"-DSKB_WIN_LEN={size}"]
+
+
 def _require_root() -> None:
     if os.geteuid() != 0:
         raise NeedRoot("tracing")
@@ -183,6 +200,7 @@ class LiveSource:
     def _compile(self, flt: TraceFilter, macros: dict[str, int], snaplen: int):  # type: ignore[no-untyped-def]
         bcc = _import_bcc()
         cflags = [f"-D{k}={v}" for k, v in macros.items()]
+        cflags += skb_window(macros)
         cflags += flt.cflags() + [f"-DBRT_SNAPLEN={snaplen}", f"-DRINGBUF_PAGES={self._pages}",
                                   f"-I{PROBE_DIR}", "-Wno-macro-redefined"]
         cflags += [f"-DBRT_FENTRY_{FUNCTIONS[h.hook]}=1" for h in self._hooks if h.mode == "fentry"]
