@@ -121,19 +121,23 @@ class Correlator:
         uk, first = np.unique(kid_s[mpos], return_index=True)
         firsts = mpos[first]
         dec = np.argsort(firsts)
-        jid_of = np.zeros(len(keys), dtype=np.int64)
-        for p, k in zip(firsts[dec].tolist(), uk[dec].tolist()):
+        fpos = firsts[dec]
+        kid_l = kid_s.tolist()
+        jid_l = [0] * len(keys)
+        new = self._new
+        for k, rp, skb, ts, ts_prev in zip(uk[dec].tolist(), prev[fpos].tolist(),
+                                           skb_s[fpos].tolist(), ts_s[fpos].tolist(),
+                                           ts_s[np.maximum(prev[fpos], 0)].tolist()):
             key = keys[k]
-            assert key is not None
             found = by_key.get(key)
             if found is None or found not in journeys:
-                rp = int(prev[p])
-                if rp >= 0:
-                    hit: tuple[int, int] | None = (int(jid_of[kid_s[rp]]), int(ts_s[rp]))
+                hit = (jid_l[kid_l[rp]], ts_prev) if rp >= 0 else by_skb.get(skb)
+                if hit is None or ts - hit[1] >= SKB_WINDOW_NS or hit[0] not in journeys:
+                    found = new(key)
                 else:
-                    hit = by_skb.get(int(skb_s[p]))
-                found = self._journey_for_hit(key, hit, int(ts_s[p]))
-            jid_of[k] = found
+                    found = self._journey_for_hit(key, hit, ts)
+            jid_l[k] = found
+        jid_of = np.array(jid_l, dtype=np.int64)
         self.unmatched += int(np.count_nonzero(~fib & keyless[kid_s]))
         jids = np.zeros(n, dtype=np.int64)
         jids[matched] = jid_of[kid_s[matched]]
@@ -283,12 +287,15 @@ class Correlator:
         return self._new(key)
 
     def _new(self, key: PacketKey) -> int:
-        jid, self._next = self._next, self._next + 1
-        self.journeys[jid] = Journey(jid, key)
+        jid = self._next
+        self._next = jid + 1
+        journeys = self.journeys
+        journeys[jid] = Journey(jid, key)
         self._by_key[key] = jid
-        while len(self.journeys) > 1 and (len(self.journeys) > self._max
-                                          or self._held > self._max_events):
-            _, old = self.journeys.popitem(last=False)
+        if self._held <= self._max_events and len(journeys) <= self._max:
+            return jid
+        while len(journeys) > 1 and (len(journeys) > self._max or self._held > self._max_events):
+            _, old = journeys.popitem(last=False)
             self._held -= old.count
             for k in [old.key, *old.aliases]:
                 if self._by_key.get(k) == old.jid:
