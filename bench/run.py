@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -251,22 +252,19 @@ class Bench:
         if not os.path.exists(script):
             fig.skipped = "bench/tui_frame.py not there yet"
             return
-        args = [PY, script] + (["--smoke"] if self.smoke else [])
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=ROOT)
-        if proc.returncode != 0:
-            fig.skipped = f"bench/tui_frame.py failed: {proc.stderr.strip()[-300:]}"
+        args = [PY, script] + (["--packets", "1000"] if self.smoke else [])
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=900, cwd=ROOT)
+        # it prints text and exits 1 when the target is missed: read the figure from the text
+        m = re.search(r"frame time p95 \(worst key\): ([\d.]+) ms", proc.stdout)
+        if not m:
+            fig.skipped = (f"bench/tui_frame.py printed no frame time (rc {proc.returncode}): "
+                           + (proc.stderr or proc.stdout).strip()[-300:].replace("\n", " "))
             return
-        try:
-            res = json.loads(proc.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            fig.skipped = "bench/tui_frame.py printed no JSON; its output: " + proc.stdout.strip()[-300:]
-            return
-        ms = res.get("frame_ms") or res.get("median_ms") or res.get("ms")
-        if isinstance(ms, dict):
-            ms = ms.get("median")
-        fig.results["after"] = {"median": ms, "n": 1, "min": ms, "max": ms, "raw": res}
-        fig.ok = ms is not None and float(ms) <= 50
-        fig.note = "measured by bench/tui_frame.py"
+        ms = float(m.group(1))
+        fig.results["after"] = {"median": ms, "n": 1, "min": ms, "max": ms,
+                                "output": proc.stdout.strip().splitlines()}
+        fig.ok = ms <= 50
+        fig.note = "p95 frame time of the worst key, measured by bench/tui_frame.py (its own rounds)"
 
     # kernel -------------------------------------------------------------------
     def startup(self) -> None:
@@ -518,9 +516,12 @@ def write_outputs(bench: Bench, a: argparse.Namespace, started: float) -> None:
         met = "—" if fig.ok is None else ("yes" if fig.ok else "**no**")
         lines.append(f"| {fig.title} ({fig.unit}) | {fig.target} | " + " | ".join(cells) + f" | {met} |")
     lines += ["", "Notes:", ""]
+    seen: set[str] = set()
     for fig in bench.figs:
-        if fig.note and not fig.skipped:
-            lines.append(f"- {fig.title}: {fig.note}")
+        line = f"- {fig.title}: {fig.note}"
+        if fig.note and not fig.skipped and line not in seen:
+            seen.add(line)
+            lines.append(line)
     out_md = a.md or os.path.join(HERE, "RESULTS.md")
     with open(out_md, "w") as f:
         f.write("\n".join(lines) + "\n")
