@@ -1,0 +1,98 @@
+"""Decode a hop's captured header bytes with scapy into lines a person reads.
+
+Only the layers brtrace's paths carry get a hand-written line (Ethernet, ARP,
+IPv4, ICMP, UDP, TCP, VXLAN and what is inside it); anything else is named by
+scapy. VXLAN is recognised on both the IANA port and flannel's 8472 without
+touching scapy's global bindings. Every value becomes a plain ``Text`` so
+packet bytes can never act as markup or terminal escapes.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from rich.text import Text
+
+from tracer.render.text import inert
+
+VXLAN_PORTS = (4789, 8472)
+ICMP_TYPES = {0: "echo-reply", 3: "dest-unreach", 8: "echo-request", 11: "time-exceeded"}
+
+
+@lru_cache(maxsize=4096)
+def _decoded(data: bytes, l3: bool) -> tuple[Text, ...]:
+    """scapy costs ~15 ms a packet; the same bytes at many hops decode once."""
+    return tuple(_decode(data, l3))
+
+
+def decode_headers(data: bytes, l3: bool) -> list[Text]:
+    """Lines describing ``data`` layer by layer; an empty capture says so."""
+    return [t.copy() for t in _decoded(data, l3)]
+
+
+def _decode(data: bytes, l3: bool) -> list[Text]:
+    if not data:
+        return [Text("(no header bytes captured at this hook)", style="dim")]
+    from scapy.layers.inet import IP  # lazy: scapy takes ~0.5 s to import
+    from scapy.layers.l2 import Ether
+
+    try:
+        pkt = IP(data) if l3 else Ether(data)
+    except Exception as exc:  # noqa: BLE001 - malformed capture: say so, never crash the view
+        return [Text(inert(f"undecodable headers ({type(exc).__name__})"), style="red")]
+    return _layers(pkt, depth=0)
+
+
+def _layers(pkt: Any, depth: int) -> list[Text]:
+    from scapy.layers.vxlan import VXLAN
+
+    out: list[Text] = []
+    layer = pkt
+    while layer is not None and layer.name not in ("NoPayload", "Raw", "Padding"):
+        out.append(_line(layer, depth))
+        if layer.name == "UDP" and layer.dport in VXLAN_PORTS and not isinstance(layer.payload, VXLAN):
+            vx = VXLAN(bytes(layer.payload))
+            out.extend(_layers(vx, depth + 1))
+            return out
+        if layer.name == "VXLAN":
+            depth += 1
+        layer = layer.payload if layer.payload is not None and len(layer.payload) else None
+    return out
+
+
+def _line(layer: Any, depth: int) -> Text:
+    name = layer.name
+    text = Text("  " * depth)
+    text.append(f"{_label(name):<9}", style="bold cyan")
+    text.append(inert(_fields(layer)))
+    return text
+
+
+def _label(name: str) -> str:
+    return {"Ethernet": "Ethernet", "IP": "IPv4", "ICMP": "ICMP", "UDP": "UDP", "TCP": "TCP",
+            "VXLAN": "VXLAN", "ARP": "ARP"}.get(name, name[:9])
+
+
+def _fields(l: Any) -> str:
+    """The fields of one layer that matter on a path, compactly."""
+    n = l.name
+    if n == "Ethernet":
+        return f"{l.src} → {l.dst}  type {l.type:#06x}"
+    if n == "IP":
+        return (f"{l.src} → {l.dst}  ttl {l.ttl}  id {l.id}  proto {l.proto}  len {l.len}"
+                + (f"  flags {l.flags}" if int(l.flags) else ""))
+    if n == "ICMP":
+        kind = ICMP_TYPES.get(l.type, f"type {l.type}")
+        extra = f"  id {l.id:#06x}  seq {l.seq}" if l.type in (0, 8) else f"  code {l.code}"
+        return kind + extra
+    if n == "UDP":
+        return f"{l.sport} → {l.dport}  len {l.len}"
+    if n == "TCP":
+        return f"{l.sport} → {l.dport}  flags {l.flags}  seq {l.seq}"
+    if n == "VXLAN":
+        return f"vni {l.vni}  flags {int(l.flags):#x}"
+    if n == "ARP":
+        op = {1: "who-has", 2: "is-at"}.get(l.op, str(l.op))
+        return f"{op} {l.pdst} tell {l.psrc} ({l.hwsrc})"
+    return l.summary()
