@@ -1,0 +1,65 @@
+"""The detail pane: the selected hop's headers decoded, and the hooks that saw it.
+
+Decoding runs only for the hop under the cursor (scapy is slow); everything
+shown is built as ``Text`` so packet bytes and names stay inert.
+"""
+
+from __future__ import annotations
+
+from rich.console import Group as RichGroup
+from rich.text import Text
+from textual.containers import ScrollableContainer
+from textual.widgets import Static
+
+from tracer.correlate import Hop
+from tracer.model import Event, Hook, ip4
+from tracer.render.text import inert
+from tui.decode import decode_headers
+
+
+class DetailPane(ScrollableContainer):
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield Static(Text("select a hop to see its headers", style="dim"), id="detail-body")
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.lines: list[Text] = []
+
+    def show(self, hop: Hop | None, modes: dict[Hook, str]) -> None:
+        self.lines = detail_lines(hop, modes)
+        self.query_one("#detail-body", Static).update(RichGroup(*self.lines))
+
+
+def detail_lines(hop: Hop | None, modes: dict[Hook, str]) -> list[Text]:
+    """Headline, hooks (with how each is attached), then the decoded headers."""
+    if hop is None:
+        return [Text("select a hop to see its headers", style="dim")]
+    head = Text(f"hop {hop.index}  ", style="bold")
+    head.append(inert(f"{hop.netns} {hop.dev}"), style="bold cyan")
+    head.append("  " + inert(hop.verb) + ("  (inferred)" if hop.inferred else ""))
+    lines = [head, Text(inert(hop.action))]
+    if hop.verb == "drop":
+        lines.append(Text(inert(f"dropped: reason {hop.reason or '?'} at {hop.location or '?'}"),
+                          style="bold red"))
+    if not hop.events:
+        lines.append(Text("no event of its own: deduced from the hops around it", style="dim"))
+    for ev in hop.events:
+        lines.append(_hook_line(ev, modes))
+    ev = next((e for e in hop.events if e.headers), None)
+    if ev is not None:
+        lines.extend(decode_headers(ev.headers, ev.headers_l3))
+    return lines
+
+
+def _hook_line(ev: Event, modes: dict[Hook, str]) -> Text:
+    t = Text("  seen by ")
+    t.append(ev.hook.label, style="bold")
+    t.append(f" ({modes.get(ev.hook, '?')})", style="dim")
+    t.append(inert(f"  on {ev.ifname or '-'}  cpu {ev.cpu}  len {ev.length}"))
+    if ev.route is not None:
+        r = ev.route
+        via = f" via {ip4(r.gateway)}" if r.gateway else ""
+        t.append(inert(f"  table {r.table}{via} oif {r.nh_ifindex}" + (f" err {r.err}" if r.err else "")))
+    if ev.hook == Hook.BR_FDB_UPDATE:
+        t.append(inert(f"  learned {ev.fdb_mac}"))
+    return t

@@ -1,0 +1,73 @@
+"""The status bar: hooks and how they are attached, event rate, lost events, recording, source.
+
+Lost events are always shown, red when non-zero, and come right after the
+source so a narrow terminal cannot cut them off: a trace with holes must never
+look complete. Values arrive from the app; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tracer.model import HookStatus
+from tracer.render.text import inert
+
+
+@dataclass(slots=True)
+class StatusFacts:
+    source: str = "starting"
+    hooks: tuple[HookStatus, ...] = ()
+    events: int = 0
+    rate: float | None = None  # events/s, None until measured
+    lost: int = 0
+    recording: str = ""  # file being written, "" = off
+    paused: bool = False
+    follow: bool = True
+    done: bool = False
+    error: str = ""
+
+
+def status_text(f: StatusFacts) -> Text:
+    t = Text(no_wrap=True, overflow="ellipsis")
+    t.append(inert(f.source), style="bold")
+    if f.paused:
+        t.append("  PAUSED", style="bold black on yellow")
+    if f.done:
+        t.append("  ended", style="bold")
+    t.append("  ")
+    t.append(f"lost {f.lost:,}", style="bold white on red" if f.lost else "green")
+    t.append("  rec ")
+    t.append(inert(f.recording) if f.recording else "off", style="bold red" if f.recording else "dim")
+    rate = "- ev/s" if f.rate is None else f"{f.rate:,.0f} ev/s"
+    t.append(f"  {f.events:,} ev  {rate}  hooks ")
+    t.append_text(hooks_text(f.hooks))
+    if f.follow:
+        t.append("  follow", style="cyan")
+    if f.error:
+        t.append("  " + inert(f.error), style="bold red")
+    return t
+
+
+def hooks_text(hooks: tuple[HookStatus, ...]) -> Text:
+    """``7 raw_tracepoint, 9 off``: how many hooks are live in each mode."""
+    if not hooks:
+        return Text("?", style="dim")
+    t = Text()
+    counts = Counter(h.mode for h in hooks)
+    for i, (mode, n) in enumerate(sorted(counts.items(), key=lambda kv: (kv[0] == "off", kv[0]))):
+        if i:
+            t.append(", ")
+        t.append(f"{n} {mode}", style="dim" if mode == "off" else "green")
+    return t
+
+
+class StatusBar(Static):
+    text = Text()
+
+    def show(self, facts: StatusFacts) -> None:
+        self.text = status_text(facts)
+        self.update(self.text)

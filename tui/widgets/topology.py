@@ -1,0 +1,156 @@
+"""The topology pane: the map with the selected packet's path lit, or a tree when too narrow.
+
+The map is laid out (``tui.topomap``) only when the set of namespaces shown
+changes; moving along a path just restyles cells by tag. When the map is
+wider than the pane the Tree view takes its place, with the path's devices
+marked the same way.
+"""
+
+from __future__ import annotations
+
+from rich.console import Group as RichGroup
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import ScrollableContainer, Vertical
+from textual.widget import Widget
+from textual.widgets import Static, Tree
+
+from tracer.correlate import Hop
+from tracer.render.text import inert
+from tracer.topology.model import Topology
+from tui.topomap import DevKey, MapLayout, device_text, group_namespaces, layout
+
+PATH, CURRENT, DROP = "bold green", "bold black on yellow", "bold white on red"
+
+
+class PathMarks:
+    """Which devices and namespaces the selected packet touches, and where it is now."""
+
+    def __init__(self, hops: list[Hop], current: Hop | None) -> None:
+        self.devices: set[DevKey] = {(h.netns_inode, h.ifindex) for h in hops if h.netns_inode}
+        self.netns = {h.netns_inode for h in hops}
+        self.current = (current.netns_inode, current.ifindex) if current else None
+        self.current_ns = current.netns_inode if current else None
+        self.dropped = {(h.netns_inode, h.ifindex) for h in hops if h.verb == "drop"}
+
+    def style(self, tag: object, lay: MapLayout) -> str | None:
+        """The highlight for one canvas tag, or None to keep its base style."""
+        if not isinstance(tag, tuple) or not tag:
+            return None
+        kind = tag[0]
+        if kind == "dev":
+            key = (tag[1], tag[2])
+            if key == self.current:
+                return DROP if key in self.dropped else CURRENT
+            return DROP if key in self.dropped else (PATH if key in self.devices else None)
+        if kind == "ns":
+            return "bold yellow" if tag[1] == self.current_ns else ("green" if tag[1] in self.netns else None)
+        if kind == "wire":
+            return PATH if tag[1] in self.devices and tag[2] in self.devices else None
+        if kind == "up":
+            return PATH if tag[1] in self.devices else None
+        if kind == "tunnel":
+            return "bold magenta" if sum(k in self.devices for k in lay.tunnels) >= 2 else None
+        if kind == "underlay":
+            ups = sum(1 for t in self.devices if t in lay.devices and t not in lay.tunnels)
+            return "bold yellow" if ups and self.netns & lay.shown else None
+        return None
+
+
+class MapView(Widget):
+    """The drawn map; its size is the layout's so the container can scroll it."""
+
+    DEFAULT_CSS = "MapView { width: auto; height: auto; }"
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.lay: MapLayout | None = None
+        self.marks = PathMarks([], None)
+
+    def get_content_width(self, container, viewport) -> int:  # type: ignore[no-untyped-def]
+        return self.lay.width if self.lay else 1
+
+    def get_content_height(self, container, viewport, width) -> int:  # type: ignore[no-untyped-def]
+        return self.lay.height if self.lay else 1
+
+    def render(self) -> RichGroup:
+        if self.lay is None:
+            return RichGroup(Text("(no topology)", style="dim"))
+        lay, marks = self.lay, self.marks
+        overlay = {}
+        if marks.current and marks.current in lay.devices:
+            x, y = lay.devices[marks.current]
+            overlay[(x + 1, y)] = "▶"
+        return RichGroup(*lay.canvas.render(lambda tag: marks.style(tag, lay), overlay))
+
+
+class TopologyPane(Vertical):
+    """Caption line, then the map (or the tree fallback)."""
+
+    def __init__(self, topo: Topology, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.topo = topo
+        self.only: set[int] = set()
+        self.marks = PathMarks([], None)
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("no packet selected", style="dim"), id="topo-caption")
+        with ScrollableContainer(id="map-scroll"):
+            yield MapView(id="map")
+        yield Tree(Text("topology"), id="topo-tree")
+
+    def on_mount(self) -> None:
+        self._relayout()
+
+    def show_namespaces(self, inodes: set[int]) -> None:
+        """Restrict the map to groups these namespaces belong to (relayout only if they grew)."""
+        if inodes <= self.only:
+            return
+        self.only |= inodes
+        self._relayout()
+
+    def _relayout(self) -> None:
+        view = self.query_one(MapView)
+        view.lay = layout(self.topo, self.only or None)
+        view.marks = self.marks
+        view.refresh(layout=True)
+        self._fill_tree()
+        self._choose_view()
+
+    def mark(self, hops: list[Hop], current: Hop | None, caption: Text) -> None:
+        """Light the path and the current hop; no relayout."""
+        self.marks = PathMarks(hops, current)
+        view = self.query_one(MapView)
+        view.marks = self.marks
+        view.refresh()
+        self.query_one("#topo-caption", Static).update(caption)
+        if self.query_one(Tree).display:
+            self._fill_tree()
+
+    def on_resize(self) -> None:
+        self._choose_view()
+
+    def _choose_view(self) -> None:
+        """The map when it fits the pane's width, the tree when it does not."""
+        lay = self.query_one(MapView).lay
+        fits = lay is not None and lay.width <= self.size.width - 2
+        self.query_one("#map-scroll").display = fits or self.size.width == 0
+        self.query_one(Tree).display = not fits and self.size.width > 0
+
+    def _fill_tree(self) -> None:
+        tree: Tree[None] = self.query_one(Tree)
+        tree.clear()
+        tree.root.expand()
+        groups, loose = group_namespaces(self.topo, self.only or None)
+        for ns in [ns for g in groups for ns in (g.node, *g.pods)] + loose:
+            style = ("bold yellow" if ns.inode == self.marks.current_ns
+                     else "green" if ns.inode in self.marks.netns else "")
+            node = tree.root.add(Text(inert(ns.label), style=style), expand=True)
+            for ln in ns.links:
+                if ln.kind == "loopback":
+                    continue
+                key = (ns.inode, ln.ifindex)
+                st = (CURRENT if key == self.marks.current
+                      else PATH if key in self.marks.devices else "")
+                node.add_leaf(Text(("▶ " if key == self.marks.current else "")
+                                   + device_text(self.topo, ns, ln), style=st))
