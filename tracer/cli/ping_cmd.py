@@ -47,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
     _check(args)
     topo = discover()
     src = choose_source(topo, dest, args.src)
+    if not (args.json or args.plain) and sys.stdout.isatty():
+        from tui.live import run_ping_tui  # the TUI on a terminal; text paths below unchanged
+
+        return run_ping_tui(args, topo, dest, src)
     recorder = _recorder(args, topo)
 
     def open_source(flt):  # type: ignore[no-untyped-def]

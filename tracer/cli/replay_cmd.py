@@ -1,0 +1,74 @@
+"""``brtrace replay FILE``: show a recording — in the TUI on a terminal, else as text/JSON.
+
+``--plain``/``--json`` (or a stdout that is not a terminal) print every
+packet's hop table through ``tracer.render.text``, the same output as
+``brtrace ping --plain``; otherwise the recording opens in the TUI. No root
+is needed: a recording carries its own topology snapshot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("replay", help="show a recording (TUI on a terminal, else text)")
+    p.add_argument("file", metavar="FILE", help="a .brt recording")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="one JSON object per packet")
+    out.add_argument("--plain", action="store_true", help="text output even on a terminal")
+    p.add_argument("--speed", type=float, default=None, metavar="X",
+                   help="TUI: replay at X times the recorded pace (default: load at once)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tracer.record import ReplaySource
+
+    if args.json or args.plain or not sys.stdout.isatty():
+        return _text(args)
+    source = ReplaySource(args.file, speed=args.speed)
+    from tui.app import BrtraceApp
+
+    app = BrtraceApp(source, label=f"replay {args.file}")
+    try:
+        app.run()
+    finally:
+        app.stop_source()
+    return 0
+
+
+def _text(args: argparse.Namespace) -> int:
+    """Every packet of the recording as text or JSON; damage and lost events are reported."""
+    from tracer.correlate import Correlator
+    from tracer.correlate.probes import ProbeResult
+    from tracer.record import open_recording
+    from tracer.render.text import inert, probe_json, probe_text, summary_text
+    from tui.packets import PacketBook
+
+    with open_recording(args.file) as rec:
+        corr = Correlator()
+        book = PacketBook(rec.info.topology)
+        for batch in rec.batches():
+            book.update(corr, corr.feed(batch))
+        book.update(corr, set(), final=True)
+        lost = rec.end_stats.lost if rec.end_stats else 0
+        damage = rec.damage
+    results = [ProbeResult(seq=p.request.icmp[2] if p.echo and p.request and p.request.icmp else 0,
+                           ident=p.request.icmp[1] if p.echo and p.request and p.request.icmp else 0,
+                           status=p.status, request=p.req_hops, reply=p.rep_hops, rtt_ns=p.rtt_ns)
+               for p in book.packets.values()]
+    for r, p in zip(results, book.packets.values()):
+        if args.json:
+            print(probe_json(r))
+        else:
+            print("\n".join(probe_text(r, p.src, p.dst)))
+            print()
+    if not args.json:
+        print(summary_text(results, lost, sum(len(j.events) for j in corr.journeys.values())))
+    if damage:
+        print(f"brtrace: warning: {inert(args.file)}: {inert(damage)}", file=sys.stderr)
+    if lost:
+        print(f"brtrace: warning: {lost} events lost while recording", file=sys.stderr)
+    return 0
