@@ -11,6 +11,8 @@ region between the two positions is a numpy array of records.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import mmap
 import select
 import struct
@@ -19,6 +21,30 @@ import numpy as np
 
 BUSY_BIT = 1 << 31
 DISCARD_BIT = 1 << 30
+
+
+def _keep_freed_memory() -> None:
+    """Let glibc reuse freed batch arrays instead of mapping fresh pages for each.
+
+    Every drain copies a batch (MBs) out of the ring; with glibc's default the
+    copy lands in a new mmap whose pages all fault on first touch, which cost
+    as much as decoding. Batches live until the correlator forgets them, so
+    the heap settles at a steady size. Process-wide, and harmless elsewhere.
+    """
+    global _MALLOPT_DONE
+    if _MALLOPT_DONE:
+        return
+    _MALLOPT_DONE = True
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
+        libc.mallopt(M_TRIM_THRESHOLD, 256 << 20)
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+_MALLOPT_DONE = False
 
 
 class RingBuffer:
@@ -44,6 +70,7 @@ class RingBuffer:
         return self
 
     def _setup(self, cons: mmap.mmap, prod: mmap.mmap, size: int, rec_dtype: np.dtype) -> None:
+        _keep_freed_memory()
         self._size = size
         self._mask = size - 1
         self._dtype = rec_dtype
