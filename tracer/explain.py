@@ -8,11 +8,14 @@ a translation is a data file, not code. Templates are filled with
 from __future__ import annotations
 
 import json
+import textwrap
 from functools import lru_cache
 from pathlib import Path
 
 from tracer.correlate.journey import Hop
+from tracer.correlate.probes import ProbeResult
 from tracer.errors import BrtraceError
+from tracer.render.text import inert
 
 DATA = Path(__file__).with_name("data")
 
@@ -35,7 +38,21 @@ def texts(lang: str = "en") -> dict[str, str]:
 def explain(hop: Hop, lang: str = "en") -> str:
     t = texts(lang)
     values = _Blank(netns=hop.netns, dev=hop.dev, action=hop.action)
-    text = t.get(hop.verb, t["_unknown"]).format_map(values)
+    template = t.get(f"{hop.verb}.{hop.kind}") or t.get(hop.verb) or t["_unknown"]
+    text = template.format_map(values)
     if "NAT rewrote" in hop.action and "nat" in t:
         text += " " + t["nat"]
     return text
+
+
+def explain_lines(result: ProbeResult, src: str, dest: str, lang: str = "en") -> list[str]:
+    """A probe's hops, each followed by its explanation: ``brtrace replay --explain``."""
+    out = [f"{inert(src)} → {inert(dest)}: {result.status}"]
+    for name, hops in (("request", result.request), ("reply", result.reply)):
+        if not hops:
+            continue
+        out.append(f"  {name}:")
+        for h in hops:
+            out.append(f"   {h.index:>2}. [{inert(h.netns)} {inert(h.dev)}] {inert(h.action)}")
+            out += ["       " + line for line in textwrap.wrap(inert(explain(h, lang)), 92)]
+    return out

@@ -50,3 +50,29 @@ def test_unknown_language_is_a_clear_error() -> None:
         texts("xx")
     with pytest.raises(BrtraceError):
         texts("../etc")
+
+
+def test_translations_have_the_same_keys_as_english() -> None:
+    en = set(texts("en"))
+    data = Path(__file__).resolve().parents[2] / "tracer/data"
+    for path in data.glob("explain.*.json"):
+        lang = path.name.split(".")[1]
+        assert set(texts(lang)) == en, lang
+
+
+def test_chinese_replay_explains_in_the_seeds_language() -> None:
+    rec = open_recording(SAMPLES[0].with_name("flannel-ping.brt"))
+    corr = Correlator()
+    corr.feed(rec.events())
+    hop = next(h for j in corr.journeys.values() for h in build_hops(j, rec.info.topology)
+               if h.verb == "bridge-up")
+    assert "目的 MAC 就是网桥自己的 MAC" in explain(hop, "zh")
+
+
+def test_replay_explain_cli_needs_no_root(capsys: pytest.CaptureFixture[str]) -> None:
+    from tracer.cli.main import main
+
+    assert main(["replay", str(SAMPLES[0].with_name("docker-nat.brt")), "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "MASQUERADE" in out and "veth pair" in out
+    assert main(["replay", str(SAMPLES[0].with_name("docker-nat.brt")), "--explain", "--lang", "xx"]) == 2

@@ -18,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object per packet")
     out.add_argument("--plain", action="store_true", help="text output even on a terminal")
+    p.add_argument("--explain", action="store_true",
+                   help="teaching mode: every hop with a short explanation (text)")
+    p.add_argument("--lang", default="en", help="language of --explain texts (data file explain.LANG.json)")
     p.add_argument("--speed", type=float, default=None, metavar="X",
                    help="TUI: replay at X times the recorded pace (default: load at once)")
     p.set_defaults(func=run)
@@ -26,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from tracer.record import ReplaySource
 
-    if args.json or args.plain or not sys.stdout.isatty():
+    if args.json or args.plain or args.explain or not sys.stdout.isatty():
         return _text(args)
     source = ReplaySource(args.file, speed=args.speed)
     from tui.app import BrtraceApp
@@ -44,7 +47,11 @@ def _text(args: argparse.Namespace) -> int:
     from tracer.correlate import Correlator
     from tracer.correlate.probes import ProbeResult
     from tracer.record import open_recording
+    from tracer.explain import explain_lines, texts
     from tracer.render.text import inert, probe_json, probe_text, summary_text
+
+    if args.explain:
+        texts(args.lang)  # an unknown language fails before any output
     from tui.packets import PacketBook
 
     with open_recording(args.file) as rec:
@@ -59,11 +66,15 @@ def _text(args: argparse.Namespace) -> int:
                            ident=p.request.icmp[1] if p.echo and p.request and p.request.icmp else 0,
                            status=p.status, request=p.req_hops, reply=p.rep_hops, rtt_ns=p.rtt_ns)
                for p in book.packets.values()]
+    topo = rec.info.topology
     for r, p in zip(results, book.packets.values()):
         if args.json:
-            print(probe_json(r))
+            print(probe_json(r, topo))
+        elif args.explain:
+            print("\n".join(explain_lines(r, p.src, p.dst, args.lang)))
+            print()
         else:
-            print("\n".join(probe_text(r, p.src, p.dst)))
+            print("\n".join(probe_text(r, p.src, p.dst, topo)))
             print()
     if not args.json:
         print(summary_text(results, lost, sum(len(j.events) for j in corr.journeys.values())))
