@@ -78,3 +78,16 @@ def test_record_then_replay_gives_the_live_journeys(flannel_lab, tmp_path: Path)
         for name, hops in (("request", r.request), ("reply", r.reply)):
             assert [(h.netns, h.dev, h.verb, h.action) for h in hops] == \
                    [(h["netns"], h["dev"], h["verb"], h["action"]) for h in p[name]]
+
+
+def test_trace_command_follows_every_matching_packet(bridge_lab) -> None:  # type: ignore[no-untyped-def]
+    proc = subprocess.run([BRTRACE, "trace", "--host", "172.16.0.21", "--proto", "icmp", "--json", "--",
+                           "ip", "netns", "exec", "brt-nns1", "ping", "-c", "2", "-i", "0.2", "-W", "1",
+                           "172.16.0.21"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    packets = [json.loads(line) for line in proc.stdout.splitlines()]
+    echo = [p for p in packets if p["packet"][:2] == ["icmp", "8"]]
+    assert len(echo) == 2
+    for p in echo:
+        verbs = [(h["netns"], h["verb"]) for h in p["hops"]]
+        assert ("bridge-host", "bridge-forward") in verbs and ("nns2", "deliver") in verbs

@@ -92,7 +92,7 @@ class Correlator:
         at = np.searchsorted(mcomb, comb) - 1
         prev = np.full(n, -1, dtype=np.int64)
         okp = at >= 0
-        cand = mcomb[np.where(okp, at, 0)]
+        cand = mcomb[np.where(okp, at, 0)] if len(mcomb) else np.zeros(n, dtype=np.int64)
         okp &= (cand // (n + 1)) == sid
         prev[okp] = cand[okp] % (n + 1)
         # route lookups: all must be tied to a packet, else file by runs

@@ -1,0 +1,107 @@
+"""``brtrace trace [filter] [-- COMMAND]``: follow every matching packet, not only probes.
+
+On a terminal it opens the TUI on the live source; otherwise (or with
+``--plain``/``--json``) it traces for ``--duration`` seconds or until COMMAND
+exits and prints every packet's hops. The filter runs in the kernel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+from tracer.cli.record_cmd import _start, add_filter_args, build_filter
+from tracer.errors import BrtraceError, NeedRoot
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("trace", help="trace every packet matching a filter, hop by hop")
+    add_filter_args(p)
+    p.add_argument("--duration", type=float, default=10.0, help="seconds to trace (default 10)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="one JSON object per packet")
+    out.add_argument("--plain", action="store_true", help="text output even on a terminal")
+    p.add_argument("--record", metavar="FILE", help="also write the trace to FILE")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from probes.loader import LiveSource
+    from tracer.record.writer import LiveRecorder
+    from tracer.source import EventSource
+    from tracer.topology.discover import discover
+
+    cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
+    flt = build_filter(args)
+    if not 0 < args.duration <= 3600:
+        raise BrtraceError("--duration must be between 0 and 3600 seconds", 2)
+    if os.geteuid() != 0:
+        raise NeedRoot("brtrace trace")
+    topo = discover()
+    source: EventSource = LiveSource(flt, topo, snaplen=args.snaplen, command=" ".join(cmd))
+    if args.record:
+        source = LiveRecorder(source, args.record)
+    if not (args.json or args.plain) and sys.stdout.isatty():
+        return _tui(source, flt.describe(), args.record or "", cmd)
+    return _text(source, topo, args, cmd)
+
+
+def _tui(source, what: str, recording: str, cmd: list[str]) -> int:  # type: ignore[no-untyped-def]
+    from tui.app import BrtraceApp
+
+    proc = _start(cmd)
+    app = BrtraceApp(source, label=f"live trace: {what}", recording=recording)
+    try:
+        app.run()
+    finally:
+        app.stop_source()
+        source.close()
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+    return 0
+
+
+def _text(source, topo, args: argparse.Namespace, cmd: list[str]) -> int:  # type: ignore[no-untyped-def]
+    from tracer.correlate import Correlator, build_hops
+    from tracer.render.text import hop_table, inert
+
+    corr = Correlator()
+    n = 0
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        proc = _start(cmd)
+        deadline = time.monotonic() + args.duration
+        while time.monotonic() < deadline and (proc is None or proc.poll() is None):
+            batch = source.poll(100)
+            n += len(batch)
+            corr.feed(batch)
+        for _ in range(10):
+            batch = source.poll(20)
+            n += len(batch)
+            corr.feed(batch)
+    except KeyboardInterrupt:
+        print("brtrace: interrupted; showing what was traced", file=sys.stderr)
+    finally:
+        lost = source.stats().lost
+        source.close()
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+    for j in corr.journeys.values():
+        hops = build_hops(j, topo)
+        k = j.packet()
+        if args.json:
+            t0 = hops[0].t_ns if hops else 0
+            prev = [t0] + [h.t_ns for h in hops]
+            print(json.dumps({"packet": [str(x) for x in j.key], "src": k.src, "dst": k.dst,
+                              "hops": [h.to_dict(t0, p) for h, p in zip(hops, prev)]}, ensure_ascii=False))
+        else:
+            print(f"packet {inert(' '.join(str(x) for x in j.key))}  {k.src} → {k.dst}")
+            print("\n".join(hop_table(hops)))
+            print()
+    print(f"brtrace: {len(corr.journeys)} packets, {n} events, {lost} lost", file=sys.stderr)
+    return 0 if proc is None else (proc.wait() or 0)
