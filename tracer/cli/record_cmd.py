@@ -79,10 +79,11 @@ def run(args: argparse.Namespace) -> int:
     return 0 if proc is None else (proc.wait() or 0)
 
 
-def _start(cmd: list[str]) -> subprocess.Popen[bytes] | None:
+def _start(cmd: list[str], quiet_stdout: bool = False) -> subprocess.Popen[bytes] | None:
+    """Start COMMAND; with ``quiet_stdout`` its output goes to stderr so ours stays parseable."""
     if not cmd:
         return None
     try:
-        return subprocess.Popen(cmd)
+        return subprocess.Popen(cmd, stdout=sys.stderr if quiet_stdout else None)
     except OSError as exc:
         raise BrtraceError(f"cannot run {cmd[0]!r}: {exc.strerror}") from None

@@ -74,7 +74,7 @@ def _text(source, topo, args: argparse.Namespace, cmd: list[str]) -> int:  # typ
     n = 0
     proc: subprocess.Popen[bytes] | None = None
     try:
-        proc = _start(cmd)
+        proc = _start(cmd, quiet_stdout=True)
         deadline = time.monotonic() + args.duration
         while time.monotonic() < deadline and (proc is None or proc.poll() is None):
             batch = source.poll(100)
