@@ -51,14 +51,15 @@ def run(args: argparse.Namespace) -> int:
         from tui.live import run_ping_tui  # the TUI on a terminal; text paths below unchanged
 
         return run_ping_tui(args, topo, dest, src)
-    recorder = _recorder(args, topo)
 
     def open_source(flt):  # type: ignore[no-untyped-def]
         from probes.loader import LiveSource
 
         source = LiveSource(flt, topo, snaplen=args.snaplen, command=" ".join(sys.argv))
-        if recorder is not None:
-            recorder.start(source.info)
+        if args.record:  # records every polled batch; its close() writes the lost count
+            from tracer.record.writer import LiveRecorder
+
+            source = LiveRecorder(source, args.record)
         if not args.json:
             live = sum(1 for h in source.info.hooks if h.live)
             print(f"brtrace: {live} hooks live ({', '.join(h.hook.label for h in source.info.hooks if h.live)})",
@@ -66,9 +67,7 @@ def run(args: argparse.Namespace) -> int:
         return source
 
     res = run_ping(topo, dest, src, args.count, args.interval, open_source,
-                   on_batch=recorder.write if recorder else None, size=args.size)
-    if recorder is not None:
-        recorder.close()
+                   size=args.size)
     for r in res.results:
         if args.json:
             print(probe_json(r, topo))
@@ -82,28 +81,3 @@ def run(args: argparse.Namespace) -> int:
     if res.interrupted:
         return 130
     return 0 if all(r.status == "delivered" for r in res.results) else 1
-
-
-class _Recorder:
-    """Writes the live batches to a recording as they come (tracer.record)."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._w = None
-
-    def start(self, info):  # type: ignore[no-untyped-def]
-        from tracer.record.writer import RecordWriter
-
-        self._w = RecordWriter(self.path, info)
-
-    def write(self, batch):  # type: ignore[no-untyped-def]
-        if self._w is not None:
-            self._w.write_batch(batch)
-
-    def close(self) -> None:
-        if self._w is not None:
-            self._w.close()
-
-
-def _recorder(args: argparse.Namespace, topo) -> _Recorder | None:  # type: ignore[no-untyped-def]
-    return _Recorder(args.record) if args.record else None
