@@ -8,6 +8,7 @@ proves it works, else off — and the choice is reported, never hidden.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
@@ -213,6 +214,14 @@ class LiveSource:
                                "run `brtrace doctor` to see what is missing") from None
 
     def _attach(self) -> None:
+        # the shared parser the skb tracepoints tail-call (brtrace.c: tail_emit)
+        bcc = _import_bcc()
+        try:
+            fn = self._bpf.load_func(b"brt_emit", bcc.BPF.RAW_TRACEPOINT)
+            self._bpf[b"emit_prog"][ctypes.c_int(0)] = ctypes.c_int(fn.fd)
+        except Exception as exc:  # bcc raises bare Exception on load failure
+            self._bpf.cleanup()
+            raise BrtraceError(f"could not load the probes' packet parser: {exc}") from None
         done: list[HookStatus] = []
         for st in self._hooks:
             done.append(self._attach_one(st))
