@@ -526,6 +526,27 @@ def write_outputs(bench: Bench, a: argparse.Namespace, started: float) -> None:
     with open(out_md, "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
+    if not a.smoke and not a.md and not a.only:
+        update_readme(lines[2:])
+
+
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def update_readme(lines: list[str]) -> None:
+    """Put the table between the README's bench markers (only there, only if present)."""
+    path = os.path.join(ROOT, "README.md")
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return
+    a, b = text.find(README_START), text.find(README_END)
+    if a < 0 or b < a:
+        return
+    block = README_START + "\n" + "\n".join(lines).strip() + "\n" + README_END
+    with open(path, "w") as f:
+        f.write(text[:a] + block + text[b + len(README_END):])
 
 
 def main() -> int:

@@ -2,7 +2,7 @@
 
 Benchmarks are not tests: the figures of a smoke run mean nothing, only that
 every figure was measured and written (``bench/run.py --smoke``). The kernel
-figures have their own smoke test in tests/kernel/test_bench_smoke.py.
+figures have their own smoke test in tests/kernel/test_bench_kernel_smoke.py.
 """
 
 from __future__ import annotations
