@@ -180,3 +180,24 @@ def test_arp_sample_shows_flood_and_fdb_learning() -> None:
     hops = [h for j in arp for h in build_hops(j, topo)]
     assert any(h.verb == "bridge-flood" and h.dev == "br0" for h in hops)
     assert any(h.verb == "fdb-learn" for h in hops)
+
+
+def test_a_function_hook_after_a_route_lookup_joins_its_hop() -> None:
+    """With kprobes live, ip_forward on cni0 fires after the route lookup (6.1 VM)."""
+    events, topo = load("flannel-ping.brt")
+    corr = Correlator()
+    corr.feed(events)
+    j = corr.icmp_journey(ICMP_ECHO, ident_of(events), 1)
+    assert j is not None
+    up = next(e for e in j.events if e.ifname == "cni0" and e.hook == Hook.NETIF_RECEIVE_SKB)
+    fib = next(e for e in j.events if e.hook == Hook.FIB_TABLE_LOOKUP and e.ts_ns > up.ts_ns)
+    fwd = dataclasses.replace(up, hook=Hook.IP_FORWARD, ts_ns=fib.ts_ns + 1)
+    corr2 = Correlator()
+    corr2.feed(events + [fwd])
+    j2 = corr2.icmp_journey(ICMP_ECHO, ident_of(events), 1)
+    assert j2 is not None
+    before = [(h.netns, h.dev, h.verb) for h in build_hops(j, topo)]
+    after = build_hops(j2, topo)
+    assert [(h.netns, h.dev, h.verb) for h in after] == before
+    cni0 = next(h for h in after if h.verb == "bridge-up")
+    assert "ip_forward" in cni0.hooks

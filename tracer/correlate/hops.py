@@ -52,21 +52,39 @@ def _same_lookup(a: Event, b: Event) -> bool:
             == (b.route.err, b.route.nh_ifindex, b.route.gateway))
 
 
+def _same_place(a: Event, b: Event) -> bool:
+    return (a.hook not in SINGLE_HOOKS and b.hook not in SINGLE_HOOKS
+            and (a.netns, a.ifindex) == (b.netns, b.ifindex)
+            and (a.hook in TX_HOOKS) == (b.hook in TX_HOOKS))
+
+
 def _groups(events: list[Event]) -> list[list[Event]]:
+    """Consecutive events at one place form one hop.
+
+    A route lookup may fall between two hooks of the same hop (netif_receive_skb
+    on cni0, the lookup, then ip_forward on cni0 when kprobes are live): the
+    later hook joins the earlier hop instead of repeating it.
+    """
     out: list[list[Event]] = []
     for ev in sorted(events, key=lambda e: e.ts_ns):
         last = out[-1][-1] if out else None
-        if last is not None and _same_lookup(last, ev):
+        if last is not None and (_same_lookup(last, ev) or _same_place(last, ev)):
             out[-1].append(ev)
             continue
-        same = (last is not None and ev.hook not in SINGLE_HOOKS and last.hook not in SINGLE_HOOKS
-                and (last.netns, last.ifindex) == (ev.netns, ev.ifindex)
-                and (last.hook in TX_HOOKS) == (ev.hook in TX_HOOKS))
-        if same:
-            out[-1].append(ev)
+        back = _last_place_group(out)
+        if back is not None and ev.hook not in SINGLE_HOOKS and _same_place(out[back][-1], ev):
+            out[back].append(ev)
         else:
             out.append([ev])
     return out
+
+
+def _last_place_group(out: list[list[Event]]) -> int | None:
+    """Index of the last non-lookup group if only route lookups follow it."""
+    i = len(out) - 1
+    while i >= 0 and out[i][0].hook == Hook.FIB_TABLE_LOOKUP:
+        i -= 1
+    return i if 0 <= i < len(out) - 1 else None
 
 
 def build_hops(j: Journey, topo: Topology) -> list[Hop]:
