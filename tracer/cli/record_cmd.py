@@ -41,9 +41,13 @@ def build_filter(args: argparse.Namespace):  # type: ignore[no-untyped-def]
                        fib_addrs=(args.host,) if args.host else ())
 
 
-def run(args: argparse.Namespace) -> int:
+def open_live(args: argparse.Namespace, what: str):  # type: ignore[no-untyped-def]
+    """Check the arguments, discover the topology, attach the probes: (cmd, topo, source).
+
+    Shared by ``record`` and ``trace``: the probes are attached when this
+    returns, before COMMAND is started.
+    """
     from probes.loader import LiveSource
-    from tracer.record.writer import RecordWriter
     from tracer.topology.discover import discover
 
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -51,8 +55,15 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.duration <= 3600:
         raise BrtraceError("--duration must be between 0 and 3600 seconds", 2)
     if os.geteuid() != 0:
-        raise NeedRoot("brtrace record")
-    source = LiveSource(flt, discover(), snaplen=args.snaplen, command=" ".join(cmd))
+        raise NeedRoot(f"brtrace {what}")
+    topo = discover()
+    return cmd, topo, LiveSource(flt, topo, snaplen=args.snaplen, command=" ".join(cmd))
+
+
+def run(args: argparse.Namespace) -> int:
+    from tracer.record.writer import RecordWriter
+
+    cmd, _topo, source = open_live(args, "record")
     n = 0
     try:
         with RecordWriter(args.output, source.info) as w:

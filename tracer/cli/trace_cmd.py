@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 
-from tracer.cli.record_cmd import _start, add_filter_args, build_filter
-from tracer.errors import BrtraceError, NeedRoot
+from tracer.cli.record_cmd import _start, add_filter_args, open_live
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -31,23 +29,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from probes.loader import LiveSource
     from tracer.record.writer import LiveRecorder
     from tracer.source import EventSource
-    from tracer.topology.discover import discover
 
-    cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
-    flt = build_filter(args)
-    if not 0 < args.duration <= 3600:
-        raise BrtraceError("--duration must be between 0 and 3600 seconds", 2)
-    if os.geteuid() != 0:
-        raise NeedRoot("brtrace trace")
-    topo = discover()
-    source: EventSource = LiveSource(flt, topo, snaplen=args.snaplen, command=" ".join(cmd))
+    cmd, topo, live = open_live(args, "trace")
+    source: EventSource = live
     if args.record:
         source = LiveRecorder(source, args.record)
     if not (args.json or args.plain) and sys.stdout.isatty():
-        return _tui(source, flt.describe(), args.record or "", cmd)
+        return _tui(source, source.info.filter, args.record or "", cmd)
     return _text(source, topo, args, cmd)
 
 
