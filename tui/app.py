@@ -70,6 +70,7 @@ class BrtraceApp(App[int]):
         Binding("j", "step(1)", "Hop ↓"),
         Binding("k", "step(-1)", "Hop ↑"),
         Binding("f", "toggle_follow", "Follow"),
+        Binding("e", "toggle_explain", "Explain"),
         Binding("s", "save", "Save"),
         Binding("slash", "filter", "Filter"),
         Binding("escape", "close_filter", "Close filter", show=False),
@@ -80,7 +81,7 @@ class BrtraceApp(App[int]):
     def __init__(self, source: EventSource | None = None, *, topology: Topology | None = None,
                  runner: Runner | None = None, label: str = "", recording: str = "",
                  save_dir: str | os.PathLike[str] = ".", rate_interval: float | None = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, teach: str | None = None) -> None:
         super().__init__()
         info = source.info if source is not None else None
         topo = topology or (info.topology if info else Topology())
@@ -102,6 +103,7 @@ class BrtraceApp(App[int]):
         self.source_done = threading.Event()
         self._modes: dict[Hook, str] = {h.hook: h.mode for h in self.facts.hooks}
         self._last_hop: tuple[int | None, int, int] | None = None
+        self.teach: str | None = teach  # teaching mode: language of hop explanations, or off
 
     # ---- layout ----------------------------------------------------------
 
@@ -241,7 +243,7 @@ class BrtraceApp(App[int]):
             return
         self._last_hop = shown
         self.query_one(TopologyPane).mark(table.hops, hop, self._caption(hop))
-        self.query_one(DetailPane).show(hop, self._modes)
+        self.query_one(DetailPane).show(hop, self._modes, self.teach)
 
     def _caption(self, hop: Hop | None) -> Text:
         table = self.query_one(JourneyTable)
@@ -259,6 +261,13 @@ class BrtraceApp(App[int]):
         return t
 
     # ---- actions ---------------------------------------------------------
+
+    def action_toggle_explain(self) -> None:
+        """Teaching mode: each hop's detail starts with what the kernel did, in the seeds' terms."""
+        self.teach = None if self.teach else "en"
+        self._last_hop = None
+        self._show_hop()
+        self.notify("teaching mode " + ("on" if self.teach else "off"))
 
     def action_toggle_pause(self) -> None:
         self.facts.paused = not self.facts.paused

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -68,9 +69,16 @@ def _match(got: Step, want: Step) -> bool:
     return got[0] == want[0] and got[2] == want[2] and (want[1] is None or got[1] == want[1])
 
 
-def no_brtrace_programs() -> bool:
-    out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
-    return "brt_" not in out
+def no_brtrace_programs(wait: float = 3.0) -> bool:
+    """True once no brtrace program is loaded; the kernel frees them shortly after exit (RCU)."""
+    deadline = time.monotonic() + wait
+    while True:
+        out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
+        if "brt_" not in out:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def test_flannel_pod_to_pod_full_path(flannel_lab) -> None:  # type: ignore[no-untyped-def]

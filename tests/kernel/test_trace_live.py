@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.kernel.test_ping import no_brtrace_programs
 from tracer.correlate import Correlator
 from tracer.correlate.probes import probe_result
 from tracer.filter import be32
@@ -19,10 +20,6 @@ from tracer.record.reader import open_recording
 
 pytestmark = pytest.mark.kernel
 BRTRACE = str(Path(sys.executable).with_name("brtrace"))
-
-
-def bpf_programs() -> str:
-    return subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
 
 
 def test_ctrl_c_prints_what_was_traced_and_detaches(flannel_lab) -> None:  # type: ignore[no-untyped-def]
@@ -39,7 +36,7 @@ def test_ctrl_c_prints_what_was_traced_and_detaches(flannel_lab) -> None:  # typ
     assert "DELIVERED" in out and "probes:" in out
     assert "50 probes" not in out  # it stopped early and said so with what it had
     assert "probe seq 1 " in out
-    assert "brt_" not in bpf_programs()  # CI runs nothing else that loads brtrace probes
+    assert no_brtrace_programs()  # CI runs nothing else that loads brtrace probes
 
 
 def test_host_filter_runs_in_the_kernel(bridge_lab, flannel_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

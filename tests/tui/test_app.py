@@ -227,3 +227,22 @@ async def test_help_screen_and_quit_stops_source() -> None:
         assert app.screen.__class__.__name__ != "HelpScreen"
         await pilot.press("q")
     assert app.stop_source(1.0) and src.closed
+
+
+async def test_teaching_toggle_explains_the_selected_hop() -> None:
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _loaded(app, pilot)
+        table = app.query_one(JourneyTable)
+        up = next(i for i, h in enumerate(table.hops) if h.verb == "bridge-up")
+        table.move_cursor(row=up)
+        await pilot.pause()
+        detail = app.query_one(DetailPane)
+        assert "MAC is the bridge's own MAC" not in _plain(Group(*detail.lines))
+        await pilot.press("e")
+        await pilot.pause()
+        assert app.teach == "en"
+        assert "destination MAC is the bridge's own MAC" in _plain(Group(*detail.lines))
+        await pilot.press("e")
+        await pilot.pause()
+        assert "MAC is the bridge's own MAC" not in _plain(Group(*detail.lines))

@@ -12,6 +12,7 @@ from textual.containers import ScrollableContainer
 from textual.widgets import Static
 
 from tracer.correlate import Hop
+from tracer.explain import explain
 from tracer.model import Event, Hook, ip4
 from tracer.render.text import inert
 from tui.decode import decode_headers
@@ -25,19 +26,21 @@ class DetailPane(ScrollableContainer):
         super().__init__(**kw)  # type: ignore[arg-type]
         self.lines: list[Text] = []
 
-    def show(self, hop: Hop | None, modes: dict[Hook, str]) -> None:
-        self.lines = detail_lines(hop, modes)
+    def show(self, hop: Hop | None, modes: dict[Hook, str], teach: str | None = None) -> None:
+        self.lines = detail_lines(hop, modes, teach)
         self.query_one("#detail-body", Static).update(RichGroup(*self.lines))
 
 
-def detail_lines(hop: Hop | None, modes: dict[Hook, str]) -> list[Text]:
-    """Headline, hooks (with how each is attached), then the decoded headers."""
+def detail_lines(hop: Hop | None, modes: dict[Hook, str], teach: str | None = None) -> list[Text]:
+    """Headline, (teaching mode: the explanation), hooks and how each is attached, headers."""
     if hop is None:
         return [Text("select a hop to see its headers", style="dim")]
     head = Text(f"hop {hop.index}  ", style="bold")
     head.append(inert(f"{hop.netns} {hop.dev}"), style="bold cyan")
     head.append("  " + inert(hop.verb) + ("  (inferred)" if hop.inferred else ""))
     lines = [head, Text(inert(hop.action))]
+    if teach:
+        lines.append(Text(inert(explain(hop, teach)), style="italic green"))
     if hop.verb == "drop":
         lines.append(Text(inert(f"dropped: reason {hop.reason or '?'} at {hop.location or '?'}"),
                           style="bold red"))
