@@ -21,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--host", help="only packets from/to this IPv4 address (outer or VXLAN-inner)")
     p.add_argument("--proto", choices=("icmp", "tcp", "udp"), help="only this protocol")
     p.add_argument("--port", type=int, help="only this TCP/UDP port")
-    p.add_argument("--json", action="store_true", help="one JSON line per interval, then totals")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="one JSON line per interval, then totals")
+    out.add_argument("--plain", action="store_true", help="text tables even on a terminal (default: TUI)")
     p.add_argument("--duration", type=float, default=10.0, help="stop after S seconds (default 10)")
     p.add_argument("--interval", type=float, default=1.0, help="refresh every S seconds (default 1)")
     p.set_defaults(func=run)
@@ -46,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     _check(args)
     topo = discover()
     source = LiveSource(flt, topo, command=" ".join(sys.argv))
+    if not (args.json or args.plain) and sys.stdout.isatty():
+        return _tui(source, args.interval)
     table = DropTable(topo)
     if not args.json:
         print(f"brtrace: watching drops ({flt.describe()}) for {args.duration:g} s; Ctrl-C stops",
@@ -59,6 +63,18 @@ def run(args: argparse.Namespace) -> int:
         lost = source.stats().lost
         source.close()
     _print_totals(table, args, time.monotonic() - start, lost)
+    return 0
+
+
+def _tui(source, interval: float) -> int:  # type: ignore[no-untyped-def]
+    from tui.drops import DropsApp
+
+    app = DropsApp(source, interval)
+    try:
+        app.run()
+    finally:
+        app.stop_source()
+        source.close()
     return 0
 
 
