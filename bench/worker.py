@@ -187,10 +187,12 @@ def cmd_trace(a: argparse.Namespace) -> None:
             break
         events += len(batch)
     stats = src.stats()
+    counts = getattr(src, "kernel_counts", None)  # older trees lack it
+    produced = counts()[0] if counts else -1
     t = time.perf_counter()
     src.close()
-    _emit({"events": events, "lost": stats.lost, "close_s": time.perf_counter() - t,
-           "rss_mb": rss_mb()})
+    _emit({"events": events, "lost": stats.lost, "produced": produced,
+           "close_s": time.perf_counter() - t, "rss_mb": rss_mb()})
 
 
 def cmd_flood(a: argparse.Namespace) -> None:

@@ -47,6 +47,16 @@
 
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 BPF_PERCPU_ARRAY(lost, u64, 1);
+/* Every event the probes tried to emit: received + lost == produced, exactly. */
+BPF_PERCPU_ARRAY(produced, u64, 1);
+
+static __always_inline void count_produced(void)
+{
+    u32 zero = 0;
+    u64 *n = produced.lookup(&zero);
+    if (n)
+        __sync_fetch_and_add(n, 1);
+}
 
 /* The packet that last matched on this CPU: route lookups carry no skb, so
  * they are tied to it (fib_table_lookup runs on the CPU processing the skb). */
@@ -200,6 +210,7 @@ static __always_inline void fill_dev(struct brt_event *ev, void *dev)
 
 static __always_inline struct brt_event *reserve(void)
 {
+    count_produced();
     struct brt_event *ev = events.ringbuf_reserve(sizeof(struct brt_event));
     if (!ev) {
         u32 zero = 0;
@@ -382,6 +393,7 @@ BPF_PROG_ARRAY(emit_prog, 1);
 
 static __always_inline void count_lost(void)
 {
+    count_produced();
     u32 zero = 0;
     u64 *n = lost.lookup(&zero);
     if (n)

@@ -263,6 +263,11 @@ class LiveSource:
         self._stats = SourceStats(s.events + len(events), s.lost, s.batches + 1)
         return events
 
+    def kernel_counts(self) -> tuple[int, int]:
+        """(produced, lost) as the kernel counted them: received + lost == produced."""
+        produced = sum(int(v) for v in self._bpf["produced"][0])
+        return produced, sum(int(v) for v in self._bpf["lost"][0])
+
     def _read_lost(self) -> None:
         total = sum(int(v) for v in self._bpf["lost"][0])
         s = self._stats

@@ -76,6 +76,10 @@ def test_fault_break_diagnose_fix(name: str, request: pytest.FixtureRequest) -> 
 def test_drops_shows_the_fault_group(bridge_lab) -> None:  # type: ignore[no-untyped-def]
     """`brtrace drops` for 3 s while nns1 pings nns2 through a disabled port."""
     cmd = [BRTRACE, "drops", "--json", "--duration", "3", "--interval", "1", "--host", "172.16.0.21"]
+    # resolve ARP first: with the port disabled an unresolved neighbour would hold the probes
+    # in nns1 (NEIGH_FAILED) and the bridge would never see them
+    subprocess.run(["ip", "netns", "exec", "brt-nns1", "ping", "-c", "1", "-W", "1", "172.16.0.21"],
+                   capture_output=True, timeout=10, check=False)
     assert fault.break_("stp-blocking")
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
