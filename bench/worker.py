@@ -96,24 +96,26 @@ def cmd_pipeline(a: argparse.Namespace) -> None:
 
 
 def cmd_replay(a: argparse.Namespace) -> None:
+    """Load a recording as ``brtrace replay`` does: every batch read, Events built on access."""
     from tracer.record import open_recording
 
     t0, c0 = time.perf_counter(), time.process_time()
     with open_recording(a.path) as rec:
-        events = rec.events()
+        batches = list(rec.batches())
     t1, c1 = time.perf_counter(), time.process_time()
-    out: dict[str, object] = {"events": len(events), "load_s": t1 - t0, "load_cpu_s": c1 - c0,
+    n = sum(len(b) for b in batches)
+    out: dict[str, object] = {"events": n, "load_s": t1 - t0, "load_cpu_s": c1 - c0,
                               "rss_mb": rss_mb()}
     if a.correlate:
         from tracer.correlate.correlator import Correlator
 
         corr = Correlator()
         c = time.process_time()
-        for i in range(0, len(events), 4096):
-            corr.feed(events[i:i + 4096])
+        for b in batches:
+            corr.feed(b)
         cc = time.process_time() - c
         out["correlate_cpu_s"] = cc
-        out["rate"] = len(events) / (c1 - c0 + cc)
+        out["rate"] = n / (c1 - c0 + cc)
     _emit(out)
 
 

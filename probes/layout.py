@@ -75,6 +75,12 @@ class Decoder:
         self._macs: dict[bytes, str] = {}
         self._keys: dict[tuple[int, ...], L4Key] = {}
 
+    def reason_name(self, code: int) -> str:
+        return self._reasons.get(code, str(code))
+
+    def symbol(self, addr: int) -> str:
+        return self._symbolize(addr)
+
     def decode(self, arr: np.ndarray) -> EventBatch:
         return EventBatch(self, arr)
 
@@ -151,6 +157,11 @@ class EventBatch(Sequence[Event]):
         self.arr = arr
         self._dec = decoder
         self._built: list[Event | None] = [None] * len(arr)
+
+    @property
+    def decoder(self) -> Decoder:
+        """The decoder that names this batch's drop reasons and locations (for recordings)."""
+        return self._dec
 
     def __len__(self) -> int:
         return len(self._built)

@@ -21,6 +21,7 @@ from typing import BinaryIO, Self
 from tracer.errors import BrtraceError
 from tracer.model import Event, SourceStats
 from tracer.record import format as fmt
+from tracer.record import raw
 from tracer.source import SourceInfo
 
 _PCAP_MAGICS = (b"\x0a\x0d\x0d\x0a", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4",
@@ -96,10 +97,10 @@ class Recording:
         if len(raw) < fmt.PREAMBLE.size:
             return self._bad("is truncated before its header")
         _, version = fmt.PREAMBLE.unpack(raw)
-        if version != fmt.SCHEMA_VERSION:
+        if version not in fmt.READABLE_VERSIONS:
             hint = " (made by a newer brtrace?)" if version > fmt.SCHEMA_VERSION else ""
             return self._bad(f"has recording schema_version {version}; this brtrace "
-                             f"reads schema_version {fmt.SCHEMA_VERSION}{hint}")
+                             f"reads schema_version {', '.join(map(str, fmt.READABLE_VERSIONS))}{hint}")
         return int(version)
 
     def _bad(self, what: str) -> int:
@@ -123,7 +124,7 @@ class Recording:
             raise self._fail(f"bad header record: {exc}") from None
         return info, created, nxt
 
-    def batches(self) -> Generator[list[Event], None, None]:
+    def batches(self) -> Generator[Sequence[Event], None, None]:
         """Each stored batch in order; stops (setting ``damage``) at the first bad record."""
         self.damage, self.complete, self.end_stats = None, False, None
         offset, kept = self._start, 0
@@ -137,8 +138,8 @@ class Recording:
                 if kind == fmt.KIND_END:
                     self.end_stats, self.complete = _decode_end(payload, start), True
                     return
-                if kind == fmt.KIND_BATCH:
-                    batch = _decode_batch(payload, start)
+                if kind in (fmt.KIND_BATCH, raw.KIND_RAW):
+                    batch = _decode_raw(payload, start) if kind == raw.KIND_RAW else _decode_batch(payload, start)
                     kept += len(batch)
                     yield batch
                 elif kind == fmt.KIND_HEADER:
@@ -183,11 +184,18 @@ class Recording:
         self.close()
 
 
-def _decode_batch(payload: bytes, start: int) -> list[Event]:
+def _decode_batch(payload: bytes, start: int) -> Sequence[Event]:
     try:
         return fmt.decode_batch(payload)
     except fmt.FormatError as exc:
         raise _Damage(start, f"undecodable batch at byte {start} ({exc})") from None
+
+
+def _decode_raw(payload: bytes, start: int) -> Sequence[Event]:
+    try:
+        return raw.decode_raw(payload)
+    except raw.RawFormatError as exc:
+        raise _Damage(start, f"undecodable raw batch at byte {start} ({exc})") from None
 
 
 def _decode_end(payload: bytes, start: int) -> SourceStats:
@@ -232,7 +240,7 @@ class ReplaySource:
         self._rec = open_recording(path)
         self._info = replace(self._rec.info, live=False)
         self._batches = self._rec.batches()
-        self._buf: list[Event] = []
+        self._buf: Sequence[Event] = []
         self._pos = 0
         self._done = False
         self._speed, self._max, self._clock, self._sleep = speed, max(1, max_batch), clock, sleep
@@ -257,7 +265,10 @@ class ReplaySource:
         if not self._fill():
             return []
         if self._speed is None:
-            out = self._buf[self._pos:self._pos + self._max]
+            if self._pos == 0 and len(self._buf) <= self._max:
+                out = self._buf  # a whole stored batch, still lazy
+            else:
+                out = self._buf[self._pos:self._pos + self._max]
             self._pos += len(out)
         else:
             out = self._due(timeout_ms / 1000.0)

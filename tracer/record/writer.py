@@ -19,6 +19,7 @@ from typing import BinaryIO, Self
 from tracer.errors import BrtraceError
 from tracer.model import Event, SourceStats
 from tracer.record import format as fmt
+from tracer.record import raw
 from tracer.source import EventSource, SourceInfo
 
 WRITER_NAME = "brtrace-record/1"
@@ -41,7 +42,14 @@ class RecordWriter:
         self._write_record(fmt.KIND_HEADER, fmt.encode_header(info, when, WRITER_NAME))
 
     def write_batch(self, events: Sequence[Event]) -> None:
-        """Append ``events`` and flush; large batches become several records."""
+        """Append ``events`` and flush; large batches become several records.
+
+        A live batch (the probe's raw records) is stored as those records:
+        smaller work now, and a replay that loads it as fast as it was traced.
+        """
+        if raw.is_raw(events):
+            self._write_raw(events)
+            return
         for i in range(0, len(events), fmt.BATCH_EVENTS):
             self._write_chunk(events[i:i + fmt.BATCH_EVENTS])
 
@@ -81,6 +89,14 @@ class RecordWriter:
         self._write_record(fmt.KIND_BATCH, payload)
         self.events += len(events)
         self.batches += 1
+
+    def _write_raw(self, batch: Sequence[Event]) -> None:
+        arr, dec = batch.arr, batch.decoder  # type: ignore[attr-defined]
+        for i in range(0, len(arr), fmt.BATCH_EVENTS):
+            part = arr[i:i + fmt.BATCH_EVENTS]
+            self._write_record(raw.KIND_RAW, raw.encode_raw(part, dec))
+            self.events += len(part)
+            self.batches += 1
 
     def _write_record(self, kind: bytes, payload: bytes) -> None:
         self._write(fmt.frame(kind, payload) + payload)
