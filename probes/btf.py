@@ -62,7 +62,7 @@ class BTF:
         self._index()
 
     @classmethod
-    def load(cls, path: str = BTF_PATH) -> "BTF":
+    def load(cls, path: str = BTF_PATH) -> BTF:
         try:
             with open(path, "rb") as f:
                 return cls(f.read())

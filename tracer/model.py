@@ -180,7 +180,7 @@ class Event:
         return out
 
     @staticmethod
-    def from_dict(d: dict[str, object]) -> "Event":
+    def from_dict(d: dict[str, object]) -> Event:
         """Rebuild an event from :meth:`to_dict` output; raises on bad data."""
         kw = dict(d)
         kw["hook"] = Hook(int(kw["hook"]))  # type: ignore[call-overload]

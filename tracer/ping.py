@@ -11,8 +11,8 @@ import ipaddress
 import os
 import signal
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 from tracer.correlate.correlator import Correlator
 from tracer.correlate.probes import ProbeResult, probe_result

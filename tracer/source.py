@@ -10,8 +10,9 @@ on lists.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from tracer.model import Event, HookStatus, SourceStats
 from tracer.topology.model import Topology

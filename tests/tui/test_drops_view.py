@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from tests.tui.conftest import ListSource
 from tracer.model import Hook
 from tracer.record import ReplaySource, open_recording
-from tests.tui.conftest import ListSource
 from tui.drops import DropsApp
 
 FAULTS = Path(__file__).resolve().parents[1] / "data" / "faults"

@@ -15,10 +15,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.synth import flannel_batch  # noqa: E402
-from probes.layout import F_INNER, Decoder, EventBatch  # noqa: E402
-from tracer.correlate.correlator import Correlator  # noqa: E402
-from tracer.model import ETH_P_ARP  # noqa: E402
+from bench.synth import flannel_batch
+from probes.layout import F_INNER, Decoder, EventBatch
+from tracer.correlate.correlator import Correlator
+from tracer.model import ETH_P_ARP
 
 
 def mixed(n: int, seed: int) -> np.ndarray:

@@ -19,7 +19,7 @@ HEADER = (Path(__file__).resolve().parents[2] / "probes/brtrace.h").read_text()
 
 
 def c_fields(struct: str) -> list[str]:
-    body = re.search(r"struct %s \{(.*?)\};" % struct, HEADER, re.S)
+    body = re.search(r"struct %s \{(.*?)\};" % struct, HEADER, re.DOTALL)
     assert body
     names = []
     for line in body.group(1).splitlines():

@@ -48,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
     topo = discover()
     src = choose_source(topo, dest, args.src)
     if not (args.json or args.plain) and sys.stdout.isatty():
-        from tui.live import run_ping_tui  # the TUI on a terminal; text paths below unchanged
+        from tui.live import (
+            run_ping_tui,  # the TUI on a terminal; text paths below unchanged
+        )
 
         return run_ping_tui(args, topo, dest, src)
 

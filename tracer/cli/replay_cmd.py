@@ -46,8 +46,8 @@ def _text(args: argparse.Namespace) -> int:
     """Every packet of the recording as text or JSON; damage and lost events are reported."""
     from tracer.correlate import Correlator
     from tracer.correlate.probes import ProbeResult
-    from tracer.record import open_recording
     from tracer.explain import explain_lines, texts
+    from tracer.record import open_recording
     from tracer.render.text import inert, probe_json, probe_text, summary_text
 
     if args.explain:

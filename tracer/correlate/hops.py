@@ -14,8 +14,17 @@ from dataclasses import dataclass
 
 from tracer.correlate.journey import Hop, Journey
 from tracer.model import Event, Hook, ip4
-from tracer.topology.model import (ROLE_BRIDGE, ROLE_POD_ETH, ROLE_VETH, ROLE_VETH_HOST,
-                                   ROLE_VXLAN, Link, Netns, Topology, link_role)
+from tracer.topology.model import (
+    ROLE_BRIDGE,
+    ROLE_POD_ETH,
+    ROLE_VETH,
+    ROLE_VETH_HOST,
+    ROLE_VXLAN,
+    Link,
+    Netns,
+    Topology,
+    link_role,
+)
 
 TX_HOOKS = {Hook.NET_DEV_QUEUE, Hook.NET_DEV_START_XMIT, Hook.VETH_XMIT, Hook.VXLAN_XMIT,
             Hook.IP_FINISH_OUTPUT2, Hook.BR_FORWARD}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from tracer.correlate.journey import Hop
 from tracer.correlate.probes import ProbeResult

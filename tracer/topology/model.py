@@ -9,7 +9,7 @@ No pyroute2 here: the model must load from JSON without root or netlink.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 LAB_PREFIX = "brt-"
@@ -224,7 +224,7 @@ class Topology:
         return asdict(self)
 
     @staticmethod
-    def from_dict(d: dict[str, Any]) -> "Topology":
+    def from_dict(d: dict[str, Any]) -> Topology:
         return Topology(
             namespaces=tuple(_netns_from_dict(n) for n in d.get("namespaces", ())),
             taken_at=float(d.get("taken_at", 0.0)),
@@ -278,6 +278,16 @@ def empty_topology() -> Topology:
 
 
 __all__ = [
-    "Address", "BridgePort", "FdbEntry", "Link", "Neighbour", "Netns", "PeerRef",
-    "RouteEntry", "Topology", "VxlanInfo", "link_role", "empty_topology", "field",
+    "Address",
+    "BridgePort",
+    "FdbEntry",
+    "Link",
+    "Neighbour",
+    "Netns",
+    "PeerRef",
+    "RouteEntry",
+    "Topology",
+    "VxlanInfo",
+    "empty_topology",
+    "link_role",
 ]
