@@ -60,6 +60,7 @@ async def measure(n: int, sample: Path, keys: list[str]) -> dict[str, list[float
         plist.append(list(range(1, n + 1)))
         plist.select_index(n // 2)
         await pilot.pause()
+        app.settle_memory()  # as the app does after each ingest of FREEZE_EVERY packets
         out["load"] = [time.perf_counter() - t]
         for key in keys:
             times, trips = [], []
