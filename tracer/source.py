@@ -50,3 +50,31 @@ class EventSource(Protocol):
     def close(self) -> None:
         """Detach everything; idempotent, safe from a signal handler's aftermath."""
         ...
+
+
+class SourceWrapper:
+    """Passes another source through; subclasses add work to ``poll`` or ``close``.
+
+    Recording a live trace and stopping it from the TUI are both wrappers, so
+    every view keeps reading one EventSource whatever is stacked under it.
+    """
+
+    def __init__(self, source: EventSource) -> None:
+        self.source = source
+
+    @property
+    def info(self) -> SourceInfo:
+        return self.source.info
+
+    def poll(self, timeout_ms: int = 100) -> Sequence[Event]:
+        return self.source.poll(timeout_ms)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.source.exhausted
+
+    def stats(self) -> SourceStats:
+        return self.source.stats()
+
+    def close(self) -> None:
+        self.source.close()

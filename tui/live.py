@@ -14,22 +14,19 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from tracer.model import Event, SourceStats
-from tracer.source import EventSource, SourceInfo
+from tracer.model import Event
+from tracer.source import EventSource, SourceInfo, SourceWrapper
 from tracer.topology.model import Netns, Topology
 from tui.pump import Emit, Runner
 
 
-class StoppableSource:
+class StoppableSource(SourceWrapper):
     """Passes a source through, reporting batches; raises KeyboardInterrupt once when stopped."""
 
     def __init__(self, source: EventSource, emit: Emit, stopped: Callable[[], bool]) -> None:
-        self.source, self._emit, self._stopped = source, emit, stopped
+        super().__init__(source)
+        self._emit, self._stopped = emit, stopped
         self._interrupted = False
-
-    @property
-    def info(self) -> SourceInfo:
-        return self.source.info
 
     def poll(self, timeout_ms: int = 100) -> Sequence[Event]:
         if self._stopped() and not self._interrupted:
@@ -38,16 +35,6 @@ class StoppableSource:
         batch = self.source.poll(timeout_ms)
         self._emit(batch, self.source.stats())
         return batch
-
-    @property
-    def exhausted(self) -> bool:
-        return self.source.exhausted
-
-    def stats(self) -> SourceStats:
-        return self.source.stats()
-
-    def close(self) -> None:
-        self.source.close()
 
 
 def ping_runner(args: argparse.Namespace, topo: Topology, dest: str, src: Netns,

@@ -20,7 +20,7 @@ from tracer.errors import BrtraceError
 from tracer.model import Event, SourceStats
 from tracer.record import format as fmt
 from tracer.record import raw
-from tracer.source import EventSource, SourceInfo
+from tracer.source import EventSource, SourceInfo, SourceWrapper
 
 WRITER_NAME = "brtrace-record/1"
 
@@ -127,7 +127,7 @@ def _clean(e: Event) -> Event:
     return replace(e, **fixed)
 
 
-class LiveRecorder:
+class LiveRecorder(SourceWrapper):
     """An EventSource that passes another source through and records every batch.
 
     ``brtrace ping --record FILE`` wraps the live source in one of these; views
@@ -135,25 +135,14 @@ class LiveRecorder:
     """
 
     def __init__(self, source: EventSource, path: str | os.PathLike[str]) -> None:
-        self.source = source
+        super().__init__(source)
         self.writer = RecordWriter(path, source.info)
-
-    @property
-    def info(self) -> SourceInfo:
-        return self.source.info
 
     def poll(self, timeout_ms: int = 100) -> Sequence[Event]:
         batch = self.source.poll(timeout_ms)
         if batch and not self.writer.closed:
             self.writer.write_batch(batch)
         return batch
-
-    @property
-    def exhausted(self) -> bool:
-        return self.source.exhausted
-
-    def stats(self) -> SourceStats:
-        return self.source.stats()
 
     def close(self) -> None:
         """Close the source first so its final counters (lost events) reach the trailer."""
