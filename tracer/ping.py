@@ -10,8 +10,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import signal
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from tracer.correlate.correlator import Correlator
@@ -32,7 +33,7 @@ class PingRun:
     ident: int
     count: int
     results: list[ProbeResult] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
+    events: int = 0  # how many were traced (a count: keeping them would build every lazy Event)
     lost: int = 0
     interrupted: bool = False
 
@@ -61,7 +62,7 @@ def choose_source(topo: Topology, dest: str, wanted: str | None) -> Netns:
         pod = any(link_role(topo, ns, ln) == ROLE_POD_ETH for ln in ns.links)
         return (0 if pod else 1, 0 if ns.name.startswith("brt-") else 1, ns.name)
 
-    return sorted(cands, key=rank)[0]
+    return min(cands, key=rank)
 
 
 def source_address(ns: Netns, dest: str) -> str:
@@ -88,7 +89,7 @@ def netns_file(ns: Netns) -> str:
 
 def run_ping(topo: Topology, dest: str, src: Netns, count: int, interval: float,
              open_source: Callable[[TraceFilter], EventSource],
-             on_batch: Callable[[list[Event]], None] | None = None, size: int = 56) -> PingRun:
+             on_batch: Callable[[Sequence[Event]], None] | None = None, size: int = 56) -> PingRun:
     src_addr = source_address(src, dest)
     run = PingRun(dest, src, src_addr, probe_id(), count)
     pinger = Pinger(netns_file(src), dest, count, interval, run.ident, size=size)
@@ -101,7 +102,7 @@ def run_ping(topo: Topology, dest: str, src: Netns, count: int, interval: float,
             pinger.start()
             for batch in _pump(source, pinger):
                 corr.feed(batch)
-                run.events.extend(batch)
+                run.events += len(batch)
                 if on_batch:
                     on_batch(batch)
     except KeyboardInterrupt:
@@ -110,7 +111,7 @@ def run_ping(topo: Topology, dest: str, src: Netns, count: int, interval: float,
     finally:
         for batch in _drain(source):
             corr.feed(batch)
-            run.events.extend(batch)
+            run.events += len(batch)
         run.lost = source.stats().lost
         source.close()
     run.results = [probe_result(corr, topo, run.ident, seq, pinger.times.rtt_ns.get(seq),
@@ -119,21 +120,22 @@ def run_ping(topo: Topology, dest: str, src: Netns, count: int, interval: float,
     return run
 
 
-def _pump(source: EventSource, pinger: Pinger) -> Iterator[list[Event]]:
+def _pump(source: EventSource, pinger: Pinger) -> Iterator[Sequence[Event]]:
+    """Batches as the source gives them (a live batch stays lazy for the correlator)."""
     while not pinger.join(0):
-        batch = list(source.poll(50))
+        batch = source.poll(50)
         if batch:
             yield batch
     settle = time.monotonic() + 0.2  # late events of the last reply
     while time.monotonic() < settle:
-        batch = list(source.poll(50))
+        batch = source.poll(50)
         if batch:
             yield batch
 
 
-def _drain(source: EventSource) -> Iterator[list[Event]]:
+def _drain(source: EventSource) -> Iterator[Sequence[Event]]:
     for _ in range(100):
-        batch = list(source.poll(0))
+        batch = source.poll(0)
         if not batch:
             return
         yield batch
@@ -155,6 +157,4 @@ class _sigterm_as_interrupt:
 
 
 def _main_thread() -> bool:
-    import threading
-
     return threading.current_thread() is threading.main_thread() and os.name == "posix"

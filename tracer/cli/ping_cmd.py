@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest, topo)))
             print()
     if not args.json:
-        print(summary_text(res.results, res.lost, len(res.events)))
+        print(summary_text(res.results, res.lost, res.events))
         if res.lost:
             print(f"brtrace: warning: {res.lost} events lost (ring buffer full)", file=sys.stderr)
     if res.interrupted:

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from tracer.errors import BrtraceError
 from tracer.lab import docker
 from tracer.lab.build import netns_exists, ns_name
+from tracer.lab.spec import choose
 
 Cmd = tuple[str, ...]
 
@@ -127,11 +128,7 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
 
 
 def get(name: str) -> Fault:
-    fault = FAULTS.get(name)
-    if fault is None:
-        shown = name.encode("unicode_escape").decode("ascii")
-        raise BrtraceError(f"unknown fault '{shown}'; choose one of: {', '.join(FAULTS)}", 2)
-    return fault
+    return choose(FAULTS, name, "fault")
 
 
 def _run(cmd: Cmd) -> str:

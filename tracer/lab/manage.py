@@ -17,7 +17,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from tracer.errors import BrtraceError, NeedRoot
 from tracer.lab import bridge, docker, flannel
 from tracer.lab.build import Builder, netns_exists, netns_path, ns_name, remove_netns
-from tracer.lab.spec import STATE_DOWN, STATE_PARTIAL, STATE_UP, Lab, LabInfo
+from tracer.lab.spec import STATE_DOWN, STATE_PARTIAL, STATE_UP, Lab, LabInfo, choose
 
 LABS: dict[str, Lab] = {lab.name: lab for lab in (flannel.LAB, docker.LAB, bridge.LAB)}
 DEFAULT_LAB = "flannel"
@@ -25,11 +25,7 @@ DEFAULT_LAB = "flannel"
 
 def get(name: str) -> Lab:
     """The lab spec called ``name``; a clean usage error for anything else."""
-    lab = LABS.get(name)
-    if lab is None:
-        shown = name.encode("unicode_escape").decode("ascii")
-        raise BrtraceError(f"unknown lab '{shown}'; choose one of: {', '.join(LABS)}", 2)
-    return lab
+    return choose(LABS, name, "lab")
 
 
 def _require_root(what: str) -> None:

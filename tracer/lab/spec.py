@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
+
+from tracer.errors import BrtraceError
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from tracer.lab.build import Builder
@@ -62,3 +66,12 @@ class LabInfo:
             if self.problems:
                 text += "; " + "; ".join(self.problems)
         return text
+
+
+def choose(table: Mapping[str, T], name: str, what: str) -> T:
+    """``table[name]``, or a clean usage error listing the choices (name shown escaped)."""
+    item = table.get(name)
+    if item is None:
+        shown = name.encode("unicode_escape").decode("ascii")
+        raise BrtraceError(f"unknown {what} '{shown}'; choose one of: {', '.join(table)}", 2)
+    return item
