@@ -58,14 +58,6 @@ static __always_inline void count_produced(void)
         __sync_fetch_and_add(n, 1);
 }
 
-/* The packet that last matched on this CPU: route lookups carry no skb, so
- * they are tied to it (fib_table_lookup runs on the CPU processing the skb). */
-struct brt_cur {
-    u64 ts;
-    u64 skb;
-};
-BPF_PERCPU_ARRAY(cur, struct brt_cur, 1);
-
 #define RD(dst, base, off) bpf_probe_read_kernel(&(dst), sizeof(dst), (void *)((u64)(base) + (off)))
 
 struct brt_parsed {
@@ -83,83 +75,97 @@ struct brt_parsed {
 
 static __always_inline u16 bswap16(u16 v) { return (v >> 8) | (v << 8); }
 
-/* IPv4 header + the first 8 bytes of L4 into a key. Returns the L4 offset or 0. */
-static __always_inline u32 parse_ip(void *head, u32 off, struct brt_key *k)
+/* Headers are read once per hook into a per-CPU buffer (one probe read, not
+ * one per header: the reads were most of the cost for packets the filter
+ * rejects), then parsed from there. HB() masks every offset into the buffer
+ * so the verifier sees each access in bounds; the parsers check offsets
+ * against the bytes actually read (n) before using them. */
+#define HDR_BUF 128
+#define HDR_SLACK 32
+#define HB(b, o) ((b)[(o) & (HDR_BUF - 1)])
+
+static __always_inline u16 hb16(u8 *b, u32 o) { return (HB(b, o) << 8) | HB(b, o + 1); }
+
+/* 4 bytes as they lie in memory (addresses stay in network order) */
+static __always_inline u32 hb32(u8 *b, u32 o)
 {
-    u8 ip[20];
-    if (bpf_probe_read_kernel(ip, sizeof(ip), head + off) < 0)
+    u32 v;
+    __builtin_memcpy(&v, &b[o & (HDR_BUF - 1)], 4);
+    return v;
+}
+
+/* IPv4 header + the first 8 bytes of L4 into a key. Returns the L4 offset or 0. */
+static __always_inline u32 parse_ip(u8 *b, u32 n, u32 off, struct brt_key *k)
+{
+    if (off + 20 > n || (HB(b, off) >> 4) != 4)
         return 0;
-    if ((ip[0] >> 4) != 4)
-        return 0;
-    u32 ihl = (ip[0] & 0x0f) * 4;
-    k->saddr = *(u32 *)&ip[12];
-    k->daddr = *(u32 *)&ip[16];
-    k->ip_id = (ip[4] << 8) | ip[5];
-    k->ttl = ip[8];
-    k->proto = ip[9];
+    u32 ihl = (HB(b, off) & 0x0f) * 4;
+    k->saddr = hb32(b, off + 12);
+    k->daddr = hb32(b, off + 16);
+    k->ip_id = hb16(b, off + 4);
+    k->ttl = HB(b, off + 8);
+    k->proto = HB(b, off + 9);
     k->icmp_type = 0xff;
-    u16 frag = ((ip[6] << 8) | ip[7]) & 0x1fff;
-    if (frag)
+    if (hb16(b, off + 6) & 0x1fff) /* a later fragment: no L4 header */
         return 0;
-    u8 l4[8];
-    if (bpf_probe_read_kernel(l4, sizeof(l4), head + off + ihl) < 0)
+    u32 l4 = off + ihl;
+    if (ihl < 20 || l4 + 8 > n)
         return 0;
     if (k->proto == PROTO_ICMP) {
-        k->icmp_type = l4[0];
-        k->icmp_code = l4[1];
-        k->sport = (l4[4] << 8) | l4[5];
-        k->dport = (l4[6] << 8) | l4[7];
+        k->icmp_type = HB(b, l4);
+        k->icmp_code = HB(b, l4 + 1);
+        k->sport = hb16(b, l4 + 4);
+        k->dport = hb16(b, l4 + 6);
     } else if (k->proto == PROTO_TCP || k->proto == PROTO_UDP) {
-        k->sport = (l4[0] << 8) | l4[1];
-        k->dport = (l4[2] << 8) | l4[3];
+        k->sport = hb16(b, l4);
+        k->dport = hb16(b, l4 + 2);
     }
-    return off + ihl;
+    return l4;
 }
 
-static __always_inline void parse_arp(void *head, u32 off, struct brt_key *k)
+static __always_inline void parse_arp(u8 *b, u32 n, u32 off, struct brt_key *k)
 {
-    u8 arp[28];
-    if (bpf_probe_read_kernel(arp, sizeof(arp), head + off) < 0)
+    if (off + 28 > n)
         return;
-    k->saddr = *(u32 *)&arp[14];
-    k->daddr = *(u32 *)&arp[24];
-    k->sport = (arp[6] << 8) | arp[7]; /* ARP opcode */
+    k->saddr = hb32(b, off + 14);
+    k->daddr = hb32(b, off + 24);
+    k->sport = hb16(b, off + 6); /* ARP opcode */
     k->icmp_type = 0xff;
 }
 
-/* Ethernet (+ one 802.1Q tag) at off; returns the L3 offset, sets ethertype. */
-static __always_inline u32 parse_eth(void *head, u32 off, u8 *dst, u8 *src, u16 *etype, u16 *vlan)
+/* Ethernet (+ one 802.1Q tag) at off; returns the L3 offset (0: too short), sets ethertype. */
+static __always_inline u32 parse_eth(u8 *b, u32 n, u32 off, u8 *dst, u8 *src, u16 *etype, u16 *vlan)
 {
-    u8 eth[18];
-    if (bpf_probe_read_kernel(eth, sizeof(eth), head + off) < 0)
+    if (off + 14 > n)
         return 0;
-    __builtin_memcpy(dst, &eth[0], 6);
-    __builtin_memcpy(src, &eth[6], 6);
-    u16 t = (eth[12] << 8) | eth[13];
+    __builtin_memcpy(dst, &b[off & (HDR_BUF - 1)], 6);
+    __builtin_memcpy(src, &b[(off + 6) & (HDR_BUF - 1)], 6);
+    u16 t = hb16(b, off + 12);
     off += 14;
     if (t == ETH_8021Q) {
-        *vlan = ((eth[14] << 8) | eth[15]) & 0x0fff;
-        t = (eth[16] << 8) | eth[17];
+        if (off + 4 > n)
+            return 0;
+        *vlan = hb16(b, off) & 0x0fff;
+        t = hb16(b, off + 2);
         off += 4;
     }
     *etype = t;
     return off;
 }
 
-static __always_inline void parse_vxlan(void *head, u32 l4off, struct brt_parsed *p)
+static __always_inline void parse_vxlan(u8 *b, u32 n, u32 l4off, struct brt_parsed *p)
 {
     if (p->outer.proto != PROTO_UDP || !(p->outer.dport == VXLAN_PORT || p->outer.dport == VXLAN_PORT2))
         return;
-    u8 vx[8];
-    if (bpf_probe_read_kernel(vx, sizeof(vx), head + l4off + 8) < 0 || !(vx[0] & 0x08))
+    if (l4off + 16 > n || !(HB(b, l4off + 8) & 0x08))
         return;
-    p->vni = (vx[4] << 16) | (vx[5] << 8) | vx[6];
+    p->vni = (HB(b, l4off + 12) << 16) | (HB(b, l4off + 13) << 8) | HB(b, l4off + 14);
     u16 it = 0, iv = 0;
-    u32 l3 = parse_eth(head, l4off + 16, p->inner_dst_mac, p->inner_src_mac, &it, &iv);
-    if (l3 && it == ETH_IP && parse_ip(head, l3, &p->inner))
+    u32 l3 = parse_eth(b, n, l4off + 16, p->inner_dst_mac, p->inner_src_mac, &it, &iv);
+    if (l3 && it == ETH_IP && parse_ip(b, n, l3, &p->inner))
         p->flags |= BRT_F_INNER;
     else if (l3 && it == ETH_ARP) {
-        parse_arp(head, l3, &p->inner);
+        parse_arp(b, n, l3, &p->inner);
         p->flags |= BRT_F_INNER;
     }
 }
@@ -196,14 +202,25 @@ static __always_inline int packet_match(struct brt_parsed *p)
 #endif
 }
 
+/* ifindex, name and netns of a device: with DEV_WIN_LO/DEV_WIN_LEN the
+ * net_device fields come from one probe read (they are 72 bytes apart in 6.18). */
 static __always_inline void fill_dev(struct brt_event *ev, void *dev)
 {
     if (!dev)
         return;
     void *net = 0;
+#ifdef DEV_WIN_LO
+    u8 w[DEV_WIN_LEN];
+    if (bpf_probe_read_kernel(w, sizeof(w), dev + DEV_WIN_LO) < 0)
+        return;
+    __builtin_memcpy(&ev->ifindex, &w[OFF_DEV_IFINDEX - DEV_WIN_LO], sizeof(ev->ifindex));
+    __builtin_memcpy(ev->ifname, &w[OFF_DEV_NAME - DEV_WIN_LO], sizeof(ev->ifname));
+    __builtin_memcpy(&net, &w[OFF_DEV_ND_NET - DEV_WIN_LO], sizeof(net));
+#else
     RD(ev->ifindex, dev, OFF_DEV_IFINDEX);
     bpf_probe_read_kernel(ev->ifname, sizeof(ev->ifname), dev + OFF_DEV_NAME);
     RD(net, dev, OFF_DEV_ND_NET);
+#endif
     if (net)
         RD(ev->netns, net, OFF_NET_INUM);
 }
@@ -219,26 +236,36 @@ static __always_inline struct brt_event *reserve(void)
             __sync_fetch_and_add(n, 1);
         return 0;
     }
-    __builtin_memset(ev, 0, sizeof(*ev));
+    /* headers[] is written by copy_headers, up to hdr_len */
+    __builtin_memset(ev, 0, offsetof(struct brt_event, headers));
     ev->ts_ns = bpf_ktime_get_ns();
     ev->cpu = bpf_get_smp_processor_id();
     return ev;
 }
 
-static __always_inline void remember(void *skb)
-{
-    u32 zero = 0;
-    struct brt_cur *c = cur.lookup(&zero);
-    if (c) {
-        c->ts = bpf_ktime_get_ns();
-        c->skb = (u64)skb;
-    }
-}
+/* Per-CPU working state of the skb path: the header buffer, the arguments an
+ * entry hands to the tail-called parser, and the packet that last matched. */
+struct brt_scratch {
+    u8 hdr[HDR_BUF + HDR_SLACK];
+#ifdef SKB_WIN_LO
+    u8 skbw[SKB_WIN_LEN];   /* the sk_buff window (read_skbf); too big for the stack */
+#endif
+    u64 skb;            /* tail-call arguments (see tail_emit) */
+    u64 dev;
+    u64 location;
+    u32 reason;
+    u16 hook;
+    u8 mode;
+    u8 busy;
+    u64 cur_ts;         /* the packet that last matched on this CPU: route */
+    u64 cur_skb;        /* lookups carry no skb, so they are tied to it */
+};
+BPF_PERCPU_ARRAY(scratch, struct brt_scratch, 1);
 
-/* The sk_buff fields every hook needs. With SKB_WIN_LO/SKB_WIN_LEN (the loader
- * passes them when the fields lie within a few dozen bytes of each other, as
- * in 6.x) they come from one probe read instead of seven: this runs for every
- * packet at every hook, matched by the filter or not. */
+/* The sk_buff fields the skb path needs. With SKB_WIN_LO/SKB_WIN_LEN (the
+ * loader passes them when the fields lie within a couple of hundred bytes,
+ * as in 6.x) they come from one probe read instead of ten: this runs for
+ * every packet at every hook, matched by the filter or not. */
 struct brt_skbf {
     void *head;
     void *data;
@@ -249,11 +276,32 @@ struct brt_skbf {
     u16 vlan;
 };
 
-static __always_inline int read_skbf(void *skb, struct brt_skbf *f)
+/* len, pkt_type and dev: needed only once the filter kept the packet. */
+static __always_inline void *fill_skb_meta(struct brt_event *ev, void *skb)
+{
+    void *dev = 0;
+    u8 pt = 0;
+#ifdef SKBM_WIN_LO
+    u8 w[SKBM_WIN_LEN];
+    if (bpf_probe_read_kernel(w, sizeof(w), skb + SKBM_WIN_LO) < 0)
+        return 0;
+    __builtin_memcpy(&ev->len, &w[OFF_SKB_LEN - SKBM_WIN_LO], sizeof(ev->len));
+    __builtin_memcpy(&pt, &w[OFF_SKB_PKT_TYPE - SKBM_WIN_LO], sizeof(pt));
+    __builtin_memcpy(&dev, &w[OFF_SKB_DEV - SKBM_WIN_LO], sizeof(dev));
+#else
+    RD(ev->len, skb, OFF_SKB_LEN);
+    RD(pt, skb, OFF_SKB_PKT_TYPE);
+    RD(dev, skb, OFF_SKB_DEV);
+#endif
+    ev->pkt_type = (pt >> PKT_TYPE_SHIFT) & 7;
+    return dev;
+}
+
+static __always_inline int read_skbf(struct brt_scratch *s, void *skb, struct brt_skbf *f)
 {
 #ifdef SKB_WIN_LO
-    u8 w[SKB_WIN_LEN];
-    if (bpf_probe_read_kernel(w, sizeof(w), skb + SKB_WIN_LO) < 0)
+    u8 *w = s->skbw;
+    if (bpf_probe_read_kernel(w, SKB_WIN_LEN, skb + SKB_WIN_LO) < 0)
         return -1;
 #define SKBF(dst, off) __builtin_memcpy(&(dst), &w[(off) - SKB_WIN_LO], sizeof(dst))
 #else
@@ -270,91 +318,108 @@ static __always_inline int read_skbf(void *skb, struct brt_skbf *f)
     return 0;
 }
 
-/* Where the packet's headers start, from the offsets the skb records. */
-static __always_inline u32 parse_skb(struct brt_skbf *f, void *head, int mode, struct brt_parsed *p, u8 *l3)
+/* Where the packet's headers start (mac, or network header at an L3 hook
+ * whose skb has no usable mac header), from the offsets the skb records. */
+static __always_inline u32 header_start(struct brt_skbf *f, int mode, u8 *l3)
 {
-    u16 mac = f->mac, nh = f->nh, proto = f->proto;
-    void *data = f->data;
+    if (mode == L3_HOOK && f->nh != MAC_UNSET && f->nh != 0) {
+        *l3 = !(f->mac != MAC_UNSET && f->mac + 14 <= f->nh);
+        return *l3 ? f->nh : f->mac;
+    }
+    *l3 = 0;
+    return f->mac != MAC_UNSET ? f->mac : (u32)((u64)f->data - (u64)f->head);
+}
+
+/* Read up to HDR_BUF header bytes from start into b; returns how many. */
+static __always_inline u32 read_headers(u8 *b, struct brt_skbf *f, u32 start)
+{
+    if (f->tail <= start)
+        return 0;
+    u64 n = (f->tail - start) & 0xffff;
+    if (n > HDR_BUF)
+        n = HDR_BUF;
+    asm volatile("" : "+r"(n)); /* make the verifier see the bound on the register passed */
+    if (n > HDR_BUF || bpf_probe_read_kernel(b, n, f->head + start) < 0)
+        return 0;
+    return n;
+}
+
+static __always_inline void parse_skb(struct brt_skbf *f, u8 *b, u32 n, u32 start, int mode, u8 l3,
+                                      struct brt_parsed *p)
+{
+    u32 off;
     p->vlan = f->vlan & 0x0fff;
-    u32 start, off;
-    if (mode == L3_HOOK && nh != MAC_UNSET && nh != 0) {
-        *l3 = 1;
-        start = nh;
-        p->ethertype = bswap16(proto);
-        if (mac != MAC_UNSET && mac + 14 <= nh) {
+    if (mode == L3_HOOK && f->nh != MAC_UNSET && f->nh != 0) {
+        p->ethertype = bswap16(f->proto);
+        off = f->nh - start;
+        if (!l3) { /* the MACs only: the network header is where the skb says */
             u16 et = 0, vl = 0;
-            parse_eth(head, mac, p->dst_mac, p->src_mac, &et, &vl);
-            p->flags |= BRT_F_MAC;
-            *l3 = 0;
-            start = mac;
+            if (parse_eth(b, n, 0, p->dst_mac, p->src_mac, &et, &vl))
+                p->flags |= BRT_F_MAC;
         }
-        off = nh;
     } else {
-        *l3 = 0;
-        start = (mac != MAC_UNSET) ? mac : (u32)((u64)data - (u64)head);
-        off = parse_eth(head, start, p->dst_mac, p->src_mac, &p->ethertype, &p->vlan);
+        off = parse_eth(b, n, 0, p->dst_mac, p->src_mac, &p->ethertype, &p->vlan);
         if (!off)
-            return start;
+            return;
         p->flags |= BRT_F_MAC;
     }
     if (p->ethertype == ETH_IP) {
-        u32 l4 = parse_ip(head, off, &p->outer);
+        u32 l4 = parse_ip(b, n, off, &p->outer);
         if (l4)
-            parse_vxlan(head, l4, p);
+            parse_vxlan(b, n, l4, p);
     } else if (p->ethertype == ETH_ARP) {
-        parse_arp(head, off, &p->outer);
+        parse_arp(b, n, off, &p->outer);
     }
-    return start;
 }
 
-static __always_inline void copy_headers(struct brt_event *ev, u32 tail, void *head, u32 start)
+/* The first snaplen header bytes: from the buffer already read when it holds
+ * them, else one more probe read. */
+static __always_inline void copy_headers(struct brt_event *ev, u8 *b, u32 n, struct brt_skbf *f, u32 start)
 {
-    if (tail <= start)
+#if BRT_SNAPLEN <= HDR_BUF
+    __builtin_memcpy(ev->headers, b, BRT_SNAPLEN);
+    ev->hdr_len = n < BRT_SNAPLEN ? n : BRT_SNAPLEN;
+#else
+    if (f->tail <= start)
         return;
-    u64 n = (tail - start) & 0xffff;
-    if (n > BRT_SNAPLEN)
-        n = BRT_SNAPLEN;
-    /* make the verifier see the bound on the register that is passed */
-    asm volatile("" : "+r"(n));
-    if (n > BRT_SNAPLEN)
+    u64 len = (f->tail - start) & 0xffff;
+    if (len > BRT_SNAPLEN)
+        len = BRT_SNAPLEN;
+    asm volatile("" : "+r"(len));
+    if (len > BRT_SNAPLEN)
         return;
-    if (bpf_probe_read_kernel(ev->headers, n, head + start) == 0)
-        ev->hdr_len = n;
-}
-
-static __always_inline int emit_skb(void *ctx, u16 hook, void *skb, void *dev, int mode,
-                                    u32 reason, u64 location)
-{
-    if (!skb)
-        return 0;
-#ifdef ONLY_DROPS
-    if (hook != HOOK_KFREE_SKB)
-        return 0;
+    if (bpf_probe_read_kernel(ev->headers, len, f->head + start) == 0)
+        ev->hdr_len = len;
 #endif
+}
+
+/* Parse, filter, emit. s is this CPU's scratch, held (busy) by the caller. */
+static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb, void *dev, int mode,
+                                     u32 reason, u64 location)
+{
     struct brt_skbf f = {.mac = MAC_UNSET, .nh = MAC_UNSET};
-    if (read_skbf(skb, &f) < 0)
-        return 0;
-    void *head = f.head;
-    struct brt_parsed p = {};
+    if (read_skbf(s, skb, &f) < 0)
+        return;
     u8 l3 = 0;
-    u32 start = parse_skb(&f, head, mode, &p, &l3);
-    if (!packet_match(&p))
-        return 0;
-    remember(skb);
+    u32 start = header_start(&f, mode, &l3);
+    u32 n = read_headers(s->hdr, &f, start);
+    struct brt_parsed p = {};
+    parse_skb(&f, s->hdr, n, start, mode, l3, &p);
+    if (!packet_match(&p)) {
+        s->cur_skb = 0; /* a route lookup now is for this packet, not ours */
+        return;
+    }
+    s->cur_ts = bpf_ktime_get_ns();
+    s->cur_skb = (u64)skb;
     struct brt_event *ev = reserve();
     if (!ev)
-        return 0;
+        return;
     ev->hook = hook;
     ev->skb = (u64)skb;
     ev->drop_reason = reason;
     ev->location = location;
-    RD(ev->len, skb, OFF_SKB_LEN);
-    u8 pt = 0;
-    RD(pt, skb, OFF_SKB_PKT_TYPE);
-    ev->pkt_type = (pt >> PKT_TYPE_SHIFT) & 7;
-    if (!dev)
-        RD(dev, skb, OFF_SKB_DEV);
-    fill_dev(ev, dev);
+    void *skb_dev = fill_skb_meta(ev, skb);
+    fill_dev(ev, dev ? dev : skb_dev);
     ev->ethertype = p.ethertype;
     ev->vlan = p.vlan;
     ev->vni = p.vni;
@@ -365,30 +430,21 @@ static __always_inline int emit_skb(void *ctx, u16 hook, void *skb, void *dev, i
     __builtin_memcpy(ev->inner_src_mac, p.inner_src_mac, 6);
     __builtin_memcpy(ev->inner_dst_mac, p.inner_dst_mac, 6);
     ev->flags = p.flags | (l3 ? BRT_F_L3 : 0);
-    copy_headers(ev, f.tail, head, start);
+    copy_headers(ev, s->hdr, n, &f, start);
     events.ringbuf_submit(ev, 0);
-    return 0;
+    return;
 }
 
 /* ---- tracepoint backbone (raw tracepoints; argument lists read in 6.18) ----
  *
- * The five skb tracepoints share one copy of the packet parser: each entry
- * stores its arguments in a per-CPU slot and tail-calls brt_emit (slot 0 of
- * emit_prog, set by the loader). Inlining emit_skb five times made compiling
- * a third of brtrace's start-up. An entry that finds the slot busy (it
- * interrupted another entry between store and tail call on this CPU) does
- * not overwrite it: its event is counted lost, exactly like a full ring.
+ * The skb tracepoints share one copy of the packet parser: each entry
+ * stores its arguments in this CPU's scratch and tail-calls brt_emit (slot 0
+ * of emit_prog, set by the loader). Inlining emit_skb into every entry made
+ * compiling a third of brtrace's start-up. The scratch (arguments and header
+ * buffer) is held from the store until the event is emitted: an entry that
+ * finds it busy (it interrupted another one on this CPU) leaves it alone and
+ * its event is counted lost, exactly like a full ring.
  */
-struct brt_args {
-    u64 skb;
-    u64 dev;
-    u64 location;
-    u32 reason;
-    u16 hook;
-    u8 mode;
-    u8 busy;
-};
-BPF_PERCPU_ARRAY(args, struct brt_args, 1);
 BPF_PROG_ARRAY(emit_prog, 1);
 
 static __always_inline void count_lost(void)
@@ -400,6 +456,21 @@ static __always_inline void count_lost(void)
         __sync_fetch_and_add(n, 1);
 }
 
+/* This CPU's scratch, marked busy; 0 (event counted lost) when already held. */
+static __always_inline struct brt_scratch *hold_scratch(void)
+{
+    u32 zero = 0;
+    struct brt_scratch *s = scratch.lookup(&zero);
+    if (!s)
+        return 0;
+    if (s->busy) {
+        count_lost();
+        return 0;
+    }
+    s->busy = 1;
+    return s;
+}
+
 static __always_inline int tail_emit(void *ctx, u16 hook, void *skb, void *dev, u8 mode,
                                      u32 reason, u64 location)
 {
@@ -409,39 +480,45 @@ static __always_inline int tail_emit(void *ctx, u16 hook, void *skb, void *dev, 
     if (hook != HOOK_KFREE_SKB)
         return 0;
 #endif
-    u32 zero = 0;
-    struct brt_args *a = args.lookup(&zero);
-    if (!a)
+    struct brt_scratch *s = hold_scratch();
+    if (!s)
         return 0;
-    if (a->busy) {
-        count_lost();
-        return 0;
-    }
-    a->busy = 1;
-    a->skb = (u64)skb;
-    a->dev = (u64)dev;
-    a->location = location;
-    a->reason = reason;
-    a->hook = hook;
-    a->mode = mode;
+    s->skb = (u64)skb;
+    s->dev = (u64)dev;
+    s->location = location;
+    s->reason = reason;
+    s->hook = hook;
+    s->mode = mode;
     emit_prog.call(ctx, 0);
-    a->busy = 0; /* only reached if the tail call failed */
+    s->busy = 0; /* only reached if the tail call failed */
     return 0;
 }
 
 int brt_emit(struct bpf_raw_tracepoint_args *ctx)
 {
     u32 zero = 0;
-    struct brt_args *a = args.lookup(&zero);
-    if (!a)
+    struct brt_scratch *s = scratch.lookup(&zero);
+    if (!s)
         return 0;
-    void *skb = (void *)a->skb, *dev = (void *)a->dev;
-    u16 hook = a->hook;
-    u32 reason = a->reason;
-    u64 location = a->location;
-    int mode = a->mode;
-    a->busy = 0;
-    return emit_skb(ctx, hook, skb, dev, mode, reason, location);
+    emit_skb(s, s->hook, (void *)s->skb, (void *)s->dev, s->mode, s->reason, s->location);
+    s->busy = 0;
+    return 0;
+}
+
+/* Function hooks parse inline (no tail call), holding the scratch the same way. */
+static __always_inline int emit_direct(u16 hook, void *skb, void *dev, int mode)
+{
+    if (!skb)
+        return 0;
+#ifdef ONLY_DROPS
+    return 0;
+#endif
+    struct brt_scratch *s = hold_scratch();
+    if (!s)
+        return 0;
+    emit_skb(s, hook, skb, dev, mode, 0, 0);
+    s->busy = 0;
+    return 0;
 }
 
 int brt_tp_net_dev_queue(struct bpf_raw_tracepoint_args *ctx)
@@ -480,17 +557,32 @@ int brt_tp_fib_table_lookup(struct bpf_raw_tracepoint_args *ctx)
     void *flp = (void *)ctx->args[1];
     void *nhc = (void *)ctx->args[2];
     u32 zero = 0;
-    struct brt_cur *c = cur.lookup(&zero);
-    u64 now = bpf_ktime_get_ns();
-    int recent = c && c->ts && now - c->ts < FIB_WINDOW_NS;
+    struct brt_scratch *c = scratch.lookup(&zero);
+    if (!c)
+        return 0;
+    u64 cur = c->cur_skb;
 #if (defined(FILTER_ICMP_ID) || defined(FILTER_HOST) || defined(FILTER_PROTO) || defined(FILTER_PORT)) \
     && !defined(FIB_ADDR_A) && !defined(FIB_ADDR_B)
-    if (!recent)
-        return 0; /* filtered and no matched packet on this CPU just now: not ours, nothing read */
+    if (!cur)
+        return 0; /* filtered, and the last packet on this CPU did not match: not ours, nothing read */
 #endif
-    u32 daddr = 0, saddr = 0;
-    RD(daddr, flp, OFF_FLOWI4_DADDR);
-    RD(saddr, flp, OFF_FLOWI4_SADDR);
+    int recent = cur && bpf_ktime_get_ns() - c->cur_ts < FIB_WINDOW_NS;
+    u32 daddr = 0, saddr = 0, oif = 0, iif = 0;
+    u8 proto = 0;
+#ifdef FLP_WIN_LO /* the flowi4 fields from one probe read */
+    u8 fw[FLP_WIN_LEN];
+    if (bpf_probe_read_kernel(fw, sizeof(fw), flp + FLP_WIN_LO) < 0)
+        return 0;
+#define FLPF(dst, off) __builtin_memcpy(&(dst), &fw[(off) - FLP_WIN_LO], sizeof(dst))
+#else
+#define FLPF(dst, off) RD(dst, flp, off)
+#endif
+    FLPF(daddr, OFF_FLOWI4_DADDR);
+    FLPF(saddr, OFF_FLOWI4_SADDR);
+    FLPF(oif, OFF_FLOWI4_OIF);
+    FLPF(iif, OFF_FLOWI4_IIF);
+    FLPF(proto, OFF_FLOWI4_PROTO);
+#undef FLPF
 #if defined(FILTER_ICMP_ID) || defined(FILTER_HOST) || defined(FILTER_PROTO) || defined(FILTER_PORT)
     int pass = recent;
 #ifdef FIB_ADDR_A
@@ -506,23 +598,34 @@ int brt_tp_fib_table_lookup(struct bpf_raw_tracepoint_args *ctx)
     if (!ev)
         return 0;
     ev->hook = HOOK_FIB_TABLE_LOOKUP;
-    ev->skb = recent ? c->skb : 0;
+    ev->skb = recent ? cur : 0;
     ev->flags = BRT_F_ROUTE;
     ev->fib_table = (u32)ctx->args[0];
     ev->fib_err = (s32)ctx->args[3];
     ev->outer.saddr = saddr;
     ev->outer.daddr = daddr;
     ev->outer.icmp_type = 0xff;
-    RD(ev->outer.proto, flp, OFF_FLOWI4_PROTO);
-    RD(ev->fib_oif, flp, OFF_FLOWI4_OIF);
-    RD(ev->fib_iif, flp, OFF_FLOWI4_IIF);
+    ev->outer.proto = proto;
+    ev->fib_oif = oif;
+    ev->fib_iif = iif;
     if (nhc && ev->fib_err == 0) {
         void *dev = 0;
         u8 fam = 0;
+        u32 gw = 0;
+#ifdef NHC_WIN_LO /* the fib_nh_common fields from one probe read */
+        u8 nw[NHC_WIN_LEN];
+        if (bpf_probe_read_kernel(nw, sizeof(nw), nhc + NHC_WIN_LO) == 0) {
+            __builtin_memcpy(&dev, &nw[OFF_NHC_DEV - NHC_WIN_LO], sizeof(dev));
+            __builtin_memcpy(&fam, &nw[OFF_NHC_GW_FAMILY - NHC_WIN_LO], sizeof(fam));
+            __builtin_memcpy(&gw, &nw[OFF_NHC_GW - NHC_WIN_LO], sizeof(gw));
+        }
+#else
         RD(dev, nhc, OFF_NHC_DEV);
         RD(fam, nhc, OFF_NHC_GW_FAMILY);
+        RD(gw, nhc, OFF_NHC_GW);
+#endif
         if (fam == 2)
-            RD(ev->fib_gw, nhc, OFF_NHC_GW);
+            ev->fib_gw = gw;
         fill_dev(ev, dev);
         ev->fib_nh_ifindex = ev->ifindex;
     }
@@ -560,7 +663,7 @@ int brt_tp_br_fdb_update(struct bpf_raw_tracepoint_args *ctx)
 #ifdef BRT_KPROBES
 #define SKB_ARG_HOOK(fn, id, parm, mode) \
     int brt_kp_##fn(struct pt_regs *ctx) \
-    { return emit_skb(ctx, id, (void *)PT_REGS_PARM##parm(ctx), 0, mode, 0, 0); }
+    { return emit_direct(id, (void *)PT_REGS_PARM##parm(ctx), 0, mode); }
 
 SKB_ARG_HOOK(veth_xmit, HOOK_VETH_XMIT, 1, L2_HOOK)
 SKB_ARG_HOOK(ip_forward, HOOK_IP_FORWARD, 1, L3_HOOK)
@@ -575,7 +678,7 @@ int brt_kp_br_handle_frame(struct pt_regs *ctx)
 {
     void *skb = 0;
     bpf_probe_read_kernel(&skb, sizeof(skb), (void *)PT_REGS_PARM1(ctx));
-    return emit_skb(ctx, HOOK_BR_HANDLE_FRAME, skb, 0, L2_HOOK, 0, 0);
+    return emit_direct(HOOK_BR_HANDLE_FRAME, skb, 0, L2_HOOK);
 }
 
 /* br_forward(to, skb, local_rcv, local_orig): the event names the output port. */
@@ -584,13 +687,13 @@ int brt_kp_br_forward(struct pt_regs *ctx)
     void *to = (void *)PT_REGS_PARM1(ctx), *dev = 0;
     if (to)
         RD(dev, to, OFF_NBP_DEV);
-    return emit_skb(ctx, HOOK_BR_FORWARD, (void *)PT_REGS_PARM2(ctx), dev, L2_HOOK, 0, 0);
+    return emit_direct(HOOK_BR_FORWARD, (void *)PT_REGS_PARM2(ctx), dev, L2_HOOK);
 }
 #endif
 
 /* ---- fentry variants, compiled in only for hooks the loader proved attachable ---- */
 #define FENTRY_SKB(fn, id, idx, mode) \
-    KFUNC_PROBE(fn) { return emit_skb(ctx, id, (void *)ctx[idx], 0, mode, 0, 0); }
+    KFUNC_PROBE(fn) { return emit_direct(id, (void *)ctx[idx], 0, mode); }
 
 #ifdef BRT_FENTRY_veth_xmit
 FENTRY_SKB(veth_xmit, HOOK_VETH_XMIT, 0, L2_HOOK)
@@ -618,7 +721,7 @@ KFUNC_PROBE(br_handle_frame)
 {
     void *skb = 0;
     bpf_probe_read_kernel(&skb, sizeof(skb), (void *)ctx[0]);
-    return emit_skb(ctx, HOOK_BR_HANDLE_FRAME, skb, 0, L2_HOOK, 0, 0);
+    return emit_direct(HOOK_BR_HANDLE_FRAME, skb, 0, L2_HOOK);
 }
 #endif
 #ifdef BRT_FENTRY_br_forward
@@ -627,6 +730,6 @@ KFUNC_PROBE(br_forward)
     void *to = (void *)ctx[0], *dev = 0;
     if (to)
         RD(dev, to, OFF_NBP_DEV);
-    return emit_skb(ctx, HOOK_BR_FORWARD, (void *)ctx[1], dev, L2_HOOK, 0, 0);
+    return emit_direct(HOOK_BR_FORWARD, (void *)ctx[1], dev, L2_HOOK);
 }
 #endif

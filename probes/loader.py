@@ -42,6 +42,27 @@ FUNCTIONS: dict[Hook, str] = {
 }
 
 
+# Tracepoints that fire at the same crossing as another one on the usual path
+# (veth, bridge, VXLAN devices have no qdisc): net_dev_start_xmit right after
+# net_dev_queue, netif_rx (backlog enqueue) right before netif_receive_skb.
+# Each attached hook costs every packet of the machine ~50 ns of dispatch here
+# even when the filter rejects it (bench/RESULTS.md), so they attach only on
+# request (--all-hooks): for qdisc delay, or a backlog drop between the two.
+SAME_CROSSING: dict[Hook, str] = {
+    Hook.NET_DEV_START_XMIT: "net_dev_queue marks the same crossing",
+    Hook.NETIF_RX: "netif_receive_skb marks the same crossing",
+}
+
+
+def choose_hooks(plan: Sequence[HookStatus], all_hooks: bool) -> list[HookStatus]:
+    """The plan with the same-crossing tracepoints off unless every hook was asked for."""
+    if all_hooks:
+        return list(plan)
+    return [HookStatus(h.hook, "off", f"not attached by default ({SAME_CROSSING[h.hook]}; "
+                       "--all-hooks attaches it)")
+            if h.hook in SAME_CROSSING and h.live else h for h in plan]
+
+
 def plan_hooks(btf: BTF) -> list[HookStatus]:
     """How each hook can attach on this kernel, tested where testable."""
     plan: list[HookStatus] = []
@@ -139,21 +160,33 @@ def _save_plan(path: str, plan: Plan) -> None:
         pass  # a cache, never a reason to fail
 
 
-# The sk_buff fields read for every packet at every hook, with their sizes.
-SKB_WINDOW_FIELDS = {"OFF_SKB_HEAD": 8, "OFF_SKB_DATA": 8, "OFF_SKB_TAIL": 4,
-                     "OFF_SKB_MAC_HEADER": 2, "OFF_SKB_NETWORK_HEADER": 2,
-                     "OFF_SKB_PROTOCOL": 2, "OFF_SKB_VLAN_TCI": 2}
-SKB_WINDOW_MAX = 128
+# Struct fields the probes read together, with their sizes: each group is one
+# probe read of the window that spans it when the fields lie close enough
+# (brtrace.c: read_skbf, fill_dev, the route lookup), else one read per field.
+# Every probe read costs about as much as copying a couple of hundred bytes.
+WINDOWS: dict[str, dict[str, int]] = {
+    "SKB": {"OFF_SKB_HEAD": 8, "OFF_SKB_DATA": 8, "OFF_SKB_TAIL": 4, "OFF_SKB_MAC_HEADER": 2,
+            "OFF_SKB_NETWORK_HEADER": 2, "OFF_SKB_PROTOCOL": 2, "OFF_SKB_VLAN_TCI": 2},
+    # read only for packets the filter kept
+    "SKBM": {"OFF_SKB_LEN": 4, "OFF_SKB_PKT_TYPE": 1, "OFF_SKB_DEV": 8},
+    "DEV": {"OFF_DEV_IFINDEX": 4, "OFF_DEV_ND_NET": 8, "OFF_DEV_NAME": 16},
+    "FLP": {"OFF_FLOWI4_DADDR": 4, "OFF_FLOWI4_SADDR": 4, "OFF_FLOWI4_OIF": 4,
+            "OFF_FLOWI4_IIF": 4, "OFF_FLOWI4_PROTO": 1},
+    "NHC": {"OFF_NHC_DEV": 8, "OFF_NHC_GW_FAMILY": 1, "OFF_NHC_GW": 4},
+}
+WINDOW_MAX = 256  # bytes on the BPF stack (512 in all)
 
 
-def skb_window(macros: dict[str, int]) -> list[str]:
-    """-D flags letting the probe read those fields with one probe read, when they are close."""
-    lo = min(macros[k] for k in SKB_WINDOW_FIELDS) & ~7
-    hi = max(macros[k] + n for k, n in SKB_WINDOW_FIELDS.items())
-    size = (hi - lo + 7) & ~7
-    if size > SKB_WINDOW_MAX:
-        return []
-    return [f"-DSKB_WIN_LO={lo}", f"-DSKB_WIN_LEN={size}"]
+def read_windows(macros: dict[str, int]) -> list[str]:
+    """-D flags (PFX_WIN_LO, PFX_WIN_LEN) for each group whose fields are close together."""
+    out: list[str] = []
+    for prefix, fields in WINDOWS.items():
+        lo = min(macros[k] for k in fields) & ~7
+        hi = max(macros[k] + n for k, n in fields.items())
+        size = (hi - lo + 7) & ~7
+        if size <= WINDOW_MAX:
+            out += [f"-D{prefix}_WIN_LO={lo}", f"-D{prefix}_WIN_LEN={size}"]
+    return out
 
 
 def _require_root() -> None:
@@ -174,7 +207,8 @@ class LiveSource:
     """Probes attached to the running kernel, read as batches of Events."""
 
     def __init__(self, flt: TraceFilter, topology: Topology, snaplen: int = DEFAULT_SNAPLEN,
-                 command: str = "", ringbuf_pages: int = RINGBUF_PAGES) -> None:
+                 command: str = "", ringbuf_pages: int = RINGBUF_PAGES,
+                 all_hooks: bool = False) -> None:
         _require_root()
         if ringbuf_pages < 1 or ringbuf_pages & (ringbuf_pages - 1):
             raise BrtraceError("ring buffer pages must be a power of two", 2)
@@ -185,7 +219,7 @@ class LiveSource:
             raise BrtraceError("tracefs is not mounted and could not be: "
                                "mount -t tracefs tracefs /sys/kernel/tracing")
         plan = load_plan()
-        self._hooks = list(plan.hooks)
+        self._hooks = choose_hooks(plan.hooks, all_hooks)
         self._bpf = self._compile(flt, plan.macros, snaplen)
         self._closed = False
         self._attach()
@@ -201,7 +235,7 @@ class LiveSource:
     def _compile(self, flt: TraceFilter, macros: dict[str, int], snaplen: int):  # type: ignore[no-untyped-def]
         bcc = _import_bcc()
         cflags = [f"-D{k}={v}" for k, v in macros.items()]
-        cflags += skb_window(macros)
+        cflags += read_windows(macros)
         cflags += flt.cflags() + [f"-DBRT_SNAPLEN={snaplen}", f"-DRINGBUF_PAGES={self._pages}",
                                   f"-I{PROBE_DIR}", "-Wno-macro-redefined"]
         cflags += [f"-DBRT_FENTRY_{FUNCTIONS[h.hook]}=1" for h in self._hooks if h.mode == "fentry"]

@@ -46,7 +46,8 @@ def ping_runner(args: argparse.Namespace, topo: Topology, dest: str, src: Netns,
         from tracer.record.writer import LiveRecorder
 
         def open_source(flt):  # type: ignore[no-untyped-def]
-            live: EventSource = LiveSource(flt, topo, snaplen=args.snaplen, command=" ".join(sys.argv))
+            live: EventSource = LiveSource(flt, topo, snaplen=args.snaplen, command=" ".join(sys.argv),
+                                           all_hooks=getattr(args, "all_hooks", False))
             if args.record:
                 live = LiveRecorder(live, args.record)
             opened(live.info, args.record or "")

@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     out.add_argument("--plain", action="store_true", help="text output even on a terminal")
     p.add_argument("--record", metavar="FILE", help="also write the trace to FILE")
     p.add_argument("--snaplen", type=int, default=128, help="header bytes kept per hop")
+    p.add_argument("--all-hooks", action="store_true", help="also attach net_dev_start_xmit and netif_rx (qdisc delay, backlog drops; costs every packet more)")
     p.set_defaults(func=run)
 
 
@@ -57,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     def open_source(flt):  # type: ignore[no-untyped-def]
         from probes.loader import LiveSource
 
-        source = LiveSource(flt, topo, snaplen=args.snaplen, command=" ".join(sys.argv))
+        source = LiveSource(flt, topo, snaplen=args.snaplen, command=" ".join(sys.argv),
+                            all_hooks=args.all_hooks)
         if args.record:  # records every polled batch; its close() writes the lost count
             from tracer.record.writer import LiveRecorder
 

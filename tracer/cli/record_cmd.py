@@ -22,6 +22,7 @@ def add_filter_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--proto", choices=("icmp", "tcp", "udp"), help="only this protocol")
     p.add_argument("--port", type=int, help="only this TCP/UDP port")
     p.add_argument("--snaplen", type=int, default=128, help="header bytes kept per hop")
+    p.add_argument("--all-hooks", action="store_true", help="also attach net_dev_start_xmit and netif_rx (qdisc delay, backlog drops; costs every packet more)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -57,7 +58,8 @@ def open_live(args: argparse.Namespace, what: str):  # type: ignore[no-untyped-d
     if os.geteuid() != 0:
         raise NeedRoot(f"brtrace {what}")
     topo = discover()
-    return cmd, topo, LiveSource(flt, topo, snaplen=args.snaplen, command=" ".join(cmd))
+    return cmd, topo, LiveSource(flt, topo, snaplen=args.snaplen, command=" ".join(cmd),
+                                 all_hooks=args.all_hooks)
 
 
 def run(args: argparse.Namespace) -> int:
