@@ -106,9 +106,9 @@ def rx_packets(ns: str = "brt-pod-b", dev: str = "eth0") -> int:
 class Tracer:
     """A live consumer (worker ``trace``) started and stopped around a flood."""
 
-    def __init__(self, tree: Tree, *args: str) -> None:
+    def __init__(self, tree: Tree, *args: str, cmd: str = "trace") -> None:
         self.t0 = time.perf_counter()
-        self.proc = subprocess.Popen([PY, WORKER, "--tree", tree.path, "trace", *args],
+        self.proc = subprocess.Popen([PY, WORKER, "--tree", tree.path, cmd, *args],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
@@ -301,10 +301,17 @@ class Bench:
                               "% of untraced"))
         f_td = self.add(Figure("tput_tcpdump", "UDP flood kept, tcpdump -i any in node1 (reference)",
                                "(reference)", "% of untraced"))
+        f_nma = self.add(Figure("tput_nomatch_all", "UDP flood kept, filter not matching, --all-hooks",
+                                "(reference)", "% of untraced"))
+        f_fl = self.add(Figure("tput_floor", "UDP flood kept, empty BPF program on the same tracepoints",
+                               "(floor)", "% of untraced"))
+        f_fla = self.add(Figure("tput_floor_all", "UDP flood kept, empty BPF program on all 7 tracepoints",
+                                "(floor)", "% of untraced"))
         f_raw = self.add(Figure("tput_untraced", "UDP flood untraced, delivered", "(reference)",
                                 "pkt/s"))
+        refs = ((f_nma, "nomatch-all"), (f_fl, "floor"), (f_fla, "floor-all"))
         if self.kernel_ok:
-            for f in (f_nm, f_m, f_td, f_raw):
+            for f in (f_nm, f_m, f_td, f_raw, f_nma, f_fl, f_fla):
                 f.skipped = self.kernel_ok
             return
         dur = 0.3 if self.smoke else self.a.flood_seconds
@@ -313,6 +320,10 @@ class Bench:
             variants.append((f"nomatch:{t.name}", (lambda t=t: Tracer(t, "--filter", "nomatch"))))
             variants.append((f"match:{t.name}", (lambda t=t: Tracer(t, "--filter", "match"))))
         variants.append(("tcpdump", Tcpdump))
+        after = self.trees[-1]  # the working tree: --all-hooks and floor.c are new
+        variants.append(("nomatch-all", lambda: Tracer(after, "--filter", "nomatch", "--all-hooks")))
+        variants.append(("floor", lambda: Tracer(after, cmd="floor")))
+        variants.append(("floor-all", lambda: Tracer(after, "--all-hooks", cmd="floor")))
         pps: dict[str, list[float]] = {v: [] for v, _ in variants}
         ratio: dict[str, list[float]] = {v: [] for v, _ in variants if v != "none"}
         cpu_ratio: dict[str, list[float]] = {v: [] for v, _ in variants if v != "none"}
@@ -347,7 +358,7 @@ class Bench:
                 cpu_ratio[name].append(100.0 * eff[name] / eff["none"] if eff["none"] else 0.0)
             pps["none"].append(got["none"])
         if not pps["none"]:
-            for f in (f_nm, f_m, f_td, f_raw):
+            for f in (f_nm, f_m, f_td, f_raw, f_nma, f_fl, f_fla):
                 f.skipped = "every round lost packets in the lab (shared lab being changed?)"
             return
         f_raw.results["after"] = spread(pps["none"])
@@ -362,12 +373,19 @@ class Bench:
         f_m.ok = f_m.results["after"]["median"] >= 80
         f_td.results["after"] = spread(ratio["tcpdump"])
         f_td.results["after"]["cpu_normalised"] = spread(cpu_ratio["tcpdump"])
-        for fig in (f_nm, f_m, f_td):
+        for fig, name in refs:
+            fig.results["after"] = spread(ratio[name])
+            fig.results["after"]["cpu_normalised"] = spread(cpu_ratio[name])
+        for fig in (f_nm, f_m, f_td, f_nma, f_fl, f_fla):
             cn = {k: fmt_val(v.get("cpu_normalised"), "%") for k, v in fig.results.items()}
             fig.note = ("ratio per round to the untraced run of that round; per sender CPU-second "
                         "(less sensitive to other load): " + ", ".join(f"{k} {v}" for k, v in cn.items()))
         f_m.note += "; brtrace consumes and correlates every event"
         f_td.note += "; tcpdump -i any -s 128 -w /dev/null 'udp port 5201' inside brt-node1"
+        f_nma.note += "; net_dev_start_xmit and netif_rx attached too (22 program runs per packet, not 14)"
+        f_fl.note += ("; probes/floor.c returns at once: what the kernel charges for running any program "
+                      "at brtrace's 5 default tracepoints, the ceiling of the 'not matching' figure")
+        f_fla.note += "; the same on all 7 tracepoints (the ceiling with --all-hooks)"
 
     def loss(self) -> None:
         f_loss = self.add(Figure("lost_100k", "lost events at 100k pkt/s x all hops", "0", "events",

@@ -14,6 +14,7 @@ Commands:
   replay     load a recording into Events (and correlate: --correlate)
   rss        RSS after 1M, 2M, 3M synthetic events through the live pipeline
   trace      attach the probes, say "ready", consume until "stop" on stdin
+  floor      the same with an empty program (the kernel's dispatch cost alone)
   flood      UDP from pod-a to pod-b for a while (optionally paced)
 """
 
@@ -148,6 +149,31 @@ def _filter(kind: str, port: int):  # type: ignore[no-untyped-def]
     return TraceFilter(proto="udp", port=9)  # discard port: nothing in the flood matches
 
 
+def _floor(all_hooks: bool):  # type: ignore[no-untyped-def]
+    """probes/floor.c (returns at once) on the tracepoints brtrace would attach."""
+    from bcc import BPF
+
+    from probes import loader
+
+    plan = loader.load_plan().hooks
+    if hasattr(loader, "choose_hooks"):
+        plan = loader.choose_hooks(plan, all_hooks)
+    bpf = BPF(src_file=os.path.join(loader.PROBE_DIR, "floor.c").encode())
+    for h in plan:
+        if h.mode == "raw_tracepoint":
+            bpf.attach_raw_tracepoint(tp=h.detail.split(":")[1].encode(), fn_name=b"brt_floor")
+    return bpf
+
+
+def cmd_floor(a: argparse.Namespace) -> None:
+    bpf = _floor(a.all_hooks)
+    _emit({"ready": True})
+    sys.stdin.read()  # until "stop" and EOF
+    t = time.perf_counter()
+    bpf.cleanup()
+    _emit({"events": 0, "lost": 0, "close_s": time.perf_counter() - t, "rss_mb": rss_mb()})
+
+
 def cmd_trace(a: argparse.Namespace) -> None:
     import inspect
 
@@ -161,6 +187,8 @@ def cmd_trace(a: argparse.Namespace) -> None:
             kw["ringbuf_pages"] = a.ring_pages
         else:
             loader.RINGBUF_PAGES = a.ring_pages
+    if a.all_hooks and "all_hooks" in inspect.signature(loader.LiveSource).parameters:
+        kw["all_hooks"] = True
     t_imp = time.perf_counter()
     src = loader.LiveSource(_filter(a.filter, a.port), empty_topology(), **kw)
     t_ready = time.perf_counter()
@@ -281,6 +309,9 @@ def main() -> None:
     q.add_argument("--ring-pages", type=int, default=0)
     q.add_argument("--no-poll", action="store_true")
     q.add_argument("--no-correlate", action="store_true")
+    q.add_argument("--all-hooks", action="store_true", help="also the same-crossing tracepoints")
+    q = sub.add_parser("floor", help="an empty program on brtrace's tracepoints, until stop")
+    q.add_argument("--all-hooks", action="store_true")
     q = sub.add_parser("flood")
     q.add_argument("--dest", default="10.244.1.3")
     q.add_argument("--port", type=int, default=5201)
@@ -291,7 +322,7 @@ def main() -> None:
     a = p.parse_args()
     _setup_path(os.path.abspath(a.tree))
     {"pipeline": cmd_pipeline, "replay": cmd_replay, "rss": cmd_rss, "trace": cmd_trace,
-     "flood": cmd_flood}[a.cmd](a)
+     "floor": cmd_floor, "flood": cmd_flood}[a.cmd](a)
 
 
 if __name__ == "__main__":
