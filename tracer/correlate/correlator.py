@@ -15,9 +15,17 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from probes.layout import F_INNER, EventBatch
+from probes.layout import EventBatch
+from tracer.correlate.columns import (
+    Columns,
+    columns,
+    key_ids,
+    key_tuples,
+    last_by,
+    prev_on_skb,
+)
 from tracer.correlate.journey import Journey, PacketKey, nat_compatible, packet_key
-from tracer.model import ETH_P_ARP, ICMP_ECHO, ICMP_ECHOREPLY, IPPROTO_ICMP, Event, Hook
+from tracer.model import Event, Hook
 
 SKB_WINDOW_NS = 5_000_000  # an skb address is evidence for 5 ms
 FIB_WINDOW_NS = 2_000_000  # a pending route lookup waits 2 ms for its packet
@@ -69,111 +77,120 @@ class Correlator:
         (``_feed_runs``), which places events as one at a time would. Route
         relevance is judged against the latest event of the lookup's skb.
         """
-        n = len(batch)
-        if not n:
+        if not len(batch):
             return set()
-        arr = batch.arr
-        hook = arr["hook"]
-        if self._pending_fib or (hook == _FDB).any():
-            return self._feed_runs(batch)
-        order = np.argsort(arr["ts_ns"], kind="stable")
-        kid, keys, key_dst_l = _batch_keys(arr)
-        ts_s, skb_s, cpu_s, kid_s = arr["ts_ns"][order], arr["skb"][order], arr["cpu"][order], kid[order]
-        fib = hook[order] == _FIB
-        keyless = np.array([k is None for k in keys], dtype=bool)
-        matched = ~fib & ~keyless[kid_s]  # events that join a journey by their key
-        pos = np.arange(n)
-        # previous matched event on the same skb, for every position (-1: none in this batch)
-        _, sid = np.unique(skb_s, return_inverse=True)
-        sid = sid.reshape(-1).astype(np.int64)
-        comb = sid * (n + 1) + pos
-        mcomb = comb[matched]  # sorted already: ascending pos within... so sort
-        mcomb = np.sort(mcomb)
-        at = np.searchsorted(mcomb, comb) - 1
-        prev = np.full(n, -1, dtype=np.int64)
-        okp = at >= 0
-        cand = mcomb[np.where(okp, at, 0)] if len(mcomb) else np.zeros(n, dtype=np.int64)
-        okp &= (cand // (n + 1)) == sid
-        prev[okp] = cand[okp] % (n + 1)
-        # route lookups: all must be tied to a packet, else file by runs
+        cols = columns(batch.arr)
+        if self._pending_fib or bool((cols.hook == _FDB).any()):
+            return self._feed_runs(batch, cols)
+        fib = cols.hook == _FIB
+        matched = ~fib & (cols.lo != 0)  # events that join a journey by their key
+        prev, skbs, skb_last = prev_on_skb(cols.skb, matched)
         fib_pos = np.flatnonzero(fib)
-        fib_dst = arr["outer"]["daddr"][order]
-        key_dst = np.asarray(key_dst_l, dtype=np.int64)[order]
-        fib_jid_out: dict[int, int] = {}
+        fib_out = self._tie_fibs(cols, fib_pos, prev)
+        if fib_out is None:
+            return self._feed_runs(batch, cols)
+        mpos = np.flatnonzero(matched)
+        kid, first = key_ids(cols.hi[mpos], cols.lo[mpos])
+        jid_of = self._decide(cols, mpos, kid, mpos[first], prev)
+        self.unmatched += int(np.count_nonzero(~fib & (cols.lo == 0)))
+        jids = np.zeros(len(batch), dtype=np.int64)
+        jids[mpos] = np.array(jid_of, dtype=np.int64)[kid]
         if len(fib_pos):
             r = prev[fib_pos]
-            inb = r >= 0
-            rr = np.where(inb, r, 0)
-            ok_in = (skb_s[fib_pos] != 0) & (ts_s[fib_pos] - ts_s[rr] < SKB_WINDOW_NS) & (
-                (fib_dst[fib_pos] == key_dst[rr]) | (fib_dst[fib_pos] == fib_dst[rr]))
-            if not ok_in[inb].all():
-                return self._feed_runs(batch)
-            for fp in fib_pos[~inb].tolist():  # tied to a packet of an earlier batch
-                fskb, fts = int(skb_s[fp]), int(ts_s[fp])
-                fhit = self._by_skb.get(fskb) if fskb else None
-                fj = self.journeys.get(fhit[0]) if fhit and fts - fhit[1] < SKB_WINDOW_NS else None
-                if fhit is None or fj is None or not _fib_relevant_dst(int(fib_dst[fp]), fj.last()):
-                    return self._feed_runs(batch)
-                fib_jid_out[fp] = fhit[0]
-        # one decision per packet key first seen in this batch, in time order
-        journeys, by_key, by_skb = self.journeys, self._by_key, self._by_skb
-        mpos = np.flatnonzero(matched)
-        uk, first = np.unique(kid_s[mpos], return_index=True)
-        firsts = mpos[first]
-        dec = np.argsort(firsts)
-        fpos = firsts[dec]
-        kid_l = kid_s.tolist()
-        jid_l = [0] * len(keys)
-        new = self._new
-        for k, rp, skb, ts, ts_prev in zip(uk[dec].tolist(), prev[fpos].tolist(),
-                                           skb_s[fpos].tolist(), ts_s[fpos].tolist(),
-                                           ts_s[np.maximum(prev[fpos], 0)].tolist()):
-            key = keys[k]
+            jids[fib_pos] = np.where(r >= 0, jids[np.maximum(r, 0)], 0)
+            for fp, jj in fib_out.items():
+                jids[fp] = jj
+        changed = self._file_runs(batch, cols, jids)
+        self._remember(cols, jids, mpos, skbs, skb_last)
+        return changed
+
+    def _tie_fibs(self, cols: Columns, fib_pos: np.ndarray, prev: np.ndarray) -> dict[int, int] | None:
+        """Tie each route lookup to the packet its skb last showed: in this batch
+        (checked with numpy) or in an earlier one (returned, by position). None:
+        some lookup is not tied, the batch must be filed by runs."""
+        out: dict[int, int] = {}
+        if not len(fib_pos):
+            return out
+        r = prev[fib_pos]
+        inb = r >= 0
+        rr = np.where(inb, r, 0)
+        ts, f_rec, k_rec = cols.ts, cols.records(fib_pos), cols.records(rr)
+        fib_dst = cols.fib_dst_rec[f_rec]
+        ok_in = (cols.skb[fib_pos] != 0) & (ts[fib_pos] - ts[rr] < SKB_WINDOW_NS) & (
+            (fib_dst == cols.key_dst_rec[k_rec]) | (fib_dst == cols.fib_dst_rec[k_rec]))
+        if not ok_in[inb].all():
+            return None
+        outside = ~inb
+        for fp, fskb, fts, fdst in zip(fib_pos[outside].tolist(), cols.skb[fib_pos[outside]].tolist(),
+                                       ts[fib_pos[outside]].tolist(), fib_dst[outside].tolist()):
+            fhit = self._by_skb.get(fskb) if fskb else None
+            fj = self.journeys.get(fhit[0]) if fhit and fts - fhit[1] < SKB_WINDOW_NS else None
+            if fhit is None or fj is None or not _fib_relevant_dst(fdst, fj.last()):
+                return None
+            out[fp] = fhit[0]
+        return out
+
+    def _decide(self, cols: Columns, mpos: np.ndarray, kid: np.ndarray, fpos: np.ndarray,
+                prev: np.ndarray) -> list[int]:
+        """The journey of every packet key (by key id), deciding in the order the keys
+        first show up, as one at a time would: known key, else NAT'd from the
+        packet its skb last carried, else new."""
+        kid_at = np.empty(len(cols.ts), dtype=np.int64)
+        kid_at[mpos] = kid
+        rp = prev[fpos]
+        had = np.maximum(rp, 0)
+        keys = key_tuples(cols.hi[fpos], cols.lo[fpos])
+        journeys, by_key, by_skb, new = self.journeys, self._by_key, self._by_skb, self._new
+        jid_of: list[int] = []
+        for key, r, rk, skb, ts, ts_prev in zip(keys, rp.tolist(), kid_at[had].tolist(),
+                                                  cols.skb[fpos].tolist(), cols.ts[fpos].tolist(),
+                                                  cols.ts[had].tolist()):
             found = by_key.get(key)
             if found is None or found not in journeys:
-                hit = (jid_l[kid_l[rp]], ts_prev) if rp >= 0 else by_skb.get(skb)
+                hit = (jid_of[rk], ts_prev) if r >= 0 else by_skb.get(skb)
                 if hit is None or ts - hit[1] >= SKB_WINDOW_NS or hit[0] not in journeys:
                     found = new(key)
                 else:
                     found = self._journey_for_hit(key, hit, ts)
-            jid_l[k] = found
-        jid_of = np.array(jid_l, dtype=np.int64)
-        self.unmatched += int(np.count_nonzero(~fib & keyless[kid_s]))
-        jids = np.zeros(n, dtype=np.int64)
-        jids[matched] = jid_of[kid_s[matched]]
-        if len(fib_pos):
-            r = prev[fib_pos]
-            jids[fib_pos] = np.where(r >= 0, jids[np.where(r >= 0, r, 0)], 0)
-            for fp, jj in fib_jid_out.items():
-                jids[fp] = jj
-        # file every journey's events of this batch as one run, in time order
+            jid_of.append(found)
+        return jid_of
+
+    def _file_runs(self, batch: EventBatch, cols: Columns, jids: np.ndarray) -> set[int]:
+        """File every journey's events of this batch as one run, in time order."""
         filed = np.flatnonzero(jids)
+        changed: set[int] = set()
+        if not len(filed):
+            return changed
         by_j = filed[np.argsort(jids[filed], kind="stable")]
         js = jids[by_j]
         cut = np.flatnonzero(js[1:] != js[:-1]) + 1
-        idx_by_j = order[by_j]
-        starts = np.concatenate(([0], cut)).tolist()
+        starts = np.concatenate(([0], cut))
         ends = np.concatenate((cut, [len(by_j)])).tolist()
-        changed: set[int] = set()
-        idx_l = idx_by_j.tolist()
-        for a, b, j_id in zip(starts, ends, js[starts].tolist() if len(by_j) else []):
+        idx = cols.records(by_j).tolist()
+        journeys = self.journeys
+        held = 0
+        for a, b, j_id in zip(starts.tolist(), ends, js[starts].tolist()):
             j = journeys.get(j_id)
             if j is None:  # forgotten within this batch (more new packets than max_journeys)
                 continue
-            j.add_run(batch, idx_l[a:b])
-            self._held += b - a
+            j.add_run(batch, idx[a:b])
+            held += b - a
             changed.add(j_id)
-        # what the skb and CPU maps remember: each one's latest matched event
-        mj, ms, mc, mt = jids[mpos][::-1], skb_s[mpos][::-1], cpu_s[mpos][::-1], ts_s[mpos][::-1]
-        us, li = np.unique(ms, return_index=True)
-        by_skb.update(zip(us.tolist(), zip(mj[li].tolist(), mt[li].tolist())))
-        uc, lc = np.unique(mc, return_index=True)
-        self._last_on_cpu.update(zip(uc.tolist(), zip(mj[lc].tolist(), mt[lc].tolist())))
-        if len(by_skb) > _SKB_MAP_MAX:
-            self._trim_skbs()
+        self._held += held
         return changed
 
-    def _feed_runs(self, batch: EventBatch) -> set[int]:
+    def _remember(self, cols: Columns, jids: np.ndarray, mpos: np.ndarray, skbs: np.ndarray,
+                  skb_last: np.ndarray) -> None:
+        """What the skb and CPU maps keep: each one's latest matched event."""
+        ts = cols.ts
+        by_skb = self._by_skb
+        by_skb.update(zip(skbs.tolist(), zip(jids[skb_last].tolist(), ts[skb_last].tolist())))
+        cpus, cpu_last = last_by(cols.cpu[mpos], mpos)
+        self._last_on_cpu.update(zip(cpus.tolist(), zip(jids[cpu_last].tolist(), ts[cpu_last].tolist())))
+        if len(by_skb) > _SKB_MAP_MAX:
+            self._trim_skbs()
+
+    def _feed_runs(self, batch: EventBatch, cols: Columns) -> set[int]:
         """File a lazy batch by runs: consecutive events (in time order) of one
         packet key on one skb and CPU are placed as one, exactly as one at a
         time would place them (only the run's first event can start or alias
@@ -181,14 +198,10 @@ class Correlator:
         maps remember)."""
         n = len(batch)
         changed: set[int] = set()
-        if not n:
-            return changed
-        arr = batch.arr
-        order = np.argsort(arr["ts_ns"], kind="stable")
-        kid, keys, key_dst = _batch_keys(arr)
-        fib_dst = arr["outer"]["daddr"].tolist()  # outer destination, by record index
-        ts_s, skb_s, cpu_s = arr["ts_ns"][order], arr["skb"][order], arr["cpu"][order]
-        hook_s, kid_s = arr["hook"][order], kid[order]
+        kid_s, first = key_ids(cols.hi, cols.lo)
+        keys = key_tuples(cols.hi[first], cols.lo[first])
+        key_dst, fib_dst = cols.key_dst_rec.tolist(), cols.fib_dst_rec.tolist()  # by record index
+        ts_s, skb_s, cpu_s, hook_s = cols.ts, cols.skb, cols.cpu, cols.hook
         special = (hook_s == _FIB) | (hook_s == _FDB)
         brk = np.ones(n, dtype=bool)
         brk[1:] = ((kid_s[1:] != kid_s[:-1]) | (skb_s[1:] != skb_s[:-1]) | (cpu_s[1:] != cpu_s[:-1])
@@ -197,7 +210,7 @@ class Correlator:
         ends = np.empty_like(starts)
         ends[:-1] = starts[1:]
         ends[-1] = n
-        order_l = order.tolist()
+        order_l = cols.records(np.arange(n)).tolist()
         journeys, by_skb, last_cpu, pending = (self.journeys, self._by_skb,
                                                self._last_on_cpu, self._pending_fib)
         jid_of = [0] * len(keys)
@@ -357,62 +370,10 @@ def _ts(ev: Event) -> int:
 
 _FIB, _FDB = int(Hook.FIB_TABLE_LOOKUP), int(Hook.BR_FDB_UPDATE)
 _SKB_MAP_MAX = 1 << 16
-_KIND_NONE, _KIND_ARP, _KIND_ICMP, _KIND_IP = 0, 1, 2, 3
 
 
 def _fib_relevant_dst(fib_daddr: int, pkt: Event) -> bool:
     return fib_daddr in (pkt.key.daddr, pkt.outer.daddr)
-
-
-def _batch_keys(arr: np.ndarray) -> tuple[np.ndarray, list[PacketKey | None], list[int]]:
-    """``packet_key`` of every event, vectorised: (key index per event, the distinct keys,
-    each event's ``key.daddr``)."""
-    enc = (arr["flags"] & F_INNER) != 0
-    o, i = arr["outer"], arr["inner"]
-
-    def pick(f: str) -> np.ndarray:
-        return np.where(enc, i[f], o[f])
-
-    proto, saddr, daddr = pick("proto"), pick("saddr"), pick("daddr")
-    sport, dport, ip_id, itype = pick("sport"), pick("dport"), pick("ip_id"), pick("icmp_type")
-    present = (proto != 0) | (saddr != 0)
-    arp = (enc & (proto == 0)) | (~enc & (arr["ethertype"] == ETH_P_ARP))
-    icmp = (proto == IPPROTO_ICMP) & ((itype == ICMP_ECHO) | (itype == ICMP_ECHOREPLY))
-    kind = np.where(~present, _KIND_NONE, np.where(arp, _KIND_ARP, np.where(icmp, _KIND_ICMP, _KIND_IP)))
-    is_arp, is_icmp, is_ip = kind == _KIND_ARP, kind == _KIND_ICMP, kind == _KIND_IP
-    u64 = np.uint64
-    # the key as two 64-bit words (fields a kind does not use are zero): sorting two
-    # integer columns is far cheaper than np.unique over packed bytes
-    hi = ((kind.astype(u64) << u64(56))
-          | (np.where(is_icmp, itype, np.where(is_ip, proto, 0)).astype(u64) << u64(48))
-          | (np.where(is_arp | is_ip, saddr, 0).astype(u64) << u64(16))
-          | np.where(kind != _KIND_NONE, sport, 0).astype(u64))
-    lo = ((np.where(is_arp | is_ip, daddr, 0).astype(u64) << u64(32))
-          | (np.where(is_icmp | is_ip, dport, 0).astype(u64) << u64(16))
-          | np.where(is_ip, ip_id, 0).astype(u64))
-    n = len(arr)
-    o = np.lexsort((lo, hi))
-    hs, ls = hi[o], lo[o]
-    first = np.ones(n, dtype=bool)
-    first[1:] = (hs[1:] != hs[:-1]) | (ls[1:] != ls[:-1])
-    kid = np.empty(n, dtype=np.int64)
-    kid[o] = np.cumsum(first) - 1
-    uh, ul = hs[first], ls[first]
-    cols = zip((uh >> u64(56)).tolist(), ((uh >> u64(48)) & u64(0xFF)).tolist(),
-               ((uh >> u64(16)) & u64(0xFFFFFFFF)).tolist(), (uh & u64(0xFFFF)).tolist(),
-               (ul >> u64(32)).tolist(), ((ul >> u64(16)) & u64(0xFFFF)).tolist(),
-               (ul & u64(0xFFFF)).tolist())
-    keys: list[PacketKey | None] = []
-    for kd, a, s, sp, d, dp, ipid in cols:
-        if kd == _KIND_ARP:
-            keys.append(("arp", sp, s, d))
-        elif kd == _KIND_ICMP:
-            keys.append(("icmp", a, sp, dp))
-        elif kd == _KIND_IP:
-            keys.append(("ip", a, s, d, sp, dp, ipid))
-        else:
-            keys.append(None)
-    return kid.reshape(-1), keys, daddr.tolist()
 
 
 def _fib_relevant(fib: Event, pkt: Event) -> bool:
