@@ -173,7 +173,7 @@ class Correlator:
             j = journeys.get(j_id)
             if j is None:  # forgotten within this batch (more new packets than max_journeys)
                 continue
-            j.add_run(batch, idx[a:b])
+            j.add_run(batch, idx, a, b)
             held += b - a
             changed.add(j_id)
         self._held += held
@@ -224,15 +224,14 @@ class Correlator:
                 if hit and ts - hit[1] < SKB_WINDOW_NS:
                     j = journeys.get(hit[0])
                     if j is not None:
-                        x = j._items[-1]
-                        if type(x) is tuple and x[0] is batch:
-                            li = x[1][-1]
+                        li = j.last_index(batch)
+                        if li is not None:
                             relevant = fib_dst[i] == key_dst[li] or fib_dst[i] == fib_dst[li]
                         else:
                             last = j.last()
                             relevant = fib_dst[i] in (last.key.daddr, last.outer.daddr)
                         if relevant:
-                            j.add_run(batch, [i])
+                            j.add_run(batch, order_l, p, p + 1)
                             self._held += 1
                             changed.add(hit[0])
                             continue
@@ -254,7 +253,7 @@ class Correlator:
                 j = journeys[jid]
             if pending and cpu in pending:
                 self._claim_fib(batch[order_l[p]], j)
-            j.add_run(batch, order_l[p:q])
+            j.add_run(batch, order_l, p, q)
             self._held += q - p
             by_skb[skb] = (jid, ts_last)
             last_cpu[cpu] = (jid, ts_last)
@@ -294,7 +293,7 @@ class Correlator:
         if hit and ts_ns - hit[1] < SKB_WINDOW_NS and hit[0] in self.journeys:
             j = self.journeys[hit[0]]
             if nat_compatible(j.key, key):
-                j.aliases.append(key)
+                j.aliases += (key,)
                 self._by_key[key] = j.jid
                 return j.jid
         return self._new(key)

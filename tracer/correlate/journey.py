@@ -95,14 +95,16 @@ class Journey:
     """All events of one packet (one probe direction), in arrival order.
 
     ``events`` is a plain list of Events. Inside, the correlator may file
-    runs of events still unbuilt, as ``(batch, [index, ...])`` of a lazy
-    :class:`probes.layout.EventBatch`: they are built when ``events`` is read.
+    runs of events still unbuilt, as ``(batch, idx, start, stop)``: the
+    events ``idx[start:stop]`` of a lazy :class:`probes.layout.EventBatch`,
+    built when ``events`` is read. ``idx`` is shared by every journey filed
+    from one batch, so a run costs one small tuple, not a list of its own.
     """
 
     jid: int
     key: PacketKey
     _items: list[Any] = field(default_factory=list)
-    aliases: list[PacketKey] = field(default_factory=list)
+    aliases: tuple[PacketKey, ...] = ()  # other keys of this packet (after NAT): rare
     count: int = 0  # events filed (built or not)
     _lazy: bool = False  # _items holds unbuilt runs
 
@@ -112,8 +114,8 @@ class Journey:
             out: list[Event] = []
             for x in self._items:
                 if type(x) is tuple:
-                    b = x[0]
-                    out.extend([b[i] for i in x[1]])
+                    b, idx, start, stop = x
+                    out.extend([b[i] for i in idx[start:stop]])
                 else:
                     out.append(x)
             self._items = out
@@ -125,25 +127,35 @@ class Journey:
         self._items.append(ev)
         self.count += 1
 
-    def add_run(self, batch: Any, idx: list[int]) -> None:
-        self._items.append((batch, idx))
-        self.count += len(idx)
+    def add_run(self, batch: Any, idx: list[int], start: int, stop: int) -> None:
+        """File events ``idx[start:stop]`` of ``batch`` unbuilt (``idx`` is not copied)."""
+        self._items.append((batch, idx, start, stop))
+        self.count += stop - start
         self._lazy = True
 
     def last(self) -> Event:
         """The latest event, building only that one."""
         x = self._items[-1]
         if type(x) is tuple:
-            ev: Event = x[0][x[1][-1]]
+            ev: Event = x[0][x[1][x[3] - 1]]
             return ev
         return x  # type: ignore[no-any-return]
+
+    def last_index(self, batch: Any) -> int | None:
+        """The record index of the latest event if it is an unbuilt one of ``batch``."""
+        x = self._items[-1]
+        if type(x) is tuple and x[0] is batch:
+            i: int = x[1][x[3] - 1]
+            return i
+        return None
 
     def tail(self, n: int) -> list[Event]:
         """The latest ``n`` events, building only those."""
         out: list[Event] = []
         for x in reversed(self._items):
             if type(x) is tuple:
-                out[:0] = [x[0][i] for i in x[1][-(n - len(out)):]]
+                b, idx, start, stop = x
+                out[:0] = [b[i] for i in idx[max(start, stop - (n - len(out))):stop]]
             else:
                 out.insert(0, x)
             if len(out) >= n:
