@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from probes import kernel
 from probes.btf import BTF, BTFError
+from probes.drain import RingDrain
 from probes.layout import DEFAULT_SNAPLEN, Decoder, record_dtype
 from probes.offsets import drop_reason_names, offset_macros
 from probes.ringbuf import RingBuffer
@@ -226,6 +227,7 @@ class LiveSource:
         rb = self._bpf["events"]
         self._ring = RingBuffer(rb.map_fd, self._pages * os.sysconf("SC_PAGE_SIZE"),
                                 record_dtype(snaplen))
+        self._drain = RingDrain(self._ring)
         self._decoder = Decoder(plan.drop_reasons, kernel.symbolize)
         self._stats = SourceStats()
         self._lost_read_at = 0.0
@@ -284,13 +286,12 @@ class LiveSource:
     def poll(self, timeout_ms: int = 100) -> Sequence[Event]:
         if self._closed:
             return []
-        self._ring.wait(timeout_ms)
-        arr = self._ring.drain()
+        arr = self._drain.get(timeout_ms)
         now = time.monotonic()
         if now - self._lost_read_at > 0.2:
             self._read_lost()
             self._lost_read_at = now
-        if not len(arr):
+        if arr is None:
             return []
         events = self._decoder.decode(arr["ev"])
         s = self._stats
@@ -317,5 +318,6 @@ class LiveSource:
         if self._closed:
             return
         self._closed = True
+        self._drain.close()
         self._ring.close()
         self._bpf.cleanup()

@@ -48,6 +48,8 @@ _MALLOPT_DONE = False
 
 
 class RingBuffer:
+    _ep: select.epoll | None
+
     def __init__(self, map_fd: int, size: int, rec_dtype: np.dtype) -> None:
         if size & (size - 1):
             raise ValueError("ring buffer size must be a power of two")
@@ -83,6 +85,11 @@ class RingBuffer:
         prod = struct.unpack_from("<Q", self._prod, 0)[0]
         return cons, prod
 
+    def pending(self) -> bool:
+        """Records (maybe still being written) that drain() has not returned."""
+        cons, prod = self._positions()
+        return cons != prod
+
     def wait(self, timeout_ms: int) -> None:
         """Sleep until the kernel signals data (or the timeout passes)."""
         cons, prod = self._positions()
@@ -102,7 +109,9 @@ class RingBuffer:
         if n <= 0:
             return np.empty(0, dtype=self._dtype)
         start = cons & self._mask
-        arr = np.frombuffer(self._data[start:start + n * rec], dtype=self._dtype).copy()
+        # copied as bytes, then viewed as records: numpy copies a structured
+        # dtype field by field, 5x slower than this memcpy
+        arr = np.frombuffer(self._data[start:start + n * rec], dtype=np.uint8).copy().view(self._dtype)
         busy = (arr["rb_len"] & BUSY_BIT) != 0
         if busy.any():
             n = int(np.argmax(busy))
