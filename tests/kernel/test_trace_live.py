@@ -88,3 +88,28 @@ def test_trace_command_follows_every_matching_packet(bridge_lab) -> None:  # typ
     for p in echo:
         verbs = [(h["netns"], h["verb"]) for h in p["hops"]]
         assert ("bridge-host", "bridge-forward") in verbs and ("nns2", "deliver") in verbs
+
+
+def _ping_recorded(path: Path, *extra: str) -> list[dict]:  # type: ignore[type-arg]
+    proc = subprocess.run([BRTRACE, "ping", "10.244.1.3", "--from", "pod-a", "-c", "1", "--json",
+                           "--record", str(path), *extra], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+def test_same_crossing_tracepoints_attach_only_with_all_hooks(flannel_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    extra = {Hook.NET_DEV_START_XMIT, Hook.NETIF_RX}
+    lean = _ping_recorded(tmp_path / "lean.brt")
+    full = _ping_recorded(tmp_path / "full.brt", "--all-hooks")
+    seen = {}
+    for name in ("lean", "full"):
+        rec = open_recording(tmp_path / f"{name}.brt")
+        live = {h.hook for h in rec.info.hooks if h.live}
+        seen[name] = {e.hook for batch in rec.batches() for e in batch}
+        assert (extra <= live) == (name == "full"), rec.info.hooks
+    assert not seen["lean"] & extra
+    assert extra <= seen["full"]
+    # the extra events mark crossings the default hooks already show: the same journey
+    for key in ("request", "reply"):
+        assert [(h["netns"], h["dev"], h["verb"]) for h in lean[0][key]] == \
+               [(h["netns"], h["dev"], h["verb"]) for h in full[0][key]]

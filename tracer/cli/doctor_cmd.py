@@ -61,7 +61,7 @@ def checks() -> list[dict[str, object]]:
 
 def _hook_checks() -> list[dict[str, object]]:
     from probes.btf import BTF, BTFError
-    from probes.loader import plan_hooks
+    from probes.loader import SAME_CROSSING, plan_hooks
 
     try:
         plan = plan_hooks(BTF.load()) if os.geteuid() == 0 else []
@@ -76,7 +76,10 @@ def _hook_checks() -> list[dict[str, object]]:
              "detail": "attaches" if fentry_ok else (refused[0].detail.split("fentry: ")[-1] if refused else "not needed"),
              "fix": "function hooks stay off; the tracepoint backbone still shows every hop"}]
     for h in plan:
-        rows.append({"check": f"hook {h.hook.label}", "ok": h.live, "mode": h.mode, "detail": h.detail})
+        detail = h.detail
+        if h.live and h.hook in SAME_CROSSING:  # attachable, but only with --all-hooks
+            detail += f" (with --all-hooks only: {SAME_CROSSING[h.hook]})"
+        rows.append({"check": f"hook {h.hook.label}", "ok": h.live, "mode": h.mode, "detail": detail})
     return rows
 
 
