@@ -14,6 +14,7 @@ capture lengths; nothing is evaluated.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Final
 
 import msgspec
@@ -23,13 +24,14 @@ from probes.layout import Decoder, EventBatch, event_dtype
 from tracer.model import Hook
 
 KIND_RAW: Final = b"R"
-_KNOWN_HOOKS: Final = np.array(sorted(int(h) for h in Hook), dtype=np.uint16)
+_KNOWN_HOOK: Final = np.zeros(1 << 16, dtype=bool)  # by hook id: one lookup per event
+_KNOWN_HOOK[[int(h) for h in Hook]] = True
 _ENCODER: Final = msgspec.msgpack.Encoder()
 
 
 class _WireRaw(msgspec.Struct):
     snaplen: int
-    records: bytes
+    records: memoryview  # into the payload, not a copy: the batch's array keeps it alive
     reasons: dict[int, str]
     syms: dict[int, str]
 
@@ -63,13 +65,21 @@ def decode_raw(payload: bytes) -> EventBatch:
         raise RawFormatError(str(exc)) from None
     if w.snaplen % 8 or not 8 <= w.snaplen <= 1024:
         raise RawFormatError(f"bad snaplen {w.snaplen}")
-    dt = event_dtype(w.snaplen)
+    dt = _event_dtype(w.snaplen)
     if len(w.records) % dt.itemsize:
         raise RawFormatError("records are not a whole number of events")
     arr = np.frombuffer(w.records, dtype=dt)
-    if not np.isin(arr["hook"], _KNOWN_HOOKS).all():
+    if arr.__array_interface__["data"][0] % 8:  # where msgpack put the bytes: copy to align
+        arr = arr.copy()
+    if not _KNOWN_HOOK[arr["hook"]].all():
         raise RawFormatError("unknown hook id in a raw batch")
     if (arr["hdr_len"] > w.snaplen).any():
         raise RawFormatError("capture length beyond snaplen")
     syms = w.syms
     return Decoder(w.reasons, lambda a: syms.get(a, hex(a) if a else "")).decode(arr)
+
+
+@lru_cache(maxsize=16)
+def _event_dtype(snaplen: int) -> np.dtype:
+    """One dtype object per snaplen, so every batch of a recording shares it."""
+    return event_dtype(snaplen)
