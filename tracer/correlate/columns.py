@@ -39,7 +39,9 @@ _KIND_BITS: Final = np.arange(4, dtype=_U64) << _U64(56)
 _PROTO_BITS: Final = _U64(0xFF << 48)
 _ICMP_BITS: Final = _U64(IPPROTO_ICMP << 48)
 _INNER_BIT: Final = _U64(F_INNER << 56)
+_PROTO_2: Final = _U64(2 << 48)  # protocols 0 (none, ARP) and 1 (ICMP) are below it
 _LOW16, _LOW32 = _U64(0xFFFF), _U64(0xFFFF_FFFF)
+_LOW16_32, _SHIFT16_32 = np.uint32(0xFFFF), np.uint32(16)
 
 
 def _check_layout() -> None:
@@ -101,29 +103,32 @@ class Columns:
 
 
 def columns(arr: np.ndarray) -> Columns:
-    """The columns of a ``brt_event`` array, read once each."""
+    """The columns of a ``brt_event`` array, each field read once."""
     v = arr.view(_overlay(arr.dtype))
     ts = np.array(v["ts"])
     order = None if bool((ts[1:] >= ts[:-1]).all()) else np.argsort(ts, kind="stable")
-    cpu_hook = v["cpu_hook"]
     hi, lo, key_dst, fib_dst = _key_words(v)
-    if order is not None:
-        ts, cpu_hook, hi, lo = ts[order], cpu_hook[order], hi[order], lo[order]
-        skb = v["skb"][order]
+    if order is None:
+        skb, cpu_hook = np.array(v["skb"]), np.array(v["cpu_hook"])
     else:
-        skb = np.array(v["skb"])
-    return Columns(order, ts, skb, cpu_hook & _LOW16, cpu_hook >> 16, hi, lo, key_dst, fib_dst)
+        ts, hi, lo = ts[order], hi[order], lo[order]
+        skb, cpu_hook = v["skb"][order], v["cpu_hook"][order]
+    return Columns(order, ts, skb, cpu_hook & _LOW16_32, cpu_hook >> _SHIFT16_32, hi, lo, key_dst, fib_dst)
 
 
 def _key_words(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(hi, lo, key destination, outer destination) of every event, record order."""
-    ef = v["eth_flags"]
+    ef = np.array(v["eth_flags"])
     enc = (ef & _INNER_BIT) != 0
     oa = v["oa"]
     a = np.where(enc, v["ia"], oa)
     b = np.where(enc, v["ib"], v["ob"])
-    t = np.where(enc, v["it"], v["ot"])
     proto = b & _PROTO_BITS
+    dst = a >> _U64(32), oa >> _U64(32)
+    # the usual batch: every key an IP one (a protocol above ICMP's 1, no ARP frame)
+    if bool((proto >= _PROTO_2).all()) and bool((ef.view("<u2")[::4] != ETH_P_ARP).all()):
+        return a, (b & _MASK_LO[_KIND_IP]) | _KIND_BITS[_KIND_IP], *dst
+    t = np.where(enc, v["it"], v["ot"])
     present = (proto != 0) | ((a & _LOW32) != 0)
     arp = np.where(enc, proto == 0, (ef & _LOW16) == ETH_P_ARP)
     icmp = (proto == _ICMP_BITS) & ((t == ICMP_ECHO) | (t == ICMP_ECHOREPLY))
@@ -131,7 +136,7 @@ def _key_words(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     hi = a & _MASK_HI[kind]
     lo = (b & _MASK_LO[kind]) | _KIND_BITS[kind]
     lo[kind == _KIND_ICMP] |= t[kind == _KIND_ICMP].astype(_U64)
-    return hi, lo, a >> _U64(32), oa >> _U64(32)
+    return hi, lo, *dst
 
 
 def key_ids(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
