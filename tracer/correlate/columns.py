@@ -113,7 +113,8 @@ def columns(arr: np.ndarray) -> Columns:
     else:
         ts, hi, lo = ts[order], hi[order], lo[order]
         skb, cpu_hook = v["skb"][order], v["cpu_hook"][order]
-    return Columns(order, ts, skb, cpu_hook & _LOW16_32, cpu_hook >> _SHIFT16_32, hi, lo, key_dst, fib_dst)
+    cpu = (cpu_hook & _LOW16_32).astype(np.uint16)  # 16 bits: a stable sort of it is a radix sort
+    return Columns(order, ts, skb, cpu, cpu_hook >> _SHIFT16_32, hi, lo, key_dst, fib_dst)
 
 
 def _key_words(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -201,19 +202,18 @@ def prev_on_skb(skb: np.ndarray, matched: np.ndarray) -> tuple[np.ndarray, np.nd
     start = np.empty(n, dtype=bool)
     start[:1] = True
     np.not_equal(sk[1:], sk[:-1], out=start[1:])
-    stride = n + 1
-    w = np.cumsum(start) * stride + np.where(matched[perm], perm + 1, 0)
-    acc = np.maximum.accumulate(w)
-    before = np.empty(n, dtype=np.int64)
+    base = np.cumsum(start) * (n + 1)  # per skb, above anything of the skbs before it
+    acc = np.maximum.accumulate(base + np.where(matched[perm], perm + 1, 0)) - base
+    before = np.empty(n, dtype=np.int64)  # matched position + 1 before each event, 0: none
     before[:1] = 0
-    before[1:] = acc[:-1] % stride
+    before[1:] = acc[:-1]
     before[start] = 0  # the first event on an skb has nothing before it
     prev = np.empty(n, dtype=np.int64)
     prev[perm] = before - 1
     end = np.empty(n, dtype=bool)
     end[:-1] = start[1:]
     end[-1:] = True
-    last = acc[end] % stride - 1
+    last = acc[end] - 1
     has = last >= 0
     return prev, sk[end][has], last[has]
 

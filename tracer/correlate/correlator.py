@@ -304,15 +304,23 @@ class Correlator:
         journeys = self.journeys
         journeys[jid] = Journey(jid, key)
         self._by_key[key] = jid
-        if self._held <= self._max_events and len(journeys) <= self._max:
-            return jid
-        while len(journeys) > 1 and (len(journeys) > self._max or self._held > self._max_events):
-            _, old = journeys.popitem(last=False)
-            self._held -= old.count
-            for k in [old.key, *old.aliases]:
-                if self._by_key.get(k) == old.jid:
-                    del self._by_key[k]
+        if self._held > self._max_events or len(journeys) > self._max:
+            self._forget_oldest()
         return jid
+
+    def _forget_oldest(self) -> None:
+        """Past either bound, forget the oldest journeys (first in, first out)."""
+        journeys, by_key, most, most_events = self.journeys, self._by_key, self._max, self._max_events
+        held = self._held
+        while len(journeys) > 1 and (len(journeys) > most or held > most_events):
+            _, old = journeys.popitem(last=False)
+            held -= old.count
+            if by_key.get(old.key) == old.jid:
+                del by_key[old.key]
+            for k in old.aliases:
+                if by_key.get(k) == old.jid:
+                    del by_key[k]
+        self._held = held
 
     def _trim_skbs(self) -> None:
         """skb addresses only count for SKB_WINDOW_NS: forget older ones."""
