@@ -16,6 +16,7 @@ import ctypes.util
 import mmap
 import select
 import struct
+import time
 
 import numpy as np
 
@@ -93,8 +94,12 @@ class RingBuffer:
     def wait(self, timeout_ms: int) -> None:
         """Sleep until the kernel signals data (or the timeout passes)."""
         cons, prod = self._positions()
-        if cons == prod and self._ep is not None:
+        if cons != prod:
+            return
+        if self._ep is not None:
             self._ep.poll(max(timeout_ms, 0) / 1000.0)
+        else:  # memory without a map fd (benchmarks, tests): nothing can signal
+            time.sleep(max(timeout_ms, 0) / 1000.0)
 
     def drain(self, max_records: int = 65536) -> np.ndarray:
         """All complete records available now, as an array of ``rec_dtype``.
