@@ -166,7 +166,7 @@ class Correlator:
         cut = np.flatnonzero(js[1:] != js[:-1]) + 1
         starts = np.concatenate(([0], cut))
         ends = np.concatenate((cut, [len(by_j)])).tolist()
-        idx = cols.records(by_j).tolist()
+        idx = cols.records(by_j)  # shared by the runs, as an array: 8 bytes an event
         journeys = self.journeys
         held = 0
         for a, b, j_id in zip(starts.tolist(), ends, js[starts].tolist()):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from tracer.model import (
     ETH_P_ARP,
     ICMP_ECHO,
@@ -15,6 +17,7 @@ from tracer.model import (
 )
 
 PacketKey = tuple[object, ...]
+Indices = list[int] | np.ndarray  # record indices of a batch, shared by the runs filed from it
 
 DELIVERED = "delivered"
 DROPPED = "dropped"
@@ -54,6 +57,11 @@ def nat_compatible(a: PacketKey, b: PacketKey) -> bool:
     if a[0] == "ip":
         return a[1] == b[1] and a[6] == b[6]
     return False
+
+
+def _indices(idx: Indices, start: int, stop: int) -> list[int]:
+    part = idx[start:stop]
+    return part.tolist() if isinstance(part, np.ndarray) else part
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +105,9 @@ class Journey:
     ``events`` is a plain list of Events. Inside, the correlator may file
     runs of events still unbuilt, as ``(batch, idx, start, stop)``: the
     events ``idx[start:stop]`` of a lazy :class:`probes.layout.EventBatch`,
-    built when ``events`` is read. ``idx`` is shared by every journey filed
-    from one batch, so a run costs one small tuple, not a list of its own.
+    built when ``events`` is read. ``idx`` (record indices, a list or an
+    integer array) is shared by every journey filed from one batch, so a run
+    costs one small tuple, not a list of its own.
     """
 
     jid: int
@@ -115,7 +124,7 @@ class Journey:
             for x in self._items:
                 if type(x) is tuple:
                     b, idx, start, stop = x
-                    out.extend([b[i] for i in idx[start:stop]])
+                    out.extend([b[i] for i in _indices(idx, start, stop)])
                 else:
                     out.append(x)
             self._items = out
@@ -127,7 +136,7 @@ class Journey:
         self._items.append(ev)
         self.count += 1
 
-    def add_run(self, batch: Any, idx: list[int], start: int, stop: int) -> None:
+    def add_run(self, batch: Any, idx: Indices, start: int, stop: int) -> None:
         """File events ``idx[start:stop]`` of ``batch`` unbuilt (``idx`` is not copied)."""
         self._items.append((batch, idx, start, stop))
         self.count += stop - start
@@ -137,7 +146,7 @@ class Journey:
         """The latest event, building only that one."""
         x = self._items[-1]
         if type(x) is tuple:
-            ev: Event = x[0][x[1][x[3] - 1]]
+            ev: Event = x[0][int(x[1][x[3] - 1])]
             return ev
         return x  # type: ignore[no-any-return]
 
@@ -145,8 +154,7 @@ class Journey:
         """The record index of the latest event if it is an unbuilt one of ``batch``."""
         x = self._items[-1]
         if type(x) is tuple and x[0] is batch:
-            i: int = x[1][x[3] - 1]
-            return i
+            return int(x[1][x[3] - 1])
         return None
 
     def tail(self, n: int) -> list[Event]:
@@ -155,7 +163,7 @@ class Journey:
         for x in reversed(self._items):
             if type(x) is tuple:
                 b, idx, start, stop = x
-                out[:0] = [b[i] for i in idx[max(start, stop - (n - len(out))):stop]]
+                out[:0] = [b[i] for i in _indices(idx, max(start, stop - (n - len(out))), stop)]
             else:
                 out.insert(0, x)
             if len(out) >= n:
