@@ -12,7 +12,7 @@ The key words, per kind (``packet_key`` in journey.py is the reference)::
 
     hi = saddr | daddr << 32                     (arp, ip; else 0)
     lo = ip_id | sport << 16 | dport << 32 | proto << 48 | kind << 56
-         (ip: all; icmp: icmp_type in place of ip_id, sport, dport, proto;
+         (ip: all; icmp: icmp_type in place of ip_id, sport, dport;
           arp: sport only; no key: 0)
 
 so ``lo == 0`` exactly when an event has no packet key.
@@ -47,14 +47,15 @@ _LOW16_32, _SHIFT16_32 = np.uint32(0xFFFF), np.uint32(16)
 def _check_layout() -> None:
     """The overlay words assume the C struct's field order: fail at import, not silently."""
     k = KEY_DTYPE.fields
-    assert k is not None
+    e = event_dtype().fields
+    if k is None or e is None:
+        raise ImportError("probes/layout.py: the event is no longer a structured dtype")
     offs = {name: k[name][1] for name in ("saddr", "daddr", "ip_id", "sport", "dport", "proto",
                                           "ttl", "icmp_type")}
-    assert offs == {"saddr": 0, "daddr": 4, "ip_id": 8, "sport": 10, "dport": 12, "proto": 14,
-                    "ttl": 15, "icmp_type": 16}, offs
-    e = event_dtype().fields
-    assert e is not None
-    assert e["hook"][1] == e["cpu"][1] + 2 and e["flags"][1] == e["ethertype"][1] + 7
+    want = {"saddr": 0, "daddr": 4, "ip_id": 8, "sport": 10, "dport": 12, "proto": 14, "ttl": 15,
+            "icmp_type": 16}
+    if offs != want or e["hook"][1] != e["cpu"][1] + 2 or e["flags"][1] != e["ethertype"][1] + 7:
+        raise ImportError("probes/layout.py changed the event layout that correlate/columns.py reads")
 
 
 _check_layout()
@@ -92,10 +93,6 @@ class Columns:
     lo: np.ndarray
     key_dst_rec: np.ndarray  # the packet key's destination (inner when encapsulated)
     fib_dst_rec: np.ndarray  # the outer destination: what a route lookup looked up
-
-    def sorted(self, rec: np.ndarray) -> np.ndarray:
-        """A record-order column in time order."""
-        return rec if self.order is None else rec[self.order]
 
     def records(self, pos: np.ndarray) -> np.ndarray:
         """Record indices of time-order positions."""
@@ -136,7 +133,8 @@ def _key_words(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     kind = np.where(present, np.where(arp, _KIND_ARP, np.where(icmp, _KIND_ICMP, _KIND_IP)), _KIND_NONE)
     hi = a & _MASK_HI[kind]
     lo = (b & _MASK_LO[kind]) | _KIND_BITS[kind]
-    lo[kind == _KIND_ICMP] |= t[kind == _KIND_ICMP].astype(_U64)
+    echo = kind == _KIND_ICMP
+    lo[echo] |= t[echo].astype(_U64)
     return hi, lo, *dst
 
 
