@@ -69,9 +69,9 @@ def decode_raw(payload: bytes) -> EventBatch:
     if len(w.records) % dt.itemsize:
         raise RawFormatError("records are not a whole number of events")
     arr = np.frombuffer(w.records, dtype=dt)
-    if arr.__array_interface__["data"][0] % 8:  # where msgpack put the bytes: copy to align
+    if arr.ctypes.data % 8:  # where msgpack put the bytes: copy to align
         arr = arr.copy()
-    if not _KNOWN_HOOK[arr["hook"]].all():
+    if not _KNOWN_HOOK.take(arr["hook"]).all():
         raise RawFormatError("unknown hook id in a raw batch")
     if (arr["hdr_len"] > w.snaplen).any():
         raise RawFormatError("capture length beyond snaplen")
