@@ -3,7 +3,7 @@
  * Tracepoints are attached as raw tracepoints (args are the tracepoint's C
  * arguments, e.g. the sk_buff pointer), which every kernel since 4.17 allows
  * even without kprobes. Function hooks (kprobes, or fentry where allowed) use
- * the same emit() path. All kernel struct fields are read with
+ * the same emit_skb() path. All kernel struct fields are read with
  * bpf_probe_read_kernel() at OFF_* offsets the loader takes from the running
  * kernel's BTF, so the headers tree bcc compiles with does not matter.
  *
@@ -16,7 +16,9 @@
  *   FIB_ADDR_A/B      route lookups for these addresses always pass the filter
  *   ONLY_DROPS        emit only kfree_skb events (brtrace drops)
  *   RINGBUF_PAGES     ring buffer size in pages
- *   SKB_WIN_LO/LEN    one window of struct sk_buff holding every field parse_skb reads
+ *   <S>_WIN_LO/LEN    one probe read covering the fields of a struct the probes read
+ *                     together (S = SKB, SKBM, DEV, FLP, NHC; loader.WINDOWS), when
+ *                     they lie close enough; else one read per field
  *   BRT_KPROBES       compile the kprobe variants (some hook attaches as a kprobe)
  *   BRT_FENTRY_<fn>   compile the fentry variant of <fn>
  */
@@ -229,6 +231,12 @@ static __always_inline struct brt_event *reserve(void)
 {
     count_produced();
     struct brt_event *ev = events.ringbuf_reserve(sizeof(struct brt_event));
+    /* Since 6.15 the ring's lock is a resilient spinlock that can refuse a
+     * reservation under contention with room to spare (kernel/bpf/ringbuf.c,
+     * __bpf_ringbuf_reserve, read in 6.18): at a 2-CPU flood ~1 event in 10^4.
+     * A second try gets about half of those; the rest are counted lost. */
+    if (!ev)
+        ev = events.ringbuf_reserve(sizeof(struct brt_event));
     if (!ev) {
         u32 zero = 0;
         u64 *n = lost.lookup(&zero);
