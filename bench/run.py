@@ -2,7 +2,9 @@
 
     .venv/bin/python bench/run.py [--smoke] [--rounds N] [--baseline REF] [--only FIG,...]
 
-Writes ``bench/results.json`` and ``bench/RESULTS.md`` (the README's table).
+Writes ``bench/results.json`` and ``bench/RESULTS.md`` (the README's table);
+a partial run (``--only``, ``--smoke``) writes to the temp dir instead, unless
+``--out``/``--md`` say where.
 Every sample runs in a fresh process (``bench/worker.py``); the variants of a
 figure run interleaved, round after round (A/B/A/B, order rotated each round),
 and the table gives the median with the spread [min–max]. ``--baseline REF``
@@ -526,7 +528,11 @@ def write_outputs(bench: Bench, a: argparse.Namespace, started: float) -> None:
             "rounds": a.rounds, "smoke": a.smoke, "baseline": a.baseline or None,
             "seconds": time.time() - started, "python": platform.python_version()}
     data = {"meta": meta, "figures": [vars(f) for f in bench.figs]}
-    out_json = a.out or os.path.join(HERE, "results.json")
+    # a partial run (--only, --smoke) never replaces the committed full table
+    partial = bool(a.only or a.smoke)
+    where = tempfile.gettempdir() if partial else HERE
+    stem = "brtrace-bench-partial" if partial else ""
+    out_json = a.out or os.path.join(where, f"{stem}.json" if partial else "results.json")
     with open(out_json, "w") as f:
         json.dump(data, f, indent=1, default=str)
     names = [t.name for t in bench.trees]
@@ -552,10 +558,11 @@ def write_outputs(bench: Bench, a: argparse.Namespace, started: float) -> None:
         if fig.note and not fig.skipped and line not in seen:
             seen.add(line)
             lines.append(line)
-    out_md = a.md or os.path.join(HERE, "RESULTS.md")
+    out_md = a.md or os.path.join(where, f"{stem}.md" if partial else "RESULTS.md")
     with open(out_md, "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
+    print(f"\nwritten: {out_json}, {out_md}")
     if not a.smoke and not a.md and not a.only:
         update_readme(lines[2:])
 
