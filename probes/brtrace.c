@@ -235,10 +235,12 @@ static __always_inline struct brt_event *reserve(void)
 {
     count_produced();
     struct brt_event *ev = events.ringbuf_reserve(sizeof(struct brt_event));
-    /* Since 6.15 the ring's lock is a resilient spinlock that can refuse a
-     * reservation under contention with room to spare (kernel/bpf/ringbuf.c,
-     * __bpf_ringbuf_reserve, read in 6.18): at a 2-CPU flood ~1 event in 10^4.
-     * A second try gets about half of those; the rest are counted lost. */
+    /* At a 2-CPU flood on 6.18 about 1 reservation in 10^4 is refused with
+     * the ring mostly empty: no nesting (counted), not a full ring (a 4x ring
+     * changes nothing), and one ring per CPU did not avoid it either. The
+     * ring's lock in __bpf_ringbuf_reserve (kernel/bpf/ringbuf.c, read in
+     * 6.18) is a resilient spinlock that may give up; a second try gets
+     * about a third of them, the rest are counted lost. */
     if (!ev)
         ev = events.ringbuf_reserve(sizeof(struct brt_event));
     if (!ev) {
