@@ -231,7 +231,9 @@ static __always_inline void fill_dev(struct brt_event *ev, void *dev)
         RD(ev->netns, net, OFF_NET_INUM);
 }
 
-static __always_inline struct brt_event *reserve(void)
+/* whole: also clear headers[] (ring memory holds earlier events' bytes);
+ * not needed when copy_headers writes all of it. */
+static __always_inline struct brt_event *reserve(int whole)
 {
     count_produced();
     struct brt_event *ev = events.ringbuf_reserve(sizeof(struct brt_event));
@@ -250,8 +252,10 @@ static __always_inline struct brt_event *reserve(void)
             __sync_fetch_and_add(n, 1);
         return 0;
     }
-    /* headers[] is written by copy_headers, up to hdr_len */
-    __builtin_memset(ev, 0, offsetof(struct brt_event, headers));
+    if (whole)
+        __builtin_memset(ev, 0, sizeof(*ev));
+    else
+        __builtin_memset(ev, 0, offsetof(struct brt_event, headers));
     ev->ts_ns = bpf_ktime_get_ns();
     ev->cpu = bpf_get_smp_processor_id();
     return ev;
@@ -344,14 +348,18 @@ static __always_inline u32 header_start(struct brt_skbf *f, int mode, u8 *l3)
     return f->mac != MAC_UNSET ? f->mac : (u32)((u64)f->data - (u64)f->head);
 }
 
-/* Read up to HDR_BUF header bytes from start into b; returns how many. */
+/* Read up to HDR_BUF header bytes from start into b; returns how many. A
+ * shorter packet first clears the buffer: copy_headers copies it whole, and
+ * bytes left from an earlier (maybe unrelated) packet must not reach an event. */
 static __always_inline u32 read_headers(u8 *b, struct brt_skbf *f, u32 start)
 {
-    if (f->tail <= start)
-        return 0;
-    u64 n = (f->tail - start) & 0xffff;
-    if (n > HDR_BUF)
+    u64 n = f->tail > start ? (f->tail - start) & 0xffff : 0;
+    if (n >= HDR_BUF)
         n = HDR_BUF;
+    else
+        __builtin_memset(b, 0, HDR_BUF);
+    if (!n)
+        return 0;
     asm volatile("" : "+r"(n)); /* make the verifier see the bound on the register passed */
     if (n > HDR_BUF || bpf_probe_read_kernel(b, n, f->head + start) < 0)
         return 0;
@@ -425,7 +433,7 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     }
     s->cur_ts = bpf_ktime_get_ns();
     s->cur_skb = (u64)skb;
-    struct brt_event *ev = reserve();
+    struct brt_event *ev = reserve(BRT_SNAPLEN > HDR_BUF);
     if (!ev)
         return;
     ev->hook = hook;
@@ -608,7 +616,7 @@ int brt_tp_fib_table_lookup(struct bpf_raw_tracepoint_args *ctx)
     if (!pass)
         return 0;
 #endif
-    struct brt_event *ev = reserve();
+    struct brt_event *ev = reserve(1);
     if (!ev)
         return 0;
     ev->hook = HOOK_FIB_TABLE_LOOKUP;
@@ -654,7 +662,7 @@ int brt_tp_br_fdb_update(struct bpf_raw_tracepoint_args *ctx)
     return 0;
 #endif
     void *port = (void *)ctx->args[1];
-    struct brt_event *ev = reserve();
+    struct brt_event *ev = reserve(1);
     if (!ev)
         return 0;
     ev->hook = HOOK_BR_FDB_UPDATE;

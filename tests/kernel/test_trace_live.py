@@ -113,3 +113,20 @@ def test_same_crossing_tracepoints_attach_only_with_all_hooks(flannel_lab, tmp_p
     for key in ("request", "reply"):
         assert [(h["netns"], h["dev"], h["verb"]) for h in lean[0][key]] == \
                [(h["netns"], h["dev"], h["verb"]) for h in full[0][key]]
+
+
+def test_header_bytes_past_the_capture_are_zero(flannel_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Events store snaplen header bytes; past hdr_len they must be zeros, never
+    bytes an earlier packet left in the probe's per-CPU buffer (a recording
+    keeps the raw records, and may be shared for teaching)."""
+    _ping_recorded(tmp_path / "p.brt", "-s", "16")  # short requests after long VXLAN frames
+    rec = open_recording(tmp_path / "p.brt")
+    short = 0
+    for batch in rec.batches():
+        arr = batch.arr  # the probe's raw records
+        for hdr, n in zip(arr["headers"], arr["hdr_len"], strict=True):
+            raw = bytes(hdr)
+            if n < len(raw):
+                short += 1
+                assert raw[n:] == bytes(len(raw) - n), f"stale bytes past hdr_len {n}"
+    assert short > 0
