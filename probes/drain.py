@@ -18,6 +18,7 @@ from collections import deque
 import numpy as np
 
 from probes.ringbuf import RingBuffer
+from tracer.errors import BrtraceError
 
 QUEUE_RECORDS = 1 << 17  # ~40 MB of events waiting beyond the ring
 GATHER_S = 0.002
@@ -31,10 +32,19 @@ class RingDrain:
         self._queued = 0
         self._cv = threading.Condition()
         self._stop = False
+        self._error: Exception | None = None
         self._thread = threading.Thread(target=self._run, name="brtrace-ring", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # handed to the consumer by get(), not lost with the thread
+            with self._cv:
+                self._error = exc
+                self._cv.notify_all()
+
+    def _loop(self) -> None:
         while not self._stop:
             with self._cv:  # a full queue: leave the backlog in the ring, where loss is counted
                 if self._cv.wait_for(lambda: self._queued < self._max or self._stop, 0.05) is False:
@@ -63,8 +73,10 @@ class RingDrain:
         wait = timeout_ms / 1000.0 if timeout_ms > 0 else (0.05 if self._ring.pending() else 0.0)
         with self._cv:
             if not self._q and wait > 0:
-                self._cv.wait_for(lambda: bool(self._q) or self._stop, wait)
+                self._cv.wait_for(lambda: bool(self._q) or self._stop or self._error is not None, wait)
             if not self._q:
+                if self._error is not None:
+                    raise BrtraceError(f"ring buffer reader failed: {self._error}") from self._error
                 return None
             arr = self._q.popleft()
             self._queued -= len(arr)

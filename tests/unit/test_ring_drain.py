@@ -13,6 +13,7 @@ import numpy as np
 
 from bench.synth import SyntheticRing, flannel_batch
 from probes.drain import RingDrain
+from tracer.errors import BrtraceError
 
 
 def _collect(drain: RingDrain, want: int, timeout_s: float = 5.0) -> list[np.ndarray]:
@@ -62,3 +63,20 @@ def test_full_queue_leaves_the_backlog_in_the_ring() -> None:
     finally:
         drain.close()
     assert sum(len(a) for a in got) == pushed
+
+
+def test_a_failing_reader_is_reported_not_silent() -> None:
+    syn = SyntheticRing(1 << 20)
+    drain = RingDrain(syn.ring)
+    try:
+        syn.ring.close()  # the memory goes away under the thread: its next look at it fails
+        raised = None
+        for _ in range(40):
+            try:
+                drain.get(50)
+            except BrtraceError as exc:
+                raised = exc
+                break
+        assert raised is not None and "ring buffer reader failed" in str(raised)
+    finally:
+        drain.close()
