@@ -39,7 +39,7 @@ class RingDrain:
     def _run(self) -> None:
         try:
             self._loop()
-        except Exception as exc:  # handed to the consumer by get(), not lost with the thread
+        except Exception as exc:  # noqa: BLE001 -- re-raised to the consumer by get(), not lost with the thread
             with self._cv:
                 self._error = exc
                 self._cv.notify_all()
