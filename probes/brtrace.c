@@ -16,6 +16,7 @@
  *   FIB_ADDR_A/B      route lookups for these addresses always pass the filter
  *   ONLY_DROPS        emit only kfree_skb events (brtrace drops)
  *   RINGBUF_PAGES     ring buffer size in pages
+ *   SPILL_PAGES       size of the spill ring (reserve()) in pages
  *   <S>_WIN_LO/LEN    one probe read covering the fields of a struct the probes read
  *                     together (S = SKB, SKBM, DEV, FLP, NHC; loader.WINDOWS), when
  *                     they lie close enough; else one read per field
@@ -28,6 +29,9 @@
 
 #ifndef RINGBUF_PAGES
 #define RINGBUF_PAGES 1024
+#endif
+#ifndef SPILL_PAGES
+#define SPILL_PAGES 64
 #endif
 #ifndef VXLAN_PORT
 #define VXLAN_PORT 8472
@@ -52,6 +56,9 @@
 #define L3_HOOK 1
 
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
+/* Where an event goes when `events` refuses it (see reserve()); user space
+ * drains both and puts spilled events back in time order (probes/drain.py). */
+BPF_RINGBUF_OUTPUT(spill, SPILL_PAGES);
 BPF_PERCPU_ARRAY(lost, u64, 1);
 /* Every event the probes tried to emit: received + lost == produced, exactly. */
 BPF_PERCPU_ARRAY(produced, u64, 1);
@@ -232,19 +239,21 @@ static __always_inline void fill_dev(struct brt_event *ev, void *dev)
 }
 
 /* whole: also clear headers[] (ring memory holds earlier events' bytes);
- * not needed when copy_headers writes all of it. */
-static __always_inline struct brt_event *reserve(int whole)
+ * not needed when copy_headers writes all of it. now: the caller's clock
+ * reading, or 0 (each helper call costs ~20 ns on a retpoline kernel). */
+static __always_inline struct brt_event *reserve(int whole, u64 now)
 {
     count_produced();
     struct brt_event *ev = events.ringbuf_reserve(sizeof(struct brt_event));
     /* At a 2-CPU flood on 6.18 about 1 reservation in 10^4 is refused with
      * the ring mostly empty: no nesting (counted), not a full ring (a 4x ring
-     * changes nothing), and one ring per CPU did not avoid it either. The
-     * ring's lock in __bpf_ringbuf_reserve (kernel/bpf/ringbuf.c, read in
-     * 6.18) is a resilient spinlock that may give up; a second try gets
-     * about a third of them, the rest are counted lost. */
+     * changes nothing). The ring's lock in __bpf_ringbuf_reserve
+     * (kernel/bpf/ringbuf.c, read in 6.18) is a resilient spinlock that may
+     * give up. An immediate second try on the same ring got a third of
+     * them; the spill ring, with its own lock, took every one of 306 in two
+     * 1.9M-event floods. It also takes the overflow of a full main ring. */
     if (!ev)
-        ev = events.ringbuf_reserve(sizeof(struct brt_event));
+        ev = spill.ringbuf_reserve(sizeof(struct brt_event));
     if (!ev) {
         u32 zero = 0;
         u64 *n = lost.lookup(&zero);
@@ -256,7 +265,7 @@ static __always_inline struct brt_event *reserve(int whole)
         __builtin_memset(ev, 0, sizeof(*ev));
     else
         __builtin_memset(ev, 0, offsetof(struct brt_event, headers));
-    ev->ts_ns = bpf_ktime_get_ns();
+    ev->ts_ns = now ? now : bpf_ktime_get_ns();
     ev->cpu = bpf_get_smp_processor_id();
     return ev;
 }
@@ -431,9 +440,10 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
         s->cur_skb = 0; /* a route lookup now is for this packet, not ours */
         return;
     }
-    s->cur_ts = bpf_ktime_get_ns();
+    u64 now = bpf_ktime_get_ns();
+    s->cur_ts = now;
     s->cur_skb = (u64)skb;
-    struct brt_event *ev = reserve(BRT_SNAPLEN > HDR_BUF);
+    struct brt_event *ev = reserve(BRT_SNAPLEN > HDR_BUF, now);
     if (!ev)
         return;
     ev->hook = hook;
@@ -588,7 +598,8 @@ int brt_tp_fib_table_lookup(struct bpf_raw_tracepoint_args *ctx)
     if (!cur)
         return 0; /* filtered, and the last packet on this CPU did not match: not ours, nothing read */
 #endif
-    int recent = cur && bpf_ktime_get_ns() - c->cur_ts < FIB_WINDOW_NS;
+    u64 now = cur ? bpf_ktime_get_ns() : 0;
+    int recent = cur && now - c->cur_ts < FIB_WINDOW_NS;
     u32 daddr = 0, saddr = 0, oif = 0, iif = 0;
     u8 proto = 0;
 #ifdef FLP_WIN_LO /* the flowi4 fields from one probe read */
@@ -616,7 +627,7 @@ int brt_tp_fib_table_lookup(struct bpf_raw_tracepoint_args *ctx)
     if (!pass)
         return 0;
 #endif
-    struct brt_event *ev = reserve(1);
+    struct brt_event *ev = reserve(1, now);
     if (!ev)
         return 0;
     ev->hook = HOOK_FIB_TABLE_LOOKUP;
@@ -662,7 +673,7 @@ int brt_tp_br_fdb_update(struct bpf_raw_tracepoint_args *ctx)
     return 0;
 #endif
     void *port = (void *)ctx->args[1];
-    struct brt_event *ev = reserve(1);
+    struct brt_event *ev = reserve(1, 0);
     if (!ev)
         return 0;
     ev->hook = HOOK_BR_FDB_UPDATE;

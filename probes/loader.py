@@ -33,6 +33,16 @@ SOURCE = os.path.join(PROBE_DIR, "brtrace.c")
 PLAN_CACHE_DIR = "/run/brtrace"
 RINGBUF_PAGES = 2048  # 8 MiB: ~27k events of 296 bytes between two polls
 
+
+def spill_pages(pages: int) -> int:
+    """The spill ring's size (brtrace.c: reserve()): 1/32 of the main ring.
+
+    It takes the rare event the main ring's lock refuses (~1 in 10^4 at a
+    flood) and a full main ring's overflow; a user who asks for a tiny ring
+    gets a tiny spill ring too.
+    """
+    return max(1, pages // 32)
+
 # Function hooks in the order the product names them (kernel 6.18 symbols).
 FUNCTIONS: dict[Hook, str] = {
     Hook.BR_HANDLE_FRAME: "br_handle_frame", Hook.VETH_XMIT: "veth_xmit",
@@ -225,9 +235,11 @@ class LiveSource:
         self._closed = False
         self._attach()
         rb = self._bpf["events"]
-        self._ring = RingBuffer(rb.map_fd, self._pages * os.sysconf("SC_PAGE_SIZE"),
-                                record_dtype(snaplen))
-        self._drain = RingDrain(self._ring)
+        page = os.sysconf("SC_PAGE_SIZE")
+        self._ring = RingBuffer(rb.map_fd, self._pages * page, record_dtype(snaplen))
+        self._spill = RingBuffer(self._bpf["spill"].map_fd, spill_pages(self._pages) * page,
+                                 record_dtype(snaplen))
+        self._drain = RingDrain(self._ring, spill=self._spill)
         self._decoder = Decoder(plan.drop_reasons, kernel.symbolize)
         self._stats = SourceStats()
         self._lost_read_at = 0.0
@@ -239,6 +251,7 @@ class LiveSource:
         cflags = [f"-D{k}={v}" for k, v in macros.items()]
         cflags += read_windows(macros)
         cflags += flt.cflags() + [f"-DBRT_SNAPLEN={snaplen}", f"-DRINGBUF_PAGES={self._pages}",
+                                  f"-DSPILL_PAGES={spill_pages(self._pages)}",
                                   f"-I{PROBE_DIR}", "-Wno-macro-redefined"]
         cflags += [f"-DBRT_FENTRY_{FUNCTIONS[h.hook]}=1" for h in self._hooks if h.mode == "fentry"]
         if any(h.mode == "kprobe" for h in self._hooks):
@@ -298,6 +311,11 @@ class LiveSource:
         self._stats = SourceStats(s.events + len(events), s.lost, s.batches + 1)
         return events
 
+    @property
+    def spilled(self) -> int:
+        """Events the main ring refused and the spill ring delivered (brtrace.c: reserve())."""
+        return self._drain.spilled
+
     def kernel_counts(self) -> tuple[int, int]:
         """(produced, lost) as the kernel counted them: received + lost == produced."""
         produced = sum(int(v) for v in self._bpf["produced"][0])
@@ -320,4 +338,5 @@ class LiveSource:
         self._closed = True
         self._drain.close()
         self._ring.close()
+        self._spill.close()
         self._bpf.cleanup()

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from bench.synth import SyntheticRing, flannel_batch
-from probes.drain import RingDrain
+from probes.drain import RingDrain, merge_by_time
 from tracer.errors import BrtraceError
 
 
@@ -80,3 +80,35 @@ def test_a_failing_reader_is_reported_not_silent() -> None:
         assert raised is not None and "ring buffer reader failed" in str(raised)
     finally:
         drain.close()
+
+
+def test_merge_by_time_places_extra_by_timestamp_and_keeps_every_byte() -> None:
+    dt = SyntheticRing(1 << 16).dtype
+    main = np.zeros(4, dtype=dt)
+    main["ev"]["ts_ns"] = [10, 20, 30, 40]
+    main["ev"]["skb"] = [1, 2, 3, 4]
+    extra = np.zeros(3, dtype=dt)
+    extra["ev"]["ts_ns"] = [5, 25, 45]
+    extra["ev"]["skb"] = [7, 8, 9]
+    out = merge_by_time(main, extra)
+    assert out.dtype == dt
+    assert out["ev"]["ts_ns"].tolist() == [5, 10, 20, 25, 30, 40, 45]
+    assert out["ev"]["skb"].tolist() == [7, 1, 2, 8, 3, 4, 9]
+
+
+def test_spilled_records_come_out_merged_in_time_order() -> None:
+    main, spill = SyntheticRing(1 << 21), SyntheticRing(1 << 16)
+    events = flannel_batch(18 * 200)
+    to_spill = np.zeros(len(events), dtype=bool)
+    to_spill[::37] = True  # as if the main ring had refused every 37th event
+    assert spill.push(events[to_spill]) == int(to_spill.sum())
+    assert main.push(events[~to_spill]) == int((~to_spill).sum())
+    drain = RingDrain(main.ring, spill=spill.ring)
+    try:
+        got = _collect(drain, len(events))
+    finally:
+        drain.close()
+    out = np.concatenate(got)
+    assert drain.spilled == int(to_spill.sum())
+    assert np.array_equal(out["ev"]["ts_ns"], events["ts_ns"])
+    assert np.array_equal(out["ev"]["skb"], events["skb"])
