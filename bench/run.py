@@ -443,6 +443,69 @@ class Bench:
         f_exact.note = (f"{count} packets into a 1-page ring not drained during the flood: received + "
                         "counted lost == produced (counted in the kernel)")
 
+    def probecost(self) -> None:
+        """Where the throughput goes: program time per packet, timed by the kernel (bpf_stats)."""
+        f_nm = self.add(Figure("cost_nomatch", "probe time per packet, filter not matching (bpf_stats)",
+                               "(why)", "ns", better="lower"))
+        f_m = self.add(Figure("cost_match", "probe time per packet, every packet traced (bpf_stats)",
+                              "(why)", "ns", better="lower"))
+        f_fl = self.add(Figure("cost_floor", "empty program per run (bpf_stats: dispatch + timing)",
+                               "(floor)", "ns", better="lower"))
+        if self.kernel_ok:
+            f_nm.skipped = f_m.skipped = f_fl.skipped = self.kernel_ok
+            return
+        from bench import progstats
+
+        dur = 0.3 if self.smoke else 1.0
+        after = self.trees[-1]
+        variants: list[tuple[str, Callable[[], Tracer] | None]] = [("none", None)]
+        for t in self.trees:
+            variants.append((f"nomatch:{t.name}", (lambda t=t: Tracer(t, "--filter", "nomatch"))))
+            variants.append((f"match:{t.name}", (lambda t=t: Tracer(t, "--filter", "match"))))
+        variants.append(("floor", lambda: Tracer(after, cmd="floor")))
+        per_pkt: dict[str, list[float]] = {v: [] for v, _ in variants}
+        per_run: dict[str, list[float]] = {v: [] for v, _ in variants}
+        base_ns: list[float] = []
+        with progstats.stats_enabled():
+            flood(0.2)
+            for r in range(self.rounds):
+                for name, start in rotated(variants, r):
+                    tr = start() if start else None
+                    res = flood(dur)
+                    progs = progstats.programs() if tr else []
+                    if tr:
+                        tr.stop()
+                    if name == "none":
+                        base_ns.append(1e9 / res["pkts_per_cpu_s"] if res["pkts_per_cpu_s"] else 0.0)
+                        continue
+                    ns = sum(p.run_time_ns for p in progs)
+                    runs = sum(p.run_cnt for p in progs)
+                    per_pkt[name].append(ns / res["sent"] if res["sent"] else 0.0)
+                    per_run[name].append(ns / runs if runs else 0.0)
+                    self.log(f"probe cost {name}: {per_pkt[name][-1]:,.0f} ns per packet, "
+                             f"{per_run[name][-1]:,.0f} ns per run, {runs / max(res['sent'], 1):.1f} runs "
+                             "per packet")
+        for fig, kind in ((f_nm, "nomatch"), (f_m, "match")):
+            for t in self.trees:
+                key = f"{kind}:{t.name}"
+                fig.results[t.name] = spread(per_pkt[key])
+                fig.results[t.name]["per_run_ns"] = spread(per_run[key])
+        f_fl.results["after"] = spread(per_run["floor"])
+        floor_run = f_fl.results["after"].get("median", 0.0)
+        base = statistics.median(base_ns) if base_ns else 0.0
+        for fig, kind in ((f_nm, "nomatch"), (f_m, "match")):
+            res = fig.results["after"]
+            run_ns = res["per_run_ns"].get("median", 0.0)
+            runs_pp = res["median"] / run_ns if run_ns else 0.0
+            own = res["median"] - floor_run * runs_pp  # the timing itself taken out
+            ceiling = 100.0 * base / (base + own) if base + own > 0 else 0.0
+            fig.note = (f"{run_ns:,.0f} ns per program run x {runs_pp:.1f} runs per packet; without "
+                        f"bpf_stats' own timing (the floor) ~{own:,.0f} ns per packet against "
+                        f"{base:,.0f} ns of sender CPU per untraced packet: probe time alone caps "
+                        f"the kept share near {ceiling:.0f} %")
+        f_fl.note = ("probes/floor.c on the same tracepoints: what bpf_stats' clock reads and the "
+                     "dispatch add to every run; the figures above include it")
+
     # ---------------------------------------------------------------------------
     def run(self) -> None:
         if not is_root():
@@ -460,7 +523,7 @@ class Bench:
                     self.lab_was_up = False
         steps = [("pipeline", self.pipeline), ("recording", self.recording_figs), ("rss", self.rss),
                  ("startup", self.startup), ("throughput", self.throughput), ("loss", self.loss),
-                 ("tui", self.tui)]
+                 ("probecost", self.probecost), ("tui", self.tui)]
         try:
             for key, fn in steps:
                 if self.wanted(key):
@@ -591,7 +654,7 @@ def main() -> int:
     p.add_argument("--smoke", action="store_true", help="tiny sizes, seconds; figures mean nothing")
     p.add_argument("--rounds", type=int, default=None, help="rounds per figure (default 5, smoke 1)")
     p.add_argument("--baseline", default="", help="also measure this git ref, side by side")
-    p.add_argument("--only", default="", help="comma list: pipeline,recording,rss,startup,throughput,loss,tui")
+    p.add_argument("--only", default="", help="comma list: pipeline,recording,rss,startup,throughput,loss,probecost,tui")
     p.add_argument("--flood-seconds", type=float, default=2.0)
     p.add_argument("--out", default="", help="results JSON (default bench/results.json)")
     p.add_argument("--md", default="", help="Markdown table (default bench/RESULTS.md)")

@@ -13,11 +13,13 @@ from tracer.lab import LabInfo
 
 pytestmark = pytest.mark.kernel
 RUN = Path(__file__).resolve().parents[2] / "bench" / "run.py"
+STATS = "/proc/sys/kernel/bpf_stats_enabled"
 
 
 def test_bench_smoke_kernel(flannel_lab: LabInfo, tmp_path: Path) -> None:
+    stats_before = Path(STATS).read_text()
     out, md = tmp_path / "results.json", tmp_path / "RESULTS.md"
-    proc = subprocess.run([sys.executable, str(RUN), "--smoke", "--only", "startup,throughput,loss",
+    proc = subprocess.run([sys.executable, str(RUN), "--smoke", "--only", "startup,throughput,loss,probecost",
                            "--out", str(out), "--md", str(md)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -28,3 +30,9 @@ def test_bench_smoke_kernel(flannel_lab: LabInfo, tmp_path: Path) -> None:
     # loss is counted exactly: what a starved 1-page ring received plus what it counted lost
     assert figs["lost_exact"]["results"]["after"]["exact"], figs["lost_exact"]
     assert "tput_nomatch" in figs
+    # the kernel timed the programs: an emitted event costs more than a rejected packet,
+    # and both more than the empty program; timing is switched back off afterwards
+    cost = {k: figs[k]["results"]["after"] for k in ("cost_nomatch", "cost_match", "cost_floor")}
+    assert cost["cost_match"]["per_run_ns"]["median"] > cost["cost_nomatch"]["per_run_ns"]["median"]
+    assert cost["cost_nomatch"]["per_run_ns"]["median"] > cost["cost_floor"]["median"] > 0
+    assert Path(STATS).read_text() == stats_before
