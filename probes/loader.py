@@ -250,10 +250,10 @@ class LiveSource:
         self._bpf = self._compile(flt, plan.macros, snaplen)
         self._closed = False
         self._attach()
-        rb = self._bpf["events"]
+        rb = self._bpf[b"events"]
         page = os.sysconf("SC_PAGE_SIZE")
         self._ring = RingBuffer(rb.map_fd, self._pages * page, record_dtype(snaplen))
-        self._spill = RingBuffer(self._bpf["spill"].map_fd, spill_pages(self._pages) * page,
+        self._spill = RingBuffer(self._bpf[b"spill"].map_fd, spill_pages(self._pages) * page,
                                  record_dtype(snaplen))
         self._drain = RingDrain(self._ring, spill=self._spill)
         self._decoder = Decoder(plan.drop_reasons, kernel.symbolize)
@@ -334,11 +334,11 @@ class LiveSource:
 
     def kernel_counts(self) -> tuple[int, int]:
         """(produced, lost) as the kernel counted them: received + lost == produced."""
-        produced = sum(int(v) for v in self._bpf["produced"][0])
-        return produced, sum(int(v) for v in self._bpf["lost"][0])
+        produced = sum(int(v) for v in self._bpf[b"produced"][0])
+        return produced, sum(int(v) for v in self._bpf[b"lost"][0])
 
     def _read_lost(self) -> None:
-        total = sum(int(v) for v in self._bpf["lost"][0])
+        total = sum(int(v) for v in self._bpf[b"lost"][0])
         s = self._stats
         self._stats = SourceStats(s.events, total, s.batches)
 
