@@ -4,7 +4,7 @@ The probe-cost figures need what each brtrace program costs per run, apart
 from the throughput noise of a shared machine. With kernel.bpf_stats_enabled
 the kernel times every run (adding a clock read on each side, which the empty
 program's figure shows). Read with bare bpf(2) calls so the bench needs no
-bpftool; ``struct bpf_prog_info`` is uapi (include/uapi/linux/bpf.h, read in
+bpftool (probes/bpfsys.py's wrapper); ``struct bpf_prog_info`` is uapi (include/uapi/linux/bpf.h, read in
 6.18): name at 64, run_time_ns at 192, run_cnt at 200.
 """
 
@@ -12,22 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-SYS_BPF = 321  # x86_64
+from probes.bpfsys import bpf_call
+
 BPF_PROG_GET_NEXT_ID = 11
 BPF_PROG_GET_FD_BY_ID = 13
 BPF_OBJ_GET_INFO_BY_FD = 15
 INFO_SIZE = 224
 STATS_SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-_libc.syscall.restype = ctypes.c_long
-
 
 @dataclass(frozen=True)
 class ProgStats:
@@ -38,7 +34,7 @@ class ProgStats:
 
 
 def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char]) -> int:
-    return int(_libc.syscall(SYS_BPF, cmd, attr, len(attr)))
+    return bpf_call(cmd, attr)[0]
 
 
 def _ids() -> Iterator[int]:

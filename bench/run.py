@@ -296,6 +296,14 @@ class Bench:
         f_exit.ok = f_exit.results["after"]["median"] <= 0.3
         f_exit.note = "'stop' sent -> process gone (close() detaches; fds closed at exit)"
 
+    def tracers(self) -> list[tuple[str, Callable[[], Tracer]]]:
+        """brtrace with a filter that does not match the flood, and one that does, per tree."""
+        out: list[tuple[str, Callable[[], Tracer]]] = []
+        for t in self.trees:
+            out.append((f"nomatch:{t.name}", (lambda t=t: Tracer(t, "--filter", "nomatch"))))
+            out.append((f"match:{t.name}", (lambda t=t: Tracer(t, "--filter", "match"))))
+        return out
+
     def throughput(self) -> None:
         f_nm = self.add(Figure("tput_nomatch", "UDP flood pod-a -> pod-b kept, brtrace filter not matching",
                                ">= 97 %", "% of untraced"))
@@ -317,10 +325,7 @@ class Bench:
                 f.skipped = self.kernel_ok
             return
         dur = 0.3 if self.smoke else self.a.flood_seconds
-        variants: list[tuple[str, Callable[[], Any] | None]] = [("none", None)]
-        for t in self.trees:
-            variants.append((f"nomatch:{t.name}", (lambda t=t: Tracer(t, "--filter", "nomatch"))))
-            variants.append((f"match:{t.name}", (lambda t=t: Tracer(t, "--filter", "match"))))
+        variants: list[tuple[str, Callable[[], Any] | None]] = [("none", None), *self.tracers()]
         variants.append(("tcpdump", Tcpdump))
         after = self.trees[-1]  # the working tree: --all-hooks and floor.c are new
         variants.append(("nomatch-all", lambda: Tracer(after, "--filter", "nomatch", "--all-hooks")))
@@ -458,10 +463,7 @@ class Bench:
 
         dur = 0.3 if self.smoke else 1.0
         after = self.trees[-1]
-        variants: list[tuple[str, Callable[[], Tracer] | None]] = [("none", None)]
-        for t in self.trees:
-            variants.append((f"nomatch:{t.name}", (lambda t=t: Tracer(t, "--filter", "nomatch"))))
-            variants.append((f"match:{t.name}", (lambda t=t: Tracer(t, "--filter", "match"))))
+        variants: list[tuple[str, Callable[[], Tracer] | None]] = [("none", None), *self.tracers()]
         variants.append(("floor", lambda: Tracer(after, cmd="floor")))
         per_pkt: dict[str, list[float]] = {v: [] for v, _ in variants}
         per_run: dict[str, list[float]] = {v: [] for v, _ in variants}

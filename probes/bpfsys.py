@@ -30,7 +30,8 @@ class Result:
     detail: str
 
 
-def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char]) -> tuple[int, int]:
+def bpf_call(cmd: int, attr: ctypes.Array[ctypes.c_char]) -> tuple[int, int]:
+    """bpf(2) with attr; (return value, errno). Shared with bench/progstats.py."""
     rc = _libc.syscall(SYS_BPF, cmd, attr, len(attr))
     return rc, ctypes.get_errno()
 
@@ -45,13 +46,13 @@ def try_fentry(func_btf_id: int) -> Result:
                      ctypes.addressof(insns), ctypes.addressof(lic))
     struct.pack_into("<I", attr, 68, BPF_TRACE_FENTRY)
     struct.pack_into("<I", attr, 108, func_btf_id)
-    fd, err = _bpf(BPF_PROG_LOAD, attr)
+    fd, err = bpf_call(BPF_PROG_LOAD, attr)
     if fd < 0:
         return Result(False, f"program load refused: {os.strerror(err)}")
     try:
         link_attr = ctypes.create_string_buffer(16)
         struct.pack_into("<QI", link_attr, 0, 0, fd)
-        lfd, err = _bpf(BPF_RAW_TRACEPOINT_OPEN, link_attr)
+        lfd, err = bpf_call(BPF_RAW_TRACEPOINT_OPEN, link_attr)
         if lfd < 0:
             return Result(False, f"attach refused: {os.strerror(err)}")
         os.close(lfd)

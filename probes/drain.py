@@ -28,6 +28,7 @@ from tracer.errors import BrtraceError
 
 QUEUE_RECORDS = 1 << 17  # ~40 MB of events waiting beyond the ring
 GATHER_S = 0.002
+SWITCH_S = 0.001  # the GIL switch interval while a drain runs (see _favour_this_thread)
 
 
 def merge_by_time(main: np.ndarray, extra: np.ndarray) -> np.ndarray:
@@ -60,9 +61,6 @@ def _favour_this_thread() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -10)
     except OSError:  # not root: the default priority still works, with more risk of loss
         pass
-
-
-SWITCH_S = 0.001
 
 
 class RingDrain:

@@ -202,13 +202,17 @@ def _span(macros: dict[str, int], fields: dict[str, int]) -> tuple[int, int]:
 def read_windows(macros: dict[str, int]) -> list[str]:
     """-D flags (PFX_WIN_LO, PFX_WIN_LEN) for each group whose fields are close together."""
     out: list[str] = []
+    absorbed: set[str] = set()
     for prefix, fields in WINDOWS.items():
+        if prefix in absorbed:  # its fields come with the window that took them in
+            continue
         extra = MERGED.get(prefix)
         if extra is not None:
             lo, size = _span(macros, {**fields, **WINDOWS[extra]})
             if size <= WINDOW_MAX:
                 out += [f"-D{prefix}_WIN_LO={lo}", f"-D{prefix}_WIN_LEN={size}",
                         f"-D{prefix}_WIN_META=1"]
+                absorbed.add(extra)
                 continue
         lo, size = _span(macros, fields)
         if size <= WINDOW_MAX:
