@@ -139,10 +139,9 @@ class Tracer:
 class Tcpdump:
     """``tcpdump -i any`` in node1's netns: the reference users know."""
 
-    def __init__(self) -> None:
+    def __init__(self, expr: str = f"udp port {FLOOD_PORT}") -> None:
         self.proc = subprocess.Popen(["ip", "netns", "exec", "brt-node1", "tcpdump", "-i", "any",
-                                      "-s", "128", "-n", "-w", "/dev/null",
-                                      f"udp port {FLOOD_PORT}"],
+                                      "-s", "128", "-n", "-w", "/dev/null", expr],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         assert self.proc.stderr is not None
         self.proc.stderr.readline()  # "listening on any ..." once the capture is live
@@ -296,12 +295,14 @@ class Bench:
         f_exit.ok = f_exit.results["after"]["median"] <= 0.3
         f_exit.note = "'stop' sent -> process gone (close() detaches; fds closed at exit)"
 
-    def tracers(self) -> list[tuple[str, Callable[[], Tracer]]]:
-        """brtrace with a filter that does not match the flood, and one that does, per tree."""
+    def tracers(self, *flow: str) -> list[tuple[str, Callable[[], Tracer]]]:
+        """brtrace with a filter that does not match the flow, and one that does, per tree.
+
+        flow: worker options naming the flow (default: the UDP flood)."""
         out: list[tuple[str, Callable[[], Tracer]]] = []
         for t in self.trees:
-            out.append((f"nomatch:{t.name}", (lambda t=t: Tracer(t, "--filter", "nomatch"))))
-            out.append((f"match:{t.name}", (lambda t=t: Tracer(t, "--filter", "match"))))
+            out.append((f"nomatch:{t.name}", (lambda t=t: Tracer(t, "--filter", "nomatch", *flow))))
+            out.append((f"match:{t.name}", (lambda t=t: Tracer(t, "--filter", "match", *flow))))
         return out
 
     def throughput(self) -> None:
@@ -393,6 +394,61 @@ class Bench:
         f_fl.note += ("; probes/floor.c returns at once: what the kernel charges for running any program "
                       "at brtrace's 5 default tracepoints, the ceiling of the 'not matching' figure")
         f_fla.note += "; the same on all 7 tracepoints (the ceiling with --all-hooks)"
+
+    def iperf(self) -> None:
+        """iperf3 TCP pod-a -> pod-b: the same two targets on bulk traffic (bench/iperf.py)."""
+        from bench import iperf
+
+        f_nm = self.add(Figure("iperf_nomatch", "iperf3 TCP pod-a -> pod-b kept, brtrace filter not "
+                               "matching", ">= 97 %", "% of untraced"))
+        f_m = self.add(Figure("iperf_match", "iperf3 TCP kept, every packet traced", ">= 80 %",
+                              "% of untraced"))
+        f_td = self.add(Figure("iperf_tcpdump", "iperf3 TCP kept, tcpdump -i any in node1 (reference)",
+                               "(reference)", "% of untraced"))
+        f_fl = self.add(Figure("iperf_floor", "iperf3 TCP kept, empty BPF program on the same "
+                               "tracepoints", "(floor)", "% of untraced"))
+        f_raw = self.add(Figure("iperf_untraced", "iperf3 TCP untraced", "(reference)", "Gbit/s"))
+        figs = (f_nm, f_m, f_td, f_fl, f_raw)
+        why = self.kernel_ok or iperf.available()
+        if why:
+            for f in figs:
+                f.skipped = why
+            return
+        secs = 1 if self.smoke else 3
+        after = self.trees[-1]
+        flow = ("--proto", "tcp", "--port", str(iperf.IPERF_PORT))
+        variants: list[tuple[str, Callable[[], Any] | None]] = [("none", None), *self.tracers(*flow)]
+        variants.append(("tcpdump", lambda: Tcpdump(f"tcp port {iperf.IPERF_PORT}")))
+        variants.append(("floor", lambda: Tracer(after, cmd="floor")))
+        ratio: dict[str, list[float]] = {v: [] for v, _ in variants if v != "none"}
+        base: list[float] = []
+        for r in range(self.rounds):
+            got: dict[str, float] = {}
+            for name, start in rotated(variants, r):
+                tr = start() if start else None
+                try:
+                    res = iperf.run(secs)
+                finally:
+                    info = tr.stop() if tr else {}
+                got[name] = res["bps"]
+                self.log(f"iperf3 {name}: {res['bps'] / 1e9:.2f} Gbit/s (sender CPU "
+                         f"{res['sender_cpu_pct']:.0f} %) {info if info else ''}")
+            base.append(got["none"] / 1e9)
+            for name in ratio:
+                ratio[name].append(100.0 * got[name] / got["none"] if got["none"] else 0.0)
+        f_raw.results["after"] = spread(base)
+        f_raw.note = f"{secs} s per sample, one TCP stream (GSO segments and their ACKs)"
+        for fig, kind in ((f_nm, "nomatch"), (f_m, "match")):
+            for t in self.trees:
+                fig.results[t.name] = spread(ratio[f"{kind}:{t.name}"])
+        f_nm.ok = f_nm.results["after"]["median"] >= 97
+        f_m.ok = f_m.results["after"]["median"] >= 80
+        f_td.results["after"] = spread(ratio["tcpdump"])
+        f_fl.results["after"] = spread(ratio["floor"])
+        f_nm.note = f_m.note = f_td.note = f_fl.note = "ratio per round to the untraced run of that round"
+        f_m.note += "; brtrace consumes and correlates every event"
+        f_td.note += f"; tcpdump -i any -s 128 -w /dev/null 'tcp port {iperf.IPERF_PORT}' inside brt-node1"
+        f_fl.note += "; probes/floor.c: the ceiling of the 'not matching' figure"
 
     def loss(self) -> None:
         f_loss = self.add(Figure("lost_100k", "lost events at 100k pkt/s x all hops", "0", "events",
@@ -524,7 +580,7 @@ class Bench:
                     lab.up("flannel")
                     self.lab_was_up = False
         steps = [("pipeline", self.pipeline), ("recording", self.recording_figs), ("rss", self.rss),
-                 ("startup", self.startup), ("throughput", self.throughput), ("loss", self.loss),
+                 ("startup", self.startup), ("throughput", self.throughput), ("iperf", self.iperf), ("loss", self.loss),
                  ("probecost", self.probecost), ("tui", self.tui)]
         try:
             for key, fn in steps:
@@ -571,7 +627,7 @@ def fmt_val(res: dict[str, Any] | None, unit: str) -> str:
     def f(x: float) -> str:
         if unit in ("events/s", "pkt/s"):
             return f"{x / 1e6:.2f} M" if x >= 1e6 else f"{x / 1e3:.0f} k"
-        if unit == "s":
+        if unit in ("s", "Gbit/s"):
             return f"{x:.2f}"
         if unit == "ms":
             return f"{x:.1f}"
@@ -656,7 +712,7 @@ def main() -> int:
     p.add_argument("--smoke", action="store_true", help="tiny sizes, seconds; figures mean nothing")
     p.add_argument("--rounds", type=int, default=None, help="rounds per figure (default 5, smoke 1)")
     p.add_argument("--baseline", default="", help="also measure this git ref, side by side")
-    p.add_argument("--only", default="", help="comma list: pipeline,recording,rss,startup,throughput,loss,probecost,tui")
+    p.add_argument("--only", default="", help="comma list: pipeline,recording,rss,startup,throughput,iperf,loss,probecost,tui")
     p.add_argument("--flood-seconds", type=float, default=2.0)
     p.add_argument("--out", default="", help="results JSON (default bench/results.json)")
     p.add_argument("--md", default="", help="Markdown table (default bench/RESULTS.md)")

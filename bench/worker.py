@@ -141,12 +141,12 @@ def cmd_rss(a: argparse.Namespace) -> None:
 
 # -- live probes -----------------------------------------------------------------
 
-def _filter(kind: str, port: int):  # type: ignore[no-untyped-def]
+def _filter(kind: str, port: int, proto: str = "udp"):  # type: ignore[no-untyped-def]
     from tracer.filter import TraceFilter
 
     if kind == "match":
-        return TraceFilter(proto="udp", port=port)
-    return TraceFilter(proto="udp", port=9)  # discard port: nothing in the flood matches
+        return TraceFilter(proto=proto, port=port)
+    return TraceFilter(proto=proto, port=9)  # discard port: nothing in the flood matches
 
 
 def _floor(all_hooks: bool):  # type: ignore[no-untyped-def]
@@ -190,7 +190,7 @@ def cmd_trace(a: argparse.Namespace) -> None:
     if a.all_hooks and "all_hooks" in inspect.signature(loader.LiveSource).parameters:
         kw["all_hooks"] = True
     t_imp = time.perf_counter()
-    src = loader.LiveSource(_filter(a.filter, a.port), empty_topology(), **kw)
+    src = loader.LiveSource(_filter(a.filter, a.port, a.proto), empty_topology(), **kw)
     t_ready = time.perf_counter()
     _emit({"ready": True, "import_s": t_imp - T_START, "attach_s": t_ready - t_imp,
            "since_interp_s": t_ready - T_START})
@@ -306,6 +306,7 @@ def main() -> None:
     q = sub.add_parser("trace")
     q.add_argument("--filter", choices=("match", "nomatch"), default="nomatch")
     q.add_argument("--port", type=int, default=5201)
+    q.add_argument("--proto", choices=("udp", "tcp"), default="udp")
     q.add_argument("--ring-pages", type=int, default=0)
     q.add_argument("--no-poll", action="store_true")
     q.add_argument("--no-correlate", action="store_true")
