@@ -54,13 +54,37 @@ def _favour_this_thread() -> None:
     correlator; a 33 ms wait for the CPU or the GIL filled the 8 MiB ring
     (13,500 events lost in one of three floods). It runs ~2 % of the time, so
     favouring it costs the others little: a higher scheduling priority (root
-    only; harmless to skip) and a 1 ms GIL switch interval instead of 5 ms.
+    only; harmless to skip) and a 1 ms GIL switch interval instead of 5 ms
+    (_SwitchInterval, process-wide, so held only while some drain runs).
     """
-    sys.setswitchinterval(SWITCH_S)
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -10)
     except OSError:  # not root: the default priority still works, with more risk of loss
         pass
+
+
+class _SwitchInterval:
+    """The GIL switch interval is process-wide: shortened while any drain runs,
+    the caller's own value back once the last one closes."""
+
+    _lock = threading.Lock()
+    _users = 0
+    _saved = 0.0
+
+    @classmethod
+    def hold(cls) -> None:
+        with cls._lock:
+            if cls._users == 0:
+                cls._saved = sys.getswitchinterval()
+                sys.setswitchinterval(SWITCH_S)
+            cls._users += 1
+
+    @classmethod
+    def release(cls) -> None:
+        with cls._lock:
+            cls._users -= 1
+            if cls._users == 0:
+                sys.setswitchinterval(cls._saved)
 
 
 class RingDrain:
@@ -68,6 +92,8 @@ class RingDrain:
                  spill: RingBuffer | None = None) -> None:
         self._ring = ring
         self._spill = spill
+        if spill is not None:
+            ring.watch(spill)
         self.spilled = 0  # records that came through the spill ring
         self._max = max_records
         self._q: deque[np.ndarray] = deque()
@@ -75,6 +101,8 @@ class RingDrain:
         self._cv = threading.Condition()
         self._stop = False
         self._error: Exception | None = None
+        self._closed = False
+        _SwitchInterval.hold()
         self._thread = threading.Thread(target=self._run, name="brtrace-ring", daemon=True)
         self._thread.start()
 
@@ -144,3 +172,6 @@ class RingDrain:
             self._stop = True
             self._cv.notify_all()
         self._thread.join(timeout=1.0)
+        if not self._closed:
+            self._closed = True
+            _SwitchInterval.release()

@@ -7,12 +7,13 @@ of dropping anything in user space.
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
 
 from bench.synth import SyntheticRing, flannel_batch
-from probes.drain import RingDrain, merge_by_time
+from probes.drain import SWITCH_S, RingDrain, merge_by_time
 from tracer.errors import BrtraceError
 
 
@@ -112,3 +113,26 @@ def test_spilled_records_come_out_merged_in_time_order() -> None:
     assert drain.spilled == int(to_spill.sum())
     assert np.array_equal(out["ev"]["ts_ns"], events["ts_ns"])
     assert np.array_equal(out["ev"]["skb"], events["skb"])
+
+
+def test_a_record_in_the_watched_spill_ring_ends_the_wait() -> None:
+    main, spill = SyntheticRing(1 << 16), SyntheticRing(1 << 16)
+    main.ring.watch(spill.ring)
+    assert spill.push(flannel_batch(18)[:1]) == 1  # only the spill ring holds something
+    t = time.monotonic()
+    main.ring.wait(3000)
+    assert time.monotonic() - t < 1.0  # not the whole timeout on an empty main ring
+
+
+def test_the_gil_switch_interval_is_the_callers_again_after_the_last_close() -> None:
+    before = sys.getswitchinterval()
+    assert before != SWITCH_S
+    first, second = RingDrain(SyntheticRing(1 << 16).ring), RingDrain(SyntheticRing(1 << 16).ring)
+    try:
+        assert sys.getswitchinterval() == SWITCH_S
+        first.close()
+        assert sys.getswitchinterval() == SWITCH_S  # the second drain still runs
+    finally:
+        first.close()  # a second close changes nothing
+        second.close()
+    assert sys.getswitchinterval() == before
