@@ -7,6 +7,7 @@ journey must get the same events either way.
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -72,3 +73,17 @@ def test_bounded_by_events() -> None:
         corr.feed(dec.decode(flannel_batch(3600, first_packet=k * 200)))
     held = sum(len(j.events) for j in corr.journeys.values())
     assert 5000 - 18 * 200 <= held <= 5000 + 3600
+
+
+def test_what_it_holds_is_out_of_the_cyclic_collectors_sight() -> None:
+    """At a flood the collector's oldest generation walked every held journey
+    with the GIL held (15-50 ms), the ring drain thread waited, the ring
+    overflowed: the correlator freezes what it holds as it goes."""
+    dec, corr = Decoder(), Correlator()
+    frozen = gc.get_freeze_count()
+    events = flannel_batch(18 * 6000)
+    for k in range(0, len(events), 4096):
+        corr.feed(dec.decode(events[k:k + 4096]))
+    assert len(corr.journeys) == 6000
+    # each journey, its event list and its runs sit in the permanent generation
+    assert gc.get_freeze_count() - frozen >= 2 * 5000
