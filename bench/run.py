@@ -461,7 +461,7 @@ class Bench:
         dur = 0.3 if self.smoke else self.a.flood_seconds
         for t in self.trees:
             vals, details = [], []
-            for _ in range(1 if self.smoke else 2):
+            for _ in range(1 if self.smoke else self.rounds):  # loss came in bursts: a run each round
                 tr = Tracer(t, "--filter", "match")
                 res = flood(dur, rate=100_000)
                 info = tr.stop()
