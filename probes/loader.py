@@ -12,8 +12,10 @@ import ctypes
 import hashlib
 import json
 import os
+import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from probes import kernel
@@ -84,8 +86,9 @@ def plan_hooks(btf: BTF) -> list[HookStatus]:
         else:
             plan.append(HookStatus(hook, "off", f"tracepoint {tp} not in this kernel"))
     kprobes = kernel.has_kprobes()
-    for hook, fn in FUNCTIONS.items():
-        plan.append(_plan_function(btf, hook, fn, kprobes))
+    with _signals_held():  # its test loads are verified too (see _signals_held)
+        for hook, fn in FUNCTIONS.items():
+            plan.append(_plan_function(btf, hook, fn, kprobes))
     return plan
 
 
@@ -220,6 +223,22 @@ def read_windows(macros: dict[str, int]) -> list[str]:
     return out
 
 
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Signals to this thread wait until the probes are loaded.
+
+    The verifier gives up with EAGAIN when a signal is pending for the loading
+    thread (kernel/bpf/verifier.c: do_check, read in 6.18): a terminal resize
+    or a child exiting during start-up failed the load or turned a hook off.
+    Held signals arrive right after (Ctrl-C included: start-up takes < 1 s).
+    """
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _require_root() -> None:
     if os.geteuid() != 0:
         raise NeedRoot("tracing")
@@ -249,11 +268,12 @@ class LiveSource:
         if kernel.mount_tracefs() is None:
             raise BrtraceError("tracefs is not mounted and could not be: "
                                "mount -t tracefs tracefs /sys/kernel/tracing")
-        plan = load_plan()
-        self._hooks = choose_hooks(plan.hooks, all_hooks)
-        self._bpf = self._compile(flt, plan.macros, snaplen)
-        self._closed = False
-        self._attach()
+        with _signals_held():
+            plan = load_plan()
+            self._hooks = choose_hooks(plan.hooks, all_hooks)
+            self._bpf = self._compile(flt, plan.macros, snaplen)
+            self._closed = False
+            self._attach()
         rb = self._bpf[b"events"]
         page = os.sysconf("SC_PAGE_SIZE")
         self._ring = RingBuffer(rb.map_fd, self._pages * page, record_dtype(snaplen))

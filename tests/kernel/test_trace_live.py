@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -173,4 +174,42 @@ def test_a_refused_event_goes_to_the_spill_ring_and_loss_stays_exact(flannel_lab
     assert sum(len(ts) for ts in by_cpu.values()) > 0
     for ts in by_cpu.values():  # each CPU's in the order its probes ran, spilled ones included
         assert ts == sorted(ts)
+    assert no_brtrace_programs()
+
+
+def test_signals_during_the_load_leave_every_hook_live() -> None:
+    """A signal pending while the verifier runs makes it give up (EAGAIN,
+    kernel/bpf/verifier.c do_check, read in 6.18): a terminal resize or a
+    child exiting during start-up must not turn hooks off or fail the load."""
+    from probes.loader import LiveSource
+    from tracer.filter import TraceFilter
+    from tracer.topology.model import empty_topology
+
+    quiet = LiveSource(TraceFilter(proto="udp", port=5299), empty_topology())
+    live = {h.hook for h in quiet.info.hooks if h.live}
+    quiet.close()
+    got: list[int] = []
+    old = signal.signal(signal.SIGUSR1, lambda *_: got.append(1))
+    main, stop = threading.main_thread().ident, threading.Event()
+    assert main is not None
+
+    def storm() -> None:  # aimed at the loading thread, as a resize is at the TUI's
+        while not stop.is_set():
+            signal.pthread_kill(main, signal.SIGUSR1)
+            time.sleep(0.0002)
+
+    th = threading.Thread(target=storm, daemon=True)
+    th.start()
+    try:
+        src = LiveSource(TraceFilter(proto="udp", port=5299), empty_topology())
+    finally:
+        stop.set()
+        th.join()
+        signal.signal(signal.SIGUSR1, old)
+    try:
+        stormy = {h.hook for h in src.info.hooks if h.live}
+    finally:
+        src.close()
+    assert live and stormy == live  # the same hooks as without signals
+    assert got  # and the signals came, after the load
     assert no_brtrace_programs()
