@@ -305,6 +305,21 @@ class Bench:
             out.append((f"match:{t.name}", (lambda t=t: Tracer(t, "--filter", "match", *flow))))
         return out
 
+    @staticmethod
+    def beside(variants: list[tuple[str, Callable[[], Any] | None]], r: int,
+               measure: Callable[[], dict[str, Any]]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+        """One round: each variant started, the load measured beside it, the variant
+        stopped (also when the load fails); order rotated by round. name -> (load, variant)."""
+        out: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        for name, start in rotated(variants, r):
+            tr = start() if start else None
+            try:
+                res = measure()
+            finally:
+                info = tr.stop() if tr else {}
+            out[name] = (res, info)
+        return out
+
     def throughput(self) -> None:
         f_nm = self.add(Figure("tput_nomatch", "UDP flood pod-a -> pod-b kept, brtrace filter not matching",
                                ">= 97 %", "% of untraced"))
@@ -342,10 +357,7 @@ class Bench:
             got: dict[str, float] = {}
             eff: dict[str, float] = {}
             broken = False
-            for name, start in rotated(variants, r):
-                tr = start() if start else None
-                res = flood(dur)
-                info = tr.stop() if tr else {}
+            for name, (res, info) in self.beside(variants, r, lambda: flood(dur)).items():
                 got[name] = res["delivered_pps"]
                 eff[name] = res["pkts_per_cpu_s"]
                 # someone else's fault injection on the shared lab shows as packets not delivered
@@ -424,12 +436,7 @@ class Bench:
         base: list[float] = []
         for r in range(self.rounds):
             got: dict[str, float] = {}
-            for name, start in rotated(variants, r):
-                tr = start() if start else None
-                try:
-                    res = iperf.run(secs)
-                finally:
-                    info = tr.stop() if tr else {}
+            for name, (res, info) in self.beside(variants, r, lambda: iperf.run(secs)).items():
                 got[name] = res["bps"]
                 self.log(f"iperf3 {name}: {res['bps'] / 1e9:.2f} Gbit/s (sender CPU "
                          f"{res['sender_cpu_pct']:.0f} %) {info if info else ''}")
@@ -580,8 +587,8 @@ class Bench:
                     lab.up("flannel")
                     self.lab_was_up = False
         steps = [("pipeline", self.pipeline), ("recording", self.recording_figs), ("rss", self.rss),
-                 ("startup", self.startup), ("throughput", self.throughput), ("iperf", self.iperf), ("loss", self.loss),
-                 ("probecost", self.probecost), ("tui", self.tui)]
+                 ("startup", self.startup), ("throughput", self.throughput), ("iperf", self.iperf),
+                 ("loss", self.loss), ("probecost", self.probecost), ("tui", self.tui)]
         try:
             for key, fn in steps:
                 if self.wanted(key):
