@@ -10,7 +10,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = {"bcc", "pyroute2", "textual"}
+HEAVY = {"bcc", "pyroute2", "textual", "grpc", "google"}
 # module (file or package dir) -> heavy libraries it may import
 ALLOWED: dict[str, set[str]] = {
     "probes/loader.py": {"bcc"},
@@ -18,6 +18,9 @@ ALLOWED: dict[str, set[str]] = {
     "tracer/topology/discover.py": {"pyroute2"},
     "tracer/lab": {"pyroute2"},
     "tui": {"textual"},
+    # the agent wire: the server and the client, nothing else
+    "tracer/agent": {"grpc", "google"},
+    "tracer/remote": {"grpc", "google"},
 }
 PURE = ["tracer/model.py", "tracer/source.py", "tracer/filter.py", "tracer/topology/model.py",
         "tracer/topology/render.py", "tracer/correlate", "tracer/render", "tracer/record",
