@@ -258,8 +258,9 @@ class LiveSource:
 
     def __init__(self, flt: TraceFilter, topology: Topology, snaplen: int = DEFAULT_SNAPLEN,
                  command: str = "", ringbuf_pages: int = RINGBUF_PAGES,
-                 all_hooks: bool = False) -> None:
+                 all_hooks: bool = False, netns_inodes: Sequence[int] = ()) -> None:
         _require_root()
+        self._netns = tuple(netns_inodes)  # empty: every namespace (brtrace agent --netns)
         if ringbuf_pages < 1 or ringbuf_pages & (ringbuf_pages - 1):
             raise BrtraceError("ring buffer pages must be a power of two", 2)
         self._pages = ringbuf_pages
@@ -272,6 +273,7 @@ class LiveSource:
             plan = load_plan()
             self._hooks = choose_hooks(plan.hooks, all_hooks)
             self._bpf = self._compile(flt, plan.macros, snaplen)
+            self._allow_netns()
             self._closed = False
             self._attach()
         rb = self._bpf[b"events"]
@@ -296,11 +298,21 @@ class LiveSource:
         cflags += [f"-DBRT_FENTRY_{FUNCTIONS[h.hook]}=1" for h in self._hooks if h.mode == "fentry"]
         if any(h.mode == "kprobe" for h in self._hooks):
             cflags.append("-DBRT_KPROBES=1")
+        if self._netns:
+            cflags.append("-DFILTER_NETNS=1")
         try:
             return bcc.BPF(src_file=SOURCE.encode(), cflags=cflags)
         except Exception as exc:  # bcc raises bare Exception on compile/load failure
             raise BrtraceError(f"could not compile/load the probes: {exc}; "
                                "run `brtrace doctor` to see what is missing") from None
+
+    def _allow_netns(self) -> None:
+        """The namespaces the kernel keeps events of (brtrace.c: FILTER_NETNS), before any attach."""
+        if not self._netns:
+            return
+        table = self._bpf[b"netns_allow"]
+        for inode in self._netns:
+            table[ctypes.c_uint32(inode)] = ctypes.c_uint8(1)
 
     def _attach(self) -> None:
         # the shared parser the skb tracepoints tail-call (brtrace.c: tail_emit)

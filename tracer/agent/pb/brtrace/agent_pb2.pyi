@@ -75,7 +75,7 @@ class TraceRequest(_message.Message):
     def __init__(self, icmp_id: _Optional[int] = ..., host: _Optional[str] = ..., proto: _Optional[str] = ..., port: _Optional[int] = ..., fib_addrs: _Optional[_Iterable[str]] = ..., only_drops: _Optional[bool] = ..., vxlan_port: _Optional[int] = ..., snaplen: _Optional[int] = ..., all_hooks: _Optional[bool] = ..., schema_version: _Optional[int] = ...) -> None: ...
 
 class TraceBatch(_message.Message):
-    __slots__ = ("schema_version", "node", "snaplen", "records", "reasons", "syms", "lost", "events", "ready", "hooks")
+    __slots__ = ("schema_version", "node", "snaplen", "records", "reasons", "syms", "lost", "events", "ready", "hooks", "read_to_ns")
     class ReasonsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +100,7 @@ class TraceBatch(_message.Message):
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
     HOOKS_FIELD_NUMBER: _ClassVar[int]
+    READ_TO_NS_FIELD_NUMBER: _ClassVar[int]
     schema_version: int
     node: str
     snaplen: int
@@ -110,7 +111,8 @@ class TraceBatch(_message.Message):
     events: int
     ready: bool
     hooks: _containers.RepeatedCompositeFieldContainer[HookState]
-    def __init__(self, schema_version: _Optional[int] = ..., node: _Optional[str] = ..., snaplen: _Optional[int] = ..., records: _Optional[bytes] = ..., reasons: _Optional[_Mapping[int, str]] = ..., syms: _Optional[_Mapping[int, str]] = ..., lost: _Optional[int] = ..., events: _Optional[int] = ..., ready: _Optional[bool] = ..., hooks: _Optional[_Iterable[_Union[HookState, _Mapping]]] = ...) -> None: ...
+    read_to_ns: int
+    def __init__(self, schema_version: _Optional[int] = ..., node: _Optional[str] = ..., snaplen: _Optional[int] = ..., records: _Optional[bytes] = ..., reasons: _Optional[_Mapping[int, str]] = ..., syms: _Optional[_Mapping[int, str]] = ..., lost: _Optional[int] = ..., events: _Optional[int] = ..., ready: _Optional[bool] = ..., hooks: _Optional[_Iterable[_Union[HookState, _Mapping]]] = ..., read_to_ns: _Optional[int] = ...) -> None: ...
 
 class SendProbesRequest(_message.Message):
     __slots__ = ("netns", "dest", "ident", "count", "interval", "size")
