@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--record", metavar="FILE", help="also write the trace to FILE")
     p.add_argument("--snaplen", type=int, default=128, help="header bytes kept per hop")
     p.add_argument("--all-hooks", action="store_true", help="also attach net_dev_start_xmit and netif_rx (qdisc delay, backlog drops; costs every packet more)")
+    from tracer.remote.options import add_agent_args
+
+    add_agent_args(p)
     p.set_defaults(func=run)
 
 
@@ -40,6 +43,10 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.agents:  # across nodes: the agents trace and send (tracer/remote)
+        from tracer.remote.cli import ping as remote_ping
+
+        return remote_ping(args)
     from tracer.ping import choose_source, parse_dest, run_ping
     from tracer.render.text import probe_json, probe_text, summary_text
     from tracer.topology.discover import discover
