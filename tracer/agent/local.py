@@ -35,12 +35,16 @@ def local_kernel(cfg: AgentConfig) -> Kernel:
         missing = [n for n in names if first.find_netns(n) is None]
         if missing:
             raise BrtraceError(f"no network namespace {', '.join(missing)} on this node", 2)
-    inodes = tuple(ns.inode for ns in first.namespaces) if names else ()
 
     def open_source(flt: TraceFilter, snaplen: int, all_hooks: bool) -> Any:
+        """Probes for one stream; the names are resolved now (a namespace made anew has a new inode)."""
         from probes.loader import LiveSource
 
-        return LiveSource(flt, topo(), snaplen=snaplen, command=f"brtrace agent --node {cfg.node}",
+        now = topo()
+        if names and not now.namespaces:
+            raise BrtraceError(f"none of {', '.join(names)} exists any more")
+        inodes = tuple(ns.inode for ns in now.namespaces) if names else ()
+        return LiveSource(flt, now, snaplen=snaplen, command=f"brtrace agent --node {cfg.node}",
                           all_hooks=all_hooks, netns_inodes=inodes)
 
     def hooks() -> Sequence[HookStatus]:

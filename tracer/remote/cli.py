@@ -57,9 +57,11 @@ def ping(args: argparse.Namespace) -> int:
             print()
     if not args.json:
         lost = sum(sess.lost.values())
-        print(summary_text(run.results, lost, run.events))
+        partial = sum(1 for r in run.results if r.status == "partial")
+        print(summary_text(run.results, lost, run.events)
+              + (f"; {partial} partial (not followed end to end)" if partial else ""))
         for n, st in sess.node_state().items():
             print(f"node {n}: clock offset {st.get('offset_ns', '?')} ns ± {st.get('uncertainty_ns', '?')} ns, "
                   f"{st.get('lost', 0)} lost" + (f", agent {st['agent']}" if "agent" in st else ""))
-    ok = bool(run.results) and all(r.status == "delivered" for r in run.results)
+    ok = bool(run.results) and all(r.status == "delivered" and r.request and r.reply for r in run.results)
     return 0 if ok and not sess.dead and not sess.unreachable else 1

@@ -43,6 +43,7 @@ class Session:
     _live: set[str] = field(default_factory=set)
     _seen: dict[str, float] = field(default_factory=dict)
     on_warn: Callable[[str], None] = warn
+    _closing: bool = False  # we cancelled the streams: their ends are not deaths
 
     def node_state(self) -> dict[str, dict[str, object]]:
         """Per node: clock offset and uncertainty, events lost, and whether its agent is gone."""
@@ -82,7 +83,10 @@ class Session:
 
     def _take(self, item: StreamItem) -> None:
         if item.ended:
-            if item.node in self._live or item.node not in self.dead:
+            if self._closing and item.ended == "cancelled":
+                self._live.discard(item.node)
+                self.merger.node_gone(item.node)
+            elif item.node not in self.dead:
                 self._gone(item.node, item.ended)
             return
         rec = item.records
@@ -98,7 +102,7 @@ class Session:
     def _gone(self, node: str, why: str) -> None:
         if node in self.dead:
             return
-        self.dead[node] = f"gone: {why}" if why not in ("cancelled", "stream ended") else "stopped"
+        self.dead[node] = f"gone: {why}" if why != "cancelled" else "stopped"
         self._live.discard(node)
         self.merger.node_gone(node)
         self.on_warn(f"agent {node} ({self.clients[node].addr}) {self.dead[node]}; "
@@ -124,6 +128,7 @@ class Session:
     def finish(self, settle_s: float = 0.3) -> EventBatch | None:
         """Late events in, streams stopped, clocks tightened by causality, everything out."""
         self.pump(settle_s, release=False)
+        self._closing = True
         for n, c in self.clients.items():
             if n in self._live:
                 c.cancel()
