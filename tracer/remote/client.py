@@ -83,7 +83,8 @@ class AgentClient:
     def hello(self) -> pb.NodeInfoReply:
         """Node info; checks the agent writes the event schema this client reads."""
         try:
-            info = self._stub.NodeInfo(pb.NodeInfoRequest(), timeout=CALL_TIMEOUT_S, metadata=self._meta)
+            info: pb.NodeInfoReply = self._stub.NodeInfo(pb.NodeInfoRequest(), timeout=CALL_TIMEOUT_S,
+                                                         metadata=self._meta)
         except grpc.RpcError as exc:
             raise self._fail(exc, "node info") from None
         self.info, self.node = info, info.node
@@ -119,7 +120,9 @@ class AgentClient:
         req = pb.SendProbesRequest(netns=netns, dest=dest, ident=ident, count=count,
                                    interval=interval, size=size)
         try:
-            return self._stub.SendProbes(req, timeout=count * interval + 30, metadata=self._meta)
+            reply: pb.SendProbesReply = self._stub.SendProbes(req, timeout=count * interval + 30,
+                                                              metadata=self._meta)
+            return reply
         except grpc.RpcError as exc:
             raise self._fail(exc, "sending probes") from None
 
