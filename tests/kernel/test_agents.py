@@ -250,3 +250,28 @@ def test_non_loopback_listen_without_tls_refuses_in_one_line() -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("brtrace: refusing to listen on 0.0.0.0:7946 without TLS")
     assert proc.stderr.count("\n") == 1
+
+
+def test_trace_and_record_through_agents_merge_both_nodes(flannel_lab: object, tmp_path: Path) -> None:
+    """trace/record --agents: every packet's hops from both nodes; the recording replays without agents."""
+    pinger = ["--", "ip", "netns", "exec", "brt-pod-a", "ping", "-c", "2", "-i", "0.3", "10.244.1.3"]
+    rec = tmp_path / "merged.brt"
+    with agent(NODE1) as a1, agent(NODE2) as a2:
+        agents = ["--agents", f"{a1},{a2}", "--host", "10.244.1.3", "--proto", "icmp", "--duration", "10"]
+        tr = subprocess.run([BRTRACE, "trace", "--json", *agents, *pinger], capture_output=True, text=True,
+                            timeout=120)
+        rc = subprocess.run([BRTRACE, "record", "-o", str(rec), *agents, *pinger], capture_output=True,
+                            text=True, timeout=120)
+    assert tr.returncode == 0 and "Traceback" not in tr.stderr, tr.stderr
+    pkts = probes(tr.stdout)
+    assert len(pkts) == 4  # two requests, two replies
+    for p in pkts:
+        verbs = [h["verb"] for h in p["hops"] if h["kind"] != "route"]
+        assert verbs.index("send-encap") + 1 == verbs.index("recv-encap")
+        assert {h["netns"] for h in p["hops"]} >= {"pod-a", "node1", "node2", "pod-b"}
+        ts = [h["t_ns"] for h in p["hops"]]
+        assert ts == sorted(ts)  # one time line: no hop inverted at the crossing
+    assert rc.returncode == 0, rc.stderr
+    rp = subprocess.run([BRTRACE, "replay", str(rec), "--json"], capture_output=True, text=True, timeout=60)
+    assert rp.returncode == 0, rp.stderr
+    assert '"recv-encap"' in rp.stdout and '"pod-b"' in rp.stdout

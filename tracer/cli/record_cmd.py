@@ -23,6 +23,9 @@ def add_filter_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, help="only this TCP/UDP port")
     p.add_argument("--snaplen", type=int, default=128, help="header bytes kept per hop")
     p.add_argument("--all-hooks", action="store_true", help="also attach net_dev_start_xmit and netif_rx (qdisc delay, backlog drops; costs every packet more)")
+    from tracer.remote.options import add_agent_args
+
+    add_agent_args(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -55,6 +58,12 @@ def open_live(args: argparse.Namespace, what: str):  # type: ignore[no-untyped-d
     flt = build_filter(args)
     if not 0 < args.duration <= 3600:
         raise BrtraceError("--duration must be between 0 and 3600 seconds", 2)
+    if getattr(args, "agents", ""):  # across nodes: the agents trace (tracer/remote), no root here
+        from tracer.remote.cli import open_session
+        from tracer.remote.source import RemoteSource
+
+        remote = RemoteSource(open_session(args), flt, args.snaplen, args.all_hooks, " ".join(cmd))
+        return cmd, remote.info.topology, remote
     if os.geteuid() != 0:
         raise NeedRoot(f"brtrace {what}")
     topo = discover()
