@@ -268,6 +268,23 @@ class Bench:
         fig.ok = ms <= 50
         fig.note = "p95 frame time of the worst key, measured by bench/tui_frame.py (its own rounds)"
 
+    def agent_stream(self) -> None:
+        """bench/agent_stream.py: one agent to one client over loopback, its own rounds."""
+        fig = self.add(Figure("agent_stream", "one agent streams to one client over loopback "
+                              "(synthetic ring, decoded, not correlated)", ">= 1,000,000", "events/s"))
+        args = [PY, os.path.join(HERE, "agent_stream.py")] + (["--events", "100000"] if self.smoke else [])
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=900, cwd=ROOT)
+        m = re.search(r"\(median of \d+\): ([\d,]+) events/s", proc.stdout)
+        if not m:
+            fig.skipped = f"bench/agent_stream.py printed no figure (rc {proc.returncode}): " \
+                + (proc.stderr or proc.stdout).strip()[-300:].replace("\n", " ")
+            return
+        v = float(m.group(1).replace(",", ""))
+        fig.results["after"] = {"median": v, "n": 1, "min": v, "max": v,
+                                "output": proc.stdout.strip().splitlines()}
+        fig.ok = v >= 1_000_000
+        fig.note = "agent in its own process (real gRPC service), client receives and checks every batch"
+
     # kernel -------------------------------------------------------------------
     def startup(self) -> None:
         f_start = self.add(Figure("startup", "start to probes attached, compile included",
@@ -588,7 +605,8 @@ class Bench:
                     self.lab_was_up = False
         steps = [("pipeline", self.pipeline), ("recording", self.recording_figs), ("rss", self.rss),
                  ("startup", self.startup), ("throughput", self.throughput), ("iperf", self.iperf),
-                 ("loss", self.loss), ("probecost", self.probecost), ("tui", self.tui)]
+                 ("loss", self.loss), ("probecost", self.probecost), ("tui", self.tui),
+                 ("agent", self.agent_stream)]
         try:
             for key, fn in steps:
                 if self.wanted(key):
@@ -719,7 +737,7 @@ def main() -> int:
     p.add_argument("--smoke", action="store_true", help="tiny sizes, seconds; figures mean nothing")
     p.add_argument("--rounds", type=int, default=None, help="rounds per figure (default 5, smoke 1)")
     p.add_argument("--baseline", default="", help="also measure this git ref, side by side")
-    p.add_argument("--only", default="", help="comma list: pipeline,recording,rss,startup,throughput,iperf,loss,probecost,tui")
+    p.add_argument("--only", default="", help="comma list: pipeline,recording,rss,startup,throughput,iperf,loss,probecost,tui,agent")
     p.add_argument("--flood-seconds", type=float, default=2.0)
     p.add_argument("--out", default="", help="results JSON (default bench/results.json)")
     p.add_argument("--md", default="", help="Markdown table (default bench/RESULTS.md)")

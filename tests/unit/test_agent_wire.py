@@ -12,7 +12,7 @@ import grpc
 import numpy as np
 import pytest
 
-from probes.layout import Decoder
+from probes.layout import Decoder, record_dtype
 from tracer.agent import wire
 from tracer.agent.pb.brtrace import agent_pb2 as pb
 from tracer.agent.security import Security, check_listen
@@ -27,11 +27,12 @@ from synth import flannel_batch  # noqa: E402
 
 
 def test_batches_round_trip_as_the_kernel_wrote_them() -> None:
-    arr = flannel_batch(20_000)
+    arr = flannel_batch(2 * wire.BATCH_RECORDS + 100)
     msgs = wire.batch_messages("node1", arr, Decoder(), lost=3, sent=0, read_to_ns=99)
-    assert len(msgs) == 3 and msgs[-1].events == 20_000  # never one message per event
+    assert len(msgs) == 3 and msgs[-1].events == len(arr)  # never one message per event
     back = np.concatenate([wire.records_of(m, "agent node1").arr for m in msgs])
     assert back.tobytes() == arr.tobytes()
+    assert len(msgs[0].records) == wire.BATCH_RECORDS * record_dtype().itemsize  # ring records
     assert all(m.schema_version == wire.EVENT_SCHEMA_VERSION and m.lost == 3 for m in msgs)
 
 

@@ -132,7 +132,8 @@ def serve(cfg: AgentConfig, kern: Kernel, ready: Callable[[int], None] | None = 
     sec = cfg.security
     interceptors = [TokenCheck(read_token(sec.token_file))] if sec.token_file else []
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="brt-agent"),
-                         interceptors=interceptors, maximum_concurrent_rpcs=32)
+                         interceptors=interceptors, maximum_concurrent_rpcs=32,
+                         options=[("grpc.max_send_message_length", wire.MAX_MESSAGE)])
     pbg.add_AgentServicer_to_server(AgentService(cfg, kern), server)
     creds = server_credentials(sec)
     try:

@@ -65,7 +65,7 @@ class AgentClient:
     def __post_init__(self) -> None:
         split_addr(self.addr)
         creds = channel_credentials(self.security)
-        opts = [("grpc.max_receive_message_length", 64 << 20)]
+        opts = [("grpc.max_receive_message_length", wire.MAX_MESSAGE)]
         self._channel = (grpc.secure_channel(self.addr, creds, options=opts) if creds is not None
                          else grpc.insecure_channel(self.addr, options=opts))
         self._stub = pbg.AgentStub(self._channel)
