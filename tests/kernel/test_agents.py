@@ -275,3 +275,19 @@ def test_trace_and_record_through_agents_merge_both_nodes(flannel_lab: object, t
     rp = subprocess.run([BRTRACE, "replay", str(rec), "--json"], capture_output=True, text=True, timeout=60)
     assert rp.returncode == 0, rp.stderr
     assert '"recv-encap"' in rp.stdout and '"pod-b"' in rp.stdout
+
+
+def test_topo_through_agents_groups_namespaces_by_node_with_the_underlay(flannel_lab: object) -> None:
+    with agent(NODE1) as a1, agent(NODE2) as a2:
+        js = subprocess.run([BRTRACE, "topo", "--json", "--agents", f"{a1},{a2}"], capture_output=True,
+                            text=True, timeout=60)
+        txt = subprocess.run([BRTRACE, "topo", "--agents", f"{a1},{a2}"], capture_output=True, text=True,
+                             timeout=60)
+    assert js.returncode == 0, js.stderr
+    d = json.loads(js.stdout)
+    assert [(n["node"], sorted(ns["name"] for ns in n["namespaces"])) for n in d["nodes"]] == [
+        ("node1", ["brt-node1", "brt-pod-a"]), ("node2", ["brt-node2", "brt-pod-b"])]
+    assert {(u["a"], u["b"], u["address"]) for u in d["underlay"]} >= {
+        ("node1", "node2", "192.168.50.12"), ("node2", "node1", "192.168.50.11")}
+    assert txt.returncode == 0 and "node node1 (192.168.50.11" in txt.stdout
+    assert "node1 → node2 at 192.168.50.12" in txt.stdout

@@ -155,3 +155,18 @@ def test_a_journey_that_leaves_the_seen_nodes_says_so() -> None:
     assert all(h.node == "node1" for h in out)
     out2, _ = cut_at_edges(with_nodes(hops, cl.node_of), cl, {})
     assert out2 == out
+
+
+def test_a_recording_keeps_which_node_each_namespace_is_on() -> None:
+    from tracer.multinode.nodes import cluster_of
+
+    t1 = Topology((_ns("brt-node1", 11, "192.168.50.11", "192.168.50.12"),))
+    t2 = Topology((_ns("brt-node2", 12, "192.168.50.12", "192.168.50.11"),))
+    cl = merge_topologies({"node1": t1, "node2": t2})
+    back = cluster_of(Topology.from_dict(cl.topology.to_dict()))  # as a recording's header stores it
+    assert dict(back.node_of) == {11: "node1", 12: "node2"} and back.nodes == ("node1", "node2")
+    assert {(u.a, u.b) for u in back.underlay} == {("node1", "node2"), ("node2", "node1")}
+    old = cl.topology.to_dict()
+    for ns in old["namespaces"]:
+        del ns["node"]  # a recording made before nodes existed
+    assert all(ns.node == "" for ns in Topology.from_dict(old).namespaces)

@@ -83,7 +83,7 @@ def merge_topologies(tops: Mapping[str, Topology]) -> Cluster:
             if ns.inode in used:
                 ren[ns.inode] = RENAMED_BASE + len(used)
         for ns in topo.namespaces:
-            new = _renamed(ns, ren)
+            new = dataclasses.replace(_renamed(ns, ren), node=node)
             used.add(new.inode)
             node_of[new.inode] = node
             namespaces.append(new)
@@ -92,6 +92,14 @@ def merge_topologies(tops: Mapping[str, Topology]) -> Cluster:
     addrs = {n: _node_addresses(merged, node_of, n) for n in tops}
     under = _underlay(merged, node_of, addrs)
     return Cluster(merged, node_of, remap, tuple(tops), under, addrs)
+
+
+def cluster_of(topo: Topology) -> Cluster:
+    """A recording's merged topology back as a cluster (its namespaces carry their node)."""
+    nodes = tuple(dict.fromkeys(ns.node for ns in topo.namespaces if ns.node))
+    node_of = {ns.inode: ns.node for ns in topo.namespaces if ns.node}
+    addrs = {n: _node_addresses(topo, node_of, n) for n in nodes}
+    return Cluster(topo, node_of, {}, nodes, _underlay(topo, node_of, addrs), addrs)
 
 
 def _renamed(ns: Netns, ren: Mapping[int, int]) -> Netns:
@@ -141,3 +149,21 @@ def _underlay(topo: Topology, node_of: Mapping[int, str],
 def _name(ns: Netns, ifindex: int) -> str:
     ln = ns.link(ifindex)
     return f"{ns.label}/{ln.name}" if ln else ns.label
+
+
+def render_cluster(cl: Cluster, local_routes: bool = False) -> str:
+    """``brtrace topo --agents``: each node as a group of its namespaces, then the underlay."""
+    from tracer.topology.render import inert, render
+
+    out: list[str] = []
+    for n in cl.nodes:
+        sub = Topology(tuple(ns for ns in cl.topology.namespaces if cl.node_of.get(ns.inode) == n),
+                       cl.topology.taken_at, n)
+        addrs = ", ".join(cl.addresses.get(n, ())) or "no underlay address seen"
+        body = render(sub, local_routes).rstrip("\n")
+        out.append(f"node {inert(n)} ({addrs})\n" + "\n".join("  " + ln if ln else ln
+                                                            for ln in body.splitlines()))
+    if cl.underlay:
+        out.append("underlay:\n" + "\n".join(f"  {inert(u.a)} → {inert(u.b)} at {u.address} ({inert(u.via)})"
+                                              for u in cl.underlay))
+    return "\n\n".join(out) + "\n"

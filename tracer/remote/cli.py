@@ -65,3 +65,16 @@ def ping(args: argparse.Namespace) -> int:
                   f"{st.get('lost', 0)} lost" + (f", agent {st['agent']}" if "agent" in st else ""))
     ok = bool(run.results) and all(r.status == "delivered" and r.request and r.reply for r in run.results)
     return 0 if ok and not sess.dead and not sess.unreachable else 1
+
+
+def topo(args: argparse.Namespace) -> int:
+    """``brtrace topo --agents …``: the merged topology; --json as nodes → namespaces."""
+    from tracer.multinode.nodes import render_cluster
+
+    sess = open_session(args)
+    sess.close()
+    if args.json:
+        print(json.dumps(sess.cluster.to_dict(), indent=2, ensure_ascii=True))
+    else:
+        sys.stdout.write(render_cluster(sess.cluster, args.local))
+    return 1 if sess.unreachable else 0
