@@ -121,6 +121,7 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
             netns_inode=ev.netns, ifindex=ev.ifindex, events=tuple(group),
             reason=ev.reason_name if ev.hook == Hook.KFREE_SKB else "",
             location=ev.location_sym if ev.hook == Hook.KFREE_SKB else "",
+            node=(place.netns.node if place.netns else "") or topo.hostname,
         ))
         if ev.hook not in (Hook.FIB_TABLE_LOOKUP, Hook.BR_FDB_UPDATE):
             prev = place
