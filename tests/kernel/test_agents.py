@@ -292,3 +292,25 @@ def test_topo_through_agents_groups_namespaces_by_node_with_the_underlay(flannel
         ("node1", "node2", "192.168.50.12"), ("node2", "node1", "192.168.50.11")}
     assert txt.returncode == 0 and "node node1 (192.168.50.11" in txt.stdout
     assert "node1 → node2 at 192.168.50.12" in txt.stdout
+
+
+def test_drops_through_agents_names_the_node1_drop(flannel_lab: object) -> None:
+    from tracer.lab import fault
+
+    assert fault.break_("ip-forward-off")
+    try:
+        with agent(NODE1) as a1, agent(NODE2) as a2:
+            proc = subprocess.Popen([BRTRACE, "drops", "--json", "--duration", "4", "--interval", "1",
+                                     "--host", "10.244.1.3", "--agents", f"{a1},{a2}"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and proc.poll() is None:
+                subprocess.run(["ip", "netns", "exec", "brt-pod-a", "ping", "-c", "1", "-W", "0.2",
+                                "10.244.1.3"], capture_output=True, timeout=5, check=False)
+            out, err = proc.communicate(timeout=30)
+    finally:
+        fault.fix("ip-forward-off")
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    final = [json.loads(ln) for ln in out.splitlines() if ln.strip()][-1]
+    assert final["final"] is True
+    assert any(g["netns"] == "node1" and g["total"] >= 1 for g in final["groups"]), final["groups"]
