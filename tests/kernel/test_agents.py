@@ -30,6 +30,7 @@ BRTRACE = str(Path(sys.executable).with_name("brtrace"))
 NODE1 = ("node1", "brt-node1,brt-pod-a")
 NODE2 = ("node2", "brt-node2,brt-pod-b")
 NODE_OF = {"pod-a": "node1", "node1": "node1", "pod-b": "node2", "node2": "node2"}
+PIDS: dict[str, int] = {}  # agent address -> the pid of the agent this test started there
 
 
 def free_port() -> int:
@@ -56,6 +57,7 @@ def agent(node: tuple[str, str], *extra: str) -> Iterator[str]:
                 ready.set()
 
     threading.Thread(target=read, daemon=True).start()
+    PIDS[addr] = proc.pid
     try:
         assert ready.wait(30), f"agent {node[0]} did not start: {''.join(lines)}"
         yield addr
@@ -116,9 +118,11 @@ def test_two_agents_give_the_local_path_hop_for_hop(flannel_lab: object) -> None
 
 
 def test_only_node1_agent_ends_at_eth0_no_agent_there(flannel_lab: object) -> None:
+    nobody = f"127.0.0.1:{free_port()}"  # an agent that cannot be reached is named; the others go on
     with agent(NODE1) as a1:
-        proc = brtrace_ping("10.244.1.3", "--from", "pod-a", "-c", "1", "--json", "--agents", a1)
+        proc = brtrace_ping("10.244.1.3", "--from", "pod-a", "-c", "1", "--json", "--agents", f"{a1},{nobody}")
     assert proc.returncode == 1, proc.stderr + proc.stdout
+    assert f"agent {nobody}" in proc.stderr and "unreachable" in proc.stderr
     (p,) = probes(proc.stdout)
     assert p["status"] == "partial", proc.stdout
     assert {h["node"] for h in p["request"]} == {"node1"}  # the kernel filter kept node2's out
@@ -135,7 +139,7 @@ def test_agent_killed_mid_run_is_named_and_the_other_node_goes_on(flannel_lab: o
         proc = subprocess.Popen([BRTRACE, "ping", "10.244.1.3", "--from", "pod-a", "-c", "16", "-i", "0.25",
                                  "--json", "--agents", f"{a1},{a2}"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        pid2 = _agent_pid(a2)
+        pid2 = PIDS[a2]
         time.sleep(4.0)  # both streams live (each compiles its probes), a few probes sent
         os.kill(pid2, signal.SIGKILL)
         out, err = proc.communicate(timeout=120)
@@ -150,13 +154,6 @@ def test_agent_killed_mid_run_is_named_and_the_other_node_goes_on(flannel_lab: o
     assert {h["node"] for h in late["request"]} == {"node1"}
     assert late["request"][-1]["verb"] == "left" and "agent node2 gone" in late["request"][-1]["action"]
     assert "gone" in late["nodes"]["node2"]["agent"]
-
-
-def _agent_pid(addr: str) -> int:
-    """The agent process listening on addr (the one this test started)."""
-    out = subprocess.run(["ss", "-Htlnp", f"sport = :{addr.rsplit(':', 1)[1]}"],
-                         capture_output=True, text=True, check=True).stdout
-    return int(out.split("pid=")[1].split(",")[0])
 
 
 def test_schema_mismatch_is_refused_by_the_agent(flannel_lab: object) -> None:

@@ -29,7 +29,18 @@ from tracer.model import HookStatus
 from tracer.topology.model import Topology
 
 HEARTBEAT_S = 0.1
-VERSION = "0.1.0"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("brtrace")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+VERSION = _version()
 
 
 @dataclass
