@@ -31,6 +31,7 @@ NODE1 = ("node1", "brt-node1,brt-pod-a")
 NODE2 = ("node2", "brt-node2,brt-pod-b")
 NODE_OF = {"pod-a": "node1", "node1": "node1", "pod-b": "node2", "node2": "node2"}
 PIDS: dict[str, int] = {}  # agent address -> the pid of the agent this test started there
+LOGS: dict[str, list[str]] = {}  # agent address -> its stderr lines so far
 
 
 def free_port() -> int:
@@ -57,7 +58,7 @@ def agent(node: tuple[str, str], *extra: str) -> Iterator[str]:
                 ready.set()
 
     threading.Thread(target=read, daemon=True).start()
-    PIDS[addr] = proc.pid
+    PIDS[addr], LOGS[addr] = proc.pid, lines
     try:
         assert ready.wait(30), f"agent {node[0]} did not start: {''.join(lines)}"
         yield addr
@@ -139,9 +140,11 @@ def test_agent_killed_mid_run_is_named_and_the_other_node_goes_on(flannel_lab: o
         proc = subprocess.Popen([BRTRACE, "ping", "10.244.1.3", "--from", "pod-a", "-c", "16", "-i", "0.25",
                                  "--json", "--agents", f"{a1},{a2}"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        pid2 = PIDS[a2]
-        time.sleep(4.0)  # both streams live (each compiles its probes), a few probes sent
-        os.kill(pid2, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any("probes live" in ln for ln in LOGS[a2]):
+            time.sleep(0.05)
+        time.sleep(1.5)  # node2's probes are live; a few probes go through both nodes
+        os.kill(PIDS[a2], signal.SIGKILL)
         out, err = proc.communicate(timeout=120)
     assert "Traceback" not in err, err
     assert proc.returncode == 1

@@ -10,6 +10,7 @@ ring has been read, so a quiet node does not hold the client's merge back.
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -72,9 +73,13 @@ def trace_filter(req: pb.TraceRequest) -> TraceFilter:
                        vxlan_port=req.vxlan_port or 8472)
 
 
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
 class AgentService(pbg.AgentServicer):  # type: ignore[misc]
-    def __init__(self, cfg: AgentConfig, kern: Kernel) -> None:
-        self.cfg, self.kern = cfg, kern
+    def __init__(self, cfg: AgentConfig, kern: Kernel, log: Callable[[str], None] = _log) -> None:
+        self.cfg, self.kern, self.log = cfg, kern, log
 
     def NodeInfo(self, request: pb.NodeInfoRequest, context: grpc.ServicerContext) -> pb.NodeInfoReply:
         return pb.NodeInfoReply(node=self.cfg.node, kernel=self.kern.kernel,
@@ -110,6 +115,8 @@ class AgentService(pbg.AgentServicer):  # type: ignore[misc]
                                            request.all_hooks)
         except BrtraceError as exc:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"{self.cfg.node}: {exc}")
+        who = f"brtrace agent {self.cfg.node}: stream for {context.peer()}"
+        self.log(f"{who} ({source.info.filter}): probes live")
         try:
             yield pb.TraceBatch(schema_version=wire.EVENT_SCHEMA_VERSION, node=self.cfg.node,
                                 ready=True, hooks=_hook_states(source.info.hooks),
@@ -117,6 +124,7 @@ class AgentService(pbg.AgentServicer):  # type: ignore[misc]
             yield from self._stream(source, context)
         finally:
             source.close()
+            self.log(f"{who}: ended, probes detached")
 
     def _stream(self, source: Any, context: grpc.ServicerContext) -> Iterator[pb.TraceBatch]:
         sent = 0
