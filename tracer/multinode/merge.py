@@ -138,13 +138,22 @@ class TimeMerger:
         """What the merger holds of a node, in its own clock (for causality bounds)."""
         return list(self.feeds[node].chunks)
 
-    def crossings(self) -> list[Crossing]:
-        """Encapsulated packets held that one node sent and another received (own clocks)."""
+    def crossings(self, limit: int = 0) -> list[Crossing]:
+        """Encapsulated packets held that one node sent and another received (own clocks).
+
+        ``limit``: look at about that many records per node (the newest), so a
+        live trace at a flood pays a bounded price per release; 0: all.
+        """
         sent: dict[tuple[int, ...], tuple[str, int]] = {}
         got: dict[tuple[int, ...], dict[str, int]] = {}
         for f in self.feeds.values():
-            for arr in f.chunks:
-                _encap_ends(f.name, arr, sent, got)
+            budget = limit
+            for arr in reversed(f.chunks):
+                part = arr[-budget:] if limit else arr
+                _encap_ends(f.name, part, sent, got)
+                budget -= len(part)
+                if limit and budget <= 0:
+                    break
         out = []
         for key, (tx_node, tx_ns) in sent.items():
             for rx_node, rx_ns in got.get(key, {}).items():

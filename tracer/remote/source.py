@@ -19,6 +19,9 @@ from tracer.remote.session import Session
 from tracer.source import SourceInfo
 
 
+CROSSING_SAMPLE = 4096  # records per node looked at for clock bounds before each release
+
+
 class RemoteSource:
     def __init__(self, sess: Session, flt: TraceFilter, snaplen: int = 128, all_hooks: bool = False,
                  command: str = "") -> None:
@@ -45,7 +48,7 @@ class RemoteSource:
             return []
         m = self.sess.merger
         self.sess.pump(max(0, timeout_ms) / 1000.0, release=False)
-        self.sess.clocks = tighten(self.sess.clocks, m.crossings(), self._ref)
+        self.sess.clocks = tighten(self.sess.clocks, m.crossings(CROSSING_SAMPLE), self._ref)
         m.clocks = dict(self.sess.clocks)
         out = m.ready()
         if out is None:
