@@ -106,6 +106,7 @@ class AgentService(pbg.AgentServicer):  # type: ignore[misc]
             raise  # not reached: abort raises
 
     def Trace(self, request: pb.TraceRequest, context: grpc.ServicerContext) -> Iterator[pb.TraceBatch]:
+        """Probes with the caller's filter, limited to this agent's namespaces; detached on every way out."""
         try:
             wire.check_schema(request.schema_version, "the client")
         except wire.WireError as exc:
@@ -127,6 +128,7 @@ class AgentService(pbg.AgentServicer):  # type: ignore[misc]
             self.log(f"{who}: ended, probes detached")
 
     def _stream(self, source: Any, context: grpc.ServicerContext) -> Iterator[pb.TraceBatch]:
+        """Batches as the ring gives them, or a heartbeat saying how far it was read, until cancelled."""
         sent = 0
         beat = 0.0
         while context.is_active():

@@ -89,6 +89,7 @@ class TimeMerger:
         return self._release(2**63 - 1)
 
     def _release(self, mark: int) -> EventBatch | None:
+        """Records at or before ``mark`` (client time) out, merged; later ones stay in their node's own form."""
         parts: list[np.ndarray] = []
         for f in self.feeds.values():
             if not f.chunks:

@@ -62,6 +62,11 @@ def _agent_netns(sess: Session, node: str, ns: Netns) -> str:
 
 def run_remote_ping(sess: Session, dest: str, wanted: str | None, count: int, interval: float,
                     size: int = 56, snaplen: int = 128, all_hooks: bool = False) -> RemotePing:
+    """Streams open and live on every node, probes from the source's node, then one merge.
+
+    Nothing is correlated before the end: the offsets are final only once the
+    run's own crossings have tightened them.
+    """
     node, ns = pick_source(sess, dest, wanted)
     if node not in sess.clients:
         raise BrtraceError(f"{ns.label} is on node {node or '?'}, whose agent is not reachable")

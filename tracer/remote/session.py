@@ -82,6 +82,7 @@ class Session:
         return item
 
     def _take(self, item: StreamItem) -> None:
+        """One stream item into the merge: records, the first (ready) message, or a stream's end."""
         if item.ended:
             if self._closing and item.ended == "cancelled":
                 self._live.discard(item.node)
