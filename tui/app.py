@@ -98,6 +98,8 @@ class BrtraceApp(App[int]):
         self.held: list[Event] = []
         self.facts = StatusFacts(source=label or ("live" if info and info.live else "replay"),
                                  hooks=info.hooks if info else (), recording=recording)
+        self._label = self.facts.source
+        self._nodes_note = getattr(source, "nodes_note", None)  # across nodes: clocks (tracer/remote)
         self.filter_text = ""
         self.save_dir = Path(save_dir)
         self.saved: list[str] = []
@@ -417,6 +419,8 @@ class BrtraceApp(App[int]):
         self._show_status()
 
     def _show_status(self) -> None:
+        if self._nodes_note is not None:
+            self.facts.source = f"{self._label}  {self._nodes_note()}"
         self.query_one(StatusBar).show(self.facts)
 
 

@@ -127,3 +127,17 @@ def _narrow(e: ClockEstimate, lo: int | None, hi: int | None) -> ClockEstimate:
     if mid == e.offset_ns and unc == e.uncertainty_ns:
         return e
     return ClockEstimate(mid, unc, e.samples, True)
+
+
+def _us(ns: int) -> str:
+    return f"{ns / 1000:.1f}µs" if abs(ns) < 1_000_000 else f"{ns / 1_000_000:.2f}ms"
+
+
+def nodes_note(clocks: dict[str, ClockEstimate], gone: dict[str, str] | None = None) -> str:
+    """One line for a status bar: each node's clock offset and its uncertainty, and lost agents."""
+    parts = []
+    for n, c in clocks.items():
+        sign = "+" if c.offset_ns >= 0 else "-"
+        what = f"agent {gone[n]}" if gone and n in gone else f"{sign}{_us(abs(c.offset_ns))} ±{_us(c.uncertainty_ns)}"
+        parts.append(f"{n} {what}")
+    return "nodes: " + ", ".join(parts)

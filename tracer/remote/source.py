@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from tracer.filter import TraceFilter
 from tracer.model import Event, SourceStats
-from tracer.multinode.clock import tighten
+from tracer.multinode.clock import nodes_note, tighten
 from tracer.remote.session import Session
 from tracer.source import SourceInfo
 
@@ -56,6 +56,10 @@ class RemoteSource:
         self._events += len(out)
         self._batches += 1
         return out
+
+    def nodes_note(self) -> str:
+        """Each node's clock offset ± uncertainty (and lost agents), for the TUI status bar."""
+        return nodes_note(self.sess.clocks, self.sess.dead)
 
     def stats(self) -> SourceStats:
         return SourceStats(self._events, sum(self.sess.lost.values()), self._batches)
