@@ -172,3 +172,15 @@ def test_a_recording_keeps_which_node_each_namespace_is_on() -> None:
     for ns in old["namespaces"]:
         del ns["node"]  # a recording made before nodes existed
     assert all(ns.node == "" for ns in Topology.from_dict(old).namespaces)
+
+
+def test_hop_table_shows_the_node_only_when_hops_are_on_several() -> None:
+    from tracer.render.text import hop_table
+
+    one = [Hop(1, 0, "pod-a", "eth0", "pod-eth0", "send", "sent", node="n1"),
+           Hop(2, 5, "host", "eth0", "uplink", "send-encap", "sent encapsulated", node="n1")]
+    assert "node" not in hop_table(one)[0]
+    two = one + [Hop(3, 9, "host", "eth0", "uplink", "recv-encap", "received encapsulated", node="n2")]
+    lines = hop_table(two)
+    assert lines[0].split()[:3] == ["#", "node", "netns"]
+    assert lines[3].split()[1:4] == ["n2", "host", "eth0"]
