@@ -276,6 +276,11 @@ def test_trace_and_record_through_agents_merge_both_nodes(flannel_lab: object, t
     rp = subprocess.run([BRTRACE, "replay", str(rec), "--json"], capture_output=True, text=True, timeout=60)
     assert rp.returncode == 0, rp.stderr
     assert '"recv-encap"' in rp.stdout and '"pod-b"' in rp.stdout
+    pcap = tmp_path / "merged.pcapng"
+    ex = subprocess.run([BRTRACE, "export", str(rec), "--pcap", str(pcap)], capture_output=True, text=True,
+                        timeout=60)
+    assert ex.returncode == 0, ex.stderr
+    assert pcap.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a" and pcap.stat().st_size > 1000
 
 
 def test_topo_through_agents_groups_namespaces_by_node_with_the_underlay(flannel_lab: object) -> None:
