@@ -39,6 +39,7 @@ class NodeFeed:
     chunks: list[np.ndarray] = field(default_factory=list)
     read_to_ns: int | None = None  # the node's clock: its ring was read up to here
     live: bool = True
+    lagging: bool = False  # named as lagging: it does not hold the others back until it speaks again
     events: int = 0
 
 
@@ -57,6 +58,7 @@ class TimeMerger:
              reasons: dict[int, str], syms: dict[int, str]) -> None:
         """One node's batch (its own clock), and how far that node has read its ring."""
         feed = self.feeds[node]
+        feed.lagging = False
         if len(records):
             feed.chunks.append(records)
             feed.events += len(records)
@@ -72,7 +74,7 @@ class TimeMerger:
         """Client time before which every live node has delivered everything."""
         marks = []
         for f in self.feeds.values():
-            if not f.live:
+            if not f.live or f.lagging:
                 continue
             if f.read_to_ns is None:
                 return None

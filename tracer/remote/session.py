@@ -123,8 +123,10 @@ class Session:
         now = time.monotonic()
         for n in list(self._live):
             if now - self._seen.get(n, now) > LAG_WARN_S:
-                self.on_warn(f"agent {n} ({self.clients[n].addr}) lags: nothing for {LAG_WARN_S:.0f} s")
+                self.on_warn(f"agent {n} ({self.clients[n].addr}) lags: nothing for {LAG_WARN_S:.0f} s; "
+                             "the other nodes go on")
                 self._seen[n] = now
+                self.merger.feeds[n].lagging = True
 
     def finish(self, settle_s: float = 0.3) -> EventBatch | None:
         """Late events in, streams stopped, clocks tightened by causality, everything out."""
