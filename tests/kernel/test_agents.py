@@ -271,7 +271,7 @@ def test_trace_and_record_through_agents_merge_both_nodes(flannel_lab: object, t
         assert {h["netns"] for h in p["hops"]} >= {"pod-a", "node1", "node2", "pod-b"}
         ts = [h["t_ns"] for h in p["hops"]]
         assert ts == sorted(ts)  # one time line: no hop inverted at the crossing
-        assert all(h["node"] == NODE_OF[h["netns"]] for h in p["hops"] if not h["inferred"])
+        assert all(h["node"] == NODE_OF[h["netns"]] for h in p["hops"])
     assert rc.returncode == 0, rc.stderr
     rp = subprocess.run([BRTRACE, "replay", str(rec), "--json"], capture_output=True, text=True, timeout=60)
     assert rp.returncode == 0, rp.stderr
