@@ -103,6 +103,7 @@ def test_two_agents_give_the_local_path_hop_for_hop(flannel_lab: object) -> None
                               "--agents", f"{a1},{a2}")
     assert merged.returncode == 0, merged.stderr + merged.stdout
     want, got = probes(local.stdout), probes(merged.stdout)
+    assert all(list(w["nodes"].values()) == [{"offset_ns": 0, "uncertainty_ns": 0, "lost": 0}] for w in want)
     assert len(got) == 2
     for w, g in zip(want, got):
         assert g["status"] == "delivered"

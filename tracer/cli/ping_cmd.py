@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
         return remote_ping(args)
     from tracer.ping import choose_source, parse_dest, run_ping
+    from tracer.multinode.edges import with_local_node
     from tracer.render.text import probe_json, probe_text, summary_text
     from tracer.topology.discover import discover
 
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                    size=args.size)
     for r in res.results:
         if args.json:
-            print(probe_json(r, topo))
+            print(with_local_node(probe_json(r, topo), topo.hostname, res.lost))
         else:
             print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest, topo)))
             print()

@@ -99,3 +99,12 @@ def across_nodes(p: ProbeResult, cluster: Cluster, dead: Mapping[str, str] | Non
     if (e1 or e2) and status == DELIVERED:
         status = PARTIAL
     return dataclasses.replace(p, request=req, reply=rep, status=status)
+
+
+def with_local_node(probe_json: str, hostname: str, lost: int) -> str:
+    """A one-machine probe's JSON with ``nodes`` as across nodes: this machine, its own clock."""
+    import json
+
+    obj = json.loads(probe_json)
+    obj["nodes"] = {hostname or "local": {"offset_ns": 0, "uncertainty_ns": 0, "lost": lost}}
+    return json.dumps(obj, ensure_ascii=False)
