@@ -54,8 +54,8 @@ def _agent(node: str, make: Any) -> tuple[str, threading.Event, threading.Thread
         port.append(p)
         up.set()
 
-    th = threading.Thread(target=serve, args=(AgentConfig(node=node, listen="127.0.0.1:0"), kern, ready, stop),
-                          daemon=True)
+    th = threading.Thread(target=serve, args=(AgentConfig(node=node, listen="127.0.0.1:0"), kern, ready, stop,
+                                              lambda msg: None), daemon=True)
     th.start()
     assert up.wait(10)
     return f"127.0.0.1:{port[0]}", stop, th

@@ -148,14 +148,14 @@ class AgentService(pbg.AgentServicer):  # type: ignore[misc]
 
 
 def serve(cfg: AgentConfig, kern: Kernel, ready: Callable[[int], None] | None = None,
-          stop: threading.Event | None = None) -> None:
+          stop: threading.Event | None = None, log: Callable[[str], None] = _log) -> None:
     """Serve until ``stop`` is set (or forever); ``ready`` gets the bound port."""
     sec = cfg.security
     interceptors = [TokenCheck(read_token(sec.token_file))] if sec.token_file else []
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="brt-agent"),
                          interceptors=interceptors, maximum_concurrent_rpcs=32,
                          options=[("grpc.max_send_message_length", wire.MAX_MESSAGE)])
-    pbg.add_AgentServicer_to_server(AgentService(cfg, kern), server)
+    pbg.add_AgentServicer_to_server(AgentService(cfg, kern, log), server)
     creds = server_credentials(sec)
     try:
         port = (server.add_secure_port(cfg.listen, creds) if creds is not None
