@@ -1,0 +1,12 @@
+"""The event schema: one home for what crosses from the kernel to the views.
+
+- ``hooks``: the hook table (ids, tracepoints/functions, skb argument, layer);
+- ``event``: ``struct brt_event`` field by field, its numpy dtype, the flags;
+- ``decode``: batches of those records into lazy :class:`~tracer.model.Event` s;
+- ``recording``: the recording format's version and record kinds.
+
+Pure Python (numpy only): the probes, the correlator, record/replay and the
+views all read it, and it imports none of them. Import the submodules
+directly; this package re-exports nothing, so importing ``tracer.model``
+(which names hooks from ``hooks``) never drags in the decoder.
+"""
