@@ -118,6 +118,11 @@ BRT_EVENT: Final = CStruct("brt_event", (
 ))
 
 
+# Event attributes no brt_event field holds as such: the drop reason's and the
+# location's names (the loader resolves them from BTF and kallsyms) and F_L3.
+EVENT_ONLY: Final = ("reason_name", "location_sym", "headers_l3")
+
+
 def _format(f: CField, snaplen: int) -> str | np.dtype:
     if isinstance(f.ctype, CStruct):
         return struct_dtype(f.ctype, snaplen)
