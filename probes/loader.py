@@ -252,6 +252,28 @@ def _import_bcc():  # type: ignore[no-untyped-def]
     return bcc
 
 
+def compile_probes(flt: TraceFilter, macros: dict[str, int], snaplen: int, pages: int,  # type: ignore[no-untyped-def]
+                   hooks: Sequence[HookStatus]):
+    """brtrace.c compiled for this kernel, filter and hook plan (a bcc.BPF)."""
+    bcc = _import_bcc()
+    cflags = [f"-D{k}={v}" for k, v in macros.items()]
+    cflags += read_windows(macros)
+    cflags += flt.cflags() + [f"-DBRT_SNAPLEN={snaplen}", f"-DRINGBUF_PAGES={pages}",
+                              f"-DSPILL_PAGES={spill_pages(pages)}",
+                              f"-I{PROBE_DIR}", "-Wno-macro-redefined"]
+    header = schema_header(snaplen, kprobes=[h.hook for h in hooks if h.mode == "kprobe"],
+                           fentries=[h.hook for h in hooks if h.mode == "fentry"])
+    # brt_schema.h lives only while bcc compiles: it reads the includes then
+    with tempfile.TemporaryDirectory(prefix="brt-cgen-") as gen:
+        with open(os.path.join(gen, HEADER_NAME), "w") as f:
+            f.write(header)
+        try:
+            return bcc.BPF(src_file=SOURCE.encode(), cflags=[*cflags, f"-I{gen}"])
+        except Exception as exc:  # bcc raises bare Exception on compile/load failure
+            raise BrtraceError(f"could not compile/load the probes: {exc}; "
+                               "run `brtrace doctor` to see what is missing") from None
+
+
 class LiveSource:
     """Probes attached to the running kernel, read as batches of Events."""
 
@@ -270,7 +292,7 @@ class LiveSource:
         with _signals_held():
             plan = load_plan()
             self._hooks = choose_hooks(plan.hooks, all_hooks)
-            self._bpf = self._compile(flt, plan.macros, snaplen)
+            self._bpf = compile_probes(flt, plan.macros, snaplen, self._pages, self._hooks)
             self._closed = False
             self._attach()
         rb = self._bpf[b"events"]
@@ -284,25 +306,6 @@ class LiveSource:
         self._lost_read_at = 0.0
         self._info = SourceInfo(live=True, topology=topology, hooks=tuple(self._hooks),
                                 kernel=kernel.release(), filter=flt.describe(), command=command)
-
-    def _compile(self, flt: TraceFilter, macros: dict[str, int], snaplen: int):  # type: ignore[no-untyped-def]
-        bcc = _import_bcc()
-        cflags = [f"-D{k}={v}" for k, v in macros.items()]
-        cflags += read_windows(macros)
-        cflags += flt.cflags() + [f"-DBRT_SNAPLEN={snaplen}", f"-DRINGBUF_PAGES={self._pages}",
-                                  f"-DSPILL_PAGES={spill_pages(self._pages)}",
-                                  f"-I{PROBE_DIR}", "-Wno-macro-redefined"]
-        header = schema_header(snaplen, kprobes=[h.hook for h in self._hooks if h.mode == "kprobe"],
-                               fentries=[h.hook for h in self._hooks if h.mode == "fentry"])
-        # brt_schema.h lives only while bcc compiles: it reads the includes then
-        with tempfile.TemporaryDirectory(prefix="brt-cgen-") as gen:
-            with open(os.path.join(gen, HEADER_NAME), "w") as f:
-                f.write(header)
-            try:
-                return bcc.BPF(src_file=SOURCE.encode(), cflags=[*cflags, f"-I{gen}"])
-            except Exception as exc:  # bcc raises bare Exception on compile/load failure
-                raise BrtraceError(f"could not compile/load the probes: {exc}; "
-                                   "run `brtrace doctor` to see what is missing") from None
 
     def _attach(self) -> None:
         # the shared parser the skb tracepoints tail-call (brtrace.c: tail_emit)
