@@ -75,9 +75,7 @@ def choose_hooks(plan: Sequence[HookStatus], all_hooks: bool) -> list[HookStatus
 def plan_hooks(btf: BTF) -> list[HookStatus]:
     """How each hook can attach on this kernel, tested where testable."""
     plan: list[HookStatus] = []
-    for hook in Hook:
-        if not hook.is_tracepoint:
-            continue
+    for hook in [h for h in Hook if h.is_tracepoint]:  # the hook table's order
         cat, name = hook.target.split(":")
         if kernel.tracepoint_exists(cat, name):
             plan.append(HookStatus(hook, "raw_tracepoint", hook.target))
@@ -85,9 +83,8 @@ def plan_hooks(btf: BTF) -> list[HookStatus]:
             plan.append(HookStatus(hook, "off", f"tracepoint {hook.target} not in this kernel"))
     kprobes = kernel.has_kprobes()
     with _signals_held():  # its test loads are verified too (see _signals_held)
-        for hook in Hook:
-            if not hook.is_tracepoint:
-                plan.append(_plan_function(btf, hook, hook.function, kprobes))
+        for hook in [h for h in Hook if not h.is_tracepoint]:
+            plan.append(_plan_function(btf, hook, hook.function, kprobes))
     return plan
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from probes.btf import BTF, BTFError
-from probes.cgen import HEADER_NAME, schema_header
+from probes.cgen import C_LAYER, HEADER_NAME, schema_header
 from probes.offsets import MEMBERS, drop_reason_names, offset_macros
 from probes.ringbuf import record_dtype
 from tracer.filter import be32
@@ -110,12 +110,12 @@ def test_generated_header_defines_every_hook_and_its_handler_list() -> None:
     text = schema_header(128, kprobes=fn[:4], fentries=fn[4:])
     for h in Hook:
         assert f"#define HOOK_{h.name} {h.value}\n" in text
-        assert f"#define LAYER_{h.name} {h.layer.value}\n" in text
+        assert f"#define LAYER_{h.name} {C_LAYER[h.layer]}\n" in text
     rows = re.findall(r"X\((\w+), HOOK_(\w+), (-?\d+), (-?\d+), (L[23]_HOOK)\)", text)
     assert sorted(r[1] for r in rows) == sorted(h.name for h in Hook if h.generic)
     for name, hook, skb, dev, layer in rows:
         h = Hook[hook]
-        assert (name, int(skb), int(dev), layer) == (h.function, h.skb_arg, h.dev_arg, h.layer.value)
+        assert (name, int(skb), int(dev), layer) == (h.function, h.skb_arg, h.dev_arg, C_LAYER[h.layer])
     kp = text.split("#define BRT_KPROBE_SKB_HOOKS(X)")[1].split("#define BRT_FENTRY_SKB_HOOKS")[0]
     assert {r[1] for r in re.findall(r"X\((\w+), HOOK_(\w+)", kp)} \
         == {h.name for h in fn[:4] if h.generic}

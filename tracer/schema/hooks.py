@@ -33,8 +33,8 @@ class Layer(enum.Enum):
     (``brtrace.c: header_start``), e.g. after the MAC header was pulled.
     """
 
-    L2 = "L2_HOOK"
-    L3 = "L3_HOOK"
+    L2 = "l2"
+    L3 = "l3"
 
 
 TP, FN = Attach.TRACEPOINT, Attach.FUNCTION
