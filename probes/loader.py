@@ -249,8 +249,9 @@ def _import_bcc():  # type: ignore[no-untyped-def]
     return bcc
 
 
-def compile_probes(flt: TraceFilter, macros: dict[str, int], snaplen: int, pages: int,  # type: ignore[no-untyped-def]
-                   hooks: Sequence[HookStatus]):
+def compile_probes(  # type: ignore[no-untyped-def]
+        flt: TraceFilter, macros: dict[str, int], snaplen: int, pages: int,
+        hooks: Sequence[HookStatus]):
     """brtrace.c compiled for this kernel, filter and hook plan (a bcc.BPF)."""
     bcc = _import_bcc()
     cflags = [f"-D{k}={v}" for k, v in macros.items()]

@@ -88,8 +88,9 @@ class Event:
     """One observation of one packet at one hook, decoded from the kernel.
 
     Fields come from ``struct brt_event`` as ``tracer/schema/event.py`` maps
-    them (``probes/brtrace.c`` says how each is read). ``inner`` is set when the packet is VXLAN-encapsulated
-    (then ``vni`` is set too) and holds the encapsulated packet's key.
+    them (``probes/brtrace.c`` says how each is read). ``inner`` is set when
+    the packet is VXLAN-encapsulated (then ``vni`` is set too) and holds the
+    encapsulated packet's key.
     """
 
     ts_ns: int
