@@ -65,7 +65,7 @@ class Hook(enum.IntEnum):
     handler itself (named ``brt_tp_<name>`` / ``brt_kp_<function>``).
     """
 
-    #                     id  attach  tracepoint / function          skb     dev   layer
+    # NAME = id, attach, tracepoint or function, skb argument, device argument, layer
     NET_DEV_QUEUE = 1, TP, "net:net_dev_queue", 0, NO_ARG, L2
     NET_DEV_START_XMIT = 2, TP, "net:net_dev_start_xmit", 0, 1, L2
     NETIF_RECEIVE_SKB = 3, TP, "net:netif_receive_skb", 0, NO_ARG, L2
