@@ -83,7 +83,8 @@ def test_numpy_dtype_has_the_c_abis_offsets_and_size(snaplen: int) -> None:
     assert [(n, dt.fields[n][1], dt.fields[n][0].itemsize) for n in dt.names or ()] == layout
     assert dt.itemsize == size == 168 + snaplen and size % 8 == 0
     key = dt["outer"]
-    assert [(n, key.fields[n][1], key.fields[n][0].itemsize) for n in key.names] \
+    assert key.fields is not None
+    assert [(n, key.fields[n][1], key.fields[n][0].itemsize) for n in key.names or ()] \
         == c_layout("brt_key", snaplen)[0]
     assert record_dtype(snaplen).itemsize == size + 8
 
