@@ -21,7 +21,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 PURE = ["tracer/model.py", "tracer/source.py", "tracer/filter.py", "tracer/topology/model.py",
         "tracer/topology/render.py", "tracer/correlate", "tracer/render", "tracer/record",
-        "probes/btf.py", "probes/layout.py", "probes/offsets.py", "probes/ringbuf.py"]
+        "tracer/schema", "probes/btf.py", "probes/cgen.py", "probes/offsets.py", "probes/ringbuf.py"]
 
 
 def _imports(path: Path) -> set[str]:
@@ -77,3 +77,20 @@ def test_no_c_source_built_by_string_replacement() -> None:
     assert "src_file=" in src and "cflags" in src  # the C file is compiled as it is
     assert "text=" not in src.split("BPF(")[1].split(")")[0]
     assert "brtrace.c\").read" not in src and ".read_text()" not in src
+
+
+# The parts of tracer/ that wire the live world in (CLI, labs, discovery) may
+# import the probes; the rest is the core, which the probes import.
+CORE_EXCEPT = ("tracer/cli", "tracer/lab", "tracer/topology/discover.py")
+
+
+def test_core_imports_no_probes() -> None:
+    """The event schema lives in the core (tracer/schema): the probes import it, never the reverse."""
+    bad = []
+    core = [p for p in _files(["tracer"])
+            if not str(p.relative_to(ROOT)).startswith(CORE_EXCEPT)]
+    assert len(core) >= 20
+    for path in core:
+        if "probes" in _imports(path):
+            bad.append(str(path.relative_to(ROOT)))
+    assert not bad, f"the core imports probes: {bad}"

@@ -104,7 +104,7 @@ class Journey:
 
     ``events`` is a plain list of Events. Inside, the correlator may file
     runs of events still unbuilt, as ``(batch, idx, start, stop)``: the
-    events ``idx[start:stop]`` of a lazy :class:`probes.layout.EventBatch`,
+    events ``idx[start:stop]`` of a lazy :class:`tracer.schema.decode.EventBatch`,
     built when ``events`` is read. ``idx`` (record indices, a list or an
     integer array) is shared by every journey filed from one batch, so a run
     costs one small tuple, not a list of its own.
