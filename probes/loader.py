@@ -26,7 +26,7 @@ from probes.offsets import drop_reason_names, offset_macros
 from probes.ringbuf import RingBuffer
 from tracer.errors import BrtraceError, NeedRoot
 from tracer.filter import TraceFilter
-from tracer.model import TRACEPOINT_OF, Event, Hook, HookStatus, SourceStats
+from tracer.model import TRACEPOINT_OF, Event, Hook, HookMode, HookStatus, SourceStats
 from tracer.source import SourceInfo
 from tracer.topology.model import Topology
 
@@ -71,7 +71,7 @@ def choose_hooks(plan: Sequence[HookStatus], all_hooks: bool) -> list[HookStatus
     """The plan with the same-crossing tracepoints off unless every hook was asked for."""
     if all_hooks:
         return list(plan)
-    return [HookStatus(h.hook, "off", f"not attached by default ({SAME_CROSSING[h.hook]}; "
+    return [HookStatus(h.hook, HookMode.OFF, f"not attached by default ({SAME_CROSSING[h.hook]}; "
                        "--all-hooks attaches it)")
             if h.hook in SAME_CROSSING and h.live else h for h in plan]
 
@@ -82,9 +82,9 @@ def plan_hooks(btf: BTF) -> list[HookStatus]:
     for hook, tp in TRACEPOINT_OF.items():
         cat, name = tp.split(":")
         if kernel.tracepoint_exists(cat, name):
-            plan.append(HookStatus(hook, "raw_tracepoint", tp))
+            plan.append(HookStatus(hook, HookMode.RAW_TRACEPOINT, tp))
         else:
-            plan.append(HookStatus(hook, "off", f"tracepoint {tp} not in this kernel"))
+            plan.append(HookStatus(hook, HookMode.OFF, f"tracepoint {tp} not in this kernel"))
     kprobes = kernel.has_kprobes()
     with _signals_held():  # its test loads are verified too (see _signals_held)
         for hook, fn in FUNCTIONS.items():
@@ -94,13 +94,13 @@ def plan_hooks(btf: BTF) -> list[HookStatus]:
 
 def _plan_function(btf: BTF, hook: Hook, fn: str, kprobes: bool) -> HookStatus:
     if not kernel.function_exists(fn):
-        return HookStatus(hook, "off", f"{fn} not in kallsyms (inlined or not built)")
+        return HookStatus(hook, HookMode.OFF, f"{fn} not in kallsyms (inlined or not built)")
     if kprobes:
-        return HookStatus(hook, "kprobe", fn)
+        return HookStatus(hook, HookMode.KPROBE, fn)
     probe = kernel.try_fentry(btf.func_id(fn))
     if probe.ok:
-        return HookStatus(hook, "fentry", fn)
-    return HookStatus(hook, "off", f"no kprobes (CONFIG_KPROBES off); fentry: {probe.detail}")
+        return HookStatus(hook, HookMode.FENTRY, fn)
+    return HookStatus(hook, HookMode.OFF, f"no kprobes (CONFIG_KPROBES off); fentry: {probe.detail}")
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ def load_plan() -> Plan:
             with open(path) as f:
                 d = json.load(f)
             return Plan({k: int(v) for k, v in d["macros"].items()},
-                        tuple(HookStatus(Hook(h), m, det) for h, m, det in d["hooks"]),
+                        tuple(HookStatus(Hook(h), HookMode(m), det) for h, m, det in d["hooks"]),
                         {int(k): str(v) for k, v in d["drop_reasons"].items()})
         except (OSError, ValueError, KeyError, TypeError):
             pass
@@ -293,8 +293,8 @@ class LiveSource:
         cflags += flt.cflags() + [f"-DBRT_SNAPLEN={snaplen}", f"-DRINGBUF_PAGES={self._pages}",
                                   f"-DSPILL_PAGES={spill_pages(self._pages)}",
                                   f"-I{PROBE_DIR}", "-Wno-macro-redefined"]
-        cflags += [f"-DBRT_FENTRY_{FUNCTIONS[h.hook]}=1" for h in self._hooks if h.mode == "fentry"]
-        if any(h.mode == "kprobe" for h in self._hooks):
+        cflags += [f"-DBRT_FENTRY_{FUNCTIONS[h.hook]}=1" for h in self._hooks if h.mode == HookMode.FENTRY]
+        if any(h.mode == HookMode.KPROBE for h in self._hooks):
             cflags.append("-DBRT_KPROBES=1")
         try:
             return bcc.BPF(src_file=SOURCE.encode(), cflags=cflags)
@@ -318,13 +318,13 @@ class LiveSource:
 
     def _attach_one(self, st: HookStatus) -> HookStatus:
         try:
-            if st.mode == "raw_tracepoint":
+            if st.mode == HookMode.RAW_TRACEPOINT:
                 name = st.detail.split(":")[1]
                 self._bpf.attach_raw_tracepoint(tp=name.encode(), fn_name=f"brt_tp_{name}".encode())
-            elif st.mode == "kprobe":
+            elif st.mode == HookMode.KPROBE:
                 self._bpf.attach_kprobe(event=st.detail.encode(), fn_name=f"brt_kp_{st.detail}".encode())
         except Exception as exc:  # one hook failing must not take the others down
-            return HookStatus(st.hook, "off", f"attach failed: {exc}")
+            return HookStatus(st.hook, HookMode.OFF, f"attach failed: {exc}")
         return st
 
     # -- EventSource --------------------------------------------------------

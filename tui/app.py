@@ -27,12 +27,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from tracer.correlate import Correlator, Hop
+from tracer.correlate.pairing import PacketBook
+from tracer.correlate.vocab import Verb
 from tracer.model import Event, Hook, SourceStats
-from tracer.render.text import inert
+from tracer.render.inert import inert
 from tracer.source import EventSource, SourceInfo
 from tracer.topology.model import Topology
 from tui.help import HelpScreen
-from tui.packets import PacketBook
 from tui.pump import Coalescer, Runner, source_runner
 from tui.widgets.detail import DetailPane
 from tui.widgets.journey import REPLY, REQUEST, JourneyTable
@@ -269,14 +270,14 @@ class BrtraceApp(App[int]):
         p = self.book.packets.get(table.pid) if table.pid is not None else None
         if p is None or hop is None:
             return Text("no packet selected", style="dim")
-        n_req = len(p.req_hops)
+        n_req = len(p.request)
         row = table.cursor_row
         direction = "request" if row < n_req else "reply"
-        n = n_req if row < n_req else len(p.rep_hops)
+        n = n_req if row < n_req else len(p.reply)
         t = Text(inert(f"#{p.pid} {p.what}  "), style="bold")
         t.append(f"{direction} hop {hop.index}/{n}  ")
         t.append(inert(f"{hop.netns} {hop.dev}"), style="bold yellow")
-        t.append("  " + inert(hop.verb), style="red bold" if hop.verb == "drop" else "")
+        t.append("  " + inert(hop.verb), style="red bold" if hop.verb == Verb.DROP else "")
         return t
 
     # ---- actions ---------------------------------------------------------

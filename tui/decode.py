@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.text import Text
 
-from tracer.render.text import inert
+from tracer.render.inert import inert
 
 VXLAN_PORTS = (4789, 8472)
 ICMP_TYPES = {0: "echo-reply", 3: "dest-unreach", 8: "echo-request", 11: "time-exceeded"}

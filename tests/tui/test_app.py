@@ -43,7 +43,7 @@ async def test_replay_lists_every_probe_delivered_with_rtt() -> None:
         assert plist.rows == [1, 2, 3]
         for p in app.book.packets.values():
             assert p.status == "delivered" and p.rtt_ns and p.rtt_ns > 0
-            assert p.req_hops and p.rep_hops
+            assert p.request and p.reply
         assert app.facts.events == 156 and app.facts.done and app.facts.lost == 0
         # follow mode: the newest packet and its last hop are selected
         assert plist.selected == 3

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tracer.correlate.correlator import Correlator
-from tracer.correlate.probes import ProbeResult, probe_result
+from tracer.correlate.pairing import Packet, probe_packet
 from tracer.diagnose import diagnose, find_drop, in_netns
 from tracer.drops import DropTable, rows_json, table_text
 from tracer.model import Event
@@ -46,7 +46,7 @@ EXPECTED = {
 }
 
 
-def load(path: Path) -> tuple[ProbeResult, Topology, list[Event]]:
+def load(path: Path) -> tuple[Packet, Topology, list[Event]]:
     with open_recording(str(path)) as rec:
         corr, events = Correlator(), []
         for batch in rec.batches():
@@ -54,7 +54,7 @@ def load(path: Path) -> tuple[ProbeResult, Topology, list[Event]]:
             events += batch
         topo = rec.info.topology
         ident = int(rec.info.filter.split()[2])  # "icmp id N"
-    return probe_result(corr, topo, ident, 1), topo, events
+    return probe_packet(corr, topo, ident, 1), topo, events
 
 
 @pytest.mark.parametrize("fault", sorted(EXPECTED))

@@ -58,7 +58,8 @@ def _tui(source, what: str, recording: str, cmd: list[str]) -> int:  # type: ign
 
 def _text(source, topo, args: argparse.Namespace, cmd: list[str]) -> int:  # type: ignore[no-untyped-def]
     from tracer.correlate import Correlator, build_hops
-    from tracer.render.text import hop_table, inert
+    from tracer.render.inert import inert
+    from tracer.render.text import hop_table
 
     corr = Correlator()
     n = 0

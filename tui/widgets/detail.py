@@ -12,9 +12,10 @@ from textual.containers import ScrollableContainer
 from textual.widgets import Static
 
 from tracer.correlate import Hop
+from tracer.correlate.vocab import Verb
 from tracer.explain import explain
 from tracer.model import Event, Hook, ip4
-from tracer.render.text import inert
+from tracer.render.inert import inert
 from tui.decode import decode_headers
 
 
@@ -41,7 +42,7 @@ def detail_lines(hop: Hop | None, modes: dict[Hook, str], teach: str | None = No
     lines = [head, Text(inert(hop.action))]
     if teach:
         lines.append(Text(inert(explain(hop, teach)), style="italic green"))
-    if hop.verb == "drop":
+    if hop.verb == Verb.DROP:
         lines.append(Text(inert(f"dropped: reason {hop.reason or '?'} at {hop.location or '?'}"),
                           style="bold red"))
     if not hop.events:

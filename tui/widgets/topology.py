@@ -16,7 +16,8 @@ from textual.widget import Widget
 from textual.widgets import Static, Tree
 
 from tracer.correlate import Hop
-from tracer.render.text import inert
+from tracer.correlate.vocab import Verb
+from tracer.render.inert import inert
 from tracer.topology.model import Topology
 from tui.topomap import DevKey, MapLayout, device_text, group_namespaces, layout
 
@@ -31,7 +32,7 @@ class PathMarks:
         self.netns = {h.netns_inode for h in hops}
         self.current = (current.netns_inode, current.ifindex) if current else None
         self.current_ns = current.netns_inode if current else None
-        self.dropped = {(h.netns_inode, h.ifindex) for h in hops if h.verb == "drop"}
+        self.dropped = {(h.netns_inode, h.ifindex) for h in hops if h.verb == Verb.DROP}
 
     def style(self, tag: object, lay: MapLayout) -> str | None:
         """The highlight for one canvas tag, or None to keep its base style."""
