@@ -95,4 +95,4 @@ def _fields(l: Any) -> str:
     if n == "ARP":
         op = {1: "who-has", 2: "is-at"}.get(l.op, str(l.op))
         return f"{op} {l.pdst} tell {l.psrc} ({l.hwsrc})"
-    return l.summary()
+    return str(l.summary())

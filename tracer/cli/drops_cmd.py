@@ -39,7 +39,7 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from probes.loader import LiveSource
+    from tracer.cli.live import LiveOptions, open_live_source
     from tracer.drops import DropTable
     from tracer.filter import TraceFilter
     from tracer.topology.discover import discover
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     flt = TraceFilter(host=args.host, proto=args.proto, port=args.port, only_drops=True)
     _check(args)
     topo = discover()
-    source = LiveSource(flt, topo, command=" ".join(sys.argv))
+    source = open_live_source(flt, topo, LiveOptions(command=" ".join(sys.argv)))
     if not (args.json or args.plain) and sys.stdout.isatty():
         return _tui(source, args.interval)
     table = DropTable(topo)

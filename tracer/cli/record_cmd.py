@@ -12,9 +12,16 @@ import os
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
+from tracer.cli.live import LiveOptions, open_live_source
 from tracer.errors import BrtraceError, NeedRoot
 from tracer.model import SourceStats
+
+if TYPE_CHECKING:
+    from tracer.filter import TraceFilter
+    from tracer.source import EventSource
+    from tracer.topology.model import Topology
 
 
 def add_filter_args(p: argparse.ArgumentParser) -> None:
@@ -35,20 +42,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
-def build_filter(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def build_filter(args: argparse.Namespace) -> TraceFilter:
     from tracer.filter import TraceFilter
 
     return TraceFilter(host=args.host, proto=args.proto, port=args.port,
                        fib_addrs=(args.host,) if args.host else ())
 
 
-def open_live(args: argparse.Namespace, what: str):  # type: ignore[no-untyped-def]
+def open_live(args: argparse.Namespace, what: str, record: str = "") -> tuple[list[str], Topology, EventSource]:
     """Check the arguments, discover the topology, attach the probes: (cmd, topo, source).
 
     Shared by ``record`` and ``trace``: the probes are attached when this
-    returns, before COMMAND is started.
+    returns, before COMMAND is started; with ``record`` the source also
+    writes what it polls to that file.
     """
-    from probes.loader import LiveSource
     from tracer.topology.discover import discover
 
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -58,8 +65,9 @@ def open_live(args: argparse.Namespace, what: str):  # type: ignore[no-untyped-d
     if os.geteuid() != 0:
         raise NeedRoot(f"brtrace {what}")
     topo = discover()
-    return cmd, topo, LiveSource(flt, topo, snaplen=args.snaplen, command=" ".join(cmd),
-                                 all_hooks=args.all_hooks)
+    opts = LiveOptions(snaplen=args.snaplen, all_hooks=args.all_hooks, record=record,
+                       command=" ".join(cmd))
+    return cmd, topo, open_live_source(flt, topo, opts)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -29,13 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracer.record.writer import LiveRecorder
-    from tracer.source import EventSource
-
-    cmd, topo, live = open_live(args, "trace")
-    source: EventSource = live
-    if args.record:
-        source = LiveRecorder(source, args.record)
+    cmd, topo, source = open_live(args, "trace", record=args.record or "")
     if not (args.json or args.plain) and sys.stdout.isatty():
         return _tui(source, source.info.filter, args.record or "", cmd)
     return _text(source, topo, args, cmd)
