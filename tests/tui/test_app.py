@@ -12,9 +12,10 @@ from tracer.record import ReplaySource, open_recording
 from tui.app import BrtraceApp
 from tui.widgets.detail import DetailPane
 from tui.widgets.journey import JourneyTable
+from tui.widgets.map_view import MapView
 from tui.widgets.packet_list import PacketList
 from tui.widgets.status import StatusBar
-from tui.widgets.topology import MapView, TopologyPane
+from tui.widgets.topology import TopologyPane
 
 
 def _app(source=None, **kw) -> BrtraceApp:  # type: ignore[no-untyped-def]
