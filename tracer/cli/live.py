@@ -9,6 +9,7 @@ CLI hands it either the source or a runner that opens one (``ping``).
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,19 @@ class LiveOptions:
     all_hooks: bool = False
     record: str = ""  # also write every polled batch to this file
     command: str = ""  # what the recording says was traced
+
+
+def add_live_args(p: argparse.ArgumentParser) -> None:
+    """The options every live command shares, read back by :func:`options_from`."""
+    p.add_argument("--snaplen", type=int, default=128, help="header bytes kept per hop")
+    p.add_argument("--all-hooks", action="store_true",
+                   help="also attach net_dev_start_xmit and netif_rx (qdisc delay, backlog drops; "
+                        "costs every packet more)")
+
+
+def options_from(args: argparse.Namespace, command: str, record: str = "") -> LiveOptions:
+    """LiveOptions from a parser that :func:`add_live_args` set up."""
+    return LiveOptions(snaplen=args.snaplen, all_hooks=args.all_hooks, record=record, command=command)
 
 
 def open_live_source(flt: TraceFilter, topo: Topology, opts: LiveOptions) -> EventSource:

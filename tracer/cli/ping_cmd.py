@@ -7,7 +7,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from tracer.cli.live import LiveOptions, hooks_line, open_live_source
+from tracer.cli.live import LiveOptions, add_live_args, hooks_line, open_live_source, options_from
 from tracer.errors import BrtraceError, NeedRoot
 
 if TYPE_CHECKING:
@@ -30,8 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     out.add_argument("--json", action="store_true", help="one JSON object per probe")
     out.add_argument("--plain", action="store_true", help="text output even on a terminal")
     p.add_argument("--record", metavar="FILE", help="also write the trace to FILE")
-    p.add_argument("--snaplen", type=int, default=128, help="header bytes kept per hop")
-    p.add_argument("--all-hooks", action="store_true", help="also attach net_dev_start_xmit and netif_rx (qdisc delay, backlog drops; costs every packet more)")
+    add_live_args(p)
     p.set_defaults(func=run)
 
 
@@ -46,11 +45,6 @@ def _check(args: argparse.Namespace) -> None:
         raise NeedRoot("brtrace ping")
 
 
-def _options(args: argparse.Namespace) -> LiveOptions:
-    return LiveOptions(snaplen=args.snaplen, all_hooks=args.all_hooks, record=args.record or "",
-                       command=" ".join(sys.argv))
-
-
 def run(args: argparse.Namespace) -> int:
     from tracer.correlate.vocab import Status
     from tracer.filter import TraceFilter
@@ -62,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     _check(args)
     topo = discover()
     src = choose_source(topo, dest, args.src)
-    opts = _options(args)
+    opts = options_from(args, " ".join(sys.argv), record=args.record or "")
     if not (args.json or args.plain) and sys.stdout.isatty():
         return _tui(args, opts, topo, dest, src)  # the TUI on a terminal; text paths below
 

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from tracer.cli.live import LiveOptions, open_live_source
+from tracer.cli.live import add_live_args, open_live_source, options_from
 from tracer.errors import BrtraceError, NeedRoot
 from tracer.model import SourceStats
 
@@ -28,8 +28,7 @@ def add_filter_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="only packets from/to this IPv4 address (outer or VXLAN-inner)")
     p.add_argument("--proto", choices=("icmp", "tcp", "udp"), help="only this protocol")
     p.add_argument("--port", type=int, help="only this TCP/UDP port")
-    p.add_argument("--snaplen", type=int, default=128, help="header bytes kept per hop")
-    p.add_argument("--all-hooks", action="store_true", help="also attach net_dev_start_xmit and netif_rx (qdisc delay, backlog drops; costs every packet more)")
+    add_live_args(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -65,9 +64,7 @@ def open_live(args: argparse.Namespace, what: str, record: str = "") -> tuple[li
     if os.geteuid() != 0:
         raise NeedRoot(f"brtrace {what}")
     topo = discover()
-    opts = LiveOptions(snaplen=args.snaplen, all_hooks=args.all_hooks, record=record,
-                       command=" ".join(cmd))
-    return cmd, topo, open_live_source(flt, topo, opts)
+    return cmd, topo, open_live_source(flt, topo, options_from(args, " ".join(cmd), record))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,8 +12,13 @@ import json
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from tracer.cli.record_cmd import _start, add_filter_args, open_live
+
+if TYPE_CHECKING:
+    from tracer.source import EventSource
+    from tracer.topology.model import Topology
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     return _text(source, topo, args, cmd)
 
 
-def _tui(source, what: str, recording: str, cmd: list[str]) -> int:  # type: ignore[no-untyped-def]
+def _tui(source: EventSource, what: str, recording: str, cmd: list[str]) -> int:
     from tui.app import BrtraceApp
 
     proc = _start(cmd)
@@ -50,7 +55,7 @@ def _tui(source, what: str, recording: str, cmd: list[str]) -> int:  # type: ign
     return 0
 
 
-def _text(source, topo, args: argparse.Namespace, cmd: list[str]) -> int:  # type: ignore[no-untyped-def]
+def _text(source: EventSource, topo: Topology, args: argparse.Namespace, cmd: list[str]) -> int:
     from tracer.correlate import Correlator, build_hops
     from tracer.render.inert import inert
     from tracer.render.text import hop_table
