@@ -247,3 +247,30 @@ async def test_teaching_toggle_explains_the_selected_hop() -> None:
         await pilot.press("e")
         await pilot.pause()
         assert "MAC is the bridge's own MAC" not in _plain(Group(*detail.lines))
+
+
+async def test_columnar_replay_lists_what_the_text_replay_prints(tmp_path: Path) -> None:
+    """A raw recording replays as the probe's record batches, like a live source: the app
+    files them columnar, lists the same packets as ``replay --plain``, and saves them all."""
+    from tracer.correlate import Correlator
+    from tracer.correlate.pairing import PacketBook
+
+    raw = Path(__file__).resolve().parents[2] / "samples" / "flannel-ping.brt"
+    with open_recording(raw) as rec:
+        corr, book = Correlator(), PacketBook(rec.info.topology)
+        for batch in rec.batches():
+            book.update(corr, corr.feed(list(batch)))  # Events: the row-by-row path
+        book.update(corr, set(), final=True)
+        total = sum(len(j.events) for j in corr.journeys.values())
+    want = [(p.what, p.status, [h.verb for h in p.hops]) for p in book.packets.values()]
+    app = _app(ReplaySource(raw), save_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _loaded(app, pilot)
+        assert all(hasattr(b, "arr") for b in app.seen)  # kept as polled
+        got = [(p.what, p.status, [h.verb for h in p.hops]) for p in app.book.packets.values()]
+        assert got == want and len(want) >= 3
+        await pilot.press("s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    with open_recording(app.saved[0]) as saved:
+        assert len(saved.events()) == app.facts.events == total
