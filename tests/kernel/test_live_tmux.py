@@ -47,7 +47,8 @@ def test_live_ping_tui_shows_path_and_detaches_on_quit(flannel_lab: LabInfo) -> 
     if not shutil.which("tmux") or not shutil.which("bpftool"):
         pytest.skip("needs tmux and bpftool")
     brtrace = str(Path(sys.executable).parent / "brtrace")
-    cmd = f"cd {ROOT} && env -u COLUMNS -u LINES {brtrace} ping 10.244.1.3 --from pod-a -c 2; echo brtrace-exit=$?; sleep 60"
+    cmd = (f"cd {ROOT} && env -u COLUMNS -u LINES {brtrace} ping 10.244.1.3 --from pod-a -c 2; "
+           "echo brtrace-exit=$?; sleep 60")
     try:
         _tmux("new-session", "-d", "-s", SESSION, "-x", "120", "-y", "40", cmd)
         _tmux("resize-window", "-t", SESSION, "-x", "120", "-y", "40")

@@ -86,9 +86,10 @@ def _text(source: EventSource, topo: Topology, args: argparse.Namespace, cmd: li
         k = j.packet()
         if args.json:
             t0 = hops[0].t_ns if hops else 0
-            prev = [t0] + [h.t_ns for h in hops]
+            prev = ([t0] + [h.t_ns for h in hops])[:len(hops)]  # each hop's predecessor's time
+            dicts = [h.to_dict(t0, p) for h, p in zip(hops, prev, strict=True)]
             print(json.dumps({"packet": [str(x) for x in j.key], "src": k.src, "dst": k.dst,
-                              "hops": [h.to_dict(t0, p) for h, p in zip(hops, prev)]}, ensure_ascii=False))
+                              "hops": dicts}, ensure_ascii=False))
         else:
             print(f"packet {inert(' '.join(str(x) for x in j.key))}  {k.src} → {k.dst}")
             print("\n".join(hop_table(hops)))
