@@ -274,3 +274,16 @@ async def test_columnar_replay_lists_what_the_text_replay_prints(tmp_path: Path)
         await pilot.pause()
     with open_recording(app.saved[0]) as saved:
         assert len(saved.events()) == app.facts.events == total
+
+
+def test_app_state_shadows_nothing_of_textual() -> None:
+    """The app's own state never overwrites Textual's (it once replaced the private App._modes,
+    Textual's screen-mode registry, with a hook → mode map)."""
+    from textual.app import App
+
+    from tui.state import AppState
+
+    ours = set(AppState.__annotations__)
+    textual = set(vars(App())) | set(dir(App))
+    assert len(ours) >= 15
+    assert not ours & textual, sorted(ours & textual)
