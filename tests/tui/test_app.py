@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console, Group
 
 from tests.tui.conftest import EVIL, SAMPLE, ListSource, dropped_events, evil_events
+from tracer.correlate.vocab import Verb
 from tracer.record import ReplaySource, open_recording
 from tui.app import BrtraceApp
 from tui.widgets.detail import DetailPane
@@ -85,7 +86,7 @@ async def test_detail_decodes_vxlan_and_inner_headers() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await _loaded(app, pilot)
         table = app.query_one(JourneyTable)
-        row = next(i for i, h in enumerate(table.hops) if h.verb == "send-encap")
+        row = next(i for i, h in enumerate(table.hops) if h.verb == Verb.SEND_ENCAP)
         table.move_cursor(row=row)
         await pilot.pause()
         text = _plain(Group(*app.query_one(DetailPane).lines))
@@ -128,7 +129,7 @@ async def test_dropped_hop_is_red_with_reason_and_location() -> None:
         assert [app.book.packets[i].status for i in (1, 2)] == ["delivered", "delivered"]
         table = app.query_one(JourneyTable)
         assert table.pid == 3
-        drop_row = next(i for i, h in enumerate(table.hops) if h.verb == "drop")
+        drop_row = next(i for i, h in enumerate(table.hops) if h.verb == Verb.DROP)
         cells = table.get_row_at(drop_row)
         assert all("red" in str(c.style) for c in cells)
         assert "NETFILTER_DROP" in cells[-1].plain and "nf_hook_slow+0x9c" in cells[-1].plain
@@ -235,7 +236,7 @@ async def test_teaching_toggle_explains_the_selected_hop() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await _loaded(app, pilot)
         table = app.query_one(JourneyTable)
-        up = next(i for i, h in enumerate(table.hops) if h.verb == "bridge-up")
+        up = next(i for i, h in enumerate(table.hops) if h.verb == Verb.BRIDGE_UP)
         table.move_cursor(row=up)
         await pilot.pause()
         detail = app.query_one(DetailPane)

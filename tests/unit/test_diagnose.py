@@ -13,6 +13,7 @@ import pytest
 
 from tracer.correlate.correlator import Correlator
 from tracer.correlate.pairing import Packet, probe_packet
+from tracer.correlate.vocab import Verb
 from tracer.diagnose import diagnose, find_drop, in_netns
 from tracer.drops import DropTable, rows_json, table_text
 from tracer.model import Event
@@ -88,7 +89,7 @@ def test_rp_filter_drop_after_deliver_is_found() -> None:
 
 def test_delivered_probe_has_no_diagnosis() -> None:
     p, topo, _ = load(ROOT / "samples" / "flannel-ping.brt")
-    assert p.reply and p.reply[-1].verb in ("deliver", "route-local", "consumed")
+    assert p.reply and p.reply[-1].verb in (Verb.DELIVER, Verb.ROUTE_LOCAL, Verb.CONSUMED)
     assert diagnose(p, topo) is None
 
 

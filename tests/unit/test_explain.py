@@ -50,7 +50,7 @@ def test_bridge_up_names_the_seed_rule() -> None:
     corr = Correlator()
     corr.feed(rec.events())
     hop = next(h for j in corr.journeys.values() for h in build_hops(j, rec.info.topology)
-               if h.verb == "bridge-up")
+               if h.verb == Verb.BRIDGE_UP)
     assert "destination MAC is the bridge's own MAC" in explain(hop)
 
 
@@ -74,7 +74,7 @@ def test_chinese_replay_explains_in_the_seeds_language() -> None:
     corr = Correlator()
     corr.feed(rec.events())
     hop = next(h for j in corr.journeys.values() for h in build_hops(j, rec.info.topology)
-               if h.verb == "bridge-up")
+               if h.verb == Verb.BRIDGE_UP)
     assert "目的 MAC 就是网桥自己的 MAC" in explain(hop, "zh")
 
 
