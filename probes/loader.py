@@ -29,7 +29,7 @@ from probes.offsets import drop_reason_names, offset_macros
 from probes.ringbuf import RingBuffer, record_dtype
 from tracer.errors import BrtraceError, NeedRoot
 from tracer.filter import TraceFilter
-from tracer.model import Event, Hook, HookStatus, SourceStats
+from tracer.model import Event, Hook, HookMode, HookStatus, SourceStats
 from tracer.schema.decode import Decoder
 from tracer.schema.event import DEFAULT_SNAPLEN
 from tracer.source import SourceInfo
@@ -67,7 +67,7 @@ def choose_hooks(plan: Sequence[HookStatus], all_hooks: bool) -> list[HookStatus
     """The plan with the same-crossing tracepoints off unless every hook was asked for."""
     if all_hooks:
         return list(plan)
-    return [HookStatus(h.hook, "off", f"not attached by default ({SAME_CROSSING[h.hook]}; "
+    return [HookStatus(h.hook, HookMode.OFF, f"not attached by default ({SAME_CROSSING[h.hook]}; "
                        "--all-hooks attaches it)")
             if h.hook in SAME_CROSSING and h.live else h for h in plan]
 
@@ -78,9 +78,9 @@ def plan_hooks(btf: BTF) -> list[HookStatus]:
     for hook in [h for h in Hook if h.is_tracepoint]:  # the hook table's order
         cat, name = hook.target.split(":")
         if kernel.tracepoint_exists(cat, name):
-            plan.append(HookStatus(hook, "raw_tracepoint", hook.target))
+            plan.append(HookStatus(hook, HookMode.RAW_TRACEPOINT, hook.target))
         else:
-            plan.append(HookStatus(hook, "off", f"tracepoint {hook.target} not in this kernel"))
+            plan.append(HookStatus(hook, HookMode.OFF, f"tracepoint {hook.target} not in this kernel"))
     kprobes = kernel.has_kprobes()
     with _signals_held():  # its test loads are verified too (see _signals_held)
         for hook in [h for h in Hook if not h.is_tracepoint]:
@@ -90,13 +90,13 @@ def plan_hooks(btf: BTF) -> list[HookStatus]:
 
 def _plan_function(btf: BTF, hook: Hook, fn: str, kprobes: bool) -> HookStatus:
     if not kernel.function_exists(fn):
-        return HookStatus(hook, "off", f"{fn} not in kallsyms (inlined or not built)")
+        return HookStatus(hook, HookMode.OFF, f"{fn} not in kallsyms (inlined or not built)")
     if kprobes:
-        return HookStatus(hook, "kprobe", fn)
+        return HookStatus(hook, HookMode.KPROBE, fn)
     probe = kernel.try_fentry(btf.func_id(fn))
     if probe.ok:
-        return HookStatus(hook, "fentry", fn)
-    return HookStatus(hook, "off", f"no kprobes (CONFIG_KPROBES off); fentry: {probe.detail}")
+        return HookStatus(hook, HookMode.FENTRY, fn)
+    return HookStatus(hook, HookMode.OFF, f"no kprobes (CONFIG_KPROBES off); fentry: {probe.detail}")
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def load_plan() -> Plan:
             with open(path) as f:
                 d = json.load(f)
             return Plan({k: int(v) for k, v in d["macros"].items()},
-                        tuple(HookStatus(Hook(h), m, det) for h, m, det in d["hooks"]),
+                        tuple(HookStatus(Hook(h), HookMode(m), det) for h, m, det in d["hooks"]),
                         {int(k): str(v) for k, v in d["drop_reasons"].items()})
         except (OSError, ValueError, KeyError, TypeError):
             pass
@@ -259,8 +259,8 @@ def compile_probes(  # type: ignore[no-untyped-def]
     cflags += flt.cflags() + [f"-DBRT_SNAPLEN={snaplen}", f"-DRINGBUF_PAGES={pages}",
                               f"-DSPILL_PAGES={spill_pages(pages)}",
                               f"-I{PROBE_DIR}", "-Wno-macro-redefined"]
-    header = schema_header(snaplen, kprobes=[h.hook for h in hooks if h.mode == "kprobe"],
-                           fentries=[h.hook for h in hooks if h.mode == "fentry"])
+    header = schema_header(snaplen, kprobes=[h.hook for h in hooks if h.mode == HookMode.KPROBE],
+                           fentries=[h.hook for h in hooks if h.mode == HookMode.FENTRY])
     # brt_schema.h lives only while bcc compiles: it reads the includes then
     with tempfile.TemporaryDirectory(prefix="brt-cgen-") as gen:
         with open(os.path.join(gen, HEADER_NAME), "w") as f:
@@ -322,12 +322,12 @@ class LiveSource:
     def _attach_one(self, st: HookStatus) -> HookStatus:
         try:
             fn = st.hook.function  # the handler's name in brtrace.c (hand-written or from a macro)
-            if st.mode == "raw_tracepoint":
+            if st.mode == HookMode.RAW_TRACEPOINT:
                 self._bpf.attach_raw_tracepoint(tp=fn.encode(), fn_name=f"brt_tp_{fn}".encode())
-            elif st.mode == "kprobe":
+            elif st.mode == HookMode.KPROBE:
                 self._bpf.attach_kprobe(event=fn.encode(), fn_name=f"brt_kp_{fn}".encode())
         except Exception as exc:  # one hook failing must not take the others down
-            return HookStatus(st.hook, "off", f"attach failed: {exc}")
+            return HookStatus(st.hook, HookMode.OFF, f"attach failed: {exc}")
         return st
 
     # -- EventSource --------------------------------------------------------

@@ -12,6 +12,7 @@ recorded data without root.
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 from dataclasses import dataclass, field, fields
 
@@ -153,17 +154,30 @@ class Event:
         return Event(**kw)  # type: ignore[arg-type]
 
 
+class HookMode(enum.StrEnum):
+    """How a hook is attached; the value is what recordings and ``doctor --json`` carry.
+
+    Tracepoints attach as raw tracepoints (one BTF-typed argument read, no
+    format parsing); function hooks as kprobes, else fentry; else off.
+    """
+
+    RAW_TRACEPOINT = "raw_tracepoint"
+    KPROBE = "kprobe"
+    FENTRY = "fentry"
+    OFF = "off"
+
+
 @dataclass(frozen=True, slots=True)
 class HookStatus:
     """How one hook is attached on this kernel, for ``doctor`` and the status bar."""
 
     hook: Hook
-    mode: str  # "tracepoint" | "raw_tracepoint" | "kprobe" | "fentry" | "off"
+    mode: HookMode
     detail: str = ""
 
     @property
     def live(self) -> bool:
-        return self.mode != "off"
+        return self.mode != HookMode.OFF
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,3 +94,26 @@ def test_core_imports_no_probes() -> None:
         if "probes" in _imports(path):
             bad.append(str(path.relative_to(ROOT)))
     assert not bad, f"the core imports probes: {bad}"
+
+
+def _first_party_imports(path: Path) -> set[str]:
+    """brtrace's own top-level packages a file imports (``tracer``, ``probes``, ``tui``)."""
+    return _imports(path) & {"tracer", "probes", "tui"}
+
+
+def test_first_party_layering() -> None:
+    """The views sit on the core, never the other way: only the CLI wires sources to the TUI.
+
+    ``tui`` gets its sources (or a runner that opens one) from the CLI, so it
+    imports no ``probes``; nothing in the core or the probes imports ``tui``.
+    """
+    bad = []
+    for path in _files(["tui"]):
+        if "probes" in _first_party_imports(path):
+            bad.append(f"{path.relative_to(ROOT)} imports probes (the CLI builds live sources)")
+    for path in _files(["tracer", "probes"]):
+        rel = str(path.relative_to(ROOT))
+        if "tui" in _first_party_imports(path) and not rel.startswith("tracer/cli/"):
+            bad.append(f"{rel} imports tui (only tracer/cli may)")
+    assert len(_files(["tui"])) >= 10 and len(_files(["tracer/cli"])) >= 10
+    assert not bad, "\n".join(bad)

@@ -39,7 +39,7 @@ from typing import Any, Final
 
 import msgspec
 
-from tracer.model import Event, Hook, HookStatus, L4Key, Route, SourceStats
+from tracer.model import Event, Hook, HookMode, HookStatus, L4Key, Route, SourceStats
 from tracer.schema.recording import KIND_BATCH as KIND_BATCH
 from tracer.schema.recording import KIND_END as KIND_END
 from tracer.schema.recording import KIND_HEADER as KIND_HEADER
@@ -208,9 +208,10 @@ def decode_header(payload: bytes) -> tuple[SourceInfo, float]:
     except Exception as exc:  # noqa: BLE001  (untrusted map into another module's parser)
         raise FormatError(f"bad topology snapshot ({type(exc).__name__}: {exc})") from None
     known = {int(x) for x in Hook}
-    # A hook this brtrace does not know (newer probes) is dropped, not fatal.
-    hooks = tuple(HookStatus(Hook(k), mode, detail)
-                  for k, mode, detail in h.hooks if k in known)
+    modes = {str(m) for m in HookMode}
+    # A hook or mode this brtrace does not know (newer probes) is dropped, not fatal.
+    hooks = tuple(HookStatus(Hook(k), HookMode(mode), detail)
+                  for k, mode, detail in h.hooks if k in known and mode in modes)
     info = SourceInfo(live=h.live, topology=topo, hooks=hooks, kernel=h.kernel,
                       filter=h.filter, command=h.command)
     return info, h.created
