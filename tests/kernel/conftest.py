@@ -25,7 +25,8 @@ def _need_root() -> None:
 
 def init_links() -> list[str]:
     """The machine's own link list, to prove labs never touch it."""
-    return subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.splitlines()
+    proc = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True)
+    return proc.stdout.splitlines()
 
 
 @pytest.fixture(scope="session")

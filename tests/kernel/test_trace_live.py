@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from probes.layout import EventBatch
 from tests.kernel.test_ping import no_brtrace_programs
 from tracer.correlate import Correlator
 from tracer.correlate.probes import probe_result
 from tracer.filter import be32
-from tracer.model import Hook
+from tracer.model import Event, Hook
 from tracer.record.reader import open_recording
 
 pytestmark = pytest.mark.kernel
@@ -124,6 +125,7 @@ def test_header_bytes_past_the_capture_are_zero(flannel_lab, tmp_path: Path) -> 
     rec = open_recording(tmp_path / "p.brt")
     short = 0
     for batch in rec.batches():
+        assert isinstance(batch, EventBatch)
         arr = batch.arr  # the probe's raw records
         for hdr, n in zip(arr["headers"], arr["hdr_len"], strict=True):
             raw = bytes(hdr)
@@ -156,7 +158,8 @@ def test_a_refused_event_goes_to_the_spill_ring_and_loss_stays_exact(flannel_lab
     try:
         subprocess.run(["ip", "netns", "exec", "brt-pod-a", sys.executable, "-c", _BURST],
                        check=True, timeout=30)
-        received, quiet, end = [], 0, time.monotonic() + 10
+        received: list[Event] = []
+        quiet, end = 0, time.monotonic() + 10
         while quiet < 3 and time.monotonic() < end:
             batch = src.poll(100)
             received.extend(batch)

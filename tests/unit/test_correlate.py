@@ -32,7 +32,8 @@ def ident_of(events: list[Event]) -> int:
     return next(e.key.sport for e in events if e.key.proto == IPPROTO_ICMP and e.key.is_icmp_echo)
 
 
-def verbs(events: list[Event], topo: Topology, typ: int, seq: int, batches: int = 1) -> list[tuple[str, str, str]]:
+def verbs(events: list[Event], topo: Topology, typ: int, seq: int,
+          batches: int = 1) -> list[tuple[str, str, str]]:
     corr = Correlator()
     size = max(1, len(events) // batches)
     for i in range(0, len(events), size):

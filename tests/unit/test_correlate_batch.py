@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.synth import flannel_batch
 from probes.layout import F_INNER, Decoder, EventBatch
 from tracer.correlate.correlator import Correlator
+from tracer.correlate.journey import PacketKey
 from tracer.model import ETH_P_ARP
 
 
@@ -44,7 +45,7 @@ def mixed(n: int, seed: int) -> np.ndarray:
     return arr
 
 
-def signature(c: Correlator) -> list[tuple[object, ...]]:
+def signature(c: Correlator) -> list[tuple[PacketKey, tuple[tuple[int, int, int], ...]]]:
     return sorted((j.key, tuple(sorted((e.ts_ns, int(e.hook), e.skb) for e in j.events)))
                   for j in c.journeys.values())
 

@@ -57,7 +57,7 @@ def test_previous_matched_event_on_each_skb() -> None:
         assert prev[p] == seen.get(s, -1)
         if matched[p]:
             seen[s] = p
-    assert dict(zip(skbs.tolist(), last.tolist())) == seen
+    assert dict(zip(skbs.tolist(), last.tolist(), strict=True)) == seen
     cpus, at = last_by(skb[matched] % 3, np.flatnonzero(matched))
-    want = {c: p for c, p in zip((skb[matched] % 3).tolist(), np.flatnonzero(matched).tolist())}
-    assert dict(zip(cpus.tolist(), at.tolist())) == want
+    want = {c: p for c, p in zip((skb[matched] % 3).tolist(), np.flatnonzero(matched).tolist(), strict=True)}
+    assert dict(zip(cpus.tolist(), at.tolist(), strict=True)) == want

@@ -48,7 +48,8 @@ EXPECTED = {
 
 def load(path: Path) -> tuple[ProbeResult, Topology, list[Event]]:
     with open_recording(str(path)) as rec:
-        corr, events = Correlator(), []
+        corr = Correlator()
+        events: list[Event] = []
         for batch in rec.batches():
             corr.feed(batch)
             events += batch

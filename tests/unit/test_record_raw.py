@@ -64,7 +64,7 @@ def test_replay_of_raw_batches_correlates_like_the_events(tmp_path: Path) -> Non
     eager.feed(want)
     topo = empty_topology()
     assert len(lazy.journeys) == len(eager.journeys) == 20
-    for a, b in zip(lazy.journeys.values(), eager.journeys.values()):
+    for a, b in zip(lazy.journeys.values(), eager.journeys.values(), strict=True):
         assert [h.action for h in build_hops(a, topo)] == [h.action for h in build_hops(b, topo)]
 
 
