@@ -254,6 +254,7 @@ def _one_clean_line(res: subprocess.CompletedProcess[str]) -> None:
     assert len(lines) == 1 and lines[0].startswith("brtrace: "), res.stderr
 
 
+@pytest.mark.unprivileged
 @pytest.mark.parametrize("args", [("lab", "up", "nope"), ("lab", "down", "nope"),
                                   ("lab", "status", "\x1b[31mevil")])
 def test_unknown_lab_is_one_clean_line(args: tuple[str, ...]) -> None:
@@ -262,6 +263,7 @@ def test_unknown_lab_is_one_clean_line(args: tuple[str, ...]) -> None:
     assert "unknown lab" in res.stderr and "\x1b" not in res.stderr
 
 
+@pytest.mark.unprivileged
 def test_lab_up_without_root_is_one_clean_line() -> None:
     if os.geteuid() != 0:
         res = sh(BRTRACE, "lab", "up", check=False)
@@ -274,8 +276,6 @@ def test_lab_up_without_root_is_one_clean_line() -> None:
 
 
 def test_half_built_lab_is_refused_then_removed(init_links_before: list[str]) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
     was_up = lab.status("bridge").state == "up"
     lab.down("bridge")
     sh("ip", "netns", "add", "brt-nns1")  # a crash after the first namespace
