@@ -8,16 +8,12 @@ journey must get the same events either way.
 from __future__ import annotations
 
 import gc
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from bench.synth import flannel_batch
 from probes.layout import F_INNER, Decoder, EventBatch
+from tests.support.synth import flannel_batch
 from tracer.correlate.correlator import Correlator
 from tracer.correlate.journey import PacketKey
 from tracer.model import ETH_P_ARP

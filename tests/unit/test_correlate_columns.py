@@ -6,16 +6,11 @@ Event; the per-skb bookkeeping must match a loop over the events.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from bench.synth import flannel_batch
 from probes.layout import Decoder, record_dtype
+from tests.support.synth import flannel_batch
 from tests.unit.test_correlate_batch import mixed
 from tracer.correlate.columns import columns, key_ids, key_tuples, last_by, prev_on_skb
 from tracer.correlate.journey import packet_key

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.synth import flannel_batch
 from probes.layout import Decoder, EventBatch
+from tests.support.synth import flannel_batch
 from tracer.correlate import Correlator, build_hops
 from tracer.model import Hook
 from tracer.record import RecordWriter, ReplaySource, open_recording
