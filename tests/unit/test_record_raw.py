@@ -11,7 +11,7 @@ import pytest
 from probes.layout import Decoder, EventBatch
 from tests.support.synth import flannel_batch
 from tracer.correlate import Correlator, build_hops
-from tracer.model import Hook
+from tracer.model import Event, Hook
 from tracer.record import RecordWriter, ReplaySource, open_recording
 from tracer.record import format as fmt
 from tracer.record.raw import KIND_RAW, encode_raw
@@ -29,7 +29,7 @@ def _kfree(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _write(path: Path, arr: np.ndarray) -> list:  # type: ignore[type-arg]
+def _write(path: Path, arr: np.ndarray) -> list[Event]:
     dec = Decoder({77: "IP_INNOROUTES"}, lambda a: "ip_error+0x94" if a else "")
     batch = dec.decode(arr)
     with RecordWriter(path, INFO) as w:
