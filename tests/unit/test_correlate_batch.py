@@ -1,6 +1,6 @@
 """The correlator's vectorised path (lazy EventBatch) files exactly as one event at a time.
 
-Synthetic flannel batches (bench/synth.py) mixed with ICMP echo/reply, ARP and
+Synthetic flannel batches (tests/support/synth.py) mixed with ICMP echo/reply, ARP and
 keyless events, interleaved and shuffled, in several batch sizes: every
 journey must get the same events either way.
 """
