@@ -29,7 +29,7 @@ from textual.widget import Widget
 
 from bench.figure import TUI_FRAME
 from tracer.correlate import Correlator
-from tracer.correlate.pairing import PacketBook
+from tracer.correlate.pairing import Packet, PacketBook
 from tracer.record import ReplaySource
 from tracer.source import SourceInfo
 from tui.app import BrtraceApp
