@@ -25,9 +25,8 @@ from typing import Any
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-sys.path.insert(0, HERE)
+# Run as a script: the tree this file is in, first (its bench, tracer, probes, tests packages).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 TARGET = 1_000_000
 LAT_TARGET_MS = 50
@@ -44,8 +43,8 @@ class SyntheticSource:
     CHUNK = 65_536
 
     def __init__(self, n: int, rate: int = 0) -> None:
-        from probes.layout import Decoder
-        from synth import SyntheticRing, flannel_batch
+        from tests.support.synth import SyntheticRing, flannel_batch
+        from tracer.schema.decode import Decoder
         from tracer.source import SourceInfo
         from tracer.topology.model import Topology
 
@@ -79,7 +78,8 @@ class SyntheticSource:
             return
         self._last = now
         rec = self.ring.dtype.itemsize
-        chunk = np.frombuffer(bytearray(self.raw[self._pos * rec:(self._pos + n) * rec]), dtype=self.ring.dtype)
+        raw = bytearray(self.raw[self._pos * rec:(self._pos + n) * rec])
+        chunk = np.frombuffer(raw, dtype=self.ring.dtype)
         chunk["ev"]["ts_ns"] = time.monotonic_ns()
         self._pos = (self._pos + n) % (self.CHUNK - self.CHUNK % 18)
         saved, self.raw = self.raw, chunk.tobytes()
@@ -118,8 +118,11 @@ def agent_main(n: int, port_q: Any, stop: Any, rate: int = 0) -> None:
     from tracer.agent.server import AgentConfig, Kernel, serve
     from tracer.topology.model import Topology
 
+    def no_probes(req: Any) -> Any:
+        raise SystemExit("the bench agent sends no probes")
+
     kern = Kernel(Topology, lambda flt, snaplen, all_hooks: SyntheticSource(n, rate),
-                  lambda req: None, "synthetic", lambda: [])
+                  no_probes, "synthetic", lambda: [])
     serve(AgentConfig(node="bench", listen="127.0.0.1:0"), kern, port_q.put, stop)
 
 

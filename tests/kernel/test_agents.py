@@ -90,7 +90,7 @@ def moving(hops: list[dict]) -> list[tuple[str, str, str]]:  # type: ignore[type
 def assert_in_time_order(hops: list[dict]) -> None:  # type: ignore[type-arg]
     ts = [h["t_ns"] for h in hops]
     assert ts == sorted(ts), ts
-    for a, b in zip(hops, hops[1:]):
+    for a, b in zip(hops, hops[1:], strict=False):
         if a["verb"] == "send-encap" and b["verb"] == "recv-encap":
             assert a["node"] != b["node"] and b["t_ns"] > a["t_ns"]
 
@@ -105,7 +105,7 @@ def test_two_agents_give_the_local_path_hop_for_hop(flannel_lab: object) -> None
     want, got = probes(local.stdout), probes(merged.stdout)
     assert all(list(w["nodes"].values()) == [{"offset_ns": 0, "uncertainty_ns": 0, "lost": 0}] for w in want)
     assert len(got) == 2
-    for w, g in zip(want, got):
+    for w, g in zip(want, got, strict=True):
         assert g["status"] == "delivered"
         for part in ("request", "reply"):
             assert moving(g[part]) == moving(w[part]), part
@@ -122,7 +122,8 @@ def test_two_agents_give_the_local_path_hop_for_hop(flannel_lab: object) -> None
 def test_only_node1_agent_ends_at_eth0_no_agent_there(flannel_lab: object) -> None:
     nobody = f"127.0.0.1:{free_port()}"  # an agent that cannot be reached is named; the others go on
     with agent(NODE1) as a1:
-        proc = brtrace_ping("10.244.1.3", "--from", "pod-a", "-c", "1", "--json", "--agents", f"{a1},{nobody}")
+        proc = brtrace_ping("10.244.1.3", "--from", "pod-a", "-c", "1", "--json",
+                            "--agents", f"{a1},{nobody}")
     assert proc.returncode == 1, proc.stderr + proc.stdout
     assert f"agent {nobody}" in proc.stderr and "unreachable" in proc.stderr
     (p,) = probes(proc.stdout)
@@ -198,8 +199,8 @@ def _certs(tmp: Path) -> dict[str, str]:
             b = b.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         if usage == ExtendedKeyUsageOID.SERVER_AUTH:
             import ipaddress
-            b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                                critical=False)
+            san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+            b = b.add_extension(san, critical=False)
         cert = b.sign(iss_key, hashes.SHA256())
         (tmp / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         (tmp / f"{name}.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
@@ -217,7 +218,8 @@ def test_tls_agent_refuses_a_client_without_certificate_and_serves_one_with_it(
         flannel_lab: object, tmp_path: Path) -> None:
     c = _certs(tmp_path)
     within_node1 = ["10.244.0.1", "--from", "pod-a", "-c", "1", "--json"]
-    with agent(NODE1, "--tls-cert", c["agent.pem"], "--tls-key", c["agent.key"], "--tls-ca", c["ca.pem"]) as a1:
+    tls = ["--tls-cert", c["agent.pem"], "--tls-key", c["agent.key"], "--tls-ca", c["ca.pem"]]
+    with agent(NODE1, *tls) as a1:
         plain = brtrace_ping(*within_node1, "--agents", a1)
         no_cert = brtrace_ping(*within_node1, "--agents", a1, "--tls-ca", c["ca.pem"])
         good = brtrace_ping(*within_node1, "--agents", a1, "--tls-ca", c["ca.pem"],
@@ -225,7 +227,7 @@ def test_tls_agent_refuses_a_client_without_certificate_and_serves_one_with_it(
     for bad in (plain, no_cert):
         assert bad.returncode == 1 and not bad.stdout
         assert bad.stderr.count("\n") <= 2 and f"agent {a1}" in bad.stderr, bad.stderr
-    assert good.returncode == 0, good.stderr
+    assert good.returncode == 0, good.stderr + good.stdout + "".join(LOGS[a1])
     (p,) = probes(good.stdout)
     assert p["status"] == "delivered" and {h["node"] for h in p["request"]} == {"node1"}
 

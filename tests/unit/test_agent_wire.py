@@ -3,7 +3,6 @@ loopback, schema checks, bearer tokens, the listen rule."""
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,18 +11,17 @@ import grpc
 import numpy as np
 import pytest
 
-from probes.layout import Decoder, record_dtype
+from probes.ringbuf import record_dtype
+from tests.support.synth import flannel_batch
 from tracer.agent import wire
 from tracer.agent.pb.brtrace import agent_pb2 as pb
 from tracer.agent.security import Security, check_listen
 from tracer.agent.server import AgentConfig, AgentService, Kernel, serve
 from tracer.errors import BrtraceError
-from tracer.model import Hook, HookStatus
+from tracer.model import Hook, HookMode, HookStatus
 from tracer.remote.client import AgentClient, AgentError
+from tracer.schema.decode import Decoder
 from tracer.topology.model import Topology
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from synth import flannel_batch  # noqa: E402
 
 
 def test_batches_round_trip_as_the_kernel_wrote_them() -> None:
@@ -62,7 +60,7 @@ def _kernel() -> Kernel:
     def no(*a: object) -> pb.SendProbesReply:
         raise BrtraceError("not on this test kernel")
 
-    return Kernel(Topology, no, no, "test", lambda: [HookStatus(Hook.NET_DEV_QUEUE, "off")])
+    return Kernel(Topology, no, no, "test", lambda: [HookStatus(Hook.NET_DEV_QUEUE, HookMode.OFF)])
 
 
 @pytest.fixture
@@ -131,5 +129,6 @@ def test_unreachable_agent_is_named() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(AgentError, match=rf"agent 127.0.0.1:{port} \(127.0.0.1:{port}\): node info: unreachable"):
+    want = rf"agent 127.0.0.1:{port} \(127.0.0.1:{port}\): node info: unreachable"
+    with pytest.raises(AgentError, match=want):
         AgentClient(f"127.0.0.1:{port}").hello()

@@ -5,23 +5,20 @@ them (bench/synth.py), two "nodes" cut from one flannel path."""
 from __future__ import annotations
 
 import random
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.support.synth import NS, flannel_batch
 from tracer.correlate.correlator import Correlator
 from tracer.correlate.journey import Hop
+from tracer.correlate.vocab import Verb
 from tracer.model import Event, Hook, L4Key
 from tracer.multinode.clock import ClockEstimate, ClockSample, Crossing, best_of, tighten
 from tracer.multinode.edges import cut_at_edges, with_nodes
 from tracer.multinode.merge import SKB_TAG_SHIFT, TimeMerger
 from tracer.multinode.nodes import RENAMED_BASE, merge_topologies
 from tracer.topology.model import Address, FdbEntry, Link, Netns, Topology, VxlanInfo
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from synth import NS, flannel_batch  # noqa: E402
 
 NODE1_NS = (NS["pod-a"], NS["node1"])
 NODE2_SHIFT = 7_000_000_000  # node2 booted 7 s earlier: its clock reads 7 s more
@@ -71,7 +68,7 @@ def _journeys(batches: list) -> list[tuple[tuple[object, ...], list[int]]]:  # t
 
 
 def test_merge_of_two_nodes_correlates_as_one_kernel() -> None:
-    from probes.layout import Decoder
+    from tracer.schema.decode import Decoder
 
     arr = flannel_batch(18 * 50)
     want = _journeys([Decoder().decode(arr)])
@@ -153,8 +150,8 @@ def test_a_journey_that_leaves_the_seen_nodes_says_so() -> None:
     outer = L4Key(saddr=int.from_bytes(bytes([192, 168, 50, 11]), "little"),
                   daddr=int.from_bytes(bytes([192, 168, 50, 12]), "little"), proto=17, dport=8472)
     ev = Event(1, 0, Hook.NET_DEV_QUEUE, 1, 11, 2, "eth0", 100, outer=outer, vni=1, inner=L4Key(proto=1))
-    hops = [Hop(1, 0, "node1", "flannel.1", "vxlan", "encap", "…", netns_inode=11),
-            Hop(2, 1, "node1", "eth0", "uplink", "send-encap", "…", netns_inode=11, events=(ev,))]
+    hops = [Hop(1, 0, "node1", "flannel.1", "vxlan", Verb.ENCAP, "…", netns_inode=11),
+            Hop(2, 1, "node1", "eth0", "uplink", Verb.SEND_ENCAP, "…", netns_inode=11, events=(ev,))]
     out, edged = cut_at_edges(with_nodes(hops, cl.node_of), cl)
     assert edged and [h.verb for h in out] == ["encap", "send-encap", "left"]
     assert out[-1].action == "left node1 on eth0 towards 192.168.50.12: no agent there"
@@ -181,10 +178,10 @@ def test_a_recording_keeps_which_node_each_namespace_is_on() -> None:
 def test_hop_table_shows_the_node_only_when_hops_are_on_several() -> None:
     from tracer.render.text import hop_table
 
-    one = [Hop(1, 0, "pod-a", "eth0", "pod-eth0", "send", "sent", node="n1"),
-           Hop(2, 5, "host", "eth0", "uplink", "send-encap", "sent encapsulated", node="n1")]
+    one = [Hop(1, 0, "pod-a", "eth0", "pod-eth0", Verb.SEND, "sent", node="n1"),
+           Hop(2, 5, "host", "eth0", "uplink", Verb.SEND_ENCAP, "sent encapsulated", node="n1")]
     assert "node" not in hop_table(one)[0]
-    two = one + [Hop(3, 9, "host", "eth0", "uplink", "recv-encap", "received encapsulated", node="n2")]
+    two = one + [Hop(3, 9, "host", "eth0", "uplink", Verb.RECV_ENCAP, "received encapsulated", node="n2")]
     lines = hop_table(two)
     assert lines[0].split()[:3] == ["#", "node", "netns"]
     assert lines[3].split()[1:4] == ["n2", "host", "eth0"]

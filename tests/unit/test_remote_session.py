@@ -5,15 +5,14 @@ as lagging."""
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.agent_stream import SyntheticSource
 from tracer.agent.pb.brtrace import agent_pb2 as pb
 from tracer.agent.security import Security
 from tracer.agent.server import AgentConfig, Kernel, serve
@@ -23,9 +22,6 @@ from tracer.remote.client import AgentClient
 from tracer.remote.session import connect
 from tracer.remote.source import RemoteSource
 from tracer.topology.model import Topology
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from agent_stream import SyntheticSource  # noqa: E402
 
 
 class _Stalling(SyntheticSource):

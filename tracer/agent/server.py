@@ -13,7 +13,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,7 +56,8 @@ class Kernel:
     """What the service needs from this machine; the CLI wires the real parts in."""
 
     def __init__(self, discover: Callable[[], Topology], open_source: Callable[..., Any],
-                 ping: Callable[..., pb.SendProbesReply], kernel: str, hooks: Callable[[], Sequence[HookStatus]]) -> None:
+                 ping: Callable[..., pb.SendProbesReply], kernel: str,
+                 hooks: Callable[[], Sequence[HookStatus]]) -> None:
         self.discover, self.open_source, self.ping = discover, open_source, ping
         self.kernel, self.hooks = kernel, hooks
 
@@ -125,9 +126,9 @@ class AgentService(pbg.AgentServicer):  # type: ignore[misc]
             yield from self._stream(source, context)
         finally:
             source.close()
-            self.log(f"{who}: ended, probes detached")
+            self.log(f"{who}: ended, probes detached ({source.stats().events} events read)")
 
-    def _stream(self, source: Any, context: grpc.ServicerContext) -> Iterator[pb.TraceBatch]:
+    def _stream(self, source: Any, context: grpc.ServicerContext) -> Generator[pb.TraceBatch, None, int]:
         """Batches as the ring gives them, or a heartbeat saying how far it was read, until cancelled."""
         sent = 0
         beat = 0.0
@@ -145,6 +146,7 @@ class AgentService(pbg.AgentServicer):  # type: ignore[misc]
                 beat = time.monotonic()
                 yield pb.TraceBatch(schema_version=wire.EVENT_SCHEMA_VERSION, node=self.cfg.node,
                                     lost=lost, events=sent, read_to_ns=read_to)
+        return sent
 
 
 def serve(cfg: AgentConfig, kern: Kernel, ready: Callable[[int], None] | None = None,

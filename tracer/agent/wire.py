@@ -15,10 +15,11 @@ from typing import Final
 
 import numpy as np
 
-from probes.layout import Decoder, record_dtype
+from probes.ringbuf import record_dtype
 from tracer.agent.pb.brtrace import agent_pb2 as pb
 from tracer.model import Hook
-from tracer.record.format import SCHEMA_VERSION
+from tracer.schema.decode import Decoder
+from tracer.schema.recording import SCHEMA_VERSION
 
 # The event struct's version: a recording and a stream of the same brtrace
 # carry the same records, so one number (bumped with every struct change).
@@ -63,7 +64,8 @@ def batch_messages(node: str, arr: np.ndarray, dec: Decoder, lost: int, sent: in
         syms = {int(a): dec.symbol(int(a)) for a in np.unique(part["location"][kfree])}
         sent += len(part)
         out.append(pb.TraceBatch(schema_version=EVENT_SCHEMA_VERSION, node=node, snaplen=snaplen,
-                                 records=recs[lo:lo + BATCH_RECORDS].tobytes(), reasons=reasons, syms=syms, lost=lost,
+                                 records=recs[lo:lo + BATCH_RECORDS].tobytes(), reasons=reasons,
+                                 syms=syms, lost=lost,
                                  events=sent, read_to_ns=read_to_ns))
     return out
 

@@ -138,6 +138,7 @@ def nodes_note(clocks: dict[str, ClockEstimate], gone: dict[str, str] | None = N
     parts = []
     for n, c in clocks.items():
         sign = "+" if c.offset_ns >= 0 else "-"
-        what = f"agent {gone[n]}" if gone and n in gone else f"{sign}{_us(abs(c.offset_ns))} ±{_us(c.uncertainty_ns)}"
+        clock = f"{sign}{_us(abs(c.offset_ns))} ±{_us(c.uncertainty_ns)}"
+        what = f"agent {gone[n]}" if gone and n in gone else clock
         parts.append(f"{n} {what}")
     return "nodes: " + ", ".join(parts)

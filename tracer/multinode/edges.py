@@ -12,14 +12,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from tracer.correlate.journey import DELIVERED, Hop
-from tracer.correlate.probes import ProbeResult
+from tracer.correlate.journey import Hop
+from tracer.correlate.pairing import Packet
+from tracer.correlate.vocab import Status, Verb
 from tracer.multinode.nodes import Cluster
 
-PARTIAL = "partial"
-LEFT = "left"  # verb: the packet left the nodes brtrace sees
-ENTERED = "entered"  # verb: it came in from a node brtrace does not see
-EDGE_KIND = "edge"
+EDGE_KIND = "edge"  # the hop's kind: an edge of what brtrace sees, not a device
 
 
 def with_nodes(hops: Sequence[Hop], node_of: Mapping[int, str]) -> tuple[Hop, ...]:
@@ -35,27 +33,27 @@ def with_nodes(hops: Sequence[Hop], node_of: Mapping[int, str]) -> tuple[Hop, ..
 
 def _edge_after(h: Hop, cluster: Cluster, dead: Mapping[str, str]) -> Hop | None:
     """The hop that says where the packet went when that node sent it out of sight."""
-    if h.verb != "send-encap" or not h.events:
+    if h.verb != Verb.SEND_ENCAP or not h.events:
         return None
     dst = h.events[0].outer.dst
     owner = cluster.node_owning(dst) or _node_with_address(cluster, dst)
     if owner is not None and owner not in dead:
         return None
     why = f"agent {owner} {dead[owner]}" if owner is not None else "no agent there"
-    return Hop(h.index + 1, h.t_ns, h.netns, h.dev, EDGE_KIND, LEFT,
+    return Hop(h.index + 1, h.t_ns, h.netns, h.dev, EDGE_KIND, Verb.LEFT,
                f"left {h.node} on {h.dev} towards {dst}: {why}", netns_inode=h.netns_inode,
                ifindex=h.ifindex, inferred=True, node=h.node)
 
 
 def _edge_before(h: Hop, cluster: Cluster, dead: Mapping[str, str]) -> Hop | None:
-    if h.verb != "recv-encap" or not h.events:
+    if h.verb != Verb.RECV_ENCAP or not h.events:
         return None
     src = h.events[0].outer.src
     owner = cluster.node_owning(src) or _node_with_address(cluster, src)
     if owner is not None and owner not in dead:
         return None
     why = f"agent {owner} {dead[owner]}" if owner is not None else "no agent there"
-    return Hop(h.index, h.t_ns, h.netns, h.dev, EDGE_KIND, ENTERED,
+    return Hop(h.index, h.t_ns, h.netns, h.dev, EDGE_KIND, Verb.ENTERED,
                f"entered {h.node} on {h.dev} from {src}: {why}", netns_inode=h.netns_inode,
                ifindex=h.ifindex, inferred=True, node=h.node)
 
@@ -88,16 +86,16 @@ def cut_at_edges(hops: Sequence[Hop], cluster: Cluster,
 
 
 def _crossed_later(hops: Sequence[Hop], i: int) -> bool:
-    return any(h.verb == "recv-encap" and h.node != hops[i].node for h in hops[i + 1:])
+    return any(h.verb == Verb.RECV_ENCAP and h.node != hops[i].node for h in hops[i + 1:])
 
 
-def across_nodes(p: ProbeResult, cluster: Cluster, dead: Mapping[str, str] | None = None) -> ProbeResult:
+def across_nodes(p: Packet, cluster: Cluster, dead: Mapping[str, str] | None = None) -> Packet:
     """The probe with node names on its hops and its edges marked; ``partial`` when it has one."""
     req, e1 = cut_at_edges(with_nodes(p.request, cluster.node_of), cluster, dead)
     rep, e2 = cut_at_edges(with_nodes(p.reply, cluster.node_of), cluster, dead)
     status = p.status
-    if (e1 or e2) and status == DELIVERED:
-        status = PARTIAL
+    if (e1 or e2) and status == Status.DELIVERED:
+        status = Status.PARTIAL
     return dataclasses.replace(p, request=req, reply=rep, status=status)
 
 

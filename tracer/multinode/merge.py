@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from probes.layout import F_INNER, Decoder, EventBatch
 from tracer.model import Hook
 from tracer.multinode.clock import ClockEstimate, Crossing
+from tracer.schema.decode import Decoder, EventBatch
+from tracer.schema.event import F_INNER
 
 SKB_TAG_SHIFT = 48
 
@@ -91,7 +92,7 @@ class TimeMerger:
         return self._release(2**63 - 1)
 
     def _release(self, mark: int) -> EventBatch | None:
-        """Records at or before ``mark`` (client time) out, merged; later ones stay in their node's own form."""
+        """Records at or before ``mark`` (client time) out, merged; later ones stay as sent."""
         parts: list[np.ndarray] = []
         for f in self.feeds.values():
             if not f.chunks:

@@ -64,7 +64,8 @@ class Cluster:
 
     def to_dict(self) -> dict[str, Any]:
         """Nodes as top-level groups, each with its namespaces (``brtrace topo --json``)."""
-        groups = {n: [dataclasses.asdict(ns) for ns in self.topology.namespaces if self.node_of.get(ns.inode) == n]
+        groups = {n: [dataclasses.asdict(ns) for ns in self.topology.namespaces
+                      if self.node_of.get(ns.inode) == n]
                   for n in self.nodes}
         return {"nodes": [{"node": n, "addresses": list(self.addresses.get(n, ())),
                            "namespaces": groups[n]} for n in self.nodes],

@@ -11,7 +11,8 @@ import sys
 from typing import Any
 
 from tracer.agent.security import Security
-from tracer.correlate.probes import ProbeResult
+from tracer.correlate.pairing import Packet
+from tracer.correlate.vocab import Status
 from tracer.errors import BrtraceError
 from tracer.remote.client import AgentClient
 from tracer.remote.session import Session, connect
@@ -25,7 +26,7 @@ def open_session(args: argparse.Namespace) -> Session:
     return connect(addrs, lambda a: AgentClient(a, sec))
 
 
-def probe_obj(p: ProbeResult, sess: Session, topo_json: Any) -> dict[str, object]:
+def probe_obj(p: Packet, sess: Session, topo_json: Any) -> dict[str, object]:
     from tracer.render.text import probe_json
 
     obj: dict[str, object] = json.loads(probe_json(p, topo_json))
@@ -57,13 +58,15 @@ def ping(args: argparse.Namespace) -> int:
             print()
     if not args.json:
         lost = sum(sess.lost.values())
-        partial = sum(1 for r in run.results if r.status == "partial")
+        partial = sum(1 for r in run.results if r.status == Status.PARTIAL)
         print(summary_text(run.results, lost, run.events)
               + (f"; {partial} partial (not followed end to end)" if partial else ""))
         for n, st in sess.node_state().items():
-            print(f"node {n}: clock offset {st.get('offset_ns', '?')} ns ± {st.get('uncertainty_ns', '?')} ns, "
+            off, unc = st.get("offset_ns", "?"), st.get("uncertainty_ns", "?")
+            print(f"node {n}: clock offset {off} ns ± {unc} ns, "
                   f"{st.get('lost', 0)} lost" + (f", agent {st['agent']}" if "agent" in st else ""))
-    ok = bool(run.results) and all(r.status == "delivered" and r.request and r.reply for r in run.results)
+    ok = bool(run.results) and all(r.status == Status.DELIVERED and r.request and r.reply
+                                   for r in run.results)
     return 0 if ok and not sess.dead and not sess.unreachable else 1
 
 

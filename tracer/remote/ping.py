@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from tracer.agent.pb.brtrace import agent_pb2 as pb
 from tracer.correlate.correlator import Correlator
-from tracer.correlate.probes import ProbeResult, probe_result
+from tracer.correlate.pairing import Packet, probe_packet
 from tracer.errors import BrtraceError
 from tracer.filter import TraceFilter
 from tracer.multinode.edges import across_nodes
@@ -31,7 +31,7 @@ class RemotePing:
     src: Netns
     src_addr: str
     ident: int
-    results: list[ProbeResult] = field(default_factory=list)
+    results: list[Packet] = field(default_factory=list)
     events: int = 0
     error: str = ""
 
@@ -96,7 +96,7 @@ def run_remote_ping(sess: Session, dest: str, wanted: str | None, count: int, in
         corr.feed(batch)
         run.events = len(batch)
     probes = reply[0].probes if reply else []
-    run.results = [across_nodes(probe_result(corr, sess.cluster.topology, run.ident, p.seq,
+    run.results = [across_nodes(probe_packet(corr, sess.cluster.topology, run.ident, p.seq,
                                              p.rtt_ns if p.HasField("rtt_ns") else None, p.error),
                                 sess.cluster, sess.dead)
                    for p in probes]

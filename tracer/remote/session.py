@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from probes.layout import EventBatch
 from tracer.errors import BrtraceError
 from tracer.filter import TraceFilter
 from tracer.multinode.clock import ClockEstimate, best_of, tighten
 from tracer.multinode.merge import TimeMerger
 from tracer.multinode.nodes import Cluster, merge_topologies
 from tracer.remote.client import AgentClient, AgentError, StreamItem
+from tracer.schema.decode import EventBatch
 
 READY_TIMEOUT_S = 30.0  # an agent compiles its probes for each stream (~1 s, more under load)
 LAG_WARN_S = 2.0
@@ -128,9 +128,22 @@ class Session:
                 self._seen[n] = now
                 self.merger.feeds[n].lagging = True
 
-    def finish(self, settle_s: float = 0.3) -> EventBatch | None:
-        """Late events in, streams stopped, clocks tightened by causality, everything out."""
-        self.pump(settle_s, release=False)
+    def finish(self, settle_s: float = 0.2, max_wait_s: float = 3.0) -> EventBatch | None:
+        """Late events in, streams stopped, clocks tightened by causality, everything out.
+
+        Late events: every live node must have read its ring past now (its
+        read marks, on the client's time line, pass the watermark) and
+        ``settle_s`` must have gone by, as a local trace settles; a node that
+        does not get there within ``max_wait_s`` is not waited for.
+        """
+        now = time.monotonic_ns()
+        settled = time.monotonic() + settle_s
+        give_up = time.monotonic() + max_wait_s
+        while time.monotonic() < give_up:
+            self._next(0.02)
+            mark = self.merger.watermark()
+            if time.monotonic() >= settled and mark is not None and mark >= now:
+                break
         self._closing = True
         for n, c in self.clients.items():
             if n in self._live:

@@ -18,7 +18,6 @@ from tracer.multinode.clock import nodes_note, tighten
 from tracer.remote.session import Session
 from tracer.source import SourceInfo
 
-
 CROSSING_SAMPLE = 4096  # records per node looked at for clock bounds before each release
 
 
