@@ -31,7 +31,7 @@ def probe_id() -> int:
 def _checksum(data: bytes) -> int:
     if len(data) % 2:
         data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    s: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     s = (s >> 16) + (s & 0xFFFF)
     s += s >> 16
     return ~s & 0xFFFF
@@ -81,7 +81,11 @@ class Pinger:
         except OSError as exc:
             if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
                 raise BrtraceError(f"{self.dest} is unreachable from the source namespace (no route)") from None
-            raise
+            if exc.errno == errno.EACCES:  # a raw socket without SO_BROADCAST, to a broadcast route
+                raise BrtraceError(f"{self.dest} is a broadcast address in the source namespace: "
+                                   "brtrace traces probes to one host; give a unicast DEST", 2) from None
+            raise BrtraceError(f"cannot send to {self.dest} from the source namespace: "
+                               f"{exc.strerror}") from None
 
     def start(self) -> None:
         self._thread.start()

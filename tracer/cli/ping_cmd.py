@@ -83,5 +83,5 @@ def run(args: argparse.Namespace) -> int:
         if res.lost:
             print(f"brtrace: warning: {res.lost} events lost (ring buffer full)", file=sys.stderr)
     if res.interrupted:
-        return 130
+        return res.interrupted
     return 0 if all(r.status == "delivered" for r in res.results) else 1
