@@ -13,7 +13,7 @@ import sys
 import time
 
 from tracer import interrupt
-from tracer.cli.record_cmd import _start, add_filter_args, command_status, end_command, open_live
+from tracer.cli.record_cmd import _start, add_filter_args, command_status, drain_rest, end_command, open_live
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -72,10 +72,10 @@ def _text(source, topo, args: argparse.Namespace, cmd: list[str]) -> int:  # typ
             n += len(batch)
             corr.feed(batch)
             printer.show(corr.retire())
-        for _ in range(10):
-            batch = source.poll(20)
+        for batch in drain_rest(source):
             n += len(batch)
             corr.feed(batch)
+            printer.show(corr.retire())
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (tracer/interrupt.py)
         stopped_by = interrupt.exit_code(exc)
         print("brtrace: interrupted; showing what was traced", file=sys.stderr)
