@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from probes import kernel
+from probes import childload, kernel
 from probes.btf import BTF, BTFError
 from probes.drain import RingDrain
 from probes.layout import DEFAULT_SNAPLEN, Decoder, record_dtype
@@ -271,9 +271,13 @@ class LiveSource:
         with _signals_held():
             plan = load_plan()
             self._hooks = choose_hooks(plan.hooks, all_hooks)
-            self._bpf = self._compile(flt, plan.macros, snaplen)
             self._closed = False
-            self._attach()
+            if childload.can_hand_over(self._hooks):  # LLVM never maps into this process
+                self._bpf, self._hooks = childload.load(flt, plan.macros, snaplen, self._pages,
+                                                        self._hooks)
+            else:
+                self._bpf = self._compile(flt, plan.macros, snaplen)
+                self._attach()
         rb = self._bpf[b"events"]
         page = os.sysconf("SC_PAGE_SIZE")
         self._ring = RingBuffer(rb.map_fd, self._pages * page, record_dtype(snaplen))
