@@ -24,7 +24,17 @@ class Terminated(KeyboardInterrupt):
     ``except KeyboardInterrupt`` that cleans up and summarises does so for both."""
 
 
+_installed_by = 0  # the pid that installed the handler
+
+
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    """Raise in the installing process only. A child forked without exec
+    (pyroute2 makes one per namespace socket and ends it with SIGTERM) must
+    die as SIGTERM's default says, not run on as a copy of its parent."""
+    if os.getpid() != _installed_by:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
     raise Terminated
 
 
@@ -34,7 +44,9 @@ def _main_thread() -> bool:
 
 def install() -> None:
     """SIGTERM raises :class:`Terminated` in the main thread from now on (the CLI calls this first)."""
+    global _installed_by
     if _main_thread():
+        _installed_by = os.getpid()
         signal.signal(signal.SIGTERM, _raise_terminated)
 
 

@@ -167,14 +167,18 @@ class _sigterm_as_interrupt:
     install it for the whole process (the TUI's and the tests' callers)."""
 
     def __enter__(self) -> None:
+        self._pid = os.getpid()
         self._old = signal.signal(signal.SIGTERM, self._handler) if _main_thread() else None
 
     def __exit__(self, *exc: object) -> None:
         if self._old is not None:
             signal.signal(signal.SIGTERM, self._old)
 
-    @staticmethod
-    def _handler(signum: int, frame: object) -> None:
+    def _handler(self, signum: int, frame: object) -> None:
+        if os.getpid() != self._pid:  # a forked copy (pyroute2): die as SIGTERM says
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
         raise interrupt.Terminated
 
 

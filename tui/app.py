@@ -28,6 +28,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from tracer.correlate import Correlator, Hop
 from tracer.model import Event, Hook, SourceStats
+from tracer.record.spill import SeenSpill
 from tracer.render.text import inert
 from tracer.source import EventSource, SourceInfo
 from tracer.topology.model import Topology
@@ -94,7 +95,7 @@ class BrtraceApp(App[int]):
         self.corr = Correlator()
         self.book = PacketBook(topo)
         self.topo = topo
-        self.seen: list[Event] = []
+        self.seen = SeenSpill()  # on disk, not in memory (tracer/record/spill.py)
         self.held: list[Event] = []
         self.facts = StatusFacts(source=label or ("live" if info and info.live else "replay"),
                                  hooks=info.hooks if info else (), recording=recording)
@@ -181,8 +182,9 @@ class BrtraceApp(App[int]):
         self._show_status()
 
     def on_events_arrived(self, msg: EventsArrived) -> None:
-        self.seen.extend(msg.events)
-        self.facts.events = len(self.seen)
+        if self.info is not None:
+            self.seen.add(msg.events, self.info)
+        self.facts.events += len(msg.events)
         self.facts.lost = msg.stats.lost
         if self.facts.paused:
             self.held.extend(msg.events)
@@ -203,6 +205,8 @@ class BrtraceApp(App[int]):
         """Correlate one coalesced batch and update the views incrementally."""
         self.query_one(TopologyPane).show_namespaces({e.netns for e in events if e.netns})
         self._apply(self.corr.feed(events), final=False)
+        self.corr.retire()  # the book keeps what it lists; the correlator only what may change
+        self.facts.evicted = self.corr.evicted
 
     def _apply(self, changed: set[int], final: bool) -> None:
         new, touched = self.book.update(self.corr, changed, final=final)
@@ -360,7 +364,10 @@ class BrtraceApp(App[int]):
             self.notify("nothing to save yet: the source is not open", severity="warning")
             return
         path = self._save_path()
-        self._write_recording(path, list(self.seen), self.info, self.facts.lost)
+        if not self.seen.events:
+            self.notify("nothing to save yet: no events seen", severity="warning")
+            return
+        self._write_recording(path, self.seen.mark(), self.facts.lost)
 
     def _save_path(self) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -372,19 +379,15 @@ class BrtraceApp(App[int]):
             n += 1
 
     @work(thread=True, group="save", exit_on_error=False)
-    def _write_recording(self, path: Path, events: list[Event], info: SourceInfo, lost: int) -> None:
-        from tracer.record.writer import RecordWriter
-
+    def _write_recording(self, path: Path, mark: tuple[int, int, int], lost: int) -> None:
         self.saved.append(str(path))
         try:
-            with RecordWriter(path, info) as w:
-                w.write_batch(events)
-                w.close(SourceStats(events=len(events), lost=lost, batches=w.batches))
+            n = self.seen.save(path, lost, mark)
         except Exception as exc:  # noqa: BLE001 - a failed save is a notification, not a crash
             self.call_from_thread(self.notify, inert(str(exc)), title="save failed",
                                   severity="error", markup=False)
             return
-        self.call_from_thread(self.notify, inert(f"saved {len(events)} events to {path}"),
+        self.call_from_thread(self.notify, inert(f"saved {n} events to {path}"),
                               title="recording saved", markup=False)
 
     async def action_quit(self) -> None:
@@ -393,6 +396,7 @@ class BrtraceApp(App[int]):
 
     def on_unmount(self) -> None:
         self._stopping.set()
+        self.seen.close()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -76,3 +76,10 @@ def test_printer_counts_and_says_what_was_not_shown() -> None:
     assert objs[-1]["summary"]["packets"] == len(objs) - 1 == printer.printed
     assert printer.printed + corr.evicted == 300
     assert f"{corr.evicted} {EVICTED_TEXT}" in line
+
+
+def test_tui_status_says_how_many_packets_were_not_shown() -> None:
+    from tui.widgets.status import StatusFacts, status_text
+
+    assert "not shown" not in status_text(StatusFacts()).plain
+    assert "1,234 packets not shown (evicted before completion)" in status_text(StatusFacts(evicted=1234)).plain

@@ -45,3 +45,37 @@ def test_a_connected_route_wins_over_a_pods_default_route() -> None:
 
 def test_pods_still_come_first_on_their_own_subnet() -> None:
     assert choose_source(_topo(), "10.244.0.3", None).name == "brt-pod-a"
+
+
+def test_sigterm_in_a_forked_copy_kills_it_and_raises_only_in_the_installer() -> None:
+    """pyroute2 forks (no exec) for every namespace socket and ends the copy
+    with SIGTERM: the copy must die, not raise and run on as the parent."""
+    import os
+    import signal
+    import time
+
+    from tracer import interrupt
+
+    old = signal.getsignal(signal.SIGTERM)
+    try:
+        interrupt.install()
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the copy: says it is ready, then waits for SIGTERM to end it
+            os.write(w, b"r")
+            for _ in range(50):  # bounded: 5 s
+                time.sleep(0.1)
+            os._exit(3)  # reached only if SIGTERM was swallowed
+        os.read(r, 1)  # a signal sent before the copy's interpreter is ready would be dropped
+        os.close(r)
+        os.close(w)
+        os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
+        with pytest.raises(interrupt.Terminated):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+        assert interrupt.exit_code(interrupt.Terminated()) == 143
+        assert interrupt.exit_code(KeyboardInterrupt()) == 130
+    finally:
+        signal.signal(signal.SIGTERM, old)
