@@ -432,7 +432,7 @@ def _unanswered(p: ProbeResult, topo: Topology) -> Diagnosis:
                          "no reply came back", "", (), last)
     src, seen_src = first.key.src, arrived.key.src
     ns = _netns_of(topo, last)
-    facts = [f"request last seen at hop {last.index}: {last.netns}/{last.dev} ({last.verb})",
+    facts = [_last_seen(p.request, last),
              f"source address there: {seen_src}" + (" (not translated)" if src == seen_src else "")]
     back = ns.route_for(seen_src) if ns and seen_src else None
     if last.verb == "deliver" and ns is not None and back is None:
@@ -462,7 +462,45 @@ def _masquerade_fix(topo: Topology, p: ProbeResult, src: str) -> str:
     return ""
 
 
+def rule_link_down(ctx: Context) -> Diagnosis | None:
+    """A device on the path is down (issue 18): the kernel removed the routes
+    through it, so the drop reads IP_INNOROUTES although the configuration
+    has them, or frames had nowhere to go. Candidates in order: the dropping
+    device and its bridge, a device whose subnet holds the destination, then
+    any other down device of that namespace when the drop is a routing one."""
+    ns = ctx.ns
+    if ns is None:
+        return None
+    dst = _dst(ctx)
+    down = [ln for ln in ns.links if ln.kind != "loopback" and ln.state == "down"]
+    here = {ctx.link.ifindex, ctx.link.master} if ctx.link is not None else set()
+    near = [ln for ln in down if ln.ifindex in here or (dst and any(
+        a.family == 4 and ipaddress.ip_address(dst) in ipaddress.ip_network(a.cidr, strict=False)
+        for a in ln.addresses))]
+    routing = ctx.reason in ("IP_INNOROUTES", "IP_OUTNOROUTES") or ctx.location.startswith("ip_error")
+    ln = (near or (down if routing else []) or [None])[0]
+    if ln is None:
+        return None
+    facts = (f"kfree_skb reason {ctx.reason} at {ctx.location or '?'} in {ns.label}",
+             f"{ln.name} ({ln.kind}) in {ns.label}: link down")
+    return Diagnosis("link-down", f"{ln.kind} {ln.name} in {ns.label} is down: the kernel removed "
+                     f"the routes through it, so {ns.label} had nowhere to send the packet for {dst}",
+                     in_netns(ns, f"ip link set dev {ln.name} up"), facts, ctx.hop)
+
+
+def _last_seen(hops: tuple[Hop, ...], last: Hop) -> str:
+    """Where the request was last seen, naming the listed hops after the last move
+    (a route lookup is listed but moves nothing: "last seen at hop 10" read
+    wrong above a hop 11)."""
+    text = f"request last seen at hop {last.index}: {last.netns}/{last.dev} ({last.verb})"
+    after = [h for h in hops if h.index > last.index]
+    if after:
+        text += (f"; hop {after[-1].index} after it was a {after[-1].verb} in {after[-1].netns}, "
+                 "where the trail ends")
+    return text
+
+
 RULES: tuple[Rule, ...] = (rule_netfilter, rule_rp_filter, rule_mtu, rule_vxlan,
-                           rule_bridge_port, rule_routing)
+                           rule_bridge_port, rule_link_down, rule_routing)
 
 __all__ = ["Diagnosis", "diagnose", "find_drop", "in_netns", "ip_length"]
