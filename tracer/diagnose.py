@@ -478,9 +478,10 @@ def rule_link_down(ctx: Context) -> Diagnosis | None:
         a.family == 4 and ipaddress.ip_address(dst) in ipaddress.ip_network(a.cidr, strict=False)
         for a in ln.addresses))]
     routing = ctx.reason in ("IP_INNOROUTES", "IP_OUTNOROUTES") or ctx.location.startswith("ip_error")
-    ln = (near or (down if routing else []) or [None])[0]
-    if ln is None:
+    found = near or (down if routing else [])
+    if not found:
         return None
+    ln = found[0]
     facts = (f"kfree_skb reason {ctx.reason} at {ctx.location or '?'} in {ns.label}",
              f"{ln.name} ({ln.kind}) in {ns.label}: link down")
     return Diagnosis("link-down", f"{ln.kind} {ln.name} in {ns.label} is down: the kernel removed "

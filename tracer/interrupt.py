@@ -25,6 +25,7 @@ class Terminated(KeyboardInterrupt):
 
 
 _installed_by = 0  # the pid that installed the handler
+_final = False  # ignore_from_now() was called
 
 
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
@@ -68,13 +69,69 @@ def ignored() -> Iterator[None]:
     try:
         yield
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        if not _final:  # ignore_from_now() inside: it stays ignored
+            for s, h in old.items():
+                signal.signal(s, h)
 
 
 def ignore_from_now() -> None:
     """Interrupts are ignored until the process exits: its outcome is final
-    (a lab built and reported), and an exit code of 130 would be a lie."""
+    (a lab built and reported), and an exit code of 130 would be a lie.
+
+    Blocked as well as ignored: the interpreter puts the default handlers
+    back while it shuts down, and a signal then killed it (status -2).
+    """
+    global _final
     if _main_thread():
+        _final = True
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         for s in (signal.SIGINT, signal.SIGTERM):
             signal.signal(s, signal.SIG_IGN)
+
+
+_pending: list[int] = []  # signals deferred() recorded, oldest first
+_deferring_pid = 0
+
+
+def _record(signum: int, frame: FrameType | None) -> None:
+    if os.getpid() != _deferring_pid:  # a forked copy (pyroute2): die as the signal says
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    _pending.append(signum)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Interrupts are recorded, and raised only where :func:`check` is called.
+
+    Why: a KeyboardInterrupt raised at an arbitrary point can land inside a
+    callback that swallows it (logging's at-fork lock release, run on every
+    fork pyroute2 makes), printing "Exception ignored … KeyboardInterrupt"
+    and losing the interrupt. Steps call check() between their parts instead.
+    A signal still pending on leaving is dropped: the work was finished.
+    """
+    global _deferring_pid
+    if not _main_thread():
+        yield
+        return
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    _deferring_pid = os.getpid()
+    _pending.clear()
+    for s in old:
+        signal.signal(s, _record)
+    try:
+        yield
+    finally:
+        _pending.clear()
+        if not _final:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+def check() -> None:
+    """Raise the interrupt :func:`deferred` recorded, if any (Ctrl-C or SIGTERM)."""
+    if _pending:
+        sig = _pending[0]
+        _pending.clear()
+        raise Terminated if sig == signal.SIGTERM else KeyboardInterrupt

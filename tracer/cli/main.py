@@ -37,10 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     interrupt.install()
     try:
+        args = build_parser().parse_args(argv)  # imports: an interrupt may come here too
         rc = args.func(args)
     except BrtraceError as exc:
         print(f"brtrace: {exc}", file=sys.stderr)

@@ -104,8 +104,9 @@ def up(name: str = DEFAULT_LAB, on_built: Callable[[], None] | None = None) -> L
 def _build(lab: Lab) -> None:
     """Build everything or leave nothing behind."""
     try:
-        with Builder() as b:
+        with interrupt.deferred(), Builder() as b:  # Builder steps call interrupt.check()
             lab.build(b)
+            interrupt.check()
             b.mark(lab.hosts[0], lab.marker)
     except BaseException as exc:
         with interrupt.ignored():  # half a rollback would leave a partial lab behind
