@@ -247,6 +247,11 @@ class Bench:
         fig.ok = m.get("1x", 1e9) <= 200 and flat
         fig.note = "synthetic ring -> decode -> correlator with default bounds; ring mapped as live"
 
+    def live_rss(self) -> None:
+        from bench import live_rss  # the step lives in its own file
+
+        live_rss.step(self, Figure, self.trees)
+
     def tui(self) -> None:
         script = os.path.join(HERE, "tui_frame.py")
         fig = self.add(Figure("tui_frame", "TUI frame time, 100k packets listed", "<= 50 ms", "ms",
@@ -588,7 +593,8 @@ class Bench:
                     self.lab_was_up = False
         steps = [("pipeline", self.pipeline), ("recording", self.recording_figs), ("rss", self.rss),
                  ("startup", self.startup), ("throughput", self.throughput), ("iperf", self.iperf),
-                 ("loss", self.loss), ("probecost", self.probecost), ("tui", self.tui)]
+                 ("loss", self.loss), ("probecost", self.probecost), ("tui", self.tui),
+                 ("liverss", self.live_rss)]
         try:
             for key, fn in steps:
                 if self.wanted(key):
@@ -719,7 +725,7 @@ def main() -> int:
     p.add_argument("--smoke", action="store_true", help="tiny sizes, seconds; figures mean nothing")
     p.add_argument("--rounds", type=int, default=None, help="rounds per figure (default 5, smoke 1)")
     p.add_argument("--baseline", default="", help="also measure this git ref, side by side")
-    p.add_argument("--only", default="", help="comma list: pipeline,recording,rss,startup,throughput,iperf,loss,probecost,tui")
+    p.add_argument("--only", default="", help="comma list: pipeline,recording,rss,startup,throughput,iperf,loss,probecost,tui,liverss")
     p.add_argument("--flood-seconds", type=float, default=2.0)
     p.add_argument("--out", default="", help="results JSON (default bench/results.json)")
     p.add_argument("--md", default="", help="Markdown table (default bench/RESULTS.md)")
