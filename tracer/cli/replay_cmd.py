@@ -55,11 +55,13 @@ def _text(args: argparse.Namespace) -> int:
     from tui.packets import PacketBook
 
     with open_recording(args.file) as rec:
-        corr = Correlator()
+        corr, filed = Correlator(), 0
         book = PacketBook(rec.info.topology)
         for batch in rec.batches():
             book.update(corr, corr.feed(batch))
+            filed += sum(j.count for j in corr.retire())  # the book keeps what it lists; the correlator stays bounded
         book.update(corr, set(), final=True)
+        filed += sum(j.count for j in corr.flush())
         lost = rec.end_stats.lost if rec.end_stats else 0
         damage = rec.damage
     results = [ProbeResult(seq=p.request.icmp[2] if p.echo and p.request and p.request.icmp else 0,
@@ -77,9 +79,12 @@ def _text(args: argparse.Namespace) -> int:
             print("\n".join(probe_text(r, p.src, p.dst, topo)))
             print()
     if not args.json:
-        print(summary_text(results, lost, sum(len(j.events) for j in corr.journeys.values())))
+        print(summary_text(results, lost, filed))
     if damage:
         print(f"brtrace: warning: {inert(args.file)}: {inert(damage)}", file=sys.stderr)
     if lost:
         print(f"brtrace: warning: {lost} events lost while recording", file=sys.stderr)
+    if corr.evicted:
+        print(f"brtrace: warning: {corr.evicted} packets not shown (evicted before completion)",
+              file=sys.stderr)
     return 0
