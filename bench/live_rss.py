@@ -15,7 +15,11 @@ import subprocess
 import time
 from typing import Any
 
-TARGET_MB = 200
+from bench.context import Bench
+from bench.figure import Figure, Target, single
+
+FLAT = 1.05  # the last half grows at most 5 %
+LIVE_RSS = Target.at_most(200, "MB", also="+5 % at most over the last half")
 
 
 def _rss_kb(pid: int) -> int:
@@ -59,22 +63,19 @@ def measure(tree_path: str, seconds: int) -> dict[str, Any]:
             "summary": err.decode(errors="replace").strip().splitlines()[-1:]}
 
 
-def step(bench: Any, figure_cls: Any, trees: list[Any]) -> None:
-    """Add the figure to ``bench`` (bench/run.py registers this as "liverss")."""
-    seconds = 10 if bench.smoke else 60
-    fig = bench.add(figure_cls("live_rss", f"RSS of a live trace after {seconds} s of ping -i 0.002 "
-                               "(text to /dev/null)", f"<= {TARGET_MB} MB, +5 % max over the last half",
-                               "MB", better="lower"))
-    if bench.kernel_ok:
-        fig.skipped = bench.kernel_ok
+def step(b: Bench) -> None:
+    """The figure, for each tree (bench/run.py registers this as "liverss")."""
+    seconds = 10 if b.smoke else 60
+    fig = b.add(Figure("live_rss", f"RSS of a live trace after {seconds} s of ping -i 0.002 "
+                       "(text to /dev/null)", LIVE_RSS, "MB"))
+    if b.skip_kernel(fig):
         return
-    for t in trees:
+    for t in b.trees:
         res = measure(t.path, seconds)
-        bench.log(f"live rss {t.name}: {res}")
-        fig.results[t.name] = {"median": res["end_mb"], "n": 1, "min": res["end_mb"],
-                               "max": res["end_mb"], **res}
+        b.log(f"live rss {t.name}: {res}")
+        fig.results[t.name] = single(res["end_mb"], **res)
     after = fig.results.get("after", {})
-    fig.ok = (0 < after.get("end_mb", 0) <= TARGET_MB
-              and after.get("late_max_mb", 1e9) <= after.get("half_mb", 0) * 1.05)
+    fig.ok = (0 < after.get("end_mb", 0) and fig.target.met(after["end_mb"])
+              and after.get("late_max_mb", 1e9) <= after.get("half_mb", 0) * FLAT)
     fig.note = ("the CLI's live path (probes compiled in a child process, ring, correlator, "
                 "text out), sampled once a second from /proc")

@@ -5,8 +5,8 @@ keeps ~130 MB of their code and heap resident for its whole life (measured:
 RSS 49 MB before ``bcc.BPF()``, 193 MB after, 176 MB after ``cleanup()``).
 A trace must stay under 200 MB with the TUI, so the tracing process never
 compiles: a child (``python -m probes.childload``) compiles, loads and
-attaches exactly as the in-process path does (it runs LiveSource's own
-``_compile``/``_attach``), then hands every fd the tracer needs over a unix
+attaches exactly as the in-process path does (``compile_probes`` and
+LiveSource's own ``_attach``), then hands every fd the tracer needs over a unix
 socket (SCM_RIGHTS) and exits. What the parent holds:
 
 * the map fds: the rings it mmaps, the loss counters it reads, and the
@@ -21,7 +21,6 @@ kernel, but on others) keep the in-process path.
 
 from __future__ import annotations
 
-import array
 import ctypes
 import json
 import os
@@ -36,7 +35,7 @@ from typing import Any
 from probes.bpfsys import bpf_call
 from tracer.errors import BrtraceError
 from tracer.filter import TraceFilter
-from tracer.model import Hook, HookStatus
+from tracer.model import Hook, HookMode, HookStatus
 
 MAPS = ("events", "spill", "produced", "lost", "emit_prog")
 BPF_MAP_LOOKUP_ELEM = 1
@@ -48,7 +47,7 @@ _MAX_FDS = 64
 def can_hand_over(hooks: Sequence[HookStatus]) -> bool:
     """Whether every live hook is a raw tracepoint (links the child can pass on)."""
     return os.environ.get(IN_PROCESS_ENV) != "1" and all(
-        h.mode in ("raw_tracepoint", "off") for h in hooks)
+        h.mode in (HookMode.RAW_TRACEPOINT, HookMode.OFF) for h in hooks)
 
 
 class _Map:
@@ -156,23 +155,24 @@ def _unpack(msg: bytes, fds: list[int], rc: int | None,
         e = reply.get("error", f"exit status {rc}")
         raise BrtraceError(e if isinstance(e, str) else " ".join(e))
     names: list[str] = reply["maps"]
-    maps = dict(zip(names, fds[:len(names)]))
-    hooks = [HookStatus(Hook(h), m, d) for h, m, d in reply["hooks"]]
+    maps = dict(zip(names, fds[:len(names)], strict=True))
+    hooks = [HookStatus(Hook(h), HookMode(m), d) for h, m, d in reply["hooks"]]
     return HandedProbes(maps, fds[len(names):]), hooks
 
 
 # -- the child -----------------------------------------------------------------
 def _child(sock: socket.socket, req: dict[str, Any]) -> None:
     """Compile, load, attach as LiveSource does in-process, then send the fds."""
-    from probes.loader import LiveSource  # bcc is imported by its methods, here only
+    from probes.loader import LiveSource, compile_probes  # bcc is imported there, here only
 
     f = req["filter"]
     flt = TraceFilter(**{**f, "fib_addrs": tuple(f["fib_addrs"])})
     src = object.__new__(LiveSource)  # only the compile/attach half of its state
     src._pages = req["pages"]
-    src._hooks = [HookStatus(Hook(h), m, d) for h, m, d in req["hooks"]]
+    src._hooks = [HookStatus(Hook(h), HookMode(m), d) for h, m, d in req["hooks"]]
     try:
-        src._bpf = src._compile(flt, {k: int(v) for k, v in req["macros"].items()}, req["snaplen"])
+        src._bpf = compile_probes(flt, {k: int(v) for k, v in req["macros"].items()}, req["snaplen"],
+                                  src._pages, src._hooks)
         src._attach()
     except BrtraceError as exc:
         sock.sendall(json.dumps({"error": str(exc)}).encode())

@@ -80,7 +80,8 @@ class Pinger:
             self._sock.connect((self.dest, 0))
         except OSError as exc:
             if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-                raise BrtraceError(f"{self.dest} is unreachable from the source namespace (no route)") from None
+                raise BrtraceError(
+                    f"{self.dest} is unreachable from the source namespace (no route)") from None
             if exc.errno == errno.EACCES:  # a raw socket without SO_BROADCAST, to a broadcast route
                 raise BrtraceError(f"{self.dest} is a broadcast address in the source namespace: "
                                    "brtrace traces probes to one host; give a unicast DEST", 2) from None

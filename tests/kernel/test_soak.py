@@ -50,7 +50,8 @@ def _sample_rss(proc: subprocess.Popen[bytes], limit_s: float) -> list[tuple[flo
 
 def test_sixty_seconds_of_ping_i_0_002_nothing_lost(flannel_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     keep = os.environ.get("BRT_SOAK_KEEP")
-    out, err = (Path(keep) / "trace.out", Path(keep) / "trace.err") if keep else (tmp_path / "trace.out", tmp_path / "trace.err")
+    where = Path(keep) if keep else tmp_path
+    out, err = where / "trace.out", where / "trace.err"
     with open(out, "wb") as fo, open(err, "wb") as fe:
         proc = subprocess.Popen([BRTRACE, "trace", "--host", "10.244.1.3", "--proto", "icmp", "--plain",
                                  "--duration", "90", "--", "ip", "netns", "exec", "brt-pod-a", "ping",

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import io
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from bench.synth import EVENTS_PER_PACKET, flannel_batch
-from probes.layout import Decoder
+from tests.support.synth import EVENTS_PER_PACKET, flannel_batch
 from tracer.correlate.correlator import Correlator
 from tracer.render.stream import EVICTED_TEXT, PacketPrinter
+from tracer.schema.decode import Decoder
 from tracer.topology.model import Topology
 
 PACKETS = 20_000
@@ -82,4 +78,5 @@ def test_tui_status_says_how_many_packets_were_not_shown() -> None:
     from tui.widgets.status import StatusFacts, status_text
 
     assert "not shown" not in status_text(StatusFacts()).plain
-    assert "1,234 packets not shown (evicted before completion)" in status_text(StatusFacts(evicted=1234)).plain
+    text = status_text(StatusFacts(evicted=1234)).plain
+    assert "1,234 packets not shown (evicted before completion)" in text

@@ -4,8 +4,9 @@ cause, and "last seen at hop N" agrees with the hops listed after it."""
 from __future__ import annotations
 
 import dataclasses
+
 from tests.unit.test_diagnose import FAULTS, ROOT, load
-from tracer.correlate.probes import ProbeResult
+from tracer.correlate.vocab import Status
 from tracer.diagnose import diagnose
 from tracer.topology.model import Topology
 
@@ -38,7 +39,7 @@ def test_without_a_down_device_the_route_rule_still_answers() -> None:
 def test_last_seen_names_the_hops_listed_after_it() -> None:
     p, topo, _ = load(ROOT / "samples" / "flannel-ping.brt")
     cut = next(i for i, h in enumerate(p.request) if h.verb == "route" and i > 3) + 1
-    q = ProbeResult(p.seq, p.ident, "unanswered", p.request[:cut], ())
+    q = dataclasses.replace(p, status=Status.UNANSWERED, request=p.request[:cut], reply=())
     d = diagnose(q, topo)
     assert d is not None
     last = q.request[-1]

@@ -4,16 +4,13 @@ memory stays flat however long the session, saving still gives every event."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from bench.synth import flannel_batch
-from probes.layout import Decoder
+from tests.support.synth import flannel_batch
 from tracer.model import SourceStats
 from tracer.record.reader import open_recording
 from tracer.record.spill import SeenSpill
+from tracer.schema.decode import Decoder
 from tracer.source import SourceInfo
 from tracer.topology.model import Topology
 

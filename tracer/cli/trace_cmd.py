@@ -11,9 +11,14 @@ import argparse
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from tracer import interrupt
 from tracer.cli.record_cmd import _start, add_filter_args, command_status, drain_rest, end_command, open_live
+
+if TYPE_CHECKING:
+    from tracer.source import EventSource
+    from tracer.topology.model import Topology
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -29,19 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracer.record.writer import LiveRecorder
-    from tracer.source import EventSource
-
-    cmd, topo, live = open_live(args, "trace")
-    source: EventSource = live
-    if args.record:
-        source = LiveRecorder(source, args.record)
+    cmd, topo, source = open_live(args, "trace", record=args.record or "")
     if not (args.json or args.plain) and sys.stdout.isatty():
         return _tui(source, source.info.filter, args.record or "", cmd)
     return _text(source, topo, args, cmd)
 
 
-def _tui(source, what: str, recording: str, cmd: list[str]) -> int:  # type: ignore[no-untyped-def]
+def _tui(source: EventSource, what: str, recording: str, cmd: list[str]) -> int:
     from tui.app import BrtraceApp
 
     proc = _start(cmd)
@@ -55,7 +54,7 @@ def _tui(source, what: str, recording: str, cmd: list[str]) -> int:  # type: ign
     return 0
 
 
-def _text(source, topo, args: argparse.Namespace, cmd: list[str]) -> int:  # type: ignore[no-untyped-def]
+def _text(source: EventSource, topo: Topology, args: argparse.Namespace, cmd: list[str]) -> int:
     """Trace for --duration or until COMMAND exits, printing each packet once its
     journey is done (tracer/render/stream.py says why)."""
     from tracer.correlate import Correlator

@@ -15,7 +15,6 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from probes.layout import EventBatch
 from tracer.correlate.columns import (
     Columns,
     columns,
@@ -35,6 +34,7 @@ from tracer.correlate.state import (
     fib_relevant_dst,
 )
 from tracer.model import Event, Hook
+from tracer.schema.decode import EventBatch
 
 __all__ = ["FDB_WINDOW_NS", "FIB_WINDOW_NS", "HURRY_NS", "RETIRE_NS", "SKB_WINDOW_NS", "Correlator"]
 FREEZE_EVERY = 2000  # journeys started between two gc.freeze() calls (see _settle)
@@ -44,7 +44,7 @@ _FIB, _FDB = int(Hook.FIB_TABLE_LOOKUP), int(Hook.BR_FDB_UPDATE)
 class Correlator(RunFiler):
     """Files events into journeys (bounds and hand-out: see :class:`CorrelatorState`).
 
-    A lazy :class:`~probes.layout.EventBatch` is filed from its numpy columns
+    A lazy :class:`~tracer.schema.decode.EventBatch` is filed from its numpy columns
     (one packet key per packet, not per event) and its Events are only built
     when someone reads them.
     """

@@ -13,10 +13,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from probes.layout import EventBatch
 from tracer.correlate.columns import Columns, key_ids, key_tuples
 from tracer.correlate.journey import PacketKey
 from tracer.correlate.state import FDB, FIB, SKB_MAP_MAX, SKB_WINDOW_NS, CorrelatorState
+from tracer.schema.decode import EventBatch
 
 
 class _RunCtx(NamedTuple):
@@ -44,7 +44,7 @@ class RunFiler(CorrelatorState):
         ts_s, skb_s, cpu_s, hook_s = cols.ts, cols.skb, cols.cpu, cols.hook
         runs = zip(starts.tolist(), ends.tolist(), ts_s[starts].tolist(), ts_s[ends - 1].tolist(),
                    skb_s[starts].tolist(), cpu_s[starts].tolist(), hook_s[starts].tolist(),
-                   kid_s[starts].tolist())
+                   kid_s[starts].tolist(), strict=True)
         for p, q, ts, ts_last, skb, cpu, hook, k in runs:
             if hook == FIB:
                 jid = self._run_fib(ctx, p, skb, ts, cpu)

@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from tracer.correlate import Journey, build_hops
-from tracer.render.text import hop_table, inert
+from tracer.render.inert import inert
+from tracer.render.text import hop_table
 from tracer.topology.model import Topology
 
 EVICTED_TEXT = "packets not shown (evicted before completion)"
@@ -39,10 +40,10 @@ class PacketPrinter:
         k = j.packet()
         if self.as_json:
             t0 = hops[0].t_ns if hops else 0
-            prev = [t0] + [h.t_ns for h in hops]
+            prev = ([t0] + [h.t_ns for h in hops])[:len(hops)]  # each hop's predecessor's time
+            dicts = [h.to_dict(t0, p) for h, p in zip(hops, prev, strict=True)]
             print(json.dumps({"packet": [str(x) for x in j.key], "src": k.src, "dst": k.dst,
-                              "hops": [h.to_dict(t0, p) for h, p in zip(hops, prev)]},
-                             ensure_ascii=False), file=self.out)
+                              "hops": dicts}, ensure_ascii=False), file=self.out)
         else:
             print(f"packet {inert(' '.join(str(x) for x in j.key))}  {k.src} → {k.dst}", file=self.out)
             print("\n".join(hop_table(hops)), file=self.out)
