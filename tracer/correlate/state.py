@@ -89,13 +89,17 @@ class CorrelatorState:
 
     def _forget_oldest(self) -> None:
         """Past either bound, forget the oldest journeys (first in, first out), counted."""
-        journeys, most, most_events = self.journeys, self._max, self._max_events
+        journeys, by_key, most, most_events = self.journeys, self._by_key, self._max, self._max_events
         held, gone = self._held, 0
         while len(journeys) > 1 and (len(journeys) > most or held > most_events):
-            _, old = journeys.popitem(last=False)
+            _, old = journeys.popitem(last=False)  # _unkey inlined: this runs per packet at a flood
             held -= old.count
             gone += 1
-            self._unkey(old)
+            if by_key.get(old.key) == old.jid:
+                del by_key[old.key]
+            for k in old.aliases:
+                if by_key.get(k) == old.jid:
+                    del by_key[k]
         self._held = held
         self.evicted += gone
 
