@@ -36,6 +36,7 @@ class PingRun:
     results: list[Packet] = field(default_factory=list)
     events: int = 0  # how many were traced (a count: keeping them would build every lazy Event)
     lost: int = 0
+    evicted: int = 0  # journeys the correlator's bounds forgot before the results were read
     interrupted: int = 0  # the exit code of the interrupt that stopped it (130, 143), else 0
 
 
@@ -134,6 +135,7 @@ def run_ping(topo: Topology, dest: str, src: Netns, count: int, interval: float,
             corr.feed(batch)
             run.events += len(batch)
         run.lost = source.stats().lost
+        run.evicted = corr.evicted
         source.close()
     run.results = [probe_packet(corr, topo, run.ident, seq, pinger.times.rtt_ns.get(seq),
                                 pinger.times.errors.get(seq, ""))
