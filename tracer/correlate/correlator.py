@@ -140,7 +140,8 @@ class Correlator(RunFiler):
             return None
         outside = ~inb
         for fp, fskb, fts, fdst in zip(fib_pos[outside].tolist(), cols.skb[fib_pos[outside]].tolist(),
-                                       ts[fib_pos[outside]].tolist(), fib_dst[outside].tolist()):
+                                       ts[fib_pos[outside]].tolist(), fib_dst[outside].tolist(),
+                                       strict=True):
             fhit = self._by_skb.get(fskb) if fskb else None
             fj = self.journeys.get(fhit[0]) if fhit and fts - fhit[1] < SKB_WINDOW_NS else None
             if fhit is None or fj is None or not fib_relevant_dst(fdst, fj.last()):
@@ -162,7 +163,7 @@ class Correlator(RunFiler):
         jid_of: list[int] = []
         for key, r, rk, skb, ts, ts_prev in zip(keys, rp.tolist(), kid_at[had].tolist(),
                                                   cols.skb[fpos].tolist(), cols.ts[fpos].tolist(),
-                                                  cols.ts[had].tolist()):
+                                                  cols.ts[had].tolist(), strict=True):
             found = by_key.get(key)
             if found is None or found not in journeys:
                 hit = (jid_of[rk], ts_prev) if r >= 0 else by_skb.get(skb)
@@ -187,7 +188,7 @@ class Correlator(RunFiler):
         idx = cols.records(by_j)  # shared by the runs, as an array: 8 bytes an event
         journeys = self.journeys
         held = 0
-        for a, b, j_id in zip(starts.tolist(), ends, js[starts].tolist()):
+        for a, b, j_id in zip(starts.tolist(), ends, js[starts].tolist(), strict=True):
             j = journeys.get(j_id)
             if j is None:  # forgotten within this batch (more new packets than max_journeys)
                 continue
@@ -202,9 +203,11 @@ class Correlator(RunFiler):
         """What the skb and CPU maps keep: each one's latest matched event."""
         ts = cols.ts
         by_skb = self._by_skb
-        by_skb.update(zip(skbs.tolist(), zip(jids[skb_last].tolist(), ts[skb_last].tolist())))
+        last = zip(jids[skb_last].tolist(), ts[skb_last].tolist(), strict=True)
+        by_skb.update(zip(skbs.tolist(), last, strict=True))
         cpus, cpu_last = last_by(cols.cpu[mpos], mpos)
-        self._last_on_cpu.update(zip(cpus.tolist(), zip(jids[cpu_last].tolist(), ts[cpu_last].tolist())))
+        on_cpu = zip(jids[cpu_last].tolist(), ts[cpu_last].tolist(), strict=True)
+        self._last_on_cpu.update(zip(cpus.tolist(), on_cpu, strict=True))
         if len(by_skb) > SKB_MAP_MAX:
             self._trim_skbs()
 
