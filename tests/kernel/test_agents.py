@@ -266,8 +266,9 @@ def test_trace_and_record_through_agents_merge_both_nodes(flannel_lab: object, t
         rc = subprocess.run([BRTRACE, "record", "-o", str(rec), *agents, *pinger], capture_output=True,
                             text=True, timeout=120)
     assert tr.returncode == 0 and "Traceback" not in tr.stderr, tr.stderr
-    pkts = probes(tr.stdout)
+    pkts = [p for p in probes(tr.stdout) if "summary" not in p]
     assert len(pkts) == 4  # two requests, two replies
+    assert probes(tr.stdout)[-1]["summary"]["packets"] == 4
     for p in pkts:
         verbs = [h["verb"] for h in p["hops"] if h["kind"] != "route"]
         assert verbs.index("send-encap") + 1 == verbs.index("recv-encap")

@@ -71,6 +71,10 @@ class TimeMerger:
         """The node's stream ended (agent dead, unreachable or stopped): it holds nothing back."""
         self.feeds[node].live = False
 
+    def holding(self) -> bool:
+        """Whether any node's records are still held for the watermark."""
+        return any(f.chunks for f in self.feeds.values())
+
     def watermark(self) -> int | None:
         """Client time before which every live node has delivered everything."""
         marks = []
