@@ -123,7 +123,7 @@ def agent_main(n: int, port_q: Any, stop: Any, rate: int = 0) -> None:
 
     kern = Kernel(Topology, lambda flt, snaplen, all_hooks: SyntheticSource(n, rate),
                   no_probes, "synthetic", lambda: [])
-    serve(AgentConfig(node="bench", listen="127.0.0.1:0"), kern, port_q.put, stop)
+    serve(AgentConfig(node="bench", listen="127.0.0.1:0"), kern, port_q.put, stop, lambda msg: None)
 
 
 def one_round(addr: str, n: int) -> float:
