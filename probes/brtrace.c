@@ -24,6 +24,8 @@
  *                     they lie close enough; else one read per field
  *   SKB_WIN_META      the SKB window also covers the SKBM fields (loader.MERGED)
  *
+ * the pcap-filter expression, if any, as the generated header brt_filter.h
+ * (tracer/pcapf/translate.py: brt_pcap_l2/brt_pcap_l3, BRT_PCAP_INNER),
  * and the schema arrives as the generated header brt_schema.h (probes/cgen.py,
  * from tracer/schema): hook ids HOOK_<NAME> and their layers LAYER_<NAME>,
  * the BRT_F_* flags, the lists the one hook macro expands (BRT_TP_SKB_HOOKS,
@@ -118,6 +120,7 @@ struct brt_parsed {
     u8 inner_src_mac[6];
     u8 inner_dst_mac[6];
     u8 flags;
+    u8 inner_l2;    /* buffer offset of the VXLAN-inner frame (pcap --inner) */
 };
 
 static __always_inline u16 bswap16(u16 v) { return (v >> 8) | (v << 8); }
@@ -207,6 +210,7 @@ static __always_inline void parse_vxlan(u8 *b, u32 n, u32 l4off, struct brt_pars
     if (l4off + 16 > n || !(HB(b, l4off + 8) & 0x08))
         return;
     p->vni = (HB(b, l4off + 12) << 16) | (HB(b, l4off + 13) << 8) | HB(b, l4off + 14);
+    p->inner_l2 = l4off + 16;
     u16 it = 0, iv = 0;
     u32 l3 = parse_eth(b, n, l4off + 16, p->inner_dst_mac, p->inner_src_mac, &it, &iv);
     if (l3 && it == ETH_IP && parse_ip(b, n, l3, &p->inner))
@@ -238,9 +242,45 @@ static __always_inline int key_match(struct brt_key *k)
     return k->saddr != 0 || k->proto != 0;
 }
 
+/* The pcap-filter expression (brtrace trace EXPR), translated from libpcap's
+ * classic BPF into brt_filter.h by tracer/pcapf/translate.py for this load:
+ * brt_pcap_l2() on a frame, brt_pcap_l3() on a bare IP packet. Without an
+ * expression the header is empty. */
+#include "brt_filter.h"
+
+#if defined(FILTER_ICMP_ID) || defined(FILTER_HOST) || defined(FILTER_PROTO) || defined(FILTER_PORT)
+#define BRT_FIXED_FILTER 1
+#endif
+#if defined(BRT_FIXED_FILTER) || defined(BRT_PCAP_FILTER)
+#define BRT_FILTERED 1 /* some packets are not ours */
+#endif
+
+/* The expression on the headers read (b[0..n), starting at the frame, or at
+ * the IP header when l3), and with --inner also on the frame inside VXLAN. */
+static __always_inline int pcap_match(u8 *b, u32 n, u8 l3, struct brt_parsed *p)
+{
+#ifdef BRT_PCAP_FILTER
+    if (!l3) {
+        if (brt_pcap_l2(b, n, 0))
+            return 1;
+    }
+#ifdef BRT_PCAP_L3
+    else if (brt_pcap_l3(b, n, 0))
+        return 1;
+#endif
+#ifdef BRT_PCAP_INNER
+    if ((p->flags & BRT_F_INNER) && brt_pcap_l2(b, n, p->inner_l2))
+        return 1;
+#endif
+    return 0;
+#else
+    return 1;
+#endif
+}
+
 static __always_inline int packet_match(struct brt_parsed *p)
 {
-#if defined(FILTER_ICMP_ID) || defined(FILTER_HOST) || defined(FILTER_PROTO) || defined(FILTER_PORT)
+#ifdef BRT_FIXED_FILTER
     if (key_match(&p->outer))
         return 1;
     return (p->flags & BRT_F_INNER) && key_match(&p->inner);
@@ -478,7 +518,7 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     u32 n = read_headers(s->hdr, &f, start);
     struct brt_parsed p = {};
     parse_skb(&f, s->hdr, n, start, mode, l3, &p);
-    if (!packet_match(&p)) {
+    if (!packet_match(&p) || !pcap_match(s->hdr, n, l3, &p)) {
         s->cur_skb = 0; /* a route lookup now is for this packet, not ours */
         return;
     }
@@ -648,7 +688,7 @@ static __always_inline int read_flow(void *flp, struct brt_flow *fl)
  * for one of the addresses the filter names (FIB_ADDR_A/B). */
 static __always_inline int fib_pass(struct brt_flow *fl, int recent)
 {
-#if defined(FILTER_ICMP_ID) || defined(FILTER_HOST) || defined(FILTER_PROTO) || defined(FILTER_PORT)
+#ifdef BRT_FILTERED
     int pass = recent;
 #ifdef FIB_ADDR_A
     pass |= fl->daddr == (u32)FIB_ADDR_A || fl->saddr == (u32)FIB_ADDR_A;
@@ -698,8 +738,7 @@ int brt_tp_fib_table_lookup(struct bpf_raw_tracepoint_args *ctx)
     if (!c)
         return 0;
     u64 cur = c->cur_skb;
-#if (defined(FILTER_ICMP_ID) || defined(FILTER_HOST) || defined(FILTER_PROTO) || defined(FILTER_PORT)) \
-    && !defined(FIB_ADDR_A) && !defined(FIB_ADDR_B)
+#if defined(BRT_FILTERED) && !defined(FIB_ADDR_A) && !defined(FIB_ADDR_B)
     if (!cur)
         return 0; /* filtered, and the last packet on this CPU did not match: not ours, nothing read */
 #endif

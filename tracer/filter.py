@@ -1,7 +1,9 @@
 """What to trace: the in-kernel filter, as data.
 
 The loader turns it into ``-D`` cflags for the C program, so that packets of
-other flows cost one header parse and no event. Pure: no bcc here.
+other flows cost one header parse and no event. A pcap-filter expression
+(``expr``) travels as text: the loader compiles it with libpcap and writes it
+into the program as brt_filter.h (tracer/pcapf). Pure: no bcc here.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class TraceFilter:
     fib_addrs: tuple[str, ...] = ()
     only_drops: bool = False
     vxlan_port: int = 8472
+    expr: str | None = None  # a pcap-filter expression, ANDed with the fields above
+    inner: bool = False  # expr also matches the frame inside VXLAN (and so its outer packet)
 
     def __post_init__(self) -> None:
         for a in ((self.host,) if self.host else ()) + self.fib_addrs:
@@ -39,6 +43,8 @@ class TraceFilter:
             raise BrtraceError(f"unknown protocol {self.proto!r} (use icmp, tcp or udp)", 2)
         if self.port is not None and not 0 < self.port < 65536:
             raise BrtraceError(f"port out of range: {self.port}", 2)
+        if self.inner and not self.expr:
+            raise BrtraceError("--inner needs a filter expression (e.g. 'icmp and host 10.244.1.3')", 2)
 
     def cflags(self) -> list[str]:
         out = [f"-DVXLAN_PORT={self.vxlan_port}"]
@@ -66,6 +72,8 @@ class TraceFilter:
             parts.append(self.proto)
         if self.port is not None:
             parts.append(f"port {self.port}")
+        if self.expr:
+            parts.append(f"({self.expr})" + (" inside VXLAN too" if self.inner else ""))
         if self.only_drops:
             parts.append("drops only")
         return " and ".join(parts) or "all packets"

@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     out.add_argument("--json", action="store_true", help="one JSON object per packet")
     out.add_argument("--plain", action="store_true", help="text output even on a terminal")
     p.add_argument("--record", metavar="FILE", help="also write the trace to FILE")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="[EXPRESSION] -- COMMAND",
+                   help="a pcap-filter expression (as tcpdump takes), then the command to run")
     p.set_defaults(func=run)
 
 
