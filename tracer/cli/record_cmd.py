@@ -44,6 +44,10 @@ def split_command(words: list[str]) -> tuple[str | None, list[str]]:
         expr, cmd = words[:i], words[i + 1:]
     else:
         expr, cmd = words, []
+    opts = [w for w in expr if w.startswith("--")]
+    if opts:  # argparse hands everything after the first positional word to COMMAND
+        raise BrtraceError(f"options go before the filter expression: {opts[0]} "
+                           "(brtrace trace [OPTIONS] [EXPRESSION] -- COMMAND)", 2)
     return (" ".join(expr) or None), cmd
 
 
