@@ -36,6 +36,11 @@ class _Prog(ctypes.Structure):
     _fields_ = [("bf_len", ctypes.c_uint), ("bf_insns", ctypes.POINTER(_Insn))]
 
 
+class _PktHdr(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_usec", ctypes.c_long), ("caplen", ctypes.c_uint32),
+                ("len", ctypes.c_uint32)]
+
+
 @cache
 def _lib() -> ctypes.CDLL:
     name = ctypes.util.find_library("pcap") or "libpcap.so.0.8"
@@ -52,6 +57,8 @@ def _lib() -> ctypes.CDLL:
     lib.pcap_geterr.argtypes = [ctypes.c_void_p]
     lib.pcap_freecode.argtypes = [ctypes.POINTER(_Prog)]
     lib.pcap_close.argtypes = [ctypes.c_void_p]
+    lib.pcap_offline_filter.restype = ctypes.c_int
+    lib.pcap_offline_filter.argtypes = [ctypes.POINTER(_Prog), ctypes.POINTER(_PktHdr), ctypes.c_char_p]
     return lib
 
 
@@ -87,3 +94,26 @@ def compile_both(expr: str) -> tuple[list[Insn], list[Insn] | None]:
     if l3 is not None:
         check(l3, expr)
     return l2, l3
+
+
+def offline_matches(expr: str, dlt: Dlt, packets: list[bytes]) -> list[bool]:
+    """libpcap's own verdict (``pcap_offline_filter``) on each of ``packets``:
+    the reference the translated C is held to, and the replay-side filter on
+    stored headers (each packet's caplen is its stored length)."""
+    lib = _lib()
+    p = lib.pcap_open_dead(int(dlt), SNAPLEN)
+    prog = _Prog()
+    try:
+        if lib.pcap_compile(p, ctypes.byref(prog), expr.encode(), 1, PCAP_NETMASK_UNKNOWN) != 0:
+            err = (lib.pcap_geterr(p) or b"").decode(errors="replace")
+            raise BrtraceError(f"bad filter expression {expr!r}: {err}", 2)
+        try:
+            out = []
+            for pkt in packets:
+                hdr = _PktHdr(0, 0, len(pkt), len(pkt))
+                out.append(lib.pcap_offline_filter(ctypes.byref(prog), ctypes.byref(hdr), pkt) != 0)
+            return out
+        finally:
+            lib.pcap_freecode(ctypes.byref(prog))
+    finally:
+        lib.pcap_close(p)
