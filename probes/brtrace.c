@@ -256,8 +256,9 @@ static __always_inline int key_match(struct brt_key *k)
 #endif
 
 /* The expression on the headers read (b[0..n), starting at the frame, or at
- * the IP header when l3), and with --inner also on the frame inside VXLAN. */
-static __always_inline int pcap_match(u8 *b, u32 n, u8 l3, struct brt_parsed *p)
+ * the IP header when l3), and with --inner also on the frame inside VXLAN
+ * (in the headers as read, hb[0..hn)). */
+static __always_inline int pcap_match(u8 *b, u32 n, u8 *hb, u32 hn, u8 l3, struct brt_parsed *p)
 {
 #ifdef BRT_PCAP_FILTER
     if (!l3) {
@@ -269,7 +270,7 @@ static __always_inline int pcap_match(u8 *b, u32 n, u8 l3, struct brt_parsed *p)
         return 1;
 #endif
 #ifdef BRT_PCAP_INNER
-    if ((p->flags & BRT_F_INNER) && brt_pcap_l2(b, n, p->inner_l2))
+    if ((p->flags & BRT_F_INNER) && brt_pcap_l2(hb, hn, p->inner_l2))
         return 1;
 #endif
     return 0;
@@ -358,6 +359,9 @@ struct brt_scratch {
     u16 hook;
     u8 mode;
     u8 busy;
+#ifdef BRT_PCAP_FILTER
+    u8 vhdr[HDR_BUF + HDR_SLACK]; /* the frame with its out-of-band VLAN tag put back (vlan_frame) */
+#endif
     u64 cur_ts;         /* the packet that last matched on this CPU: route */
     u64 cur_skb;        /* lookups carry no skb, so they are tied to it */
 };
@@ -506,6 +510,24 @@ static __always_inline void copy_headers(struct brt_event *ev, u8 *b, u32 n, str
 #endif
 }
 
+#ifdef BRT_PCAP_FILTER
+/* A frame whose 802.1Q tag the skb carries out of band (vlan_tci: veth and
+ * most NICs offload it, so the tag is in no header brtrace reads) as it is on
+ * the wire: what tcpdump's "vlan" tests, and what the expression's offsets
+ * after the tag assume. Returns the bytes in s->vhdr. */
+static __always_inline u32 vlan_frame(struct brt_scratch *s, u32 n, u16 tci)
+{
+    u8 *v = s->vhdr;
+    __builtin_memcpy(v, s->hdr, 12);
+    v[12] = 0x81;
+    v[13] = 0x00;
+    v[14] = tci >> 8;
+    v[15] = tci & 0xff;
+    __builtin_memcpy(v + 16, s->hdr + 12, HDR_BUF - 16);
+    return n + 4 > HDR_BUF ? HDR_BUF : n + 4;
+}
+#endif
+
 /* Parse, filter, emit. s is this CPU's scratch, held (busy) by the caller. */
 static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb, void *dev, int mode,
                                      u32 reason, u64 location)
@@ -518,7 +540,15 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     u32 n = read_headers(s->hdr, &f, start);
     struct brt_parsed p = {};
     parse_skb(&f, s->hdr, n, start, mode, l3, &p);
-    if (!packet_match(&p) || !pcap_match(s->hdr, n, l3, &p)) {
+    u8 *fb = s->hdr; /* the frame the expression sees */
+    u32 fn = n;
+#ifdef BRT_PCAP_FILTER
+    if (!l3 && f.vlan && n >= 14) {
+        fn = vlan_frame(s, n, f.vlan);
+        fb = s->vhdr;
+    }
+#endif
+    if (!packet_match(&p) || !pcap_match(fb, fn, s->hdr, n, l3, &p)) {
         s->cur_skb = 0; /* a route lookup now is for this packet, not ours */
         return;
     }
