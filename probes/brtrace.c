@@ -49,6 +49,9 @@
 #ifndef VXLAN_PORT
 #define VXLAN_PORT 8472
 #endif
+#ifndef VXLAN_PORT3 /* a VXLAN device's dstport in the topology (tracer/filter.with_topology) */
+#define VXLAN_PORT3 VXLAN_PORT
+#endif
 #ifndef VXLAN_PORT2
 #define VXLAN_PORT2 4789
 #endif
@@ -205,7 +208,8 @@ static __always_inline u32 parse_eth(u8 *b, u32 n, u32 off, u8 *dst, u8 *src, u1
 
 static __always_inline void parse_vxlan(u8 *b, u32 n, u32 l4off, struct brt_parsed *p)
 {
-    if (p->outer.proto != PROTO_UDP || !(p->outer.dport == VXLAN_PORT || p->outer.dport == VXLAN_PORT2))
+    if (p->outer.proto != PROTO_UDP || !(p->outer.dport == VXLAN_PORT || p->outer.dport == VXLAN_PORT2 ||
+                                          p->outer.dport == VXLAN_PORT3))
         return;
     if (l4off + 16 > n || !(HB(b, l4off + 8) & 0x08))
         return;

@@ -30,7 +30,7 @@ from probes.offsets import drop_reason_names, offset_macros
 from probes.pcap import compile_both
 from probes.ringbuf import RingBuffer, record_dtype
 from tracer.errors import BrtraceError, NeedRoot
-from tracer.filter import TraceFilter
+from tracer.filter import TraceFilter, with_topology
 from tracer.model import Event, Hook, HookMode, HookStatus, SourceStats
 from tracer.pcapf.translate import HEADER_NAME as FILTER_HEADER
 from tracer.pcapf.translate import filter_header
@@ -300,6 +300,7 @@ class LiveSource:
         if kernel.mount_tracefs() is None:
             raise BrtraceError("tracefs is not mounted and could not be: "
                                "mount -t tracefs tracefs /sys/kernel/tracing")
+        flt = with_topology(flt, topology)  # VXLAN on a port the topology's devices use
         with _signals_held():
             plan = load_plan()
             self._hooks = choose_hooks(plan.hooks, all_hooks)

@@ -9,11 +9,16 @@ into the program as brt_filter.h (tracer/pcapf). Pure: no bcc here.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from tracer.errors import BrtraceError
 
+if TYPE_CHECKING:
+    from tracer.topology.model import Topology
+
 PROTOS = {"icmp": 1, "tcp": 6, "udp": 17}
+IANA_VXLAN_PORT = 4789  # brtrace.c's VXLAN_PORT2: always looked inside
 
 
 def be32(addr: str) -> int:
@@ -32,6 +37,7 @@ class TraceFilter:
     vxlan_port: int = 8472
     expr: str | None = None  # a pcap-filter expression, ANDed with the fields above
     inner: bool = False  # expr also matches the frame inside VXLAN (and so its outer packet)
+    topo_vxlan_port: int = 0  # a VXLAN device's dstport in the topology besides the two above
 
     def __post_init__(self) -> None:
         for a in ((self.host,) if self.host else ()) + self.fib_addrs:
@@ -48,6 +54,8 @@ class TraceFilter:
 
     def cflags(self) -> list[str]:
         out = [f"-DVXLAN_PORT={self.vxlan_port}"]
+        if self.topo_vxlan_port:
+            out.append(f"-DVXLAN_PORT3={self.topo_vxlan_port}")
         if self.icmp_id is not None:
             out.append(f"-DFILTER_ICMP_ID={self.icmp_id}")
         if self.host:
@@ -77,3 +85,15 @@ class TraceFilter:
         if self.only_drops:
             parts.append("drops only")
         return " and ".join(parts) or "all packets"
+
+
+def with_topology(flt: TraceFilter, topo: Topology) -> TraceFilter:
+    """``flt`` also looking inside VXLAN on the port a VXLAN device of ``topo``
+    uses when it is neither flannel's nor IANA's (the first such: one more
+    comparison per UDP packet in the kernel, not a list)."""
+    known = {flt.vxlan_port, IANA_VXLAN_PORT}
+    for ns in topo.namespaces:
+        for ln in ns.links:
+            if ln.vxlan is not None and ln.vxlan.port not in known:
+                return replace(flt, topo_vxlan_port=ln.vxlan.port)
+    return flt
