@@ -260,26 +260,29 @@ static __always_inline int key_match(struct brt_key *k)
 #endif
 
 /* The expression on the headers read (b[0..n), starting at the frame, or at
- * the IP header when l3), and with --inner also on the frame inside VXLAN
- * (in the headers as read, hb[0..hn)). */
-static __always_inline int pcap_match(u8 *b, u32 n, u8 *hb, u32 hn, u8 l3, struct brt_parsed *p)
+ * the IP header when l3); 1 without an expression. */
+static __always_inline int pcap_outer(u8 *b, u32 n, u8 l3)
 {
 #ifdef BRT_PCAP_FILTER
-    if (!l3) {
-        if (brt_pcap_l2(b, n, 0))
-            return 1;
-    }
+    if (!l3)
+        return brt_pcap_l2(b, n, 0) != 0;
 #ifdef BRT_PCAP_L3
-    else if (brt_pcap_l3(b, n, 0))
-        return 1;
-#endif
-#ifdef BRT_PCAP_INNER
-    if ((p->flags & BRT_F_INNER) && brt_pcap_l2(hb, hn, p->inner_l2))
-        return 1;
-#endif
+    return brt_pcap_l3(b, n, 0) != 0;
+#else
     return 0;
+#endif
 #else
     return 1;
+#endif
+}
+
+/* With --inner: the expression on the frame inside VXLAN (hb: the headers as read). */
+static __always_inline int pcap_inner(u8 *hb, u32 hn, struct brt_parsed *p)
+{
+#ifdef BRT_PCAP_INNER
+    return (p->flags & BRT_F_INNER) && brt_pcap_l2(hb, hn, p->inner_l2);
+#else
+    return 0;
 #endif
 }
 
@@ -542,8 +545,6 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     u8 l3 = 0;
     u32 start = header_start(&f, mode, &l3);
     u32 n = read_headers(s->hdr, &f, start);
-    struct brt_parsed p = {};
-    parse_skb(&f, s->hdr, n, start, mode, l3, &p);
     u8 *fb = s->hdr; /* the frame the expression sees */
     u32 fn = n;
 #ifdef BRT_PCAP_FILTER
@@ -552,7 +553,16 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
         fb = s->vhdr;
     }
 #endif
-    if (!packet_match(&p) || !pcap_match(fb, fn, s->hdr, n, l3, &p)) {
+    int outer_ok = pcap_outer(fb, fn, l3);
+#if defined(BRT_PCAP_FILTER) && !defined(BRT_PCAP_INNER)
+    if (!outer_ok) { /* decided before any parsing: the cost of a packet that is not ours */
+        s->cur_skb = 0;
+        return;
+    }
+#endif
+    struct brt_parsed p = {};
+    parse_skb(&f, s->hdr, n, start, mode, l3, &p);
+    if (!packet_match(&p) || !(outer_ok || pcap_inner(s->hdr, n, &p))) {
         s->cur_skb = 0; /* a route lookup now is for this packet, not ours */
         return;
     }
