@@ -85,6 +85,7 @@ class Ingest(AppState):
         new, touched = self.book.update(self.corr, changed, final=final)
         if chunks is not None:
             self.rows.note(new, touched, chunks)
+        self.facts.packets = len(self.book.packets)
         plist = self.query_one(PacketList)
         shown = [pid for pid in new if self._matches(pid)]
         if shown:
