@@ -19,7 +19,6 @@ from tracer.correlate import Correlator, Journey
 from tracer.correlate.pairing import Packet, PacketBook, hops_of
 from tracer.record.spill import SeenSpill
 
-LIGHTEN_AFTER_NS = 2_000_000_000  # event time after its journeys were handed out
 CONTEXT_CHUNKS = 1  # chunks read before a packet's first: route and FDB lookups precede it
 
 
@@ -31,7 +30,7 @@ class LightRows:
         self.spill = spill
         self._first = array("q")  # by pid - 1: chunk of the packet's first event
         self._last = array("q")  # by pid - 1: chunk of its last change
-        self._pending: deque[tuple[int, int]] = deque()  # (event time handed out, pid)
+        self._pending: deque[int] = deque()  # packets handed out, not yet light
         self._cache: Packet | None = None
         self.light = 0
         self.keep_all = False  # set when events arrived that were not spilled
@@ -47,22 +46,34 @@ class LightRows:
         for pid in touched:
             if pid <= len(self._last):
                 self._last[pid - 1] = last
+        if self._cache is not None and self._cache.pid in touched:
+            self._cache = None  # a light packet's late journey: rebuild it with the new chunks
 
     def handed_out(self, journeys: list[Journey]) -> None:
         """The correlator let go of these journeys; their packets may settle."""
-        now = self.book.now_ns
-        self._pending.extend((now, pid) for pid in self.book.forget([j.jid for j in journeys]))
+        self._pending.extend(self.book.forget([j.jid for j in journeys]))
 
     def lighten(self) -> int:
-        """Make light every packet handed out long enough ago; returns how many."""
+        """Make light every handed-out packet that has settled; returns how many.
+
+        At once, not after a delay: the correlator hands a journey out a
+        second after it began, and a flood's packets held heavy meanwhile
+        are ~100 MB. One still in flight waits for its answer timeout.
+        """
         pending, book, n = self._pending, self.book, 0
         if self.keep_all:
             pending.clear()
             return 0
-        while pending and book.now_ns - pending[0][0] > LIGHTEN_AFTER_NS:
-            _, pid = pending.popleft()
-            if not book.packets[pid].light and book.lighten(pid):
+        waiting: deque[int] = deque()
+        while pending:
+            pid = pending.popleft()
+            if book.packets[pid].light:
+                continue
+            if book.lighten(pid):
                 n += 1
+            else:
+                waiting.append(pid)
+        self._pending = waiting
         self.light += n
         return n
 

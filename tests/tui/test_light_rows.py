@@ -17,7 +17,6 @@ from tracer.source import SourceInfo
 from tracer.topology.model import Topology
 from tui.app import BrtraceApp
 from tui.pump import FLUSH_INTERVAL_S
-from tui.rows import LIGHTEN_AFTER_NS
 from tui.widgets.detail import DetailPane
 from tui.widgets.journey import JourneyTable
 from tui.widgets.packet_list import PacketList
@@ -73,8 +72,6 @@ async def _check_rebuilt(info: SourceInfo, events: list[Event]) -> None:
         await app.workers.wait_for_complete()
         await pilot.pause()
         light = [p for p in app.book.packets.values() if p.light]
-        span = events[-1].ts_ns - events[0].ts_ns
-        assert span > 2 * LIGHTEN_AFTER_NS
         assert app.rows.light == len(light) and len(light) >= len(ref) // 3
         assert len(app.query_one(PacketList).rows) == len(ref)  # every packet still listed
         for p in light:

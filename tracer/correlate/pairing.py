@@ -94,7 +94,8 @@ class PacketBook:
             if is_new:
                 new.append(pid)
             if self.packets[pid].light:
-                continue  # settled: its status stays; hops_of reads the journey again
+                touched.add(pid)  # settled: its status stays; hops_of reads the journey again
+                continue
             self._refresh(self.packets[pid], j)
             touched.add(pid)
         touched |= self._expire(final)
