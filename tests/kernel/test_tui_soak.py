@@ -102,7 +102,7 @@ def test_live_tui_sixty_seconds_of_ping_flood(flannel_lab: LabInfo) -> None:
         sent, received = int(m.group(1)), int(m.group(2))
         assert sent >= 20_000 and received >= sent * 0.99, out  # the load really ran
         # every echo is a row once the last replies are in (a few polls after ping ends)
-        screen = _wait_for(lambda s: _count(s, STATUS) >= sent, 15)
+        screen = _wait_for(lambda s: _count(s, STATUS) >= sent, 20)
         evicted = _count(screen, re.compile(r"([\d,]+) packets not shown"))
         assert _count(screen, STATUS) + max(evicted, 0) == sent, screen
         assert evicted == -1 and "lost 0" in screen, screen  # nothing evicted, nothing lost
