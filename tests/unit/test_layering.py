@@ -20,7 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "tui": {"textual"},
 }
 PURE = ["tracer/model.py", "tracer/source.py", "tracer/filter.py", "tracer/topology/model.py",
-        "tracer/topology/render.py", "tracer/correlate", "tracer/render", "tracer/record",
+        "tracer/topology/render.py", "tracer/topology/groups.py", "tracer/correlate", "tracer/render", "tracer/record",
         "probes/btf.py", "probes/layout.py", "probes/offsets.py", "probes/ringbuf.py"]
 
 
