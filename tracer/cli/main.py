@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from tracer.errors import BrtraceError
 
-COMMANDS = ("ping", "trace", "record", "replay", "export", "drops", "topo", "lab", "doctor")
+COMMANDS = ("ping", "trace", "record", "replay", "export", "serve", "drops", "topo", "lab", "doctor")
 
 
 def build_parser() -> argparse.ArgumentParser:

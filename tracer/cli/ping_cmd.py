@@ -22,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object per probe")
     out.add_argument("--plain", action="store_true", help="text output even on a terminal")
+    out.add_argument("--tui", action="store_true", help="the TUI even when stdout is not a terminal (as under brtrace serve)")
     p.add_argument("--record", metavar="FILE", help="also write the trace to FILE")
     p.add_argument("--snaplen", type=int, default=128, help="header bytes kept per hop")
     p.add_argument("--all-hooks", action="store_true", help="also attach net_dev_start_xmit and netif_rx (qdisc delay, backlog drops; costs every packet more)")
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     _check(args)
     topo = discover()
     src = choose_source(topo, dest, args.src)
-    if not (args.json or args.plain) and sys.stdout.isatty():
+    if args.tui or (not (args.json or args.plain) and sys.stdout.isatty()):
         from tui.live import (
             run_ping_tui,  # the TUI on a terminal; text paths below unchanged
         )
