@@ -60,6 +60,15 @@ class Wire:
     points: tuple[Point, ...]
     kind: str  # "veth" | "tunnel"
     label: str = ""
+    ends: tuple[DevKey, ...] = ()  # the two devices a veth wire joins
+
+    def between(self, a: DevKey, b: DevKey) -> tuple[Point, ...] | None:
+        """The wire's points from ``a`` to ``b`` if it joins exactly those two."""
+        if self.ends == (a, b):
+            return self.points
+        if self.ends == (b, a):
+            return tuple(reversed(self.points))
+        return None
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tracer.correlate.journey import Hop
-from tracer.render.svg_geometry import MARK, DevKey, PictureLayout
+from tracer.render.svg_geometry import MARK, DevKey, PictureLayout, Point
 from tracer.render.svg_xml import el, group, titled
 from tracer.render.text import inert
 from tracer.topology.model import Topology
@@ -65,13 +65,30 @@ def hop_label(direction: str, h: Hop) -> str:
     return f"{ARROW[direction]}{h.index} {h.netns}/{h.dev} {h.verb}"
 
 
-def draw_paths(marks: Sequence[Mark]) -> list[str]:
+def _route(a: Mark, b: Mark, lay: PictureLayout, topo: Topology) -> list[Point]:
+    """From marker ``a`` to ``b``: along the veth wire between two nodes, else straight.
+
+    Between nodes the straight line would cut through both node boxes; a pod's
+    short wire into its node is left straight, as following it would strike
+    through the port's name. Request and reply run a few pixels apart.
+    """
+    shift = -2.5 if a.direction == REQUEST else 2.5
+    ka, kb = place_key(topo, a.hop), place_key(topo, b.hop)
+    for w in lay.wires:
+        pts = w.between(ka, kb) if w.label else None
+        if pts is not None:
+            return [(a.x, a.y), *((x + shift, y + shift) for x, y in pts), (b.x, b.y)]
+    return [(a.x, a.y), (b.x, b.y)]
+
+
+def draw_paths(marks: Sequence[Mark], lay: PictureLayout, topo: Topology) -> list[str]:
     """One line per step of each direction, with an arrowhead, under the markers."""
     out: list[str] = []
     for direction in (REQUEST, REPLY):
         pts = [m for m in marks if m.direction == direction]
         for a, b in zip(pts, pts[1:]):
-            out.append(el("line", x1=a.x, y1=a.y, x2=b.x, y2=b.y, stroke=COLOUR[direction],
+            line = " ".join(f"{x:.1f},{y:.1f}" for x, y in _route(a, b, lay, topo))
+            out.append(el("polyline", points=line, fill="none", stroke=COLOUR[direction],
                           stroke_width=2.2, stroke_opacity=0.75, marker_end=f"url(#arrow-{direction})",
                           class_=f"path {direction}"))
     return out
@@ -90,8 +107,9 @@ def draw_marks(marks: Sequence[Mark], badges: dict[tuple[str, int], int]) -> lis
         parts = [shape, el("text", str(m.hop.index), x=m.x, y=m.y + 4, fill="#ffffff",
                            font_size=10.5, text_anchor="middle", font_weight="bold")]
         n = badges.get((m.direction, m.hop.index))
-        if n is not None:
-            parts.append(el("text", f"Δ{n}", x=m.x + R - 2, y=m.y - R - 1, font_size=10,
+        if n is not None:  # request badges above the marker, reply badges below
+            y = m.y - R - 1 if m.direction == REQUEST else m.y + R + 9
+            parts.append(el("text", f"Δ{n}", x=m.x + R - 2, y=y, font_size=10,
                             fill="#333333", class_="delta"))
         out.append(group(parts, class_=f"hop {m.direction}", data_hop=hop_label(m.direction, m.hop)))
     return out

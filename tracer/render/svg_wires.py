@@ -49,7 +49,8 @@ def add_wires(lay: PictureLayout, topo: Topology, right: float) -> None:
             lay.wires.append(Wire(_elbow(a.rect.right, a.rect.mid_y, b.rect.x, b.rect.mid_y, mid), "veth"))
             continue
         ax, bx = a.rect.right, (b.rect.right if b.rect.x < right else b.rect.x)
-        lay.wires.append(Wire(_elbow(ax, a.rect.mid_y, bx, b.rect.mid_y, lane), "veth", "veth"))
+        lay.wires.append(Wire(_elbow(ax, a.rect.mid_y, bx, b.rect.mid_y, lane), "veth", "veth",
+                              (a.key, b.key)))
         lane += LANE
     _tunnel(lay, topo, right + VX_LANE)
 
