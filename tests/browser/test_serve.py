@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.browser.conftest import group_alive, png_colours, serving, wait_for_text, watch_terminal
+from tests.browser.conftest import ROOT, group_alive, png_colours, serving, wait_for_text, watch_terminal
 
-SAMPLE = "samples/flannel-ping.brt"
+SAMPLE = str(ROOT / "samples" / "flannel-ping.brt")
 CAPTION = re.compile(r"#(\d+) icmp seq \d+ id 0x[0-9a-f]+ (request|reply) hop (\d+)/(\d+)")
 
 
@@ -49,3 +49,17 @@ def test_served_replay_renders_and_moves_with_keys(page: Any, browser: Any, tmp_
         assert (w, h) == (1500, 950) and colours > 8, (w, h, colours)
         assert "veth-pod-b" in wait_for_text(page, "veth-pod-b")  # text via DOM, not pixels
     assert not group_alive(pgid), "brtrace serve left processes behind"
+
+
+def test_served_replay_can_start_in_teaching_mode(page: Any, tmp_path: Path) -> None:
+    """A teacher serves the recording with explanations on: the hop detail explains the hop."""
+    from tests.unit.test_svg_export import book_of
+    from tracer.explain import explain
+
+    last = book_of(Path(SAMPLE)).packets[3].rep_hops[-1]
+    words = " ".join(explain(last, "en").split()[:6])  # the start of the explanation, on one row
+    watch_terminal(page)
+    with serving("replay", SAMPLE, "--explain", tmp=tmp_path) as (url, pgid):
+        page.goto(url)
+        wait_for_text(page, "hop detail", words)
+    assert not group_alive(pgid)

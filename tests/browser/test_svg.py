@@ -42,8 +42,8 @@ def test_flannel_svg_shows_every_hop_in_two_colours(page: Any, browser: Any, tmp
     assert page.locator("g.drop-mark").count() == 0
     box = page.locator("svg").bounding_box()
     assert box is not None and box["width"] > 400 and box["height"] > 400
-    w, h, colours = png_colours(browser, page.locator("svg").screenshot())
-    assert w > 400 and h > 400 and colours > 4, (w, h, colours)
+    width, height, colours = png_colours(browser, page.locator("svg").screenshot())
+    assert width > 400 and height > 400 and colours > 4, (width, height, colours)
 
 
 def test_drop_sample_shows_the_drop_mark(page: Any, tmp_path: Path) -> None:

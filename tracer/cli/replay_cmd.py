@@ -32,10 +32,14 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.tui and (args.json or args.plain or args.explain or not sys.stdout.isatty()):
         return _text(args)
+    if args.explain:  # --tui --explain: the TUI starts in teaching mode
+        from tracer.explain import texts
+
+        texts(args.lang)
     source = ReplaySource(args.file, speed=args.speed)
     from tui.app import BrtraceApp
 
-    app = BrtraceApp(source, label=f"replay {args.file}")
+    app = BrtraceApp(source, label=f"replay {args.file}", teach=args.lang if args.explain else None)
     try:
         app.run()
     finally:
