@@ -129,3 +129,32 @@ def test_export_cli_writes_svg_and_html(tmp_path: Path, capsys: pytest.CaptureFi
     assert "drew packet 2 (31 hops)" in err[0]
     assert err[-2] == f"brtrace: {sample} has 3 packets; there is no packet 9"
     assert err[-1].startswith("brtrace: cannot write ") and not list(tmp_path.glob("**/*.part"))
+
+
+def _plain_pair() -> Topology:
+    """Two namespaces joined by a bare veth pair: no bridge, so no node and no pod."""
+    from tracer.topology.model import Address, Link, Netns, PeerRef
+
+    a = Netns("brt-a", 11, (Link(2, "veth0", "veth", peer=PeerRef(12, 2),
+                                 addresses=(Address("10.9.0.1", 24),)),))
+    b = Netns("brt-b", 12, (Link(2, "veth1", "veth", peer=PeerRef(11, 2),
+                                 addresses=(Address("10.9.0.2", 24),)),))
+    return Topology((a, b))
+
+
+def test_namespaces_outside_any_node_are_drawn_and_wired() -> None:
+    from tracer.correlate.journey import Hop
+
+    hops = (Hop(1, 0, "a", "veth0", "veth", "send", "sent from a", netns_inode=11, ifindex=2),
+            Hop(2, 10, "b", "veth1", "veth", "deliver", "delivered", netns_inode=12, ifindex=2))
+    root = ET.fromstring(render_svg(_plain_pair(), PacketPicture("t", "s", hops)))
+    boxes = {g.get("data-netns"): g for g in _classes(root, "netns")}
+    assert set(boxes) == {"a", "b"} and len(_classes(root, "hop")) == 2
+    rights = [float(next(iter(g)).get("x", 0)) + float(next(iter(g)).get("width", 0)) for g in boxes.values()]
+    lefts = [float(next(iter(g)).get("x", 0)) for g in boxes.values()]
+    assert min(lefts) == 10  # nothing reserved for nodes that are not there
+    assert float(root.get("height", 0)) < 400  # stacked from the top, not placed past the end
+    wire = _classes(root, "veth")[0]
+    xs = [float(p.split()[0]) for p in next(iter(wire)).get("d", "")[2:].split(" L ")]
+    assert max(xs) > max(rights) and float(root.get("width", 0)) > max(xs)  # a lane beyond both boxes
+    assert "veth" in "".join(wire.itertext())

@@ -16,13 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tracer.render.svg_geometry import CH, MARK, PAD, ROW, TITLE, TOP, Box, DevKey, PictureLayout, Rect, Row
-from tracer.render.svg_wires import add_wires, lanes_width
+from tracer.render.svg_wires import LABEL_ROOM, add_wires, lanes_width
 from tracer.render.text import inert
 from tracer.topology.groups import Group, device_text, group_namespaces, map_links
 from tracer.topology.model import Netns, Topology
 
 GAP = 64.0  # between pods and their node's devices: room for the veth wires
-LABEL_ROOM = 44.0  # right of the last lane, for the wire labels ("veth")
 
 
 def _lanes(ns: Netns, need: Mapping[DevKey, int]) -> float:
@@ -109,9 +108,9 @@ def _loose(lay: PictureLayout, topo: Topology, loose: list[Netns], x: float,
            need: Mapping[DevKey, int]) -> float:
     """Namespaces outside any node, in a column on the right, near what they are wired to."""
     y = TOP
-    for ns in sorted(loose, key=lambda n: _peer_y(lay, topo, n)):
+    for ns in sorted(loose, key=lambda n: _peer_y(lay, topo, n) or 0.0):
         w, h = _ns_width(topo, ns, need), _rows_height(ns)
-        y = max(y, _peer_y(lay, topo, ns) - TITLE - ROW / 2)
+        y = max(y, (_peer_y(lay, topo, ns) or 0.0) - TITLE - ROW / 2)
         lay.boxes.append(Box(ns.inode, inert(ns.label), Rect(x, y, w, h), "netns"))
         _add_rows(lay, topo, ns, x, y + TITLE, w, _text_w(topo, ns))
         y += h + PAD
@@ -119,12 +118,13 @@ def _loose(lay: PictureLayout, topo: Topology, loose: list[Netns], x: float,
     return y
 
 
-def _peer_y(lay: PictureLayout, topo: Topology, ns: Netns) -> float:
+def _peer_y(lay: PictureLayout, topo: Topology, ns: Netns) -> float | None:
+    """The height of a drawn device ``ns`` is wired to, if any (so its box can sit level)."""
     for ln in ns.links:
         peer = topo.peer_of(ns.inode, ln.ifindex)
         if peer and (peer[0].inode, peer[1].ifindex) in lay.rows:
             return lay.rows[(peer[0].inode, peer[1].ifindex)].rect.mid_y
-    return 1e9
+    return None
 
 
 def layout_picture(topo: Topology, inodes: set[int], need: Mapping[DevKey, int]) -> PictureLayout:
@@ -136,7 +136,8 @@ def layout_picture(topo: Topology, inodes: set[int], need: Mapping[DevKey, int])
     for g in groups:
         y += _group(lay, topo, g, y, cols) + PAD
     right = PAD + cols.group_w if groups else 0.0
-    lay.width = right + lanes_width(lay, topo) + LABEL_ROOM
+    drawn = {g.node.inode for g in groups} | {p.inode for g in groups for p in g.pods} | {n.inode for n in loose}
+    lay.width = right + lanes_width(lay, topo, drawn) + LABEL_ROOM if groups else PAD
     y_loose = _loose(lay, topo, loose, lay.width, need)
     add_wires(lay, topo, right)
     lay.width = max(lay.width, 480.0)

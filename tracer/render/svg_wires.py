@@ -13,6 +13,7 @@ from tracer.render.svg_geometry import DevKey, PictureLayout, Row, Wire
 from tracer.topology.model import Topology
 
 VX_LANE, FIRST_LANE, LANE = 18.0, 70.0, 14.0
+LABEL_ROOM = 44.0  # right of a lane, for its label ("veth")
 
 
 def _pairs(lay: PictureLayout, topo: Topology) -> list[tuple[Row, Row]]:
@@ -31,27 +32,38 @@ def _pairs(lay: PictureLayout, topo: Topology) -> list[tuple[Row, Row]]:
     return out
 
 
-def _lane_pairs(lay: PictureLayout, topo: Topology) -> list[tuple[Row, Row]]:
-    return [(a, b) for a, b in _pairs(lay, topo) if a.key not in lay.right_side]
+def lanes_width(lay: PictureLayout, topo: Topology, drawn: set[int]) -> float:
+    """Room right of the nodes for the tunnel and one lane per node device wired there.
 
-
-def lanes_width(lay: PictureLayout, topo: Topology) -> float:
-    """Room right of the nodes for the tunnel and one lane per pair wired there."""
-    return FIRST_LANE + LANE * len(_lane_pairs(lay, topo))
+    Called before the right column is placed, so pairs are counted on the
+    topology: a node device whose veth peer is in a drawn namespace.
+    """
+    pairs: set[frozenset[DevKey]] = set()
+    for key in lay.rows:
+        peer = topo.peer_of(*key) if key[1] and key not in lay.right_side else None
+        if peer is not None and peer[0].inode in drawn and (peer[0].inode, peer[1].ifindex) not in lay.right_side:
+            pairs.add(frozenset({key, (peer[0].inode, peer[1].ifindex)}))
+    return FIRST_LANE + LANE * len(pairs)
 
 
 def add_wires(lay: PictureLayout, topo: Topology, right: float) -> None:
     """Every wire; ``right`` is the right edge of the node boxes."""
-    lane = right + FIRST_LANE
+    lane, outer = right + FIRST_LANE, 0.0
     for a, b in _pairs(lay, topo):
         if a.key in lay.right_side:  # pod → its node's bridge port
             mid = (a.rect.right + b.rect.x) / 2
             lay.wires.append(Wire(_elbow(a.rect.right, a.rect.mid_y, b.rect.x, b.rect.mid_y, mid), "veth"))
             continue
-        ax, bx = a.rect.right, (b.rect.right if b.rect.x < right else b.rect.x)
-        lay.wires.append(Wire(_elbow(ax, a.rect.mid_y, bx, b.rect.mid_y, lane), "veth", "veth",
-                              (a.key, b.key)))
-        lane += LANE
+        if a.rect.x > right and b.rect.x > right:  # both in the right column: a lane beyond it
+            x = max(a.rect.right, b.rect.right) + VX_LANE + outer
+            points = _elbow(a.rect.right, a.rect.mid_y, b.rect.right, b.rect.mid_y, x)
+            outer += LANE
+            lay.width = max(lay.width, x + LABEL_ROOM)
+        else:
+            bx = b.rect.right if b.rect.x < right else b.rect.x
+            points = _elbow(a.rect.right, a.rect.mid_y, bx, b.rect.mid_y, lane)
+            lane += LANE
+        lay.wires.append(Wire(points, "veth", "veth", (a.key, b.key)))
     _tunnel(lay, topo, right + VX_LANE)
 
 
