@@ -197,3 +197,18 @@ def png_colours(browser: Any, png: bytes) -> tuple[int, int, int]:
         return int(w), int(h), int(n)
     finally:
         ctx.close()
+
+
+def stop_server(pgid: int, within_s: float = 10.0) -> float:
+    """SIGTERM the server alone (as Ctrl+C would stop it); seconds until its whole group is gone."""
+    t0 = time.monotonic()
+    os.kill(pgid, signal.SIGTERM)
+    while group_alive(pgid):
+        if time.monotonic() - t0 > within_s:
+            pytest.fail(f"brtrace serve and what it started still run {within_s}s after SIGTERM")
+        try:
+            os.waitpid(pgid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)
+    return time.monotonic() - t0

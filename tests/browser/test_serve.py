@@ -7,7 +7,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.browser.conftest import ROOT, group_alive, png_colours, serving, wait_for_text, watch_terminal
+from tests.browser.conftest import (
+    ROOT,
+    group_alive,
+    png_colours,
+    serving,
+    stop_server,
+    wait_for_text,
+    watch_terminal,
+)
 
 SAMPLE = str(ROOT / "samples" / "flannel-ping.brt")
 CAPTION = re.compile(r"#(\d+) icmp seq \d+ id 0x[0-9a-f]+ (request|reply) hop (\d+)/(\d+)")
@@ -48,7 +56,8 @@ def test_served_replay_renders_and_moves_with_keys(page: Any, browser: Any, tmp_
         w, h, colours = png_colours(browser, shot)
         assert (w, h) == (1500, 950) and colours > 8, (w, h, colours)
         assert "veth-pod-b" in wait_for_text(page, "veth-pod-b")  # text via DOM, not pixels
-    assert not group_alive(pgid), "brtrace serve left processes behind"
+        stop_server(pgid)  # the server ends the tab's app itself: nothing of its group is left
+    assert not group_alive(pgid)
 
 
 def test_served_replay_can_start_in_teaching_mode(page: Any, tmp_path: Path) -> None:

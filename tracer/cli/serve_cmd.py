@@ -113,11 +113,11 @@ def run(args: argparse.Namespace) -> int:
     port = _free_port(args.host, args.port)
     host = f"[{args.host}]" if ":" in args.host else args.host
     url = args.public_url or f"http://{host}:{port}"
-    command = shlex.join([sys.executable, "-m", "tracer.cli.main", *served])
-    from textual_serve.server import Server
+    command = "exec " + shlex.join([sys.executable, "-m", "tracer.cli.main", *served])  # no shell left between
+    from tracer.cli.serve_server import TabServer
 
     print(f"brtrace: serving `brtrace {shlex.join(served)}` at {url} (Ctrl+C stops)", file=sys.stderr)
-    server = Server(command, host=args.host, port=port, title=f"brtrace {shlex.join(served)}",
+    server = TabServer(command, host=args.host, port=port, title=f"brtrace {shlex.join(served)}",
                     public_url=url)
     try:
         server.serve()
