@@ -158,3 +158,14 @@ def test_namespaces_outside_any_node_are_drawn_and_wired() -> None:
     xs = [float(p.split()[0]) for p in next(iter(wire)).get("d", "")[2:].split(" L ")]
     assert max(xs) > max(rights) and float(root.get("width", 0)) > max(xs)  # a lane beyond both boxes
     assert "veth" in "".join(wire.itertext())
+
+
+def test_arp_headers_name_arp_not_ip() -> None:
+    from tracer.model import ETH_P_ARP, Event, Hook, L4Key
+    from tracer.render.svg_headers import header_view
+
+    key = L4Key(saddr=0x0B0010AC, daddr=0x150010AC)
+    ev = Event(1, 0, Hook.NET_DEV_QUEUE, 1, 11, 2, "veth11", 42, "4e:65:c0:4a:60:d6",
+               "ff:ff:ff:ff:ff:ff", ETH_P_ARP, outer=key)
+    assert header_view(ev).lines() == ["eth 4e:65:c0:4a:60:d6 → ff:ff:ff:ff:ff:ff",
+                                       "ARP 172.16.0.11 → 172.16.0.21"]

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tracer.correlate.journey import Hop
-from tracer.model import Event, Hook
+from tracer.model import ETH_P_ARP, Event, Hook
 
 NO_HEADERS = {Hook.FIB_TABLE_LOOKUP, Hook.KFREE_SKB, Hook.BR_FDB_UPDATE}
 
@@ -30,9 +30,11 @@ class HeaderView:
     ip: str  # "src → dst"
     ttl: int
     outer: tuple[str, ...]  # () unless encapsulated: the outer IP/UDP/VXLAN and outer eth
+    arp: bool = False  # an ARP frame: ``ip`` holds sender → target, there is no TTL
 
     def lines(self) -> list[str]:
-        return [*self.outer, *([f"eth {self.eth}"] if self.eth else []), f"IP {self.ip} ttl {self.ttl}"]
+        l3 = f"ARP {self.ip}" if self.arp else f"IP {self.ip} ttl {self.ttl}"
+        return [*self.outer, *([f"eth {self.eth}"] if self.eth else []), l3]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +59,7 @@ def header_view(e: Event) -> HeaderView:
                  *((f"outer eth {e.src_mac} → {e.dst_mac}",) if e.src_mac and not e.headers_l3 else ()))
         return HeaderView(eth, f"{e.inner.src} → {e.inner.dst}", e.inner.ttl, outer)
     eth = f"{e.src_mac} → {e.dst_mac}" if e.src_mac and not e.headers_l3 else ""
-    return HeaderView(eth, f"{e.outer.src} → {e.outer.dst}", e.outer.ttl, ())
+    return HeaderView(eth, f"{e.outer.src} → {e.outer.dst}", e.outer.ttl, (), e.ethertype == ETH_P_ARP)
 
 
 def hop_headers(h: Hop) -> HeaderView | None:
