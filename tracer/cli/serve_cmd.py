@@ -78,6 +78,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
 def _free_port(host: str, port: int) -> int:
     """``port`` if nothing listens there (any free one for 0); else a one-line error."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -113,6 +120,9 @@ def run(args: argparse.Namespace) -> int:
     port = _free_port(args.host, args.port)
     host = f"[{args.host}]" if ":" in args.host else args.host
     url = args.public_url or f"http://{host}:{port}"
+    if not args.public_url and _unspecified(args.host):
+        print(f"brtrace: note: the page tells browsers to connect back to {url}; from another "
+              "machine pass --public-url http://NAME:PORT with a name it can reach", file=sys.stderr)
     command = "exec " + shlex.join([sys.executable, "-m", "tracer.cli.main", *served])  # no shell left between
     from tracer.cli.serve_server import TabServer
 
