@@ -13,12 +13,15 @@ from html import escape
 from tracer.correlate.journey import Hop
 from tracer.render.svg import PacketPicture, render_svg
 from tracer.render.svg_marks import ARROW, REPLY, REQUEST
+from tracer.render.svg_panels import full_action
 from tracer.render.text import fmt_ns, inert
 from tracer.topology.model import Topology
 
 STYLE = """body { font-family: sans-serif; margin: 1.5em; color: #1d2733; }
 table { border-collapse: collapse; font-family: monospace; font-size: 12px; margin-top: 1em; }
-th, td { text-align: left; padding: 2px 8px; border-bottom: 1px solid #e3e7ec; vertical-align: top; }
+th, td { text-align: left; padding: 2px 8px; border-bottom: 1px solid #e3e7ec; vertical-align: top;
+  white-space: nowrap; }
+td:last-child { white-space: normal; }
 td.num { text-align: right; }
 tr.request td.dir { color: #1c64c8; } tr.reply td.dir { color: #e0561b; }
 tr.drop td { color: #d40000; font-weight: bold; }
@@ -35,7 +38,7 @@ def _rows(direction: str, hops: Sequence[Hop], t0: int) -> list[str]:
     out: list[str] = []
     prev = hops[0].t_ns if hops else t0
     for h in hops:
-        action = h.action + (f" [reason {h.reason or '?'}, at {h.location or '?'}]" if h.verb == "drop" else "")
+        action = full_action(h)
         cls = f"{direction} drop" if h.verb == "drop" else direction
         cells = [_cell(ARROW[direction], "dir"), _cell(str(h.index), "num"), _cell(h.netns), _cell(h.dev),
                  _cell(h.verb), _cell(fmt_ns(h.t_ns - prev), "num"), _cell(fmt_ns(h.t_ns - t0), "num"),

@@ -104,9 +104,15 @@ def draw_hop_list(request: Sequence[Hop], reply: Sequence[Hop], y: float,
     return out, y
 
 
+def full_action(h: Hop) -> str:
+    """The hop's action, with the drop reason and location unless it already names them."""
+    if h.verb != "drop" or (h.reason and h.reason in h.action and h.location in h.action):
+        return h.action
+    return h.action + f" [reason {h.reason or '?'}, at {h.location or '?'}]"
+
+
 def _list_row(direction: str, h: Hop, y: float, label_w: int, room: int) -> str:
-    action = inert(h.action + (f" [reason {h.reason or '?'}, at {h.location or '?'}]"
-                               if h.verb == "drop" else ""))
+    action = inert(full_action(h))
     cut = action if len(action) <= room else action[:room - 1] + "…"
     colour = DROP_COLOUR if h.verb == "drop" else "#222222"
     return group([el("title", action),
