@@ -7,19 +7,45 @@ server (SIGTERM, as Ctrl+C) must leave no process and no eBPF program behind.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import group_alive, serving, stop_server, wait_for_text, watch_terminal
-from tests.kernel.conftest import flannel_lab, init_links_before  # noqa: F401 (fixtures)
+from tests.browser.conftest import ROOT, group_alive, serving, stop_server, wait_for_text, watch_terminal
 from tests.kernel.test_ping import no_brtrace_programs
 
 pytestmark = pytest.mark.kernel
 
 
-def test_served_live_ping_shows_the_path(page: Any, tmp_path: Path, flannel_lab: Any) -> None:  # noqa: F811
+def _lab(*args: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "tracer.cli.main", "lab", *args, "flannel"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.fixture
+def flannel_up() -> Iterator[None]:
+    """The flannel lab, through the CLI: Playwright's sync API holds this thread's event loop,
+    which the lab's netlink (asyncio) cannot share. A lab that was up already is left up."""
+    if os.geteuid() != 0:
+        pytest.skip("kernel tests need root (network namespaces)")
+    was_up = _lab("status").startswith("flannel: up")
+    try:
+        if not was_up:
+            _lab("up")
+        yield
+    finally:
+        if not was_up:
+            _lab("down")
+
+
+def test_served_live_ping_shows_the_path(page: Any, tmp_path: Path, flannel_up: None) -> None:
     watch_terminal(page)
     with serving("ping", "10.244.1.3", "--from", "pod-a", "-c", "2", "-i", "0.2", tmp=tmp_path) as (url, pgid):
         page.goto(url)
