@@ -169,3 +169,12 @@ def test_arp_headers_name_arp_not_ip() -> None:
                "ff:ff:ff:ff:ff:ff", ETH_P_ARP, outer=key)
     assert header_view(ev).lines() == ["eth 4e:65:c0:4a:60:d6 → ff:ff:ff:ff:ff:ff",
                                        "ARP 172.16.0.11 → 172.16.0.21"]
+
+
+def test_pods_off_the_path_are_left_out_and_counted() -> None:
+    topo, pic = _picture("docker-nat.brt")  # ns0 → outside: ns1 hangs off the same bridge
+    root = ET.fromstring(render_svg(topo, pic))
+    assert {g.get("data-netns") for g in _classes(root, "pod")} == {"ns0"}
+    node = _classes(root, "node")[0]
+    assert node.get("data-netns") == "docker-host"
+    assert "1 other pod not on the path" in "".join(node.itertext())

@@ -94,7 +94,9 @@ def _box(b: Box) -> str:
     return group([el("rect", x=r.x, y=r.y, width=r.w, height=r.h, rx=8, fill=fill, stroke=stroke,
                      stroke_width=1.6 if b.kind == "node" else 1.2),
                   el("text", b.title, x=r.x + 8, y=r.y + TITLE - 8, font_size=13, font_weight="bold",
-                     fill=stroke)], class_=f"netns {b.kind}", data_netns=b.title)
+                     fill=stroke),
+                  *([el("text", b.note, x=r.x + 16 + len(b.title) * 8, y=r.y + TITLE - 8, font_size=11,
+                        fill="#777777")] if b.note else [])], class_=f"netns {b.kind}", data_netns=b.title)
 
 
 def _rows(lay: PictureLayout) -> list[str]:
@@ -103,7 +105,7 @@ def _rows(lay: PictureLayout) -> list[str]:
 
 def _row(row: Row) -> str:
     r = row.rect
-    return el("text", row.text, x=r.x + PAD, y=r.y + ROW / 2 + 4, font_size=12,
+    return el("text", row.text, x=row.text_x or r.x + PAD, y=r.y + ROW / 2 + 4, font_size=12,
               font_family="monospace", fill="#1d2733", class_="device")
 
 

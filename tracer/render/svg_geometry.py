@@ -45,6 +45,7 @@ class Row:
     rect: Rect
     text: str
     lane_x: float
+    text_x: float = 0.0  # where the device text starts (after the markers, when they come first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,7 @@ class Box:
     title: str
     rect: Rect
     kind: str  # "node" (holds pods) | "pod" | "netns"
+    note: str = ""  # after the title, e.g. the pods left out
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,14 +43,19 @@ def _rows_height(ns: Netns) -> float:
 
 
 def _add_rows(lay: PictureLayout, topo: Topology, ns: Netns, x: float, y: float, w: float,
-              text_w: float) -> None:
-    """The device rows of ``ns`` from (x, y), and its title bar as a marker place."""
-    lane = x + PAD + text_w + PAD
-    lay.rows[(ns.inode, 0)] = Row((ns.inode, 0), Rect(x, y - TITLE, w, TITLE), "", lane)
+              text_w: float, lanes_first: float = 0.0) -> None:
+    """The device rows of ``ns`` from (x, y), and its title bar as a marker place.
+
+    Markers go right of the text, or (``lanes_first``: their width) before it,
+    for a box wired from its left, so the path does not strike through the text.
+    """
+    lane = x + PAD if lanes_first else x + PAD + text_w + PAD
+    text_x = x + PAD + lanes_first
+    lay.rows[(ns.inode, 0)] = Row((ns.inode, 0), Rect(x, y - TITLE, w, TITLE), "", lane, text_x)
     for i, ln in enumerate(map_links(ns)):
         key = (ns.inode, ln.ifindex)
         rect = Rect(x, y + i * ROW, w, ROW)
-        lay.rows[key] = Row(key, rect, device_text(topo, ns, ln), lane)
+        lay.rows[key] = Row(key, rect, device_text(topo, ns, ln), lane, text_x)
 
 
 def _pod_order(topo: Topology, g: Group) -> list[Netns]:
@@ -86,8 +91,8 @@ def _columns(topo: Topology, groups: list[Group], need: Mapping[DevKey, int]) ->
                     max([_text_w(topo, g.node) for g in groups], default=0.0))
 
 
-def _group(lay: PictureLayout, topo: Topology, g: Group, y: float, cols: _Columns) -> float:
-    """One node box with its pods inside; returns its height."""
+def _group(lay: PictureLayout, topo: Topology, g: Group, y: float, cols: _Columns, hidden: int) -> float:
+    """One node box with its pods inside (``hidden`` more not drawn); returns its height."""
     x_dev = PAD + PAD + (cols.pod_w + GAP if cols.pod_w else 0.0)
     _add_rows(lay, topo, g.node, x_dev, y + TITLE, cols.node_w, cols.node_text)
     lay.rows[(g.node.inode, 0)] = Row((g.node.inode, 0), Rect(PAD, y, cols.group_w, TITLE), "",
@@ -100,41 +105,54 @@ def _group(lay: PictureLayout, topo: Topology, g: Group, y: float, cols: _Column
         lay.right_side |= {(pod.inode, ln.ifindex) for ln in pod.links}
         py += h + PAD
     height = max(TITLE + len(map_links(g.node)) * ROW + PAD, py - y) + PAD
-    lay.boxes.insert(0, Box(g.node.inode, inert(g.node.label), Rect(PAD, y, cols.group_w, height), "node"))
+    note = f"· {hidden} other pod{'s' * (hidden > 1)} not on the path" if hidden else ""
+    lay.boxes.insert(0, Box(g.node.inode, inert(g.node.label), Rect(PAD, y, cols.group_w, height), "node", note))
     return height
 
 
 def _loose(lay: PictureLayout, topo: Topology, loose: list[Netns], x: float,
            need: Mapping[DevKey, int]) -> float:
-    """Namespaces outside any node, in a column on the right, near what they are wired to."""
+    """Namespaces outside any node, in a column on the right, level with what they are wired to."""
     y = TOP
-    for ns in sorted(loose, key=lambda n: _peer_y(lay, topo, n) or 0.0):
+    for ns in sorted(loose, key=lambda n: _peer_y(lay, topo, n)):
         w, h = _ns_width(topo, ns, need), _rows_height(ns)
-        y = max(y, (_peer_y(lay, topo, ns) or 0.0) - TITLE - ROW / 2)
+        peer = _peer_row(lay, topo, ns)
+        y = max(y, _peer_y(lay, topo, ns) - TITLE - ROW / 2)
         lay.boxes.append(Box(ns.inode, inert(ns.label), Rect(x, y, w, h), "netns"))
-        _add_rows(lay, topo, ns, x, y + TITLE, w, _text_w(topo, ns))
+        from_left = peer is not None and peer.rect.x < x  # wired in from the nodes on the left
+        _add_rows(lay, topo, ns, x, y + TITLE, w, _text_w(topo, ns), _lanes(ns, need) + PAD if from_left else 0.0)
         y += h + PAD
         lay.width = max(lay.width, x + w + PAD)
     return y
 
 
-def _peer_y(lay: PictureLayout, topo: Topology, ns: Netns) -> float | None:
-    """The height of a drawn device ``ns`` is wired to, if any (so its box can sit level)."""
+def _peer_row(lay: PictureLayout, topo: Topology, ns: Netns) -> Row | None:
+    """A drawn device ``ns`` is wired to, if any."""
     for ln in ns.links:
         peer = topo.peer_of(ns.inode, ln.ifindex)
         if peer and (peer[0].inode, peer[1].ifindex) in lay.rows:
-            return lay.rows[(peer[0].inode, peer[1].ifindex)].rect.mid_y
+            return lay.rows[(peer[0].inode, peer[1].ifindex)]
     return None
+
+
+def _peer_y(lay: PictureLayout, topo: Topology, ns: Netns) -> float:
+    """The height of what ``ns`` is wired to (0 when nothing drawn yet), so its box can sit level."""
+    row = _peer_row(lay, topo, ns)
+    return row.rect.mid_y if row is not None else 0.0
 
 
 def layout_picture(topo: Topology, inodes: set[int], need: Mapping[DevKey, int]) -> PictureLayout:
     """Lay out the groups touching ``inodes``; ``need`` = hop markers per row."""
     groups, loose = group_namespaces(topo, inodes or None)
+    hidden = {g.node.inode: len(g.pods) for g in groups}
+    for g in groups:  # a node's pods the packet never entered would only crowd the picture
+        g.pods = [p for p in g.pods if not inodes or p.inode in inodes]
+        hidden[g.node.inode] -= len(g.pods)
     lay = PictureLayout()
     cols = _columns(topo, groups, need)
     y = TOP
     for g in groups:
-        y += _group(lay, topo, g, y, cols) + PAD
+        y += _group(lay, topo, g, y, cols, hidden[g.node.inode]) + PAD
     right = PAD + cols.group_w if groups else 0.0
     drawn = {g.node.inode for g in groups} | {p.inode for g in groups for p in g.pods} | {n.inode for n in loose}
     lay.width = right + lanes_width(lay, topo, drawn) + LABEL_ROOM if groups else PAD
