@@ -65,9 +65,10 @@ def render_svg(topo: Topology, pic: PacketPicture) -> str:
     cards, y = draw_changes(changes, lay.height + PAD, width)
     hop_list, height = draw_hop_list(pic.request, pic.reply, y, width)
     badges = {(c.direction, c.change.hop.index): c.n for c in changes}
-    body = [el("rect", x=0, y=0, width=width, height=height, fill="#ffffff"), arrow_defs(),
-            *_head(pic, width), *(_box(b) for b in lay.boxes), *_rows(lay), *(_wire(w) for w in lay.wires),
-            *draw_paths(marks, lay, topo), *draw_marks(marks, badges), *draw_drop(marks), *cards, *hop_list]
+    body = [el("title", pic.title), el("rect", x=0, y=0, width=width, height=height, fill="#ffffff"),
+            arrow_defs(), *_head(pic, width), *(_box(b) for b in lay.boxes), *_rows(lay),
+            *(_wire(w) for w in lay.wires), *draw_paths(marks, lay, topo), *draw_marks(marks, badges),
+            *draw_drop(marks), *cards, *hop_list]
     return ('<?xml version="1.0" encoding="UTF-8"?>\n'
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
             f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif">\n'

@@ -60,5 +60,6 @@ def hop_table(pic: PacketPicture) -> str:
 def render_html(topo: Topology, pic: PacketPicture) -> str:
     svg = render_svg(topo, pic).split("\n", 1)[1]  # inline: without the XML declaration
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
             f"<title>{escape(inert(pic.title))}</title>\n<style>\n{STYLE}\n</style>\n</head>\n<body>\n"
             f'<div class="picture">\n{svg}</div>\n{hop_table(pic)}\n</body>\n</html>\n')
