@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--expose-live", action="store_true",
                    help="allow serving live tracing (ping/trace) on a non-loopback address")
     p.add_argument("what", nargs=argparse.REMAINDER, metavar="FILE | replay FILE | ping DEST | trace …",
-                   help="a recording, or the replay/ping/trace command line to serve")
+                   help="a recording, or the replay/ping/trace command line to serve (serve's own "
+                        "options go before it: what follows belongs to the served command)")
     p.set_defaults(func=run)
 
 
