@@ -66,8 +66,9 @@ def render_svg(topo: Topology, pic: PacketPicture) -> str:
     hop_list, height = draw_hop_list(pic.request, pic.reply, y, width)
     badges = {(c.direction, c.change.hop.index): c.n for c in changes}
     body = [el("title", pic.title), el("rect", x=0, y=0, width=width, height=height, fill="#ffffff"),
-            arrow_defs(), *_head(pic, width), *(_box(b) for b in lay.boxes), *_rows(lay),
-            *(_wire(w) for w in lay.wires), *draw_paths(marks, lay, topo), *draw_marks(marks, badges),
+            arrow_defs(), *_head(pic, width), *(_box(b) for b in lay.boxes),
+            *(_wire(w) for w in lay.wires), *draw_paths(marks, lay, topo), *_rows(lay),
+            *draw_marks(marks, badges),
             *draw_drop(marks), *cards, *hop_list]
     return ('<?xml version="1.0" encoding="UTF-8"?>\n'
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
@@ -106,8 +107,10 @@ def _rows(lay: PictureLayout) -> list[str]:
 
 def _row(row: Row) -> str:
     r = row.rect
+    # Drawn over the path with a halo: a line crossing a device's name leaves it legible.
     return el("text", row.text, x=row.text_x or r.x + PAD, y=r.y + ROW / 2 + 4, font_size=12,
-              font_family="monospace", fill="#1d2733", class_="device")
+              font_family="monospace", fill="#1d2733", stroke="#f4f6fa", stroke_width=4,
+              stroke_opacity=0.9, paint_order="stroke", class_="device")
 
 
 def _wire(w: Wire) -> str:
