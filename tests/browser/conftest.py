@@ -125,7 +125,8 @@ def serving(*what: str, tmp: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
     log = tmp / "serve.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "tracer.cli.main", "serve", "--port", str(port), *what],
+        proc = subprocess.Popen([sys.executable, "-m", "tracer.cli.main", "serve", "--port", str(port),
+                                 *what],
                                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_listening(proc, port, log)

@@ -65,7 +65,7 @@ def test_served_replay_can_start_in_teaching_mode(page: Any, tmp_path: Path) -> 
     from tests.unit.test_svg_export import book_of
     from tracer.explain import explain
 
-    last = book_of(Path(SAMPLE)).packets[3].rep_hops[-1]
+    last = book_of(Path(SAMPLE)).packets[3].reply[-1]
     words = " ".join(explain(last, "en").split()[:6])  # the start of the explanation, on one row
     watch_terminal(page)
     with serving("replay", SAMPLE, "--explain", tmp=tmp_path) as (url, pgid):

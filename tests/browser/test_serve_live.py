@@ -47,7 +47,8 @@ def flannel_up() -> Iterator[None]:
 
 def test_served_live_ping_shows_the_path(page: Any, tmp_path: Path, flannel_up: None) -> None:
     watch_terminal(page)
-    with serving("ping", "10.244.1.3", "--from", "pod-a", "-c", "2", "-i", "0.2", tmp=tmp_path) as (url, pgid):
+    ping = ("ping", "10.244.1.3", "--from", "pod-a", "-c", "2", "-i", "0.2")
+    with serving(*ping, tmp=tmp_path) as (url, pgid):
         page.goto(url)
         text = wait_for_text(page, "topology", "journey", "icmp seq 1", "icmp seq 2", "delivered",
                              "veth-pod-a", timeout_s=60)

@@ -26,12 +26,12 @@ def test_flannel_svg_shows_every_hop_in_two_colours(page: Any, browser: Any, tmp
     page.goto(svg.as_uri())
     text = page.locator("svg").text_content() or ""
     p = book_of(SAMPLES / "flannel-ping.brt").packets[1]
-    assert len(p.req_hops) >= 14 and len(p.rep_hops) >= 14
-    for direction, hops in ((REQUEST, p.req_hops), (REPLY, p.rep_hops)):
+    assert len(p.request) >= 14 and len(p.reply) >= 14
+    for direction, hops in ((REQUEST, p.request), (REPLY, p.reply)):
         for h in hops:
             assert hop_label(direction, h) in text, hop_label(direction, h)
-    assert page.locator("g.hop.request").count() == len(p.req_hops)
-    assert page.locator("g.hop.reply").count() == len(p.rep_hops)
+    assert page.locator("g.hop.request").count() == len(p.request)
+    assert page.locator("g.hop.reply").count() == len(p.reply)
     for name in ("pod-a", "pod-b", "node1", "node2", "veth-pod-a port of cni0", "VXLAN vni 1"):
         assert name in text
     fills = page.evaluate("""() => [
@@ -58,8 +58,8 @@ def test_html_page_has_picture_and_hop_table(page: Any, tmp_path: Path) -> None:
     page.goto(html.as_uri())
     p = book_of(SAMPLES / "docker-nat.brt").packets[1]
     rows = page.locator("table.hops tr")
-    assert rows.count() == 1 + len(p.req_hops) + len(p.rep_hops)
-    assert page.locator("svg g.hop").count() == len(p.req_hops) + len(p.rep_hops)
+    assert rows.count() == 1 + len(p.request) + len(p.reply)
+    assert page.locator("svg g.hop").count() == len(p.request) + len(p.reply)
     assert "NAT" in (page.locator("svg").text_content() or "")
     assert "conntrack translates it" in page.locator("table.hops").inner_text()
 

@@ -16,7 +16,8 @@ SAMPLE = str(Path(__file__).resolve().parents[2] / "samples" / "flannel-ping.brt
 
 def test_served_command_forces_the_tui() -> None:
     assert served_args([SAMPLE]) == ["replay", "--tui", SAMPLE]
-    assert served_args(["--", "replay", SAMPLE, "--speed", "2"]) == ["replay", "--tui", SAMPLE, "--speed", "2"]
+    assert served_args(["--", "replay", SAMPLE, "--speed", "2"]) == [
+        "replay", "--tui", SAMPLE, "--speed", "2"]
     assert served_args(["trace", "--", "ping", "x"]) == ["trace", "--tui", "--", "ping", "x"]
     for bad in ([], ["export", SAMPLE], ["--plain"]):
         with pytest.raises(BrtraceError):

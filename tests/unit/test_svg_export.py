@@ -10,12 +10,13 @@ import pytest
 
 from tracer.cli.main import main
 from tracer.correlate import Correlator
+from tracer.correlate.pairing import PacketBook
+from tracer.correlate.vocab import Verb
 from tracer.record import open_recording
 from tracer.render.svg import PacketPicture, render_svg
 from tracer.render.svg_headers import DECAP, ENCAP, NAT, ROUTED, header_changes
 from tracer.render.svg_html import render_html
 from tracer.topology.model import Topology
-from tui.packets import PacketBook
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 NS = "{http://www.w3.org/2000/svg}"
@@ -33,7 +34,7 @@ def book_of(path: Path) -> PacketBook:
 def _picture(sample: str, pid: int = 1) -> tuple[Topology, PacketPicture]:
     book = book_of(SAMPLES / sample)
     p = book.packets[pid]
-    return book.topo, PacketPicture(f"packet {pid}", sample, p.req_hops, p.rep_hops)
+    return book.topo, PacketPicture(f"packet {pid}", sample, p.request, p.reply)
 
 
 def _classes(root: ET.Element, cls: str) -> list[ET.Element]:
@@ -65,7 +66,8 @@ def test_flannel_headers_change_at_routing_encap_and_decap() -> None:
         ("node1", "flannel.1", (ROUTED,)), ("node1", "eth0", (ENCAP,)),
         ("node2", "flannel.1", (DECAP,)), ("node2", "cni0", (ROUTED,))]
     encap = changes[1]
-    assert not encap.before.outer and encap.after.outer[0].startswith("outer IP 192.168.50.11 → 192.168.50.12")
+    assert not encap.before.outer
+    assert encap.after.outer[0].startswith("outer IP 192.168.50.11 → 192.168.50.12")
     assert "UDP :8472 VNI 1" in encap.after.outer[0]
     assert (changes[0].before.ttl, changes[0].after.ttl) == (64, 63)
     assert changes[0].before.eth != changes[0].after.eth
@@ -90,7 +92,7 @@ def test_drop_is_marked_with_reason_and_location() -> None:
     assert len(marks) == 1
     text = "".join(marks[0].itertext())
     drop = pic.request[-1]
-    assert drop.verb == "drop" and f"DROP {drop.reason} at {drop.location}" == text
+    assert drop.verb == Verb.DROP and f"DROP {drop.reason} at {drop.location}" == text
 
 
 def test_svg_stands_alone_and_is_deterministic() -> None:
@@ -145,8 +147,8 @@ def _plain_pair() -> Topology:
 def test_namespaces_outside_any_node_are_drawn_and_wired() -> None:
     from tracer.correlate.journey import Hop
 
-    hops = (Hop(1, 0, "a", "veth0", "veth", "send", "sent from a", netns_inode=11, ifindex=2),
-            Hop(2, 10, "b", "veth1", "veth", "deliver", "delivered", netns_inode=12, ifindex=2))
+    hops = (Hop(1, 0, "a", "veth0", "veth", Verb.SEND, "sent from a", netns_inode=11, ifindex=2),
+            Hop(2, 10, "b", "veth1", "veth", Verb.DELIVER, "delivered", netns_inode=12, ifindex=2))
     root = ET.fromstring(render_svg(_plain_pair(), PacketPicture("t", "s", hops)))
     boxes = {g.get("data-netns"): g for g in _classes(root, "netns")}
     assert set(boxes) == {"a", "b"} and len(_classes(root, "hop")) == 2

@@ -53,11 +53,11 @@ def _pcap(args: argparse.Namespace) -> None:
 def _picture(args: argparse.Namespace) -> None:
     """Draw packet ``--packet`` of the recording to --svg and/or --html."""
     from tracer.correlate import Correlator
+    from tracer.correlate.pairing import PacketBook
     from tracer.record import open_recording
     from tracer.render.svg import PacketPicture, render_svg
     from tracer.render.svg_html import render_html
     from tracer.render.text import fmt_ns
-    from tui.packets import PacketBook
 
     with open_recording(args.file) as rec:
         corr, book = Correlator(), PacketBook(rec.info.topology)
@@ -66,13 +66,14 @@ def _picture(args: argparse.Namespace) -> None:
         book.update(corr, set(), final=True)
     p = book.packets.get(args.packet)
     if p is None:
-        raise BrtraceError(f"{args.file} has {len(book.packets)} packets; there is no packet {args.packet}", 2)
+        raise BrtraceError(f"{args.file} has {len(book.packets)} packets; "
+                           f"there is no packet {args.packet}", 2)
     rtt = f"  rtt {fmt_ns(p.rtt_ns)}" if p.rtt_ns is not None else ""
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(rec.created))
     host = rec.info.topology.hostname
     pic = PacketPicture(f"packet {p.pid}: {p.what}  {p.src} → {p.dst}  {p.status.upper()}{rtt}",
                         f"{os.path.basename(args.file)} · recorded {when}" + (f" on {host}" if host else ""),
-                        p.req_hops, p.rep_hops)
+                        p.request, p.reply)
     if rec.damage:
         print(f"brtrace: warning: {args.file}: {rec.damage}", file=sys.stderr)
     for out, text in ((args.svg, render_svg), (args.html, render_html)):

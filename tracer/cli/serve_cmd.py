@@ -124,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.public_url and _unspecified(args.host):
         print(f"brtrace: note: the page tells browsers to connect back to {url}; from another "
               "machine pass --public-url http://NAME:PORT with a name it can reach", file=sys.stderr)
-    command = "exec " + shlex.join([sys.executable, "-m", "tracer.cli.main", *served])  # no shell left between
+    # exec: the shell textual-serve starts becomes the app, so no shell is left in between
+    command = "exec " + shlex.join([sys.executable, "-m", "tracer.cli.main", *served])
     from tracer.cli.serve_server import TabServer
 
     print(f"brtrace: serving `brtrace {shlex.join(served)}` at {url} (Ctrl+C stops)", file=sys.stderr)

@@ -120,7 +120,8 @@ def _wire(w: Wire) -> str:
                 stroke_width=3 if tunnel else 1.5, stroke_dasharray="6 3" if tunnel else "none")]
     if w.label:
         (x0, y0), (x1, y1) = w.points[0], w.points[-1]
-        mx, my = (max(x0, x1) + 4, (y0 + y1) / 2) if len(w.points) == 2 else (w.points[1][0] + 4, (y0 + y1) / 2)
+        mx = max(x0, x1) + 4 if len(w.points) == 2 else w.points[1][0] + 4
+        my = (y0 + y1) / 2
         parts.append(el("text", w.label, x=mx, y=my, font_size=11, fill="#9c36b5" if tunnel else "#777777"))
     return group(parts, class_=f"wire {w.kind}")
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tracer.render.inert import inert
 from tracer.render.svg_geometry import CH, MARK, PAD, ROW, TITLE, TOP, Box, DevKey, PictureLayout, Rect, Row
 from tracer.render.svg_wires import LABEL_ROOM, add_wires, lanes_width
-from tracer.render.text import inert
 from tracer.topology.groups import Group, device_text, group_namespaces, map_links
 from tracer.topology.model import Netns, Topology
 
@@ -106,7 +106,8 @@ def _group(lay: PictureLayout, topo: Topology, g: Group, y: float, cols: _Column
         py += h + PAD
     height = max(TITLE + len(map_links(g.node)) * ROW + PAD, py - y) + PAD
     note = f"· {hidden} other pod{'s' * (hidden > 1)} not on the path" if hidden else ""
-    lay.boxes.insert(0, Box(g.node.inode, inert(g.node.label), Rect(PAD, y, cols.group_w, height), "node", note))
+    box = Box(g.node.inode, inert(g.node.label), Rect(PAD, y, cols.group_w, height), "node", note)
+    lay.boxes.insert(0, box)
     return height
 
 
@@ -120,7 +121,8 @@ def _loose(lay: PictureLayout, topo: Topology, loose: list[Netns], x: float,
         y = max(y, _peer_y(lay, topo, ns) - TITLE - ROW / 2)
         lay.boxes.append(Box(ns.inode, inert(ns.label), Rect(x, y, w, h), "netns"))
         from_left = peer is not None and peer.rect.x < x  # wired in from the nodes on the left
-        _add_rows(lay, topo, ns, x, y + TITLE, w, _text_w(topo, ns), _lanes(ns, need) + PAD if from_left else 0.0)
+        first = _lanes(ns, need) + PAD if from_left else 0.0
+        _add_rows(lay, topo, ns, x, y + TITLE, w, _text_w(topo, ns), first)
         y += h + PAD
         lay.width = max(lay.width, x + w + PAD)
     return y
@@ -154,7 +156,8 @@ def layout_picture(topo: Topology, inodes: set[int], need: Mapping[DevKey, int])
     for g in groups:
         y += _group(lay, topo, g, y, cols, hidden[g.node.inode]) + PAD
     right = PAD + cols.group_w if groups else 0.0
-    drawn = {g.node.inode for g in groups} | {p.inode for g in groups for p in g.pods} | {n.inode for n in loose}
+    drawn = {g.node.inode for g in groups} | {p.inode for g in groups for p in g.pods}
+    drawn |= {n.inode for n in loose}
     lay.width = right + lanes_width(lay, topo, drawn) + LABEL_ROOM if groups else PAD
     y_loose = _loose(lay, topo, loose, lay.width, need)
     add_wires(lay, topo, right)

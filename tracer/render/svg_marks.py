@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tracer.correlate.journey import Hop
+from tracer.correlate.vocab import Verb
+from tracer.render.inert import inert
 from tracer.render.svg_geometry import MARK, DevKey, PictureLayout, Point
 from tracer.render.svg_xml import el, group, titled
-from tracer.render.text import inert
 from tracer.topology.model import Topology
 
 REQUEST, REPLY = "request", "reply"
@@ -86,7 +87,7 @@ def draw_paths(marks: Sequence[Mark], lay: PictureLayout, topo: Topology) -> lis
     out: list[str] = []
     for direction in (REQUEST, REPLY):
         pts = [m for m in marks if m.direction == direction]
-        for a, b in zip(pts, pts[1:]):
+        for a, b in zip(pts, pts[1:], strict=False):
             line = " ".join(f"{x:.1f},{y:.1f}" for x, y in _route(a, b, lay, topo))
             out.append(el("polyline", points=line, fill="none", stroke=COLOUR[direction],
                           stroke_width=2.2, stroke_opacity=0.75, marker_end=f"url(#arrow-{direction})",
@@ -98,7 +99,7 @@ def draw_marks(marks: Sequence[Mark], badges: dict[tuple[str, int], int]) -> lis
     """The numbered markers; ``badges`` maps (direction, hop index) to a header-change number."""
     out: list[str] = []
     for m in marks:
-        colour = DROP_COLOUR if m.hop.verb == "drop" else COLOUR[m.direction]
+        colour = DROP_COLOUR if m.hop.verb == Verb.DROP else COLOUR[m.direction]
         if m.direction == REQUEST:
             shape = titled("circle", _tip(m), cx=m.x, cy=m.y, r=R, fill=colour)
         else:
@@ -125,7 +126,7 @@ def drop_text(h: Hop) -> str:
 
 def drop_right(marks: Sequence[Mark]) -> float:
     """How far right the drop labels reach (the picture must be at least that wide)."""
-    return max([m.x + R + 9 + len(inert(drop_text(m.hop))) * 7.6 for m in marks if m.hop.verb == "drop"],
+    return max([m.x + R + 9 + len(inert(drop_text(m.hop))) * 7.6 for m in marks if m.hop.verb == Verb.DROP],
                default=0.0)
 
 
@@ -133,7 +134,7 @@ def draw_drop(marks: Sequence[Mark]) -> list[str]:
     """A red cross over the hop where the packet died, with the kernel's reason beside it."""
     out: list[str] = []
     for m in marks:
-        if m.hop.verb != "drop":
+        if m.hop.verb != Verb.DROP:
             continue
         d = R + 5
         why = drop_text(m.hop)

@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tracer.correlate.journey import Hop
+from tracer.correlate.vocab import Verb
+from tracer.render.inert import inert
 from tracer.render.svg_geometry import PAD
 from tracer.render.svg_headers import HeaderChange
 from tracer.render.svg_marks import ARROW, COLOUR, DROP_COLOUR, REPLY, REQUEST, hop_label
 from tracer.render.svg_xml import el, group
-from tracer.render.text import inert
 
 SMALL = 6.7  # width of one 11 px monospace character
 LINE = 15.0
@@ -106,7 +107,7 @@ def draw_hop_list(request: Sequence[Hop], reply: Sequence[Hop], y: float,
 
 def full_action(h: Hop) -> str:
     """The hop's action, with the drop reason and location unless it already names them."""
-    if h.verb != "drop" or (h.reason and h.reason in h.action and h.location in h.action):
+    if h.verb != Verb.DROP or (h.reason and h.reason in h.action and h.location in h.action):
         return h.action
     return h.action + f" [reason {h.reason or '?'}, at {h.location or '?'}]"
 
@@ -114,7 +115,7 @@ def full_action(h: Hop) -> str:
 def _list_row(direction: str, h: Hop, y: float, label_w: int, room: int) -> str:
     action = inert(full_action(h))
     cut = action if len(action) <= room else action[:room - 1] + "…"
-    colour = DROP_COLOUR if h.verb == "drop" else "#222222"
+    colour = DROP_COLOUR if h.verb == Verb.DROP else "#222222"
     return group([el("title", action),
                   el("text", hop_label(direction, h), x=PAD, y=y, font_size=11, font_family="monospace",
                      fill=COLOUR[direction], class_="hop-label"),

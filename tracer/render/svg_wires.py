@@ -41,8 +41,9 @@ def lanes_width(lay: PictureLayout, topo: Topology, drawn: set[int]) -> float:
     pairs: set[frozenset[DevKey]] = set()
     for key in lay.rows:
         peer = topo.peer_of(*key) if key[1] and key not in lay.right_side else None
-        if peer is not None and peer[0].inode in drawn and (peer[0].inode, peer[1].ifindex) not in lay.right_side:
-            pairs.add(frozenset({key, (peer[0].inode, peer[1].ifindex)}))
+        other = (peer[0].inode, peer[1].ifindex) if peer is not None else None
+        if other is not None and other[0] in drawn and other not in lay.right_side:
+            pairs.add(frozenset({key, other}))
     return FIRST_LANE + LANE * len(pairs)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape, quoteattr
 
-from tracer.render.text import inert
+from tracer.render.inert import inert
 
 Attr = str | float | int
 

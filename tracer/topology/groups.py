@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tracer.render.text import inert
+from tracer.render.inert import inert
 from tracer.topology.model import (
     ROLE_BRIDGE,
     ROLE_UPLINK,
