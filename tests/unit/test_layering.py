@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = {"bcc", "pyroute2", "textual"}
+HEAVY = {"bcc", "pyroute2", "textual", "textual_serve", "aiohttp"}
 # module (file or package dir) -> heavy libraries it may import
 ALLOWED: dict[str, set[str]] = {
     "probes/loader.py": {"bcc"},
@@ -19,6 +19,8 @@ ALLOWED: dict[str, set[str]] = {
     "tracer/topology/discover.py": {"pyroute2"},
     "tracer/lab": {"pyroute2"},
     "tui": {"textual"},
+    "tracer/cli/serve_cmd.py": {"textual_serve"},  # a web server: only where brtrace serve runs
+    "tracer/cli/serve_server.py": {"textual_serve", "aiohttp"},
 }
 PURE = ["tracer/model.py", "tracer/source.py", "tracer/filter.py", "tracer/topology/model.py",
         "tracer/topology/render.py", "tracer/topology/groups.py", "tracer/correlate", "tracer/render",
