@@ -28,6 +28,7 @@ from textual.widgets import Footer, Input, Static
 from tracer.correlate import Correlator
 from tracer.correlate.pairing import PacketBook
 from tracer.model import SourceStats
+from tracer.record.spill import SeenSpill
 from tracer.render.inert import inert
 from tracer.source import EventSource, SourceInfo
 from tracer.topology.model import Topology
@@ -82,7 +83,8 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
         self.corr = Correlator()
         self.book = PacketBook(topo)
         self.topo = topo
-        self.seen, self.held = [], []
+        self.seen = SeenSpill()  # on disk, not in memory (tracer/record/spill.py)
+        self.held: list[Batch] = []
         self.facts = StatusFacts(source=label or ("live" if info and info.live else "replay"),
                                  hooks=info.hooks if info else (), recording=recording)
         self.filter_text = ""
@@ -183,6 +185,7 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
 
     def on_unmount(self) -> None:
         self._stopping.set()
+        self.seen.close()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
