@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from tracer.cli.main import main
-from tracer.cli.serve_cmd import is_loopback, served_args
+from tracer.cli.serve_cmd import served_args
 from tracer.errors import BrtraceError
+from tracer.hostaddr import is_loopback
 
 SAMPLE = str(Path(__file__).resolve().parents[2] / "samples" / "flannel-ping.brt")
 

@@ -14,13 +14,13 @@ a mistake is one line here, not a broken page.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import shlex
 import socket
 import sys
 
 from tracer.errors import BrtraceError, NeedRoot
+from tracer.hostaddr import is_loopback, is_unspecified
 
 SERVABLE = ("replay", "ping", "trace")
 LIVE = ("ping", "trace")
@@ -70,22 +70,6 @@ def _check(args: list[str]) -> None:
         raise NeedRoot(f"brtrace serve {args[0]}")
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _unspecified(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_unspecified
-    except ValueError:
-        return False
-
-
 def _free_port(host: str, port: int) -> int:
     """``port`` if nothing listens there (any free one for 0); else a one-line error."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -121,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     port = _free_port(args.host, args.port)
     host = f"[{args.host}]" if ":" in args.host else args.host
     url = args.public_url or f"http://{host}:{port}"
-    if not args.public_url and _unspecified(args.host):
+    if not args.public_url and is_unspecified(args.host):
         print(f"brtrace: note: the page tells browsers to connect back to {url}; from another "
               "machine pass --public-url http://NAME:PORT with a name it can reach", file=sys.stderr)
     # exec: the shell textual-serve starts becomes the app, so no shell is left in between
