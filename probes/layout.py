@@ -14,6 +14,7 @@ from typing import Any, cast, overload
 import numpy as np
 
 from tracer.model import Event, Hook, L4Key, Route, mac
+from tracer.names.devname import dev_name
 
 F_L3, F_INNER, F_ROUTE, F_FDB, F_MAC = 1, 2, 4, 8, 16
 DEFAULT_SNAPLEN = 128
@@ -93,7 +94,7 @@ class Decoder:
         if s is None:
             if len(self._strs) > 4096:
                 self._strs.clear()
-            s = self._strs[raw] = raw.decode("utf-8", "replace")
+            s = self._strs[raw] = dev_name(raw)
         return s
 
     def _mac(self, raw: bytes) -> str:
