@@ -22,7 +22,7 @@ from tracer.filter import TraceFilter
 from tracer.model import Event
 from tracer.sender import Pinger, probe_id
 from tracer.source import EventSource
-from tracer.topology.model import ROLE_POD_ETH, Netns, Topology, link_role
+from tracer.topology.model import WORKLOAD_ROLES, Netns, Topology, link_role
 
 
 @dataclass
@@ -59,7 +59,7 @@ def choose_source(topo: Topology, dest: str, wanted: str | None) -> Netns:
         raise BrtraceError(f"no network namespace has a route to {dest}; choose one with --from")
 
     def rank(ns: Netns) -> tuple[int, int, str]:
-        pod = any(link_role(topo, ns, ln) == ROLE_POD_ETH for ln in ns.links)
+        pod = any(link_role(topo, ns, ln) in WORKLOAD_ROLES for ln in ns.links)
         return (0 if pod else 1, 0 if ns.name.startswith("brt-") else 1, ns.name)
 
     return min(cands, key=rank)

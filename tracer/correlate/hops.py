@@ -16,10 +16,10 @@ from tracer.correlate.journey import Hop, Journey
 from tracer.model import Event, Hook, ip4
 from tracer.topology.model import (
     ROLE_BRIDGE,
-    ROLE_POD_ETH,
     ROLE_VETH,
     ROLE_VETH_HOST,
     ROLE_VXLAN,
+    WORKLOAD_ROLES,
     Link,
     Netns,
     Topology,
@@ -227,7 +227,7 @@ def _tx_text(topo: Topology, p: Place, ev: Event, nxt: Event | None) -> tuple[st
         peer = _peer_text(topo, p)
         return "bridge-out", (f"bridge {br.name if br else '?'} sends it out of port {p.dev}"
                               + (f"; the veth pair carries it to {peer}" if peer else ""))
-    if p.role in (ROLE_POD_ETH, ROLE_VETH):
+    if p.role in WORKLOAD_ROLES or p.role == ROLE_VETH:
         peer = _peer_text(topo, p)
         return "send", f"sent from {p.label} on {p.dev}" + (f" (veth pair to {peer})" if peer else "")
     return "send", f"sent on {p.dev} ({ev.key.src} → {ev.key.dst})"
@@ -247,7 +247,7 @@ def _rx_text(topo: Topology, p: Place, ev: Event) -> tuple[str, str]:
         br = p.netns.link(p.link.master) if p.netns and p.link else None
         return "veth-cross", (f"veth pair: crossed into {p.label} on {p.dev}, "
                               f"a port of bridge {br.name if br else '?'}")
-    if p.role == ROLE_POD_ETH or p.role == ROLE_VETH:
+    if p.role in WORKLOAD_ROLES or p.role == ROLE_VETH:
         if local:
             return "deliver", f"veth pair: crossed into {p.label}; delivered ({ev.key.dst} is local)"
         return "veth-cross", f"veth pair: crossed into {p.label} on {p.dev}"
