@@ -12,8 +12,10 @@ from tracer.errors import BrtraceError, NeedRoot
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("ping", help="send ICMP probes and show each one's path hop by hop")
     p.add_argument("dest", metavar="DEST", help="IPv4 address to probe")
-    p.add_argument("--from", dest="src", metavar="NETNS|POD",
-                   help="namespace to send from (default: one with a route to DEST)")
+    p.add_argument("--from", dest="src", metavar="WHERE",
+                   help="namespace to send from: netns name or label, container name or id, "
+                        "pod as namespace/name, PID, netns inode or path "
+                        "(default: one with a route to DEST)")
     p.add_argument("-c", "--count", type=int, default=3, help="probes to send (default 3)")
     p.add_argument("-i", "--interval", type=float, default=0.5, help="seconds between probes")
     p.add_argument("-s", "--size", type=int, default=56,
@@ -47,7 +49,14 @@ def run(args: argparse.Namespace) -> int:
     dest = parse_dest(args.dest)
     _check(args)
     topo = discover()
-    src = choose_source(topo, dest, args.src)
+    if args.src:
+        from tracer.names.lookup import pick_netns
+
+        picked = pick_netns(args.src, topo)
+        print(f"brtrace: {picked.line(args.src)}", file=sys.stderr)
+        src = picked.netns
+    else:
+        src = choose_source(topo, dest, None)
     if not (args.json or args.plain) and sys.stdout.isatty():
         from tui.live import (
             run_ping_tui,  # the TUI on a terminal; text paths below unchanged

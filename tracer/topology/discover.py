@@ -178,13 +178,27 @@ def _open_all(cands: list[Candidate]) -> dict[int, int]:
     return fds
 
 
-def discover(names: Iterable[str] | None = None, notes: list[str] | None = None) -> Topology:
+def discover(names: Iterable[str] | None = None, notes: list[str] | None = None,
+             runtimes: bool = True) -> Topology:
     """The topology of this machine now: all namespaces, or those matching ``names``.
 
     ``names`` match a netns name (``brt-pod-a``), its label (``pod-a``), ``host``
     or an inode number. Notes about skipped namespaces are appended to ``notes``.
+    With ``runtimes`` the container runtimes are asked for names (about a
+    second at most; an absent runtime costs nothing, an unreachable one is a note).
     """
-    return topology_from_dumps(dump_all(names, notes), time.time(), socket.gethostname())
+    topo = topology_from_dumps(dump_all(names, notes), time.time(), socket.gethostname())
+    if not runtimes:
+        return topo
+    from tracer.names.attach import attach
+    from tracer.names.gather import gather
+    from tracer.names.runtime import STATUS_UNREACHABLE
+
+    reports = gather()
+    if notes is not None:
+        notes.extend(f"{r.runtime} unreachable: {r.detail}" for r in reports
+                     if r.status == STATUS_UNREACHABLE)
+    return attach(topo, reports)
 
 
 __all__ = ["Candidate", "candidates", "discover", "dump_all", "netns_from_dump", "plain",

@@ -49,6 +49,7 @@ class Owner:
     name: str
     id: str = ""
     namespace: str = ""  # the pod's Kubernetes namespace
+    netns_path: str = ""  # the runtime's file for the netns (Docker's SandboxKey …), if any
 
     @property
     def label(self) -> str:

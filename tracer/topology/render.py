@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from tracer.topology.model import Link, Netns, RouteEntry, Topology, link_role
+from tracer.topology.model import Link, Netns, Owner, RouteEntry, Topology, link_role
 
 LOCAL_TABLE = 255
 MAIN_TABLE = 254
@@ -49,6 +49,12 @@ def render(topo: Topology, local_routes: bool = False) -> str:
     return "\n\n".join(blocks) + ("\n" if blocks else "")
 
 
+def owner_text(o: Owner) -> str:
+    """``docker container 3972b7b76e2d`` / ``kubernetes pod shop/web-1``: what holds a netns."""
+    ident = f" {inert(o.id[:12])}" if o.id else ""
+    return f"{inert(o.runtime)} {o.kind} {inert(o.label)}{ident}"
+
+
 def _netns_header(ns: Netns) -> str:
     if ns.is_init:
         what = "init netns"
@@ -56,6 +62,8 @@ def _netns_header(ns: Netns) -> str:
         what = f"netns {inert(ns.name)}"
     else:
         what = "unnamed netns" + (f", pid {ns.pids[0]}" if ns.pids else "")
+    if ns.owners:
+        what = ", ".join(owner_text(o) for o in ns.owners) + ", " + what
     facts = [f"{short}={inert(ns.sysctl(key))}" for key, short in NS_SYSCTLS if ns.sysctl(key)]
     return f"{inert(ns.label)}  ({what}, inode {ns.inode})" + ("  " + " ".join(facts) if facts else "")
 
@@ -94,6 +102,8 @@ def _link_line(topo: Topology, ns: Netns, ln: Link) -> str:
     role = link_role(topo, ns, ln)
     kind = role if role == ln.kind else f"{role} ({inert(ln.kind)})"
     parts = [inert(ln.name), kind, inert(ln.state), f"mtu {ln.mtu}"]
+    if ln.network:
+        parts.insert(2, f"network {inert(ln.network)}")
     if ln.mac and ln.kind != "loopback":
         parts.append(inert(ln.mac))
     if ln.promisc:
@@ -163,4 +173,4 @@ def _fdb_line(ns: Netns, ifindex: int, mac: str, master: int, dst: str, vlan: in
     return " ".join(parts)
 
 
-__all__ = ["from_json", "inert", "render", "to_json"]
+__all__ = ["from_json", "inert", "owner_text", "render", "to_json"]
