@@ -63,8 +63,7 @@ def resolve(query: str, topo: Topology, *, inode_of: InodeOf = _no_inode,
             return next(iter(hits.values()))
         if len(hits) > 1:
             raise BrtraceError(_ambiguous(option, q, list(hits.values())), 2)
-    raise BrtraceError(f"unknown {option} {query!r}: no namespace, container or pod has that "
-                       "name, id, PID, inode or path (see `brtrace topo`)", 2)
+    raise BrtraceError(_unknown(option, q), 2)
 
 
 def _host(q: str, topo: Topology, _i: InodeOf) -> Picked | None:
@@ -81,9 +80,7 @@ def _path(q: str, topo: Topology, inode_of: InodeOf) -> Picked | None:
     ns = topo.netns_by_inode(ino) if ino else None
     if ns is None:  # a runtime's path may live in its own mount namespace: match the string
         ns = next((n for n in topo.namespaces for o in n.owners if o.netns_path == q), None)
-    if ns is None:
-        raise BrtraceError(f"{q} is not the file of a network namespace brtrace found", 2)
-    return Picked(ns, f"netns path {q}")
+    return Picked(ns, f"netns path {q}") if ns else None  # else maybe a name as Docker prints it
 
 
 def _label(q: str, topo: Topology, _i: InodeOf) -> Picked | None:
@@ -98,6 +95,7 @@ def _label(q: str, topo: Topology, _i: InodeOf) -> Picked | None:
 
 
 def _number(q: str, topo: Topology, inode_of: InodeOf) -> Picked | None:
+    """An inode, else a PID; neither: None (a container may be named, or its id start, "3972")."""
     if not q.isdigit():
         return None
     n = int(q)
@@ -108,10 +106,7 @@ def _number(q: str, topo: Topology, inode_of: InodeOf) -> Picked | None:
     if ns is None:
         ino = inode_of(f"/proc/{n}/ns/net")
         ns = topo.netns_by_inode(ino) if ino else None
-    if ns is None:
-        raise BrtraceError(f"{q} is neither a netns inode nor the PID of a process in a "
-                           "namespace brtrace found", 2)
-    return Picked(ns, f"PID {n}")
+    return Picked(ns, f"PID {n}") if ns else None
 
 
 def _by_name(q: str, topo: Topology) -> dict[int, Picked]:
@@ -140,6 +135,16 @@ def _by_id(q: str, topo: Topology) -> dict[int, Picked]:
             if o.id.lower().startswith(low):
                 hits.setdefault(ns.inode, Picked(ns, f"{o.runtime} {o.kind} id {o.id[:12]} ({o.label})"))
     return hits
+
+
+def _unknown(option: str, q: str) -> str:
+    if q.startswith("/"):
+        return f"{option} {q}: not the file of a network namespace brtrace found"
+    if q.isdigit():
+        return (f"{option} {q}: neither a netns inode nor the PID of a process in a namespace "
+                "brtrace found, nor a container name or id")
+    return (f"unknown {option} {q!r}: no namespace, container or pod has that name, id, PID, "
+            "inode or path (see `brtrace topo`)")
 
 
 def _short(ident: str) -> str:
