@@ -31,6 +31,7 @@ def docker() -> Iterator[tuple[Dockerd, dict[str, Any], dict[str, Any]]]:
     if os.geteuid() != 0:
         pytest.skip("kernel tests need root (network namespaces, a Docker daemon)")
     with running_dockerd() as d:
+        d.docker("network", "create", "brt-net")  # a user network: its bridge is br-<id[:12]>
         yield d, d.run("brt-web1"), d.run("brt-web2")
     assert_nothing_left()
 
@@ -67,6 +68,8 @@ def test_topo_names_containers_and_the_network(docker: tuple[Dockerd, dict[str, 
     bridges = {ln["name"]: ln["network"] for n in topo["namespaces"] for ln in n["links"]
                if ln["kind"] == "bridge"}
     assert bridges.get("docker0") == "bridge"
+    net_id = json.loads(d.docker("network", "inspect", "brt-net"))[0]["Id"]
+    assert bridges.get(f"br-{net_id[:12]}") == "brt-net", bridges
 
     text = brtrace(d, "topo").stdout
     assert f"docker container brt-web1 {web1['Id'][:12]}" in text
@@ -89,7 +92,24 @@ def test_ping_between_containers_shows_names(docker: tuple[Dockerd, dict[str, An
     assert "\\u0000" not in proc.stdout
 
     text = brtrace(d, "ping", dest, "--from", "brt-web1", "-c", "1", "--plain").stdout
-    assert "brt-web1 (172.17." in text and "crossed into brt-web2" in text
+    assert f"brt-web1 (172.17.0.2) → brt-web2 ({dest})" in text and "crossed into brt-web2" in text
+
+
+def test_recording_keeps_the_names(docker: tuple[Dockerd, dict[str, Any], dict[str, Any]],
+                                   tmp_path: Path) -> None:
+    """Names are stored with the topology: a replay elsewhere (no daemon, no root) shows them."""
+    d, _, web2 = docker
+    out = tmp_path / "brt-names.brt"
+    proc = brtrace(d, "ping", web2["NetworkSettings"]["IPAddress"], "--from", "brt-web1", "-c", "1",
+                   "--json", "--record", str(out))
+    assert proc.returncode == 0, proc.stderr
+    env = dict(os.environ, BRTRACE_NO_RUNTIMES="1")
+    replay = subprocess.run([BRTRACE, "replay", str(out), "--json"], capture_output=True, text=True,
+                            timeout=60, env=env)
+    assert replay.returncode == 0, replay.stderr
+    objs = [json.loads(line) for line in replay.stdout.splitlines() if line.strip()]
+    netns = {h["netns"] for o in objs for key in ("request", "reply", "hops") for h in o.get(key, [])}
+    assert {"brt-web1", "brt-web2"} <= netns, replay.stdout[:500]
 
 
 def test_from_accepts_id_pid_inode_and_paths(docker: tuple[Dockerd, dict[str, Any], dict[str, Any]]) -> None:

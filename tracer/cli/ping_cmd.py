@@ -81,11 +81,13 @@ def run(args: argparse.Namespace) -> int:
 
     res = run_ping(topo, dest, src, args.count, args.interval, open_source,
                    size=args.size)
+    dest_name = topo.name_of_address(dest)  # a container or pod here, or a pod on another node
+    dest_shown = f"{dest_name} ({dest})" if dest_name else dest
     for r in res.results:
         if args.json:
             print(probe_json(r, topo))
         else:
-            print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest, topo)))
+            print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest_shown, topo)))
             print()
     if not args.json:
         print(summary_text(res.results, res.lost, res.events))

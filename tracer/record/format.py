@@ -42,9 +42,11 @@ from tracer.topology.model import Topology
 
 # PNG-style: the high bit catches 7-bit transports, CRLF/^Z catch text-mode mangling.
 MAGIC: Final = b"\x89BRT\r\n\x1a\n"
-SCHEMA_VERSION: Final = 2
-# 1: event batches as msgpack arrays (kind B); 2 adds raw kernel batches (kind R, record/raw.py)
-READABLE_VERSIONS: Final = (1, 2)
+SCHEMA_VERSION: Final = 3
+# 1: event batches as msgpack arrays (kind B); 2 adds raw kernel batches (kind R, record/raw.py);
+# 3: the header's topology names its namespaces' owners (containers, pods), bridges' networks
+# and pod addresses (older brtraces refuse a Link with "network"; older files read unchanged)
+READABLE_VERSIONS: Final = (1, 2, 3)
 PREAMBLE: Final = struct.Struct("<8sI")
 RECORD_HEAD: Final = struct.Struct("<IIc")  # length, crc32, kind
 KIND_HEADER: Final = b"H"
