@@ -117,3 +117,21 @@ def test_errors_are_one_line(query: str, msg: str) -> None:
 def test_option_name_in_messages() -> None:
     with pytest.raises(BrtraceError, match="unknown --netns"):
         resolve("nosuch", TOPO, option="--netns")
+
+
+def test_matching_modules_are_pure() -> None:
+    """The resolver and the attaching are core: no sockets, processes, netlink or bcc."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "tracer" / "names"
+    allowed = {"__future__", "collections", "dataclasses", "re", "typing", "tracer"}
+    for name in ("resolve.py", "attach.py", "runtime.py", "devname.py"):
+        tree = ast.parse((root / name).read_text())
+        mods = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        mods |= {n.module.split(".")[0] for n in ast.walk(tree)
+                 if isinstance(n, ast.ImportFrom) and n.module}
+        assert mods <= allowed, (name, mods - allowed)
+        inner = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+                 and n.module.startswith("tracer.")}
+        assert inner <= {"tracer.errors", "tracer.topology.model", "tracer.names.runtime"}, (name, inner)

@@ -8,6 +8,7 @@ written after their API shapes (no CRI server or cluster runs here).
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -124,11 +125,13 @@ def test_unreachable_docker_socket_is_a_report_not_an_error(tmp_path: Path) -> N
     srv = socket.socket(socket.AF_UNIX)
     srv.bind(path)
     srv.listen(1)  # accepts, never answers
+    t0 = time.monotonic()
     try:
         (rep,) = gather([docker.DockerProvider(path)], timeout=0.3)
     finally:
         srv.close()
     assert rep.status == STATUS_UNREACHABLE and path in rep.detail
+    assert time.monotonic() - t0 < 1.0  # bounded by the timeout, not by the mute daemon
 
 
 def test_a_provider_that_raises_is_reported_unreachable() -> None:
