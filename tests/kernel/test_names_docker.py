@@ -53,6 +53,7 @@ def assert_nothing_left() -> None:
     assert pids == [], f"processes of the test daemon still running: {pids}"
     for p in PRIVATE_DIRS[1:]:  # /run/docker, /run/containerd: made by the helper, removed again
         assert not os.path.exists(p) or os.listdir(p) == [], p
+    assert not os.path.exists("/etc/docker/key.json")  # written under the daemon's tmpfs only
 
 
 def test_topo_names_containers_and_the_network(docker: tuple[Dockerd, dict[str, Any], dict[str, Any]]) -> None:
