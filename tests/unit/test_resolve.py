@@ -65,6 +65,9 @@ def test_the_line_says_what_was_picked() -> None:
     p = resolve("web", TOPO)
     assert p.line("web") == ("--from web: docker container web (3972b7b76e2d) -> netns web "
                              "(inode 4026532100)")
+    assert not p.plain
+    assert resolve("pod-a", TOPO).plain and resolve("brt-pod-a", TOPO).plain  # nothing to explain
+    assert not resolve("1840", TOPO).plain
 
 
 @pytest.mark.parametrize(("query", "count"), [("web-1", 2), ("39", 0), ("39aa", 1), ("397", 0)])

@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         from tracer.names.lookup import pick_netns
 
         picked = pick_netns(args.src, topo)
-        print(f"brtrace: {picked.line(args.src)}", file=sys.stderr)
+        if not picked.plain:
+            print(f"brtrace: {picked.line(args.src)}", file=sys.stderr)
         src = picked.netns
     else:
         src = choose_source(topo, dest, None)

@@ -56,7 +56,8 @@ def _only(topo: Any, wanted: list[str]) -> Any:
     keep: list[int] = []
     for query in wanted:
         picked = pick_netns(query, topo, option="--netns")
-        print(f"brtrace: {picked.line(query, '--netns')}", file=sys.stderr)
+        if not picked.plain:
+            print(f"brtrace: {picked.line(query, '--netns')}", file=sys.stderr)
         keep += [picked.netns.inode] if picked.netns.inode not in keep else []
     return replace(topo, namespaces=tuple(ns for ns in topo.namespaces if ns.inode in keep))
 

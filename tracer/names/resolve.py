@@ -14,7 +14,9 @@ without root. Accepted, in this order:
 
 A name that fits several namespaces is an error listing them all: guessing
 would trace the wrong container. :func:`resolve` returns what it picked and
-how, which the CLI prints as one line.
+how, which the CLI prints as one line unless the query was the namespace's
+own name or label (then there is nothing to explain, and the labs' output
+stays as it was).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ InodeOf = Callable[[str], int]  # path -> netns inode, 0 if none
 class Picked:
     netns: Netns
     how: str  # "container brt-web1 (docker 3972b7b76e2d)", "PID 1234" …
+    plain: bool = False  # the query was the namespace's own name or label: nothing to explain
 
     def line(self, query: str, option: str = "--from") -> str:
         """The one line the CLI prints on stderr: which namespace ``query`` named, and why."""
@@ -70,7 +73,7 @@ def _host(q: str, topo: Topology, _i: InodeOf) -> Picked | None:
     if q != "host":
         return None
     ns = next((n for n in topo.namespaces if n.is_init), None)
-    return Picked(ns, "the host's netns") if ns else None
+    return Picked(ns, "the host's netns", plain=True) if ns else None
 
 
 def _path(q: str, topo: Topology, inode_of: InodeOf) -> Picked | None:
@@ -115,13 +118,13 @@ def _by_name(q: str, topo: Topology) -> dict[int, Picked]:
     bare = q.lstrip("/")  # Docker prints names as "/web1"
     for ns in topo.namespaces:
         if ns.name and q == ns.name:
-            hits.setdefault(ns.inode, Picked(ns, f"named netns {ns.name}"))
+            hits.setdefault(ns.inode, Picked(ns, f"named netns {ns.name}", plain=not ns.owners))
         for o in ns.owners:
             if bare == o.name or q == o.label:
                 what = "pod" if o.kind == OWNER_POD else "container"
                 hits.setdefault(ns.inode, Picked(ns, f"{o.runtime} {what} {o.label}" + _short(o.id)))
         if q == ns.label:
-            hits.setdefault(ns.inode, Picked(ns, f"label {ns.label}"))
+            hits.setdefault(ns.inode, Picked(ns, f"label {ns.label}", plain=True))
     return hits
 
 
