@@ -9,7 +9,6 @@ netns). Parsing is pure (``report_from``), so recorded responses test it.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
@@ -33,29 +32,35 @@ BRIDGE_OPTION = "com.docker.network.bridge.name"
 MAX_CONTAINERS = 512
 
 
+def _http_error() -> type[Exception]:
+    import http.client
+
+    return http.client.HTTPException
+
+
 def default_sock() -> str:
     return os.environ.get(SOCK_ENV) or DEFAULT_SOCK
 
 
-class _UnixHTTP(http.client.HTTPConnection):
-    """HTTPConnection whose transport is a unix socket (Docker's API socket)."""
+def _connection(path: str, timeout: float) -> Any:
+    """An HTTPConnection whose transport is a unix socket (http.client imported only when asked)."""
+    import http.client
 
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
+    class UnixHTTP(http.client.HTTPConnection):
+        def connect(self) -> None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            try:
+                sock.connect(path)
+            except OSError:
+                sock.close()
+                raise
+            self.sock = sock
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+    return UnixHTTP("localhost", timeout=timeout)
 
 
-def _get(conn: _UnixHTTP, path: str) -> Any:
+def _get(conn: Any, path: str) -> Any:
     conn.request("GET", path, headers={"Host": "docker"})
     resp = conn.getresponse()
     body = resp.read()
@@ -76,7 +81,7 @@ class DockerProvider:
         if not os.path.exists(self.sock):
             return absent(RUNTIME, f"no socket at {self.sock}")
         deadline = time.monotonic() + timeout
-        conn = _UnixHTTP(self.sock, timeout)
+        conn = _connection(self.sock, timeout)
         try:
             listed = _get(conn, "/containers/json")
             inspected = []
@@ -85,7 +90,7 @@ class DockerProvider:
                     return unreachable(RUNTIME, f"{self.sock}: too slow (over {timeout:g} s)")
                 inspected.append(_get(conn, f"/containers/{c['Id']}/json"))
             networks = _get(conn, "/networks")
-        except (OSError, ValueError, KeyError, TypeError, http.client.HTTPException) as exc:
+        except (OSError, ValueError, KeyError, TypeError, _http_error()) as exc:
             return unreachable(RUNTIME, f"{self.sock}: {exc}")
         finally:
             conn.close()

@@ -9,9 +9,9 @@ was absent or unreachable, for ``brtrace doctor`` and the notes of ``topo``.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 
 from tracer.names.runtime import NameProvider, RuntimeReport, Workload, unreachable
@@ -32,26 +32,33 @@ def default_providers() -> list[NameProvider]:
 
 def gather(providers: Sequence[NameProvider] | None = None, timeout: float = TIMEOUT
            ) -> list[RuntimeReport]:
-    """Every provider's report, workloads' netns inodes filled in; never raises."""
+    """Every provider's report, workloads' netns inodes filled in; never raises.
+
+    Plain daemon threads (not a pool): one that hangs past its budget is
+    reported unreachable and left behind without holding up the exit.
+    """
     if providers is None:
         if os.environ.get(DISABLE_ENV) == "1":
             return []
         providers = default_providers()
-    pool = ThreadPoolExecutor(max_workers=max(1, len(providers)), thread_name_prefix="brt-names")
-    try:
-        futs = [(p, pool.submit(p.report, timeout)) for p in providers]
-        out = []
-        for p, fut in futs:
-            try:
-                rep = fut.result(timeout=timeout + 0.5)
-            except FutureTimeout:
-                rep = unreachable(p.runtime, f"no answer in {timeout:g} s")
-            except Exception as exc:  # noqa: BLE001 - a provider bug must not stop tracing
-                rep = unreachable(p.runtime, f"{type(exc).__name__}: {exc}")
-            out.append(replace(rep, workloads=tuple(_with_inode(w) for w in rep.workloads)))
-        return out
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    got: list[RuntimeReport | None] = [None] * len(providers)
+
+    def ask(i: int, p: NameProvider) -> None:
+        try:
+            got[i] = p.report(timeout)
+        except Exception as exc:  # noqa: BLE001 - a provider bug must not stop tracing
+            got[i] = unreachable(p.runtime, f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=ask, args=(i, p), name=f"brt-names-{p.runtime}", daemon=True)
+               for i, p in enumerate(providers)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout + 0.5
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    reps = [r if r is not None else unreachable(p.runtime, f"no answer in {timeout:g} s")
+            for p, r in zip(providers, got, strict=True)]
+    return [replace(r, workloads=tuple(_with_inode(w) for w in r.workloads)) for r in reps]
 
 
 def _with_inode(w: Workload) -> Workload:
