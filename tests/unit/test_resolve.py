@@ -138,3 +138,12 @@ def test_matching_modules_are_pure() -> None:
         inner = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
                  and n.module.startswith("tracer.")}
         assert inner <= {"tracer.errors", "tracer.topology.model", "tracer.names.runtime"}, (name, inner)
+
+
+def test_node_prefix_picks_this_machine_only() -> None:
+    here = Topology(TOPO.namespaces, hostname="node1")
+    assert resolve("node1:web", here).netns.inode == 4026532100
+    assert resolve("node1:netns:4026532500", here).netns.inode == 4026532500
+    assert resolve("netns:4026532500", here).netns.inode == 4026532500  # not a node called "netns"
+    with pytest.raises(BrtraceError, match="node 'node2' is not this machine"):
+        resolve("node2:web", here)

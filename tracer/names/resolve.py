@@ -10,7 +10,9 @@ without root. Accepted, in this order:
 * a number: a netns inode if one has it, else a PID;
 * a name: a named netns (``brt-pod-a``), its label (``pod-a``), a container
   name, a pod as ``namespace/name`` or a pod name alone;
-* a container or sandbox id prefix (at least ``MIN_ID_PREFIX`` hex digits).
+* a container or sandbox id prefix (at least ``MIN_ID_PREFIX`` hex digits);
+* any of these after ``NODE:``, where NODE is this machine's hostname (other
+  nodes are for the agents of the across-nodes work).
 
 A name that fits several namespaces is an error listing them all: guessing
 would trace the wrong container. :func:`resolve` returns what it picked and
@@ -53,7 +55,7 @@ def _no_inode(_path: str) -> int:
 def resolve(query: str, topo: Topology, *, inode_of: InodeOf = _no_inode,
             option: str = "--from") -> Picked:
     """The namespace ``query`` names; BrtraceError (one line) when none or several do."""
-    q = query.strip()
+    q = _local(query.strip(), topo, option)
     if not q:
         raise BrtraceError(f"{option} needs a namespace", 2)
     for form in (_host, _path, _label, _number):
@@ -67,6 +69,19 @@ def resolve(query: str, topo: Topology, *, inode_of: InodeOf = _no_inode,
         if len(hits) > 1:
             raise BrtraceError(_ambiguous(option, q, list(hits.values())), 2)
     raise BrtraceError(_unknown(option, q), 2)
+
+
+def _local(q: str, topo: Topology, option: str) -> str:
+    """``NODE:WHERE`` with this machine's hostname is ``WHERE``; other nodes need agents."""
+    node, sep, rest = q.partition(":")
+    if not sep or node in ("netns", "net") or not node or "/" in node:
+        return q
+    if node == topo.hostname:
+        return rest
+    if any(ns.name == q or any(o.name == q for o in ns.owners) for ns in topo.namespaces):
+        return q  # a name that happens to hold a colon
+    raise BrtraceError(f"{option} {q}: node {node!r} is not this machine ({topo.hostname or '?'}); "
+                       "other nodes are reached through their agents", 2)
 
 
 def _host(q: str, topo: Topology, _i: InodeOf) -> Picked | None:
