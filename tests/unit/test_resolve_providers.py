@@ -182,3 +182,19 @@ def test_old_topology_without_names_still_reads() -> None:
     topo = Topology.from_dict(old)
     assert topo.namespaces[0].owners == () and topo.namespaces[0].links[0].network == ""
     assert topo.pod_addresses == ()
+
+
+def test_kubernetes_absent_without_kubeconfig_or_client(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    (rep,) = gather([kube.KubeProvider()], timeout=0.5)
+    assert rep.status == STATUS_ABSENT and "no kubeconfig" in rep.detail
+    cfg = tmp_path / "config"
+    cfg.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")
+    monkeypatch.setenv("KUBECONFIG", str(cfg))
+    (rep,) = gather([kube.KubeProvider()], timeout=0.5)
+    try:
+        import kubernetes  # noqa: F401
+    except ImportError:
+        assert rep.status == STATUS_ABSENT and "not installed" in rep.detail
+    else:  # a kubeconfig with no cluster: the client fails, which is "unreachable", not a crash
+        assert rep.status == STATUS_UNREACHABLE
