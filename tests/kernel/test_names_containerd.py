@@ -56,6 +56,11 @@ def pod() -> Iterator[Dockerd]:
         for ns in (POD_NS, NODE_NS):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
     assert not os.path.exists("/run/containerd/fifo")
+    left = subprocess.run(["pgrep", "-f", "brt-pod1|brt-dockerd-"], capture_output=True, text=True).stdout
+    assert left == "", f"left running: {left}"
+    cgroups = subprocess.run(["sh", "-c", "grep -l brt-pod1 /proc/[0-9]*/cgroup"], capture_output=True,
+                             text=True).stdout
+    assert cgroups == "", f"the containerd task's processes are still there: {cgroups}"
 
 
 def brtrace(d: Dockerd, *args: str) -> subprocess.CompletedProcess[str]:

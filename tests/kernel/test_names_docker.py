@@ -33,8 +33,11 @@ def docker() -> Iterator[tuple[Dockerd, dict[str, Any], dict[str, Any]]]:
         pytest.skip("kernel tests need root (network namespaces, a Docker daemon)")
     with running_dockerd() as d:
         d.docker("network", "create", "brt-net")  # a user network: its bridge is br-<id[:12]>
-        yield d, d.run("brt-web1"), d.run("brt-web2")
+        web1, web2 = d.run("brt-web1"), d.run("brt-web2")
+        yield d, web1, web2
     assert_nothing_left()
+    cgroups = subprocess.run(["sh", "-c", "cat /proc/[0-9]*/cgroup"], capture_output=True, text=True).stdout
+    assert web1["Id"] not in cgroups and web2["Id"] not in cgroups  # no container process lives on
 
 
 def brtrace(d: Dockerd, *args: str) -> subprocess.CompletedProcess[str]:

@@ -83,6 +83,7 @@ class Dockerd:
     pid: int = 0
     made_dirs: list[str] = field(default_factory=list)
     containers: list[str] = field(default_factory=list)
+    ctr_containers: list[tuple[str, str]] = field(default_factory=list)  # (containerd ns, id)
     _netns_made: bool = False
 
     @property
@@ -105,6 +106,7 @@ class Dockerd:
         for tool in (DOCKERD, DOCKER, BUSYBOX):
             if not os.access(tool, os.X_OK):
                 raise RuntimeError(f"{tool} missing: scripts/setup.sh installs docker.io and busybox-static")
+        self._clean_stale()
         for p in PRIVATE_DIRS:
             if not os.path.isdir(p):
                 os.makedirs(p)
@@ -119,6 +121,20 @@ class Dockerd:
                                     start_new_session=True)
         self.pid = proc.pid  # ip and sh exec: this is dockerd's PID
         self._wait_ready(proc)
+
+    def _clean_stale(self) -> None:
+        """What a killed earlier run left (its netns, processes, temp dirs): start clean."""
+        if os.path.exists(f"/run/netns/{self.netns}"):
+            self._kill_stragglers()
+            subprocess.run(["ip", "netns", "del", self.netns], capture_output=True, timeout=10)
+            for p in PRIVATE_DIRS[1:]:  # mount points it made (/etc/docker is the package's)
+                try:
+                    os.rmdir(p)  # only if empty: a host daemon's would not be
+                except OSError:
+                    pass
+        for old in Path(tempfile.gettempdir()).glob("brt-dockerd-*"):
+            if old != self.root and not self._alive(_pid_in(old / "dockerd.pid")):
+                shutil.rmtree(old, ignore_errors=True)
 
     def _wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -202,6 +218,7 @@ class Dockerd:
         if not self.ctr("-n", ns, "images", "ls", "-q").strip():
             self.ctr("-n", ns, "images", "import", "-", stdin=self._saved_image())
         lab = [x for k, v in labels.items() for x in ("--label", f"{k}={v}")]
+        self.ctr_containers.append((ns, name))
         self.ctr("-n", ns, "run", "-d", "--fifo-dir", str(self.root / "fifo"), *lab,
                  "--with-ns", f"network:{netns_path}", f"docker.io/library/{IMAGE}:latest", name,
                  *(cmd or ("sleep", "600")))
@@ -223,6 +240,7 @@ class Dockerd:
                     self.docker("rm", "-f", name, timeout=20)
                 except (RuntimeError, subprocess.TimeoutExpired):
                     pass
+            self._remove_ctr_containers()
             self._stop_daemon()
         self.pid = 0
         if self._netns_made:
@@ -236,6 +254,19 @@ class Dockerd:
                 pass
         self.made_dirs.clear()
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def _remove_ctr_containers(self) -> None:
+        """Tasks started straight on containerd: Docker does not know them, so ``rm -f`` misses them."""
+        for ns, name in reversed(self.ctr_containers):
+            for args in (("tasks", "kill", "-s", "KILL", name), ("tasks", "rm", "-f", name),
+                         ("containers", "rm", name)):
+                try:
+                    self.ctr("-n", ns, *args, timeout=20)
+                except (RuntimeError, subprocess.TimeoutExpired):
+                    pass
+                if args[1] == "kill":
+                    time.sleep(0.2)  # the task exits before it can be removed
+        self.ctr_containers.clear()
 
     def _stop_daemon(self) -> None:
         os.kill(self.pid, signal.SIGTERM)
@@ -251,6 +282,8 @@ class Dockerd:
 
     @staticmethod
     def _alive(pid: int) -> bool:
+        if pid <= 0:
+            return False
         try:
             with open(f"/proc/{pid}/stat", encoding="ascii") as f:
                 return f.read().rsplit(")", 1)[1].split()[0] != "Z"
@@ -263,8 +296,8 @@ class Dockerd:
             ino = os.stat(f"/run/netns/{self.netns}").st_ino
         except OSError:
             return
-        for _ in range(3):
-            pids = [p for p in _pids_in_netns(ino) if p != os.getpid()]
+        for _ in range(3):  # the daemon's helpers, and the containers under their shims
+            pids = [p for p in _with_descendants(_pids_in_netns(ino)) if p != os.getpid()]
             if not pids:
                 return
             for pid in pids:
@@ -273,6 +306,33 @@ class Dockerd:
                 except ProcessLookupError:
                     pass
             time.sleep(0.3)
+
+
+def _with_descendants(pids: list[int]) -> list[int]:
+    """``pids`` and every process below them (a container's processes sit in their own netns)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid not in out:
+            out.append(pid)
+            todo += children.get(pid, [])
+    return out
+
+
+def _pid_in(pidfile: Path) -> int:
+    try:
+        return int(pidfile.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def _pids_in_netns(inode: int) -> list[int]:
