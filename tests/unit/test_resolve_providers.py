@@ -198,3 +198,11 @@ def test_kubernetes_absent_without_kubeconfig_or_client(tmp_path: Path, monkeypa
         assert rep.status == STATUS_ABSENT and "not installed" in rep.detail
     else:  # a kubeconfig with no cluster: the client fails, which is "unreachable", not a crash
         assert rep.status == STATUS_UNREACHABLE
+
+
+def test_render_only_some_namespaces_keeps_their_peers_and_roles() -> None:
+    web = Owner(OWNER_CONTAINER, "docker", "web", "ab" * 32)
+    topo = attach(_topo(), [RuntimeReport("docker", STATUS_OK, workloads=(Workload(web, 100),))])
+    text = render(topo, only=frozenset({10}))
+    assert text.startswith("web  (docker container web") and "\n\n" not in text.strip()
+    assert "eth0  container-eth0 (veth)" in text and "peer: host/vethA" in text

@@ -30,9 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from tracer.topology import discover, render
 
     notes: list[str] = []
-    topo = discover.discover(None, notes)
-    if args.netns:
-        topo = _only(topo, args.netns)
+    whole = discover.discover(None, notes)
+    topo = _only(whole, args.netns) if args.netns else whole
     if args.dump:
         inodes = [str(ns.inode) for ns in topo.namespaces] if args.netns else None
         dumps = discover.dump_all(inodes, notes)
@@ -40,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(dumps, indent=1, ensure_ascii=True))
         return 0
     _check(topo.namespaces, args.netns, notes)
-    out = render.to_json(topo) + "\n" if args.json else render.render(topo, args.local)
+    only = frozenset(ns.inode for ns in topo.namespaces) if args.netns else None
+    out = render.to_json(topo) + "\n" if args.json else render.render(whole, args.local, only)
     sys.stdout.write(out)
     for note in notes:
         print(f"brtrace: note: {render.inert(note)}", file=sys.stderr)

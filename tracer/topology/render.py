@@ -43,9 +43,14 @@ def from_json(text: str) -> Topology:
     return Topology.from_dict(json.loads(text))
 
 
-def render(topo: Topology, local_routes: bool = False) -> str:
-    """The whole topology as a tree: netns -> devices -> peers/ports/vxlan, routes, FDB."""
-    blocks = ["\n".join(_netns_lines(topo, ns, local_routes)) for ns in topo.namespaces]
+def render(topo: Topology, local_routes: bool = False, only: frozenset[int] | None = None) -> str:
+    """The topology as a tree: netns -> devices -> peers/ports/vxlan, routes, FDB.
+
+    ``only`` (inodes) shows just those namespaces, but peers and roles are still
+    read from the whole topology: a container's eth0 stays a container's end.
+    """
+    shown = [ns for ns in topo.namespaces if only is None or ns.inode in only]
+    blocks = ["\n".join(_netns_lines(topo, ns, local_routes)) for ns in shown]
     return "\n\n".join(blocks) + ("\n" if blocks else "")
 
 
