@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tracer.model import Event, Hook
+from tracer.render.inert import inert
 from tracer.topology.model import Topology
 
 DropKey = tuple[str, str, str]  # (netns label, device, reason)
@@ -29,7 +30,6 @@ class DropGroup:
     total: int = 0
     window: int = 0  # since the last snapshot
     location: str = ""  # most recent kfree_skb location symbol
-    last_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +80,6 @@ class DropTable:
             g.total += 1
             g.window += 1
             g.location = ev.location_sym or g.location
-            g.last_ns = ev.ts_ns
             n += 1
         self.total += n
         return n
@@ -102,9 +101,6 @@ class DropTable:
 
 def table_text(rows: list[DropRow], title: str) -> list[str]:
     """A fixed-width table; control bytes in kernel-supplied names are escaped."""
-    def inert(t: str) -> str:
-        return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in t)
-
     if not rows:
         return [title, "  (no drops)"]
     w_ns = max(5, *(len(inert(r.netns)) for r in rows))

@@ -13,9 +13,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from tracer.correlate.journey import Hop
-from tracer.correlate.probes import ProbeResult
+from tracer.correlate.pairing import Packet
 from tracer.errors import BrtraceError
-from tracer.render.text import inert
+from tracer.render.inert import inert
 
 DATA = Path(__file__).with_name("data")
 
@@ -45,7 +45,7 @@ def explain(hop: Hop, lang: str = "en") -> str:
     return text
 
 
-def explain_lines(result: ProbeResult, src: str, dest: str, lang: str = "en") -> list[str]:
+def explain_lines(result: Packet, src: str, dest: str, lang: str = "en") -> list[str]:
     """A probe's hops, each followed by its explanation: ``brtrace replay --explain``."""
     out = [f"{inert(src)} → {inert(dest)}: {result.status}"]
     for name, hops in (("request", result.request), ("reply", result.reply)):

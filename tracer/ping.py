@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from tracer.correlate.correlator import Correlator
-from tracer.correlate.probes import ProbeResult, probe_result
+from tracer.correlate.pairing import Packet, probe_packet
 from tracer.errors import BrtraceError
 from tracer.filter import TraceFilter
 from tracer.model import Event
+from tracer.netns import named_path
 from tracer.sender import Pinger, probe_id
 from tracer.source import EventSource
 from tracer.topology.model import WORKLOAD_ROLES, Netns, Topology, link_role
@@ -28,11 +29,10 @@ from tracer.topology.model import WORKLOAD_ROLES, Netns, Topology, link_role
 @dataclass
 class PingRun:
     dest: str
-    src_netns: Netns
     src_addr: str
     ident: int
     count: int
-    results: list[ProbeResult] = field(default_factory=list)
+    results: list[Packet] = field(default_factory=list)
     events: int = 0  # how many were traced (a count: keeping them would build every lazy Event)
     lost: int = 0
     interrupted: bool = False
@@ -79,7 +79,7 @@ def source_address(ns: Netns, dest: str) -> str:
 
 def netns_file(ns: Netns) -> str:
     if ns.name:
-        return f"/run/netns/{ns.name}"
+        return named_path(ns.name)
     if ns.is_init:
         return "/proc/1/ns/net"
     if ns.pids:
@@ -91,7 +91,7 @@ def run_ping(topo: Topology, dest: str, src: Netns, count: int, interval: float,
              open_source: Callable[[TraceFilter], EventSource],
              on_batch: Callable[[Sequence[Event]], None] | None = None, size: int = 56) -> PingRun:
     src_addr = source_address(src, dest)
-    run = PingRun(dest, src, src_addr, probe_id(), count)
+    run = PingRun(dest, src_addr, probe_id(), count)
     pinger = Pinger(netns_file(src), dest, count, interval, run.ident, size=size)
     pinger.check_route()
     flt = TraceFilter(icmp_id=run.ident, fib_addrs=tuple(a for a in (dest, src_addr) if a))
@@ -114,7 +114,7 @@ def run_ping(topo: Topology, dest: str, src: Netns, count: int, interval: float,
             run.events += len(batch)
         run.lost = source.stats().lost
         source.close()
-    run.results = [probe_result(corr, topo, run.ident, seq, pinger.times.rtt_ns.get(seq),
+    run.results = [probe_packet(corr, topo, run.ident, seq, pinger.times.rtt_ns.get(seq),
                                 pinger.times.errors.get(seq, ""))
                    for seq in sorted(pinger.times.sent_ns)]
     return run

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,10 +25,11 @@ from tests.support.dockerd import NETNS, PRIVATE_DIRS, Dockerd, running_dockerd
 
 pytestmark = pytest.mark.kernel
 BRTRACE = str(Path(sys.executable).with_name("brtrace"))
+Docker = tuple[Dockerd, dict[str, Any], dict[str, Any]]  # the daemon and its two containers
 
 
 @pytest.fixture(scope="module")
-def docker() -> Iterator[tuple[Dockerd, dict[str, Any], dict[str, Any]]]:
+def docker() -> Iterator[Docker]:
     if os.geteuid() != 0:
         pytest.skip("kernel tests need root (network namespaces, a Docker daemon)")
     with running_dockerd() as d:
@@ -37,7 +38,7 @@ def docker() -> Iterator[tuple[Dockerd, dict[str, Any], dict[str, Any]]]:
         yield d, web1, web2
     assert_nothing_left()
     cgroups = subprocess.run(["sh", "-c", "cat /proc/[0-9]*/cgroup"], capture_output=True, text=True).stdout
-    assert web1["Id"] not in cgroups and web2["Id"] not in cgroups  # no container process lives on
+    assert str(web1["Id"]) not in cgroups and str(web2["Id"]) not in cgroups  # no container lives on
 
 
 def brtrace(d: Dockerd, *args: str) -> subprocess.CompletedProcess[str]:
@@ -59,7 +60,7 @@ def assert_nothing_left() -> None:
     assert not os.path.exists("/etc/docker/key.json")  # written under the daemon's tmpfs only
 
 
-def test_topo_names_containers_and_the_network(docker: tuple[Dockerd, dict[str, Any], dict[str, Any]]) -> None:
+def test_topo_names_containers_and_the_network(docker: Docker) -> None:
     d, web1, _ = docker
     proc = brtrace(d, "topo", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -82,7 +83,7 @@ def test_topo_names_containers_and_the_network(docker: tuple[Dockerd, dict[str, 
     assert "docker0  bridge  network bridge" in text
 
 
-def test_ping_between_containers_shows_names(docker: tuple[Dockerd, dict[str, Any], dict[str, Any]]) -> None:
+def test_ping_between_containers_shows_names(docker: Docker) -> None:
     d, _, web2 = docker
     dest = web2["NetworkSettings"]["IPAddress"]
     proc = brtrace(d, "ping", dest, "--from", "brt-web1", "-c", "1", "--json")
@@ -100,7 +101,7 @@ def test_ping_between_containers_shows_names(docker: tuple[Dockerd, dict[str, An
     assert f"brt-web1 (172.17.0.2) → brt-web2 ({dest})" in text and "crossed into brt-web2" in text
 
 
-def test_recording_keeps_the_names(docker: tuple[Dockerd, dict[str, Any], dict[str, Any]],
+def test_recording_keeps_the_names(docker: Docker,
                                    tmp_path: Path) -> None:
     """Names are stored with the topology: a replay elsewhere (no daemon, no root) shows them."""
     d, _, web2 = docker
@@ -117,7 +118,7 @@ def test_recording_keeps_the_names(docker: tuple[Dockerd, dict[str, Any], dict[s
     assert {"brt-web1", "brt-web2"} <= netns, replay.stdout[:500]
 
 
-def test_from_accepts_id_pid_inode_and_paths(docker: tuple[Dockerd, dict[str, Any], dict[str, Any]]) -> None:
+def test_from_accepts_id_pid_inode_and_paths(docker: Docker) -> None:
     d, web1, _ = docker
     pid = web1["State"]["Pid"]
     inode = os.stat(f"/proc/{pid}/ns/net").st_ino
@@ -136,7 +137,7 @@ def test_from_accepts_id_pid_inode_and_paths(docker: tuple[Dockerd, dict[str, An
     assert ping.returncode == 0 and f"PID {pid} -> netns brt-web1" in ping.stderr, ping.stderr
 
 
-def test_ambiguous_name_lists_the_candidates(docker: tuple[Dockerd, dict[str, Any], dict[str, Any]]) -> None:
+def test_ambiguous_name_lists_the_candidates(docker: Docker) -> None:
     """A netns named like a container: brtrace refuses to guess and names both."""
     d, web1, _ = docker
     subprocess.run(["ip", "netns", "add", "brt-web1"], check=True, timeout=10)
@@ -160,7 +161,7 @@ def test_absent_daemon_costs_nothing_and_doctor_says_so(tmp_path: Path) -> None:
     assert "docker" in proc.stdout and "no socket at" in proc.stdout, proc.stdout
 
 
-def test_trace_and_drops_name_the_containers(docker: tuple[Dockerd, dict[str, Any], dict[str, Any]]) -> None:
+def test_trace_and_drops_name_the_containers(docker: Docker) -> None:
     d, _, web2 = docker
     dest = web2["NetworkSettings"]["IPAddress"]
     exec_in_web1 = ["/usr/bin/docker", "-H", d.host, "exec", "brt-web1"]

@@ -11,7 +11,7 @@ from tests.tui.conftest import ListSource, sample_events
 from tracer.topology.model import OWNER_CONTAINER, OWNER_POD, Owner
 from tui.app import BrtraceApp
 from tui.widgets.journey import JourneyTable
-from tui.widgets.topology import MapView
+from tui.widgets.map_view import MapView
 
 
 def _plain(renderable: object, width: int = 200) -> str:

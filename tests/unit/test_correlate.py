@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tracer.correlate import Correlator, build_hops
-from tracer.correlate.probes import probe_result
+from tracer.correlate.pairing import probe_packet
 from tracer.model import ICMP_ECHO, ICMP_ECHOREPLY, IPPROTO_ICMP, Event, Hook
 from tracer.record.reader import open_recording
 from tracer.topology.model import Topology
@@ -32,7 +32,8 @@ def ident_of(events: list[Event]) -> int:
     return next(e.key.sport for e in events if e.key.proto == IPPROTO_ICMP and e.key.is_icmp_echo)
 
 
-def verbs(events: list[Event], topo: Topology, typ: int, seq: int, batches: int = 1) -> list[tuple[str, str, str]]:
+def verbs(events: list[Event], topo: Topology, typ: int, seq: int,
+          batches: int = 1) -> list[tuple[str, str, str]]:
     corr = Correlator()
     size = max(1, len(events) // batches)
     for i in range(0, len(events), size):
@@ -59,7 +60,7 @@ def test_flannel_sample_has_three_full_round_trips() -> None:
     corr = Correlator()
     corr.feed(events)
     for seq in (1, 2, 3):
-        r = probe_result(corr, topo, ident_of(events), seq, rtt_ns=1)
+        r = probe_packet(corr, topo, ident_of(events), seq, rtt_ns=1)
         assert subseq([(h.netns, h.dev, h.verb) for h in r.request], FLANNEL), r.request
         assert r.reply and r.reply[0].netns == "pod-b" and r.drop is None
 
@@ -132,7 +133,7 @@ def test_docker_sample_names_the_nat() -> None:
     events, topo = load("docker-nat.brt")
     corr = Correlator()
     corr.feed(events)
-    r = probe_result(corr, topo, ident_of(events), 1, rtt_ns=1)
+    r = probe_packet(corr, topo, ident_of(events), 1, rtt_ns=1)
     nat = [h for h in r.request if "NAT rewrote source 192.168.88.2" in h.action]
     assert nat and nat[0].netns == "docker-host"
     assert any("NAT rewrote destination" in h.action for h in r.reply)
@@ -143,10 +144,11 @@ def test_nat_that_remaps_the_icmp_id_is_followed_by_skb() -> None:
     events, topo = load("docker-nat.brt")
     ident = ident_of(events)
     # Pretend conntrack remapped the id after the uplink (as it does on a clash).
-    out = [e for e in events if e.netns == _inode(topo, "outside")]
+    outside = _inode(topo, "outside")
+    out = [e for e in events if e.netns == outside]
     remapped_skbs = {e.skb for e in out}
     doctored = [dataclasses.replace(e, outer=dataclasses.replace(e.outer, sport=ident ^ 0x55))
-                if e.skb in remapped_skbs and e.key.icmp_type == ICMP_ECHO and e.netns == _inode(topo, "outside")
+                if e.skb in remapped_skbs and e.key.icmp_type == ICMP_ECHO and e.netns == outside
                 else e for e in events]
     corr = Correlator()
     corr.feed(doctored)
@@ -165,7 +167,7 @@ def test_bridge_drop_names_hop_reason_and_location() -> None:
     events, topo = load("bridge-drop.brt")
     corr = Correlator()
     corr.feed(events)
-    r = probe_result(corr, topo, ident_of(events), 1)
+    r = probe_packet(corr, topo, ident_of(events), 1)
     assert r.status == "dropped" and r.drop is not None
     assert (r.drop.netns, r.drop.dev) == ("bridge-host", "veth10")
     assert r.drop.location.startswith("br_handle_frame") and r.drop.reason

@@ -13,7 +13,7 @@ import pytest
 
 import tracer.record as record_pkg
 from tracer.errors import BrtraceError
-from tracer.model import Event, Hook, HookStatus, L4Key, Route, SourceStats
+from tracer.model import Event, Hook, HookMode, HookStatus, L4Key, Route, SourceStats
 from tracer.record import (
     MAGIC,
     SCHEMA_VERSION,
@@ -55,8 +55,8 @@ def topology() -> Topology:
 
 def info() -> SourceInfo:
     return SourceInfo(live=True, topology=topology(), kernel="6.1.0-brt",
-                      hooks=(HookStatus(Hook.NET_DEV_QUEUE, "tracepoint"),
-                             HookStatus(Hook.VXLAN_XMIT, "kprobe", "vxlan_xmit+0x0")),
+                      hooks=(HookStatus(Hook.NET_DEV_QUEUE, HookMode.RAW_TRACEPOINT),
+                             HookStatus(Hook.VXLAN_XMIT, HookMode.KPROBE, "vxlan_xmit+0x0")),
                       filter="icmp and host 10.244.1.3", command="ping -c 1 10.244.1.3")
 
 
@@ -157,7 +157,8 @@ def test_truncated_tail_keeps_whole_batches(tmp_path: Path) -> None:
     cut = offs[3] + 20  # inside the third batch
     rec = open_recording(data[:cut])
     assert rec.events() == events(10)
-    assert rec.damage == f"truncated last record at byte {offs[3]} (11 of {offs[4] - offs[3] - 9} bytes): kept 10 events"
+    size = offs[4] - offs[3] - 9
+    assert rec.damage == f"truncated last record at byte {offs[3]} (11 of {size} bytes): kept 10 events"
     assert not rec.complete
     rec = open_recording(data[:offs[3] + 3])  # inside the record head itself
     assert rec.events() == events(10)

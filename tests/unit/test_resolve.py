@@ -95,12 +95,14 @@ def test_id_prefix_shared_by_two_containers_is_ambiguous() -> None:
 
 def test_a_name_that_is_also_a_netns_name_is_ambiguous() -> None:
     tie = Topology(TOPO.namespaces + (Netns("web", 77),))
-    with pytest.raises(BrtraceError, match=r"docker container web .*; named netns web \[netns web, inode 77\]"):
+    with pytest.raises(BrtraceError,
+                       match=r"docker container web .*; named netns web \[netns web, inode 77\]"):
         resolve("web", tie)
 
 
 def test_exact_name_wins_over_an_id_prefix() -> None:
-    named = Topology(TOPO.namespaces + (Netns("", 88, owners=(Owner(OWNER_CONTAINER, "docker", "3972", "ee" * 32),)),))
+    owner = Owner(OWNER_CONTAINER, "docker", "3972", "ee" * 32)
+    named = Topology(TOPO.namespaces + (Netns("", 88, owners=(owner,)),))
     assert resolve("3972", named).netns.inode == 88
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from probes.layout import Decoder, event_dtype
 from tracer.names.devname import dev_name
+from tracer.schema.decode import Decoder
+from tracer.schema.event import event_dtype
 
 
 def test_dev_name_cuts_at_first_nul() -> None:

@@ -178,7 +178,8 @@ def test_attach_names_namespaces_bridges_and_pods() -> None:
 
 
 def test_old_topology_without_names_still_reads() -> None:
-    old = {"namespaces": [{"name": "brt-a", "inode": 5, "links": [{"ifindex": 1, "name": "eth0", "kind": "veth"}]}]}
+    link = {"ifindex": 1, "name": "eth0", "kind": "veth"}
+    old = {"namespaces": [{"name": "brt-a", "inode": 5, "links": [link]}]}
     topo = Topology.from_dict(old)
     assert topo.namespaces[0].owners == () and topo.namespaces[0].links[0].network == ""
     assert topo.pod_addresses == ()

@@ -45,15 +45,14 @@ def run(args: argparse.Namespace) -> int:
 def _text(args: argparse.Namespace) -> int:
     """Every packet of the recording as text or JSON; damage and lost events are reported."""
     from tracer.correlate import Correlator
-    from tracer.correlate.probes import ProbeResult
+    from tracer.correlate.pairing import PacketBook
     from tracer.explain import explain_lines, texts
     from tracer.record import open_recording
-    from tracer.render.text import inert, probe_json, probe_text, summary_text
+    from tracer.render.inert import inert
+    from tracer.render.text import probe_json, probe_text, summary_text
 
     if args.explain:
         texts(args.lang)  # an unknown language fails before any output
-    from tui.packets import PacketBook
-
     with open_recording(args.file) as rec:
         corr = Correlator()
         book = PacketBook(rec.info.topology)
@@ -62,22 +61,19 @@ def _text(args: argparse.Namespace) -> int:
         book.update(corr, set(), final=True)
         lost = rec.end_stats.lost if rec.end_stats else 0
         damage = rec.damage
-    results = [ProbeResult(seq=p.request.icmp[2] if p.echo and p.request and p.request.icmp else 0,
-                           ident=p.request.icmp[1] if p.echo and p.request and p.request.icmp else 0,
-                           status=p.status, request=p.req_hops, reply=p.rep_hops, rtt_ns=p.rtt_ns)
-               for p in book.packets.values()]
     topo = rec.info.topology
-    for r, p in zip(results, book.packets.values()):
+    packets = list(book.packets.values())
+    for p in packets:
         if args.json:
-            print(probe_json(r, topo))
+            print(probe_json(p, topo))
         elif args.explain:
-            print("\n".join(explain_lines(r, p.src, p.dst, args.lang)))
+            print("\n".join(explain_lines(p, p.src, p.dst, args.lang)))
             print()
         else:
-            print("\n".join(probe_text(r, p.src, p.dst, topo)))
+            print("\n".join(probe_text(p, p.src, p.dst, topo)))
             print()
     if not args.json:
-        print(summary_text(results, lost, sum(len(j.events) for j in corr.journeys.values())))
+        print(summary_text(packets, lost, sum(len(j.events) for j in corr.journeys.values())))
     if damage:
         print(f"brtrace: warning: {inert(args.file)}: {inert(damage)}", file=sys.stderr)
     if lost:

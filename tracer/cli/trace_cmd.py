@@ -12,8 +12,13 @@ import json
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from tracer.cli.record_cmd import _start, add_filter_args, open_live
+
+if TYPE_CHECKING:
+    from tracer.source import EventSource
+    from tracer.topology.model import Topology
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -29,19 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracer.record.writer import LiveRecorder
-    from tracer.source import EventSource
-
-    cmd, topo, live = open_live(args, "trace")
-    source: EventSource = live
-    if args.record:
-        source = LiveRecorder(source, args.record)
+    cmd, topo, source = open_live(args, "trace", record=args.record or "")
     if not (args.json or args.plain) and sys.stdout.isatty():
         return _tui(source, source.info.filter, args.record or "", cmd)
     return _text(source, topo, args, cmd)
 
 
-def _tui(source, what: str, recording: str, cmd: list[str]) -> int:  # type: ignore[no-untyped-def]
+def _tui(source: EventSource, what: str, recording: str, cmd: list[str]) -> int:
     from tui.app import BrtraceApp
 
     proc = _start(cmd)
@@ -56,9 +55,10 @@ def _tui(source, what: str, recording: str, cmd: list[str]) -> int:  # type: ign
     return 0
 
 
-def _text(source, topo, args: argparse.Namespace, cmd: list[str]) -> int:  # type: ignore[no-untyped-def]
+def _text(source: EventSource, topo: Topology, args: argparse.Namespace, cmd: list[str]) -> int:
     from tracer.correlate import Correlator, build_hops
-    from tracer.render.text import hop_table, inert
+    from tracer.render.inert import inert
+    from tracer.render.text import hop_table
 
     corr = Correlator()
     n = 0
@@ -86,9 +86,10 @@ def _text(source, topo, args: argparse.Namespace, cmd: list[str]) -> int:  # typ
         k = j.packet()
         if args.json:
             t0 = hops[0].t_ns if hops else 0
-            prev = [t0] + [h.t_ns for h in hops]
+            prev = ([t0] + [h.t_ns for h in hops])[:len(hops)]  # each hop's predecessor's time
+            dicts = [h.to_dict(t0, p) for h, p in zip(hops, prev, strict=True)]
             print(json.dumps({"packet": [str(x) for x in j.key], "src": k.src, "dst": k.dst,
-                              "hops": [h.to_dict(t0, p) for h, p in zip(hops, prev)]}, ensure_ascii=False))
+                              "hops": dicts}, ensure_ascii=False))
         else:
             print(f"packet {inert(' '.join(str(x) for x in j.key))}  {k.src} → {k.dst}")
             print("\n".join(hop_table(hops)))

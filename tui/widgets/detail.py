@@ -12,9 +12,10 @@ from textual.containers import ScrollableContainer
 from textual.widgets import Static
 
 from tracer.correlate import Hop
+from tracer.correlate.vocab import Verb
 from tracer.explain import explain
-from tracer.model import Event, Hook, ip4
-from tracer.render.text import inert
+from tracer.model import Event, Hook, HookMode, ip4
+from tracer.render.inert import inert
 from tui.decode import decode_headers
 
 
@@ -26,12 +27,12 @@ class DetailPane(ScrollableContainer):
         super().__init__(**kw)  # type: ignore[arg-type]
         self.lines: list[Text] = []
 
-    def show(self, hop: Hop | None, modes: dict[Hook, str], teach: str | None = None) -> None:
+    def show(self, hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None = None) -> None:
         self.lines = detail_lines(hop, modes, teach)
         self.query_one("#detail-body", Static).update(RichGroup(*self.lines))
 
 
-def detail_lines(hop: Hop | None, modes: dict[Hook, str], teach: str | None = None) -> list[Text]:
+def detail_lines(hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None = None) -> list[Text]:
     """Headline, (teaching mode: the explanation), hooks and how each is attached, headers."""
     if hop is None:
         return [Text("select a hop to see its headers", style="dim")]
@@ -41,20 +42,20 @@ def detail_lines(hop: Hop | None, modes: dict[Hook, str], teach: str | None = No
     lines = [head, Text(inert(hop.action))]
     if teach:
         lines.append(Text(inert(explain(hop, teach)), style="italic green"))
-    if hop.verb == "drop":
+    if hop.verb == Verb.DROP:
         lines.append(Text(inert(f"dropped: reason {hop.reason or '?'} at {hop.location or '?'}"),
                           style="bold red"))
     if not hop.events:
         lines.append(Text("no event of its own: deduced from the hops around it", style="dim"))
     for ev in hop.events:
         lines.append(_hook_line(ev, modes))
-    ev = next((e for e in hop.events if e.headers), None)
-    if ev is not None:
-        lines.extend(decode_headers(ev.headers, ev.headers_l3))
+    with_headers = next((e for e in hop.events if e.headers), None)
+    if with_headers is not None:
+        lines.extend(decode_headers(with_headers.headers, with_headers.headers_l3))
     return lines
 
 
-def _hook_line(ev: Event, modes: dict[Hook, str]) -> Text:
+def _hook_line(ev: Event, modes: dict[Hook, HookMode]) -> Text:
     t = Text("  seen by ")
     t.append(ev.hook.label, style="bold")
     t.append(f" ({modes.get(ev.hook, '?')})", style="dim")
