@@ -48,7 +48,8 @@ def build_filter(args: argparse.Namespace) -> TraceFilter:
                        fib_addrs=(args.host,) if args.host else ())
 
 
-def open_live(args: argparse.Namespace, what: str, record: str = "") -> tuple[list[str], Topology, EventSource]:
+def open_live(args: argparse.Namespace, what: str,
+              record: str = "") -> tuple[list[str], Topology, EventSource]:
     """Check the arguments, discover the topology, attach the probes: (cmd, topo, source).
 
     Shared by ``record`` and ``trace``: the probes are attached when this

@@ -112,7 +112,8 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
         if bridge is not None:
             hops.append(bridge)
         kind, verb, action = _describe(topo, place, group, nxt, is_last=gi + 1 == len(groups))
-        if verb == Verb.DROP and ev.reason_name in AFTER_DELIVERY and any(h.verb == Verb.DELIVER for h in hops):
+        if (verb == Verb.DROP and ev.reason_name in AFTER_DELIVERY
+                and any(h.verb == Verb.DELIVER for h in hops)):
             verb, action = Verb.CONSUMED, (f"freed after delivery ({ev.reason_name}): "
                                         "the packet had already reached its destination")
         hops.append(Hop(
@@ -235,7 +236,8 @@ def _tx_text(topo: Topology, p: Place, ev: Event, nxt: Event | None) -> tuple[Ve
 
 def _rx_text(topo: Topology, p: Place, ev: Event) -> tuple[Verb, str]:
     if ev.inner is not None:
-        return Verb.RECV_ENCAP, f"received encapsulated on {p.dev}: {ev.outer.src} → {ev.outer.dst} VNI {ev.vni}"
+        return Verb.RECV_ENCAP, (f"received encapsulated on {p.dev}: {ev.outer.src} → {ev.outer.dst} "
+                                 f"VNI {ev.vni}")
     if p.role == ROLE_VXLAN:
         return Verb.DECAP, f"VXLAN {p.dev} decapsulated the packet (VNI from the outer header)"
     if p.role == ROLE_BRIDGE:
