@@ -28,6 +28,7 @@ from textual.widgets import Footer, Input, Static
 from tracer.correlate import Correlator
 from tracer.correlate.pairing import PacketBook
 from tracer.model import SourceStats
+from tracer.record.spill import SeenSpill
 from tracer.render.inert import inert
 from tracer.source import EventSource, SourceInfo
 from tracer.topology.model import Topology
@@ -82,9 +83,12 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
         self.corr = Correlator()
         self.book = PacketBook(topo)
         self.topo = topo
-        self.seen, self.held = [], []
+        self.seen = SeenSpill()  # on disk, not in memory (tracer/record/spill.py)
+        self.held: list[Batch] = []
         self.facts = StatusFacts(source=label or ("live" if info and info.live else "replay"),
                                  hooks=info.hooks if info else (), recording=recording)
+        self._label = self.facts.source
+        self._nodes_note = getattr(source, "nodes_note", None)  # across nodes: clocks (tracer/remote)
         self.filter_text = ""
         self.save_dir = Path(save_dir)
         self.saved = []
@@ -183,6 +187,7 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
 
     def on_unmount(self) -> None:
         self._stopping.set()
+        self.seen.close()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -205,6 +210,11 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
             self.facts.rate = (self.facts.events - events) / (now - t)
         self._rate_mark = (self.facts.events, now)
         self._show_status()
+
+    def _show_status(self) -> None:
+        if self._nodes_note is not None:
+            self.facts.source = f"{self._label}  {self._nodes_note()}"
+        self.query_one(StatusBar).show(self.facts)
 
 
 __all__ = ["REPLY", "REQUEST", "BrtraceApp", "EventsArrived", "SourceEnded", "SourceOpened"]

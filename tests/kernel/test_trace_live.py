@@ -86,7 +86,9 @@ def test_trace_command_follows_every_matching_packet(bridge_lab: LabInfo) -> Non
                            "ip", "netns", "exec", "brt-nns1", "ping", "-c", "2", "-i", "0.2", "-W", "1",
                            "172.16.0.21"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    packets = [json.loads(line) for line in proc.stdout.splitlines()]
+    *packets, last = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert last["summary"] == {"packets": len(packets), "events": last["summary"]["events"],
+                               "lost": 0, "evicted": 0}
     echo = [p for p in packets if p["packet"][:2] == ["icmp", "8"]]
     assert len(echo) == 2
     for p in echo:

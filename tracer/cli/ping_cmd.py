@@ -48,8 +48,13 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.agents:  # across nodes: the agents trace and send (tracer/remote)
+        from tracer.remote.cli import ping as remote_ping
+
+        return remote_ping(args)
     from tracer.correlate.vocab import Status
     from tracer.filter import TraceFilter
+    from tracer.multinode.edges import with_local_node
     from tracer.ping import choose_source, parse_dest, run_ping
     from tracer.render.text import probe_json, probe_text, summary_text
     from tracer.topology.discover import discover
@@ -81,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     dest_shown = f"{dest_name} ({dest})" if dest_name else dest
     for r in res.results:
         if args.json:
-            print(probe_json(r, topo))
+            print(with_local_node(probe_json(r, topo), topo.hostname, res.lost))
         else:
             print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest_shown, topo)))
             print()
@@ -89,8 +94,11 @@ def run(args: argparse.Namespace) -> int:
         print(summary_text(res.results, res.lost, res.events))
         if res.lost:
             print(f"brtrace: warning: {res.lost} events lost (ring buffer full)", file=sys.stderr)
+    if res.evicted:  # a probe whose journey was forgotten reads unanswered: say why
+        print(f"brtrace: warning: {res.evicted} packets not shown (evicted before completion)",
+              file=sys.stderr)
     if res.interrupted:
-        return 130
+        return res.interrupted
     return 0 if all(r.status == Status.DELIVERED for r in res.results) else 1
 
 

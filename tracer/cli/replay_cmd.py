@@ -54,11 +54,14 @@ def _text(args: argparse.Namespace) -> int:
     if args.explain:
         texts(args.lang)  # an unknown language fails before any output
     with open_recording(args.file) as rec:
-        corr = Correlator()
+        corr, filed = Correlator(), 0
         book = PacketBook(rec.info.topology)
         for batch in rec.batches():
             book.update(corr, corr.feed(batch))
+            # the book keeps what it lists; the correlator stays bounded
+            filed += sum(j.count for j in corr.retire())
         book.update(corr, set(), final=True)
+        filed += sum(j.count for j in corr.flush())
         lost = rec.end_stats.lost if rec.end_stats else 0
         damage = rec.damage
     topo = rec.info.topology
@@ -73,9 +76,12 @@ def _text(args: argparse.Namespace) -> int:
             print("\n".join(probe_text(p, p.src, p.dst, topo)))
             print()
     if not args.json:
-        print(summary_text(packets, lost, sum(len(j.events) for j in corr.journeys.values())))
+        print(summary_text(packets, lost, filed))
     if damage:
         print(f"brtrace: warning: {inert(args.file)}: {inert(damage)}", file=sys.stderr)
     if lost:
         print(f"brtrace: warning: {lost} events lost while recording", file=sys.stderr)
+    if corr.evicted:
+        print(f"brtrace: warning: {corr.evicted} packets not shown (evicted before completion)",
+              file=sys.stderr)
     return 0

@@ -8,13 +8,13 @@ exits and prints every packet's hops. The filter runs in the kernel.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
 from typing import TYPE_CHECKING
 
-from tracer.cli.record_cmd import _start, add_filter_args, open_live
+from tracer import interrupt
+from tracer.cli.record_cmd import _start, add_filter_args, command_status, drain_rest, end_command, open_live
 
 if TYPE_CHECKING:
     from tracer.source import EventSource
@@ -50,18 +50,18 @@ def _tui(source: EventSource, what: str, recording: str, cmd: list[str]) -> int:
     finally:
         app.stop_source()
         source.close()
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
+        end_command(proc)
     return 0
 
 
 def _text(source: EventSource, topo: Topology, args: argparse.Namespace, cmd: list[str]) -> int:
-    from tracer.correlate import Correlator, build_hops
-    from tracer.render.inert import inert
-    from tracer.render.text import hop_table
+    """Trace for --duration or until COMMAND exits, printing each packet once its
+    journey is done (tracer/render/stream.py says why)."""
+    from tracer.correlate import Correlator
+    from tracer.render.stream import PacketPrinter
 
-    corr = Correlator()
-    n = 0
+    corr, printer = Correlator(), PacketPrinter(topo, args.json)
+    n, stopped_by = 0, 0
     proc: subprocess.Popen[bytes] | None = None
     try:
         proc = _start(cmd, quiet_stdout=True)
@@ -70,29 +70,18 @@ def _text(source: EventSource, topo: Topology, args: argparse.Namespace, cmd: li
             batch = source.poll(100)
             n += len(batch)
             corr.feed(batch)
-        for _ in range(10):
-            batch = source.poll(20)
+            printer.show(corr.retire())
+        for batch in drain_rest(source):
             n += len(batch)
             corr.feed(batch)
-    except KeyboardInterrupt:
+            printer.show(corr.retire())
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (tracer/interrupt.py)
+        stopped_by = interrupt.exit_code(exc)
         print("brtrace: interrupted; showing what was traced", file=sys.stderr)
     finally:
         lost = source.stats().lost
         source.close()
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-    for j in corr.journeys.values():
-        hops = build_hops(j, topo)
-        k = j.packet()
-        if args.json:
-            t0 = hops[0].t_ns if hops else 0
-            prev = ([t0] + [h.t_ns for h in hops])[:len(hops)]  # each hop's predecessor's time
-            dicts = [h.to_dict(t0, p) for h, p in zip(hops, prev, strict=True)]
-            print(json.dumps({"packet": [str(x) for x in j.key], "src": k.src, "dst": k.dst,
-                              "hops": dicts}, ensure_ascii=False))
-        else:
-            print(f"packet {inert(' '.join(str(x) for x in j.key))}  {k.src} → {k.dst}")
-            print("\n".join(hop_table(hops)))
-            print()
-    print(f"brtrace: {len(corr.journeys)} packets, {n} events, {lost} lost", file=sys.stderr)
-    return 0 if proc is None else (proc.wait() or 0)
+        end_command(proc)
+    printer.show(corr.flush())
+    print(printer.summary(n, lost, corr.evicted), file=sys.stderr)
+    return stopped_by or command_status(proc)

@@ -111,9 +111,10 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
         bridge = _inferred_bridge(topo, hops, prev, place, group)
         if bridge is not None:
             hops.append(bridge)
-        kind, verb, action = _describe(topo, place, group, nxt, is_last=gi + 1 == len(groups))
-        if (verb == Verb.DROP and ev.reason_name in AFTER_DELIVERY
-                and any(h.verb == Verb.DELIVER for h in hops)):
+        kind, verb, action = _describe(topo, place, group, nxt,
+                                       is_last=not _carried_after(groups, gi))
+        if verb == Verb.DROP and ev.reason_name in AFTER_DELIVERY and any(
+                h.verb == Verb.DELIVER for h in hops):
             verb, action = Verb.CONSUMED, (f"freed after delivery ({ev.reason_name}): "
                                         "the packet had already reached its destination")
         hops.append(Hop(
@@ -122,12 +123,21 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
             netns_inode=ev.netns, ifindex=ev.ifindex, events=tuple(group),
             reason=ev.reason_name if ev.hook == Hook.KFREE_SKB else "",
             location=ev.location_sym if ev.hook == Hook.KFREE_SKB else "",
+            node=(place.netns.node if place.netns else "") or topo.hostname,
         ))
         if ev.hook not in (Hook.FIB_TABLE_LOOKUP, Hook.BR_FDB_UPDATE):
             prev = place
     _mark_nat(hops)
     _undeliver_transit(hops)
     return [_renumber(h, i + 1) for i, h in enumerate(hops)]
+
+
+def _carried_after(groups: list[list[Event]], gi: int) -> bool:
+    """Whether a later event shows the packet going on (not a route lookup, bridge
+    learning or another free, which may follow a drop in time). A free is a
+    *copy* freed only then: one NEIGH_FAILED drop read as "a copy was freed" (so
+    UNANSWERED) when a later lookup was filed after it, DROPPED when none was."""
+    return any(g[0].hook not in SINGLE_HOOKS for g in groups[gi + 1:])
 
 
 def _renumber(h: Hop, i: int) -> Hop:
@@ -155,11 +165,13 @@ def _inferred_bridge(topo: Topology, hops: list[Hop], prev: Place | None, cur: P
         return Hop(len(hops) + 1, ev.ts_ns, cur.label, name, ROLE_BRIDGE, Verb.BRIDGE_FLOOD,
                    f"bridge {name}: flooded from port {prev.dev} to port {cur.dev} and every other "
                    f"port (destination {ev.dst_mac} is broadcast/multicast)",
-                   netns_inode=ev.netns, ifindex=prev.link.master, inferred=True)
+                   netns_inode=ev.netns, ifindex=prev.link.master, inferred=True,
+                   node=(cur.netns.node if cur.netns else "") or topo.hostname)
     how = "destination MAC is in its FDB" if known else "frame switched by the bridge"
     return Hop(len(hops) + 1, ev.ts_ns, cur.label, name, ROLE_BRIDGE, Verb.BRIDGE_FORWARD,
                f"bridge {name}: forwarded from port {prev.dev} to port {cur.dev} ({how})",
-               netns_inode=ev.netns, ifindex=prev.link.master, inferred=True)
+               netns_inode=ev.netns, ifindex=prev.link.master, inferred=True,
+               node=(cur.netns.node if cur.netns else "") or topo.hostname)
 
 
 def _multicast(mac_text: str) -> bool:

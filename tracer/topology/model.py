@@ -178,6 +178,7 @@ class Netns:
     pids: tuple[int, ...] = ()
     is_init: bool = False
     owners: tuple[Owner, ...] = ()  # containers or the pod holding it, as runtimes name them
+    node: str = ""  # the node it is on, when merged from several agents (tracer/multinode)
 
     @property
     def label(self) -> str:
@@ -329,6 +330,7 @@ def _netns_from_dict(d: dict[str, Any]) -> Netns:
         pids=tuple(int(p) for p in d.get("pids", ())),
         is_init=bool(d.get("is_init", False)),
         owners=tuple(Owner(**o) for o in d.get("owners", ())),
+        node=str(d.get("node", "")),
     )
 
 

@@ -24,6 +24,7 @@ class StatusFacts:
     events: int = 0
     rate: float | None = None  # events/s, None until measured
     lost: int = 0
+    evicted: int = 0  # packets the correlator's bounds forgot before completion
     recording: str = ""  # file being written, "" = off
     paused: bool = False
     follow: bool = True
@@ -40,6 +41,8 @@ def status_text(f: StatusFacts) -> Text:
         t.append("  ended", style="bold")
     t.append("  ")
     t.append(f"lost {f.lost:,}", style="bold white on red" if f.lost else "green")
+    if f.evicted:
+        t.append(f"  {f.evicted:,} packets not shown (evicted before completion)", style="bold white on red")
     t.append("  rec ")
     t.append(inert(f.recording) if f.recording else "off", style="bold red" if f.recording else "dim")
     rate = "- ev/s" if f.rate is None else f"{f.rate:,.0f} ev/s"
