@@ -46,8 +46,13 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.agents:  # across nodes: the agents trace and send (tracer/remote)
+        from tracer.remote.cli import ping as remote_ping
+
+        return remote_ping(args)
     from tracer.correlate.vocab import Status
     from tracer.filter import TraceFilter
+    from tracer.multinode.edges import with_local_node
     from tracer.ping import choose_source, parse_dest, run_ping
     from tracer.render.text import probe_json, probe_text, summary_text
     from tracer.topology.discover import discover
@@ -69,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     res = run_ping(topo, dest, src, args.count, args.interval, open_source, size=args.size)
     for r in res.results:
         if args.json:
-            print(probe_json(r, topo))
+            print(with_local_node(probe_json(r, topo), topo.hostname, res.lost))
         else:
             print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest, topo)))
             print()
