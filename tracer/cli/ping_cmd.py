@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("ping", help="send ICMP probes and show each one's path hop by hop")
     p.add_argument("dest", metavar="DEST", help="IPv4 address to probe")
-    p.add_argument("--from", dest="src", metavar="NETNS|POD",
-                   help="namespace to send from (default: one with a route to DEST)")
+    p.add_argument("--from", dest="src", metavar="WHERE",
+                   help="namespace to send from: netns name or label, container name or id, "
+                        "pod as namespace/name, PID, netns inode or path "
+                        "(default: one with a route to DEST)")
     p.add_argument("-c", "--count", type=int, default=3, help="probes to send (default 3)")
     p.add_argument("-i", "--interval", type=float, default=0.5, help="seconds between probes")
     p.add_argument("-s", "--size", type=int, default=56,
@@ -29,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object per probe")
     out.add_argument("--plain", action="store_true", help="text output even on a terminal")
+    out.add_argument("--tui", action="store_true",
+                     help="the TUI even when stdout is not a terminal (as under brtrace serve)")
     p.add_argument("--record", metavar="FILE", help="also write the trace to FILE")
     add_live_args(p)
     p.set_defaults(func=run)
@@ -46,8 +50,13 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.agents:  # across nodes: the agents trace and send (tracer/remote)
+        from tracer.remote.cli import ping as remote_ping
+
+        return remote_ping(args)
     from tracer.correlate.vocab import Status
     from tracer.filter import TraceFilter
+    from tracer.multinode.edges import with_local_node
     from tracer.ping import choose_source, parse_dest, run_ping
     from tracer.render.text import probe_json, probe_text, summary_text
     from tracer.topology.discover import discover
@@ -55,10 +64,18 @@ def run(args: argparse.Namespace) -> int:
     dest = parse_dest(args.dest)
     _check(args)
     topo = discover()
-    src = choose_source(topo, dest, args.src)
+    if args.src:
+        from tracer.names.lookup import pick_netns
+
+        picked = pick_netns(args.src, topo)
+        if not picked.plain:
+            print(f"brtrace: {picked.line(args.src)}", file=sys.stderr)
+        src = picked.netns
+    else:
+        src = choose_source(topo, dest, None)
     opts = options_from(args, " ".join(sys.argv), record=args.record or "")
-    if not (args.json or args.plain) and sys.stdout.isatty():
-        return _tui(args, opts, topo, dest, src)  # the TUI on a terminal; text paths below
+    if args.tui or (not (args.json or args.plain) and sys.stdout.isatty()):
+        return _tui(args, opts, topo, dest, src)  # the TUI on a terminal (or --tui); text paths below
 
     def open_source(flt: TraceFilter) -> EventSource:
         source = open_live_source(flt, topo, opts)
@@ -67,11 +84,13 @@ def run(args: argparse.Namespace) -> int:
         return source
 
     res = run_ping(topo, dest, src, args.count, args.interval, open_source, size=args.size)
+    dest_name = topo.name_of_address(dest)  # a container or pod here, or a pod on another node
+    dest_shown = f"{dest_name} ({dest})" if dest_name else dest
     for r in res.results:
         if args.json:
-            print(probe_json(r, topo))
+            print(with_local_node(probe_json(r, topo), topo.hostname, res.lost))
         else:
-            print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest, topo)))
+            print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest_shown, topo)))
             print()
     if not args.json:
         print(summary_text(res.results, res.lost, res.events))

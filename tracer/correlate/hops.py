@@ -17,10 +17,10 @@ from tracer.correlate.vocab import MOVING, Verb
 from tracer.model import Event, Hook, ip4
 from tracer.topology.model import (
     ROLE_BRIDGE,
-    ROLE_POD_ETH,
     ROLE_VETH,
     ROLE_VETH_HOST,
     ROLE_VXLAN,
+    WORKLOAD_ROLES,
     Link,
     Netns,
     Topology,
@@ -123,6 +123,7 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
             netns_inode=ev.netns, ifindex=ev.ifindex, events=tuple(group),
             reason=ev.reason_name if ev.hook == Hook.KFREE_SKB else "",
             location=ev.location_sym if ev.hook == Hook.KFREE_SKB else "",
+            node=(place.netns.node if place.netns else "") or topo.hostname,
         ))
         if ev.hook not in (Hook.FIB_TABLE_LOOKUP, Hook.BR_FDB_UPDATE):
             prev = place
@@ -164,11 +165,13 @@ def _inferred_bridge(topo: Topology, hops: list[Hop], prev: Place | None, cur: P
         return Hop(len(hops) + 1, ev.ts_ns, cur.label, name, ROLE_BRIDGE, Verb.BRIDGE_FLOOD,
                    f"bridge {name}: flooded from port {prev.dev} to port {cur.dev} and every other "
                    f"port (destination {ev.dst_mac} is broadcast/multicast)",
-                   netns_inode=ev.netns, ifindex=prev.link.master, inferred=True)
+                   netns_inode=ev.netns, ifindex=prev.link.master, inferred=True,
+                   node=(cur.netns.node if cur.netns else "") or topo.hostname)
     how = "destination MAC is in its FDB" if known else "frame switched by the bridge"
     return Hop(len(hops) + 1, ev.ts_ns, cur.label, name, ROLE_BRIDGE, Verb.BRIDGE_FORWARD,
                f"bridge {name}: forwarded from port {prev.dev} to port {cur.dev} ({how})",
-               netns_inode=ev.netns, ifindex=prev.link.master, inferred=True)
+               netns_inode=ev.netns, ifindex=prev.link.master, inferred=True,
+               node=(cur.netns.node if cur.netns else "") or topo.hostname)
 
 
 def _multicast(mac_text: str) -> bool:
@@ -237,7 +240,7 @@ def _tx_text(topo: Topology, p: Place, ev: Event, nxt: Event | None) -> tuple[Ve
         peer = _peer_text(topo, p)
         return Verb.BRIDGE_OUT, (f"bridge {br.name if br else '?'} sends it out of port {p.dev}"
                               + (f"; the veth pair carries it to {peer}" if peer else ""))
-    if p.role in (ROLE_POD_ETH, ROLE_VETH):
+    if p.role in WORKLOAD_ROLES or p.role == ROLE_VETH:
         peer = _peer_text(topo, p)
         return Verb.SEND, f"sent from {p.label} on {p.dev}" + (f" (veth pair to {peer})" if peer else "")
     return Verb.SEND, f"sent on {p.dev} ({ev.key.src} → {ev.key.dst})"
@@ -258,7 +261,7 @@ def _rx_text(topo: Topology, p: Place, ev: Event) -> tuple[Verb, str]:
         br = p.netns.link(p.link.master) if p.netns and p.link else None
         return Verb.VETH_CROSS, (f"veth pair: crossed into {p.label} on {p.dev}, "
                               f"a port of bridge {br.name if br else '?'}")
-    if p.role == ROLE_POD_ETH or p.role == ROLE_VETH:
+    if p.role in WORKLOAD_ROLES or p.role == ROLE_VETH:
         if local:
             return Verb.DELIVER, f"veth pair: crossed into {p.label}; delivered ({ev.key.dst} is local)"
         return Verb.VETH_CROSS, f"veth pair: crossed into {p.label} on {p.dev}"

@@ -15,9 +15,12 @@ from typing import Final
 
 # PNG-style: the high bit catches 7-bit transports, CRLF/^Z catch text-mode mangling.
 MAGIC: Final = b"\x89BRT\r\n\x1a\n"
-SCHEMA_VERSION: Final = 2
-# 1: event batches as msgpack arrays (kind B); 2 adds raw kernel batches (kind R)
-READABLE_VERSIONS: Final = (1, 2)
+SCHEMA_VERSION: Final = 3
+# 1: event batches as msgpack arrays (kind B); 2 adds raw kernel batches (kind R);
+# 3: the header's topology names its namespaces' owners (containers, pods), bridges'
+# networks and pod addresses (older brtraces refuse a Link with "network"; older files
+# read unchanged)
+READABLE_VERSIONS: Final = (1, 2, 3)
 
 KIND_HEADER: Final = b"H"  # first record: the SourceInfo and the created time
 KIND_BATCH: Final = b"B"  # events as msgpack arrays of Event fields
