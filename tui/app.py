@@ -37,6 +37,7 @@ from tui.help import HelpScreen
 from tui.ingest import Ingest
 from tui.messages import EventsArrived, SourceEnded, SourceOpened
 from tui.pump import Batch, Coalescer, Runner, WorkerLink, source_runner
+from tui.rows import LightRows
 from tui.saving import Saving
 from tui.selection import Selection
 from tui.widgets.detail import DetailPane
@@ -84,6 +85,8 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
         self.book = PacketBook(topo)
         self.topo = topo
         self.seen = SeenSpill()  # on disk, not in memory (tracer/record/spill.py)
+        self.rows = LightRows(self.book, self.seen)
+        self._chunked = 0
         self.held: list[Batch] = []
         self.facts = StatusFacts(source=label or ("live" if info and info.live else "replay"),
                                  hooks=info.hooks if info else (), recording=recording)

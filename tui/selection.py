@@ -29,7 +29,7 @@ class Selection(AppState):
 
     def _show_packet(self, pid: int | None, to_last: bool) -> None:
         table = self.query_one(JourneyTable)
-        p = self.book.packets.get(pid) if pid is not None else None
+        p = self.rows.full(pid)  # a light row's hops are rebuilt from the spill
         table.show(p, keep_row=not to_last)
         if to_last and table.hops:
             table.move_cursor(row=len(table.hops) - 1, animate=False)
@@ -52,7 +52,7 @@ class Selection(AppState):
 
     def _caption(self, hop: Hop | None) -> Text:
         table = self.query_one(JourneyTable)
-        p = self.book.packets.get(table.pid) if table.pid is not None else None
+        p = self.rows.full(table.pid)
         if p is None or hop is None:
             return Text("no packet selected", style="dim")
         n_req = len(p.request)

@@ -21,6 +21,7 @@ from tracer.record.spill import SeenSpill
 from tracer.source import SourceInfo
 from tracer.topology.model import Topology
 from tui.pump import Batch, Runner
+from tui.rows import LightRows
 from tui.widgets.status import StatusBar, StatusFacts
 
 
@@ -33,6 +34,8 @@ class AppState(App[int]):
     book: PacketBook
     topo: Topology
     seen: SeenSpill  # every batch, as polled, on disk (tracer/record/spill.py): what a save writes
+    rows: LightRows  # settled packets keep a light row; hops rebuilt from ``seen`` (tui/rows.py)
+    _chunked: int  # spill chunks already ingested (the next ingest spans from here)
     held: list[Batch]  # batches that arrived while paused
     facts: StatusFacts
     filter_text: str

@@ -21,6 +21,7 @@ from tracer.render.inert import inert
 class StatusFacts:
     source: str = "starting"
     hooks: tuple[HookStatus, ...] = ()
+    packets: int = 0  # rows in the book (an echo request and its reply are one)
     events: int = 0
     rate: float | None = None  # events/s, None until measured
     lost: int = 0
@@ -46,7 +47,7 @@ def status_text(f: StatusFacts) -> Text:
     t.append("  rec ")
     t.append(inert(f.recording) if f.recording else "off", style="bold red" if f.recording else "dim")
     rate = "- ev/s" if f.rate is None else f"{f.rate:,.0f} ev/s"
-    t.append(f"  {f.events:,} ev  {rate}  hooks ")
+    t.append(f"  {f.packets:,} pkts  {f.events:,} ev  {rate}  hooks ")
     t.append_text(hooks_text(f.hooks))
     if f.follow:
         t.append("  follow", style="cyan")
