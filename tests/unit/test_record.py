@@ -164,14 +164,34 @@ def test_truncated_tail_keeps_whole_batches(tmp_path: Path) -> None:
     assert rec.damage == f"truncated last record at byte {offs[3]}: kept 10 events"
 
 
-def test_corrupted_byte_stops_at_that_record(tmp_path: Path) -> None:
+def test_corrupted_byte_costs_only_that_record(tmp_path: Path) -> None:
     write(tmp_path / "r.brt", [events(4), events(6, 4), events(5, 10)])
     data = bytearray((tmp_path / "r.brt").read_bytes())
     offs = record_offsets(bytes(data))
     data[offs[2] + 30] ^= 0x40
     rec = open_recording(bytes(data))
-    assert rec.events() == events(4)
-    assert rec.damage == f"corrupted record at byte {offs[2]} (checksum mismatch): kept 4 events"
+    assert rec.events() == events(4) + events(5, 10)
+    assert rec.complete, "the trailer after the damage is read too"
+    assert rec.damage == (f"corrupted record at byte {offs[2]} (checksum mismatch); skipped "
+                          f"{offs[3] - offs[2]} bytes, resynchronised at byte {offs[3]}: "
+                          "kept 9 events, lost 6 of 15 recorded")
+    assert rec.report.lost(rec.end_stats) == 6 and rec.report.bytes_skipped == offs[3] - offs[2]
+
+
+def test_damaged_length_resynchronises_by_scanning(tmp_path: Path) -> None:
+    """A flipped length field hides where the next record is: the reader searches for it."""
+    write(tmp_path / "r.brt", [events(4), events(6, 4), events(5, 10), events(3, 15)])
+    data = bytearray((tmp_path / "r.brt").read_bytes())
+    offs = record_offsets(bytes(data))
+    data[offs[2]:offs[2] + 4] = struct.pack("<I", 17)  # a plausible but wrong length
+    data[offs[4] + 40] ^= 0x01  # and a second damaged record further on
+    rec = open_recording(bytes(data))
+    assert rec.events() == events(4) + events(5, 10)
+    assert rec.complete and [s.offset for s in rec.report.spans] == [offs[2], offs[4]]
+    assert [s.resumed for s in rec.report.spans] == [offs[3], offs[5]]
+    assert rec.damage is not None and rec.damage.endswith(
+        "2 damaged records, " f"{offs[3] - offs[2] + offs[5] - offs[4]} bytes skipped: "
+        "kept 9 events, lost 9 of 18 recorded")
 
 
 def test_corrupted_length_is_caught(tmp_path: Path) -> None:
@@ -182,6 +202,7 @@ def test_corrupted_length_is_caught(tmp_path: Path) -> None:
     rec = open_recording(bytes(data))
     assert rec.events() == events(4)
     assert rec.damage is not None and "impossible length" in rec.damage
+    assert rec.complete and rec.damage.endswith("lost 6 of 10 recorded")
 
 
 def test_valid_checksum_but_bad_content_is_damage(tmp_path: Path) -> None:
@@ -193,7 +214,8 @@ def test_valid_checksum_but_bad_content_is_damage(tmp_path: Path) -> None:
     rec = open_recording(data[:offs[2]] + unknown + junk + data[offs[2]:])
     assert rec.events() == events(3)
     assert rec.damage is not None
-    assert re.fullmatch(r"undecodable batch at byte \d+ \(.+\): kept 3 events", rec.damage)
+    assert re.fullmatch(r"undecodable batch at byte \d+ \(.+\); skipped \d+ bytes, "
+                        r"resynchronised at byte \d+: kept 3 events", rec.damage)
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -388,8 +410,10 @@ def test_second_header_and_bad_trailer_are_damage(tmp_path: Path) -> None:
     offs = record_offsets(data)
     header = data[offs[0]:offs[1]]
     rec = open_recording(data[:offs[2]] + header + data[offs[2]:])
-    assert rec.events() == events(2)
-    assert rec.damage == f"unexpected second header at byte {offs[2]}: kept 2 events"
+    assert rec.events() == events(5), "the batch after the stray header is kept"
+    assert rec.damage == (f"unexpected second header at byte {offs[2]}; skipped "
+                          f"{offs[1] - offs[0]} bytes, resynchronised at byte "
+                          f"{offs[2] + offs[1] - offs[0]}: kept 5 events")
     bad_end = fmt.frame(fmt.KIND_END, b"\x01") + b"\x01"
     rec = open_recording(data[:offs[3]] + bad_end)
     assert rec.events() == events(5) and not rec.complete

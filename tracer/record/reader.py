@@ -1,10 +1,13 @@
 """Read recordings back, keeping everything before any damage, and replay them.
 
 Any byte string given to this module ends in one of three ways: events, events
-plus a ``damage`` note about the tail, or a one-line :class:`BrtraceError`.
-Damage stops reading at the first bad record (a checksum cannot vouch for what
-follows a torn write). Content is only ever decoded by msgspec into typed
-values: no pickle, no eval.
+plus a ``damage`` note, or a one-line :class:`BrtraceError`. A bad record is
+skipped, not the rest of the file: the reader resynchronises on the next
+record whose head and crc32 check out (``resync.py``), because a bug report's
+trace with eight flipped bytes in the middle still holds every other record
+intact. What was skipped is counted (spans, bytes, and events when the trailer
+says how many were written), so no view can present a damaged trace as whole.
+Content is only ever decoded by msgspec into typed values: no pickle, no eval.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from typing import BinaryIO, Self
 from tracer.errors import BrtraceError
 from tracer.model import Event, SourceStats
 from tracer.record import format as fmt
-from tracer.record import raw
+from tracer.record import raw, resync
+from tracer.record.damage import DamageReport
 from tracer.source import SourceInfo
 
 _PCAP_MAGICS = (b"\x0a\x0d\x0d\x0a", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4",
@@ -29,12 +33,18 @@ _PCAP_MAGICS = (b"\x0a\x0d\x0d\x0a", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4",
 
 
 class _Damage(Exception):
-    """The tail from ``offset`` on is unusable; ``what`` says why."""
+    """The record at ``offset`` is unusable; ``what`` says why.
 
-    def __init__(self, offset: int, what: str) -> None:
+    ``after`` is where the next record starts when this one's framing was
+    sound (its checksum passed but its content did not); None when the
+    framing itself is suspect and the next record must be searched for.
+    """
+
+    def __init__(self, offset: int, what: str, after: int | None = None) -> None:
         super().__init__(what)
         self.offset = offset
         self.what = what
+        self.after = after
 
 
 def _one_line(text: str, limit: int = 200) -> str:
@@ -74,6 +84,7 @@ class Recording:
         self._f = f
         self._owns = owns_file
         self.damage: str | None = None
+        self.report = DamageReport()
         self.complete = False
         self.end_stats: SourceStats | None = None
         try:
@@ -125,10 +136,11 @@ class Recording:
         return info, created, nxt
 
     def batches(self) -> Generator[Sequence[Event], None, None]:
-        """Each stored batch in order; stops (setting ``damage``) at the first bad record."""
+        """Each intact stored batch in order; a bad record is noted and skipped."""
         self.damage, self.complete, self.end_stats = None, False, None
-        offset, kept = self._start, 0
-        while True:
+        self.report = DamageReport()
+        offset: int | None = self._start
+        while offset is not None:
             start = offset
             try:
                 rec = self._next_record(offset)
@@ -136,18 +148,33 @@ class Recording:
                     return
                 kind, payload, offset = rec
                 if kind == fmt.KIND_END:
-                    self.end_stats, self.complete = _decode_end(payload, start), True
+                    self.end_stats, self.complete = _decode_end(payload, start, offset), True
                     return
                 if kind in (fmt.KIND_BATCH, raw.KIND_RAW):
-                    batch = _decode_raw(payload, start) if kind == raw.KIND_RAW else _decode_batch(payload, start)
-                    kept += len(batch)
+                    batch = (_decode_raw(payload, start, offset) if kind == raw.KIND_RAW
+                             else _decode_batch(payload, start, offset))
+                    self.report.kept += len(batch)
                     yield batch
                 elif kind == fmt.KIND_HEADER:
-                    raise _Damage(start, f"unexpected second header at byte {start}")
+                    raise _Damage(start, f"unexpected second header at byte {start}", offset)
                 # other kinds: written by a newer brtrace, skipped on purpose
             except _Damage as d:
-                self.damage = _one_line(f"{d.what}: kept {kept} events", 300)
-                return
+                offset = self._resync(d)
+            finally:
+                if self.report.spans:
+                    self.damage = _one_line(self.report.text(self.end_stats), 300)
+
+    def _resync(self, d: _Damage) -> int | None:
+        """Where reading goes on after damage ``d``: its successor, or the next intact record."""
+        if d.after is not None:
+            nxt: int | None = d.after
+        else:
+            try:
+                nxt = resync.next_record(self._f, d.offset)
+            except OSError:
+                nxt = None
+        self.report.add(d.offset, d.what, nxt, _size(self._f))
+        return nxt
 
     def _next_record(self, offset: int) -> tuple[bytes, bytes, int] | None:
         try:
@@ -184,25 +211,32 @@ class Recording:
         self.close()
 
 
-def _decode_batch(payload: bytes, start: int) -> Sequence[Event]:
+def _decode_batch(payload: bytes, start: int, after: int) -> Sequence[Event]:
     try:
         return fmt.decode_batch(payload)
     except fmt.FormatError as exc:
-        raise _Damage(start, f"undecodable batch at byte {start} ({exc})") from None
+        raise _Damage(start, f"undecodable batch at byte {start} ({exc})", after) from None
 
 
-def _decode_raw(payload: bytes, start: int) -> Sequence[Event]:
+def _decode_raw(payload: bytes, start: int, after: int) -> Sequence[Event]:
     try:
         return raw.decode_raw(payload)
     except raw.RawFormatError as exc:
-        raise _Damage(start, f"undecodable raw batch at byte {start} ({exc})") from None
+        raise _Damage(start, f"undecodable raw batch at byte {start} ({exc})", after) from None
 
 
-def _decode_end(payload: bytes, start: int) -> SourceStats:
+def _decode_end(payload: bytes, start: int, after: int) -> SourceStats:
     try:
         return fmt.decode_end(payload)
     except fmt.FormatError as exc:
-        raise _Damage(start, f"bad trailer record at byte {start} ({exc})") from None
+        raise _Damage(start, f"bad trailer record at byte {start} ({exc})", after) from None
+
+
+def _size(f: BinaryIO) -> int:
+    try:
+        return resync.file_size(f)
+    except OSError:
+        return 0
 
 
 def open_recording(source: str | os.PathLike[str] | bytes | BinaryIO) -> Recording:
