@@ -34,10 +34,15 @@ class Diagnosis:
     fix: str = ""  # one shell command; "" when no configuration check explained it
     evidence: tuple[str, ...] = ()
     hop: Hop | None = None  # where the packet died, or the last hop it reached
+    # The device whose setting is at fault when it is not where the packet died (the
+    # disabled port veth20 for a drop seen on veth10): (netns, dev, netns inode, ifindex).
+    culprit: tuple[str, str, int, int] | None = None
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"kind": self.kind, "cause": self.cause, "fix": self.fix,
                                   "evidence": list(self.evidence)}
+        if self.culprit is not None:
+            out["culprit"] = {"netns": self.culprit[0], "dev": self.culprit[1]}
         if self.hop is not None:
             out["hop"] = {"index": self.hop.index, "netns": self.hop.netns, "dev": self.hop.dev,
                           "verb": self.hop.verb, "reason": self.hop.reason,
@@ -250,7 +255,7 @@ def rule_mtu(ctx: Context) -> Diagnosis | None:
     cause = (f"MTU mismatch: a {length}-byte packet is larger than the MTU {ln.mtu} of "
              f"{ns.label}/{ln.name} ({why}), so the kernel drops it there")
     return Diagnosis("mtu", cause, in_netns(ns, f"ip link set dev {ln.name} mtu {need}"),
-                     tuple(facts), ctx.hop)
+                     tuple(facts), ctx.hop, _device(ns, ln))
 
 
 def _vxlan_hint(ctx: Context) -> str:
@@ -335,14 +340,20 @@ def rule_bridge_port(ctx: Context) -> Diagnosis | None:
              f"{ln.name}: link {ln.state}, bridge port state {state}"]
     if port is not None:
         facts.append(f"{_dst(ctx)} lives behind port {port.name} of {brn}")
+    culprit = _device(ns, ln)
     if ln.state != "up":
         return Diagnosis("port-down", f"bridge port {ln.name} of {brn} in {ns.label} is down: "
                          f"the bridge has nowhere to send frames for {_dst(ctx)}",
-                         in_netns(ns, f"ip link set dev {ln.name} up"), tuple(facts), ctx.hop)
+                         in_netns(ns, f"ip link set dev {ln.name} up"), tuple(facts), ctx.hop,
+                         culprit)
     return Diagnosis("bridge-port-blocked", f"bridge port {ln.name} of {brn} in {ns.label} is in "
                      f"STP state '{state}', not forwarding: the bridge drops frames it would "
                      f"send through it", in_netns(ns, f"bridge link set dev {ln.name} state 3"),
-                     tuple(facts), ctx.hop)
+                     tuple(facts), ctx.hop, culprit)
+
+
+def _device(ns: Netns, ln: Link) -> tuple[str, str, int, int]:
+    return (ns.label, ln.name, ns.inode, ln.ifindex)
 
 
 def _port_problem(ln: Link) -> bool:

@@ -41,7 +41,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tracer.ping import choose_source, parse_dest, run_ping
-    from tracer.render.text import probe_json, probe_text, summary_text
+    from tracer.render.text import probe_text, summary_text
     from tracer.topology.discover import discover
 
     dest = parse_dest(args.dest)
@@ -70,15 +70,22 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         return source
 
+    from tracer.jsonout import WallClock, dumps, packet_record, summary_record
+
+    clock = WallClock.live()
     res = run_ping(topo, dest, src, args.count, args.interval, open_source,
                    size=args.size)
-    for r in res.results:
+    for n, r in enumerate(res.results, 1):
         if args.json:
-            print(probe_json(r, topo))
+            print(dumps(packet_record("ping", n, r, topo, src=res.src_addr, dst=str(dest),
+                                      what=f"icmp seq {r.seq} id {r.ident:#06x}", clock=clock)))
         else:
             print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest, topo)))
             print()
-    if not args.json:
+    if args.json:
+        print(dumps(summary_record("ping", [r.status for r in res.results], res.events, res.lost,
+                                   clock=clock)))
+    else:
         print(summary_text(res.results, res.lost, res.events))
         if res.lost:
             print(f"brtrace: warning: {res.lost} events lost (ring buffer full)", file=sys.stderr)

@@ -43,15 +43,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _text(args: argparse.Namespace) -> int:
-    """Every packet of the recording as text or JSON; damage and lost events are reported."""
+    """Every packet of the recording as text, JSON or explanations; then what was lost.
+
+    A damaged recording shows everything salvaged, says what the damage cost
+    (stderr, the JSON summary record, the explain text) and exits 1: a
+    script must not take a partial trace for a whole one.
+    """
     from tracer.correlate import Correlator
-    from tracer.correlate.probes import ProbeResult
-    from tracer.explain import explain_lines, texts
+    from tracer.explain import damage_lines, explain_lines, texts
+    from tracer.jsonout import WallClock, dumps, summary_record
     from tracer.record import open_recording
-    from tracer.render.text import inert, probe_json, probe_text, summary_text
+    from tracer.render.text import inert, probe_text, summary_text
 
     if args.explain:
         texts(args.lang)  # an unknown language fails before any output
+    from tracer.cli.packet_views import first_ts, json_lines, probe_of
     from tui.packets import PacketBook
 
     with open_recording(args.file) as rec:
@@ -62,24 +68,29 @@ def _text(args: argparse.Namespace) -> int:
         book.update(corr, set(), final=True)
         lost = rec.end_stats.lost if rec.end_stats else 0
         damage = rec.damage
-    results = [ProbeResult(seq=p.request.icmp[2] if p.echo and p.request and p.request.icmp else 0,
-                           ident=p.request.icmp[1] if p.echo and p.request and p.request.icmp else 0,
-                           status=p.status, request=p.req_hops, reply=p.rep_hops, rtt_ns=p.rtt_ns)
-               for p in book.packets.values()]
+        damage_obj = rec.report.to_dict(rec.end_stats) if damage else None
     topo = rec.info.topology
-    for r, p in zip(results, book.packets.values()):
-        if args.json:
-            print(probe_json(r, topo))
-        elif args.explain:
-            print("\n".join(explain_lines(r, p.src, p.dst, args.lang)))
+    events = sum(len(j.events) for j in corr.journeys.values())
+    results = [probe_of(p) for p in book.packets.values()]
+    if args.json:
+        clock = WallClock.recording(rec.created, first_ts(book))
+        for line in json_lines("replay", book, topo, clock):
+            print(line)
+        print(dumps(summary_record("replay", [r.status for r in results], events, lost,
+                                   damage_obj, clock)))
+    else:
+        for r, p in zip(results, book.packets.values()):
+            lines = (explain_lines(r, p.src, p.dst, args.lang, topo) if args.explain
+                     else probe_text(r, p.src, p.dst, topo))
+            print("\n".join(lines))
             print()
-        else:
-            print("\n".join(probe_text(r, p.src, p.dst, topo)))
+        if args.explain and damage:
+            print("\n".join(damage_lines(damage, args.lang)))
             print()
-    if not args.json:
-        print(summary_text(results, lost, sum(len(j.events) for j in corr.journeys.values())))
-    if damage:
-        print(f"brtrace: warning: {inert(args.file)}: {inert(damage)}", file=sys.stderr)
+        print(summary_text(results, lost, events))
     if lost:
         print(f"brtrace: warning: {lost} events lost while recording", file=sys.stderr)
+    if damage:
+        print(f"brtrace: warning: {inert(args.file)}: {inert(damage)}", file=sys.stderr)
+        return 1
     return 0

@@ -8,7 +8,6 @@ exits and prints every packet's hops. The filter runs in the kernel.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
@@ -58,9 +57,11 @@ def _tui(source, what: str, recording: str, cmd: list[str]) -> int:  # type: ign
 
 def _text(source, topo, args: argparse.Namespace, cmd: list[str]) -> int:  # type: ignore[no-untyped-def]
     from tracer.correlate import Correlator, build_hops
+    from tracer.jsonout import WallClock
     from tracer.render.text import hop_table, inert
 
     corr = Correlator()
+    clock = WallClock.live()
     n = 0
     proc: subprocess.Popen[bytes] | None = None
     try:
@@ -81,17 +82,28 @@ def _text(source, topo, args: argparse.Namespace, cmd: list[str]) -> int:  # typ
         source.close()
         if proc is not None and proc.poll() is None:
             proc.terminate()
-    for j in corr.journeys.values():
-        hops = build_hops(j, topo)
-        k = j.packet()
-        if args.json:
-            t0 = hops[0].t_ns if hops else 0
-            prev = [t0] + [h.t_ns for h in hops]
-            print(json.dumps({"packet": [str(x) for x in j.key], "src": k.src, "dst": k.dst,
-                              "hops": [h.to_dict(t0, p) for h, p in zip(hops, prev)]}, ensure_ascii=False))
-        else:
+    if args.json:
+        _json(corr, topo, n, lost, clock)
+    else:
+        for j in corr.journeys.values():
+            hops = build_hops(j, topo)
+            k = j.packet()
             print(f"packet {inert(' '.join(str(x) for x in j.key))}  {k.src} → {k.dst}")
             print("\n".join(hop_table(hops)))
             print()
     print(f"brtrace: {len(corr.journeys)} packets, {n} events, {lost} lost", file=sys.stderr)
     return 0 if proc is None else (proc.wait() or 0)
+
+
+def _json(corr, topo, events: int, lost: int, clock) -> None:  # type: ignore[no-untyped-def]
+    """Packets (an echo's request and reply paired) in the one JSON schema of ping/replay."""
+    from tracer.cli.packet_views import json_lines, probe_of
+    from tracer.jsonout import dumps, summary_record
+    from tui.packets import PacketBook
+
+    book = PacketBook(topo)
+    book.update(corr, set(corr.journeys), final=True)
+    for line in json_lines("trace", book, topo, clock):
+        print(line)
+    statuses = [probe_of(p).status for p in book.packets.values()]
+    print(dumps(summary_record("trace", statuses, events, lost, clock=clock)), flush=True)

@@ -48,7 +48,7 @@ def record_at(f: BinaryIO, pos: int, size: int) -> bool:
     if pos + fmt.RECORD_HEAD.size + length > size:
         return False
     payload = f.read(length)
-    return len(payload) == length and fmt.record_crc(kind, payload) == crc
+    return len(payload) == length and fmt.record_crc(kind, payload) == int(crc)
 
 
 def next_record(f: BinaryIO, bad: int) -> int | None:
