@@ -31,6 +31,7 @@ from tracer.model import Event, Hook, SourceStats
 from tracer.render.text import inert
 from tracer.source import EventSource, SourceInfo
 from tracer.topology.model import Topology
+from tui.diagnosis import Diagnoses, culprit_key, status_text
 from tui.help import HelpScreen
 from tui.packets import PacketBook
 from tui.pump import Coalescer, Runner, source_runner
@@ -93,6 +94,8 @@ class BrtraceApp(App[int]):
         self.runner = runner or (source_runner(source) if source is not None else None)
         self.corr = Correlator()
         self.book = PacketBook(topo)
+        self.diagnoses = Diagnoses(topo)
+        self.source = source  # asked for damage when it ends (a salvaged recording)
         self.topo = topo
         self.seen: list[Event] = []
         self.held: list[Event] = []
@@ -106,7 +109,7 @@ class BrtraceApp(App[int]):
         self._stopping = threading.Event()
         self.source_done = threading.Event()
         self._modes: dict[Hook, str] = {h.hook: h.mode for h in self.facts.hooks}
-        self._last_hop: tuple[int | None, int, int] | None = None
+        self._last_hop: tuple[int | None, int, int, str] | None = None
         self._settled = 0  # packets ingested since the last gc.freeze
         self.teach: str | None = teach  # teaching mode: language of hop explanations, or off
 
@@ -193,8 +196,12 @@ class BrtraceApp(App[int]):
     def on_source_ended(self, msg: SourceEnded) -> None:
         self.facts.done = True
         self.facts.error = msg.error
+        self.facts.damage = inert(getattr(self.source, "damage", None) or "")
         if msg.error:
             self.notify(msg.error, title="source stopped", severity="error", markup=False)
+        if self.facts.damage:
+            self.notify(self.facts.damage, title="damaged recording: what is shown was salvaged",
+                        severity="error", markup=False, timeout=30)
         if not self.facts.paused:
             self._apply(set(), final=True)
         self._show_status()
@@ -257,12 +264,16 @@ class BrtraceApp(App[int]):
         """Mark the map and decode the detail, once per (packet, hop, hop count) shown."""
         table = self.query_one(JourneyTable)
         hop = table.current
-        shown = (table.pid, table.cursor_row, len(table.hops))
+        p = self.book.packets.get(table.pid) if table.pid is not None else None
+        shown = (table.pid, table.cursor_row, len(table.hops), p.status if p else "")
         if shown == self._last_hop:
             return
         self._last_hop = shown
-        self.query_one(TopologyPane).mark(table.hops, hop, self._caption(hop))
-        self.query_one(DetailPane).show(hop, self._modes, self.teach)
+        d = self.diagnoses.get(p)
+        self.query_one(TopologyPane).mark(table.hops, hop, self._caption(hop), culprit_key(d))
+        self.query_one(DetailPane).show(hop, self._modes, self.teach, d)
+        self.facts.diagnosis = status_text(d)
+        self._show_status()
 
     def _caption(self, hop: Hop | None) -> Text:
         table = self.query_one(JourneyTable)

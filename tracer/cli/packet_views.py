@@ -11,17 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from tracer.correlate.probes import ProbeResult
 from tracer.jsonout import WallClock, dumps, packet_record
 from tracer.topology.model import Topology
-from tui.packets import Packet, PacketBook
+from tui.diagnosis import probe_of
+from tui.packets import PacketBook
 
-
-def probe_of(p: Packet) -> ProbeResult:
-    """A packet as a probe result: ICMP id/seq when it is an echo, else 0."""
-    icmp = p.request.icmp if p.echo and p.request else (p.reply.icmp if p.echo and p.reply else None)
-    return ProbeResult(seq=icmp[2] if icmp else 0, ident=icmp[1] if icmp else 0, status=p.status,
-                       request=p.req_hops, reply=p.rep_hops, rtt_ns=p.rtt_ns)
+__all__ = ["first_ts", "json_lines", "probe_of"]
 
 
 def first_ts(book: PacketBook) -> int | None:

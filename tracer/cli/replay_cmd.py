@@ -88,6 +88,8 @@ def _text(args: argparse.Namespace) -> int:
             print("\n".join(damage_lines(damage, args.lang)))
             print()
         print(summary_text(results, lost, events))
+        if damage and not args.explain:
+            print(f"damaged recording: {inert(damage)}")
     if lost:
         print(f"brtrace: warning: {lost} events lost while recording", file=sys.stderr)
     if damage:

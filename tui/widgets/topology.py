@@ -21,12 +21,15 @@ from tracer.topology.model import Topology
 from tui.topomap import DevKey, MapLayout, device_text, group_namespaces, layout
 
 PATH, CURRENT, DROP = "bold green", "bold black on yellow", "bold white on red"
+CULPRIT = "bold yellow on dark_magenta"  # the device whose setting the diagnosis blames
+CULPRIT_MARK = "✗"
 
 
 class PathMarks:
-    """Which devices and namespaces the selected packet touches, and where it is now."""
+    """Which devices and namespaces the selected packet touches, where it is now, and the culprit."""
 
-    def __init__(self, hops: list[Hop], current: Hop | None) -> None:
+    def __init__(self, hops: list[Hop], current: Hop | None, culprit: DevKey | None = None) -> None:
+        self.culprit = culprit
         self.devices: set[DevKey] = {(h.netns_inode, h.ifindex) for h in hops if h.netns_inode}
         self.netns = {h.netns_inode for h in hops}
         self.current = (current.netns_inode, current.ifindex) if current else None
@@ -40,6 +43,8 @@ class PathMarks:
         kind = tag[0]
         if kind == "dev":
             key = (tag[1], tag[2])
+            if key == self.culprit:
+                return CULPRIT
             if key == self.current:
                 return DROP if key in self.dropped else CURRENT
             return DROP if key in self.dropped else (PATH if key in self.devices else None)
@@ -81,6 +86,9 @@ class MapView(Widget):
         if marks.current and marks.current in lay.devices:
             x, y = lay.devices[marks.current]
             overlay[(x + 1, y)] = "▶"
+        if marks.culprit and marks.culprit in lay.devices:
+            x, y = lay.devices[marks.culprit]
+            overlay[(x + 1, y)] = CULPRIT_MARK
         return RichGroup(*lay.canvas.render(lambda tag: marks.style(tag, lay), overlay))
 
 
@@ -117,9 +125,10 @@ class TopologyPane(Vertical):
         self._fill_tree()
         self._choose_view()
 
-    def mark(self, hops: list[Hop], current: Hop | None, caption: Text) -> None:
-        """Light the path and the current hop; no relayout."""
-        self.marks = PathMarks(hops, current)
+    def mark(self, hops: list[Hop], current: Hop | None, caption: Text,
+             culprit: DevKey | None = None) -> None:
+        """Light the path, the current hop and the culprit device; no relayout."""
+        self.marks = PathMarks(hops, current, culprit)
         view = self.query_one(MapView)
         view.marks = self.marks
         view.refresh()
@@ -150,7 +159,8 @@ class TopologyPane(Vertical):
                 if ln.kind == "loopback":
                     continue
                 key = (ns.inode, ln.ifindex)
-                st = (CURRENT if key == self.marks.current
+                st = (CULPRIT if key == self.marks.culprit else CURRENT if key == self.marks.current
                       else PATH if key in self.marks.devices else "")
-                node.add_leaf(Text(("▶ " if key == self.marks.current else "")
-                                   + device_text(self.topo, ns, ln), style=st))
+                lead = (f"{CULPRIT_MARK} " if key == self.marks.culprit
+                        else "▶ " if key == self.marks.current else "")
+                node.add_leaf(Text(lead + device_text(self.topo, ns, ln), style=st))
