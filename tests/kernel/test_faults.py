@@ -39,9 +39,9 @@ def ping(f: fault.Fault) -> dict:  # type: ignore[type-arg]
     cmd = [BRTRACE, "ping", *f.ping_args(), "-c", "1", "--json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert "Traceback" not in proc.stderr, proc.stderr
-    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stdout + proc.stderr
-    return json.loads(lines[0])  # type: ignore[no-any-return]
+    lines = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]
+    assert [x["type"] for x in lines] == ["packet", "summary"], proc.stdout + proc.stderr
+    return lines[0]  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))

@@ -63,7 +63,7 @@ def test_record_then_replay_gives_the_live_journeys(flannel_lab, tmp_path: Path)
     proc = subprocess.run([BRTRACE, "ping", "10.244.1.3", "--from", "pod-a", "-c", "2", "-i", "0.2",
                            "--json", "--record", str(rec)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    live = [json.loads(line) for line in proc.stdout.splitlines()]
+    live = [x for line in proc.stdout.splitlines() if (x := json.loads(line))["type"] == "packet"]
     recording = open_recording(rec)
     assert recording.damage is None
     assert recording.info.topology.find_netns("pod-a") is not None
@@ -83,11 +83,11 @@ def test_trace_command_follows_every_matching_packet(bridge_lab) -> None:  # typ
                            "ip", "netns", "exec", "brt-nns1", "ping", "-c", "2", "-i", "0.2", "-W", "1",
                            "172.16.0.21"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    packets = [json.loads(line) for line in proc.stdout.splitlines()]
-    echo = [p for p in packets if p["packet"][:2] == ["icmp", "8"]]
+    packets = [x for line in proc.stdout.splitlines() if (x := json.loads(line))["type"] == "packet"]
+    echo = [p for p in packets if p["seq"] is not None]  # request and reply paired per echo
     assert len(echo) == 2
     for p in echo:
-        verbs = [(h["netns"], h["verb"]) for h in p["hops"]]
+        verbs = [(h["netns"], h["verb"]) for h in p["request"]]
         assert ("bridge-host", "bridge-forward") in verbs and ("nns2", "deliver") in verbs
 
 
@@ -95,7 +95,7 @@ def _ping_recorded(path: Path, *extra: str) -> list[dict]:  # type: ignore[type-
     proc = subprocess.run([BRTRACE, "ping", "10.244.1.3", "--from", "pod-a", "-c", "1", "--json",
                            "--record", str(path), *extra], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    return [json.loads(line) for line in proc.stdout.splitlines()]
+    return [x for line in proc.stdout.splitlines() if (x := json.loads(line))["type"] == "packet"]
 
 
 def test_same_crossing_tracepoints_attach_only_with_all_hooks(flannel_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
