@@ -419,3 +419,19 @@ def test_second_header_and_bad_trailer_are_damage(tmp_path: Path) -> None:
     assert rec.events() == events(5) and not rec.complete
     assert rec.damage is not None
     assert rec.damage.startswith(f"bad trailer record at byte {offs[3]} (")
+
+
+def test_resync_skips_megabytes_of_junk_quickly(tmp_path: Path) -> None:
+    """A long garbage stretch (a torn copy, a disk error) costs a scan, not the rest of the file."""
+    import os
+    import time
+
+    write(tmp_path / "r.brt", [events(4), events(6, 4)])
+    data = (tmp_path / "r.brt").read_bytes()
+    offs = record_offsets(data)
+    junk = os.urandom(4 << 20)
+    t0 = time.perf_counter()
+    rec = open_recording(data[:offs[2]] + junk + data[offs[2]:])
+    assert rec.events() == events(10) and rec.complete
+    assert time.perf_counter() - t0 < 3.0
+    assert rec.report.spans[0].skipped == len(junk)
