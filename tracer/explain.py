@@ -84,7 +84,9 @@ def diagnosis_lines(d: Diagnosis, lang: str = "en") -> list[str]:
 
 
 def _field(label: str, text: str) -> list[str]:
-    lines = textwrap.wrap(inert(text), 88 - len(label)) or [""]
+    # names like bridge-nf-call-iptables or veth-pod-a must not be split at their hyphens
+    lines = textwrap.wrap(inert(text), 88 - len(label), break_on_hyphens=False,
+                          break_long_words=False) or [""]
     return [f"    {label}: {lines[0]}", *(" " * (6 + len(label)) + x for x in lines[1:])]
 
 
