@@ -196,11 +196,12 @@ class BrtraceApp(App[int]):
     def on_source_ended(self, msg: SourceEnded) -> None:
         self.facts.done = True
         self.facts.error = msg.error
-        self.facts.damage = inert(getattr(self.source, "damage", None) or "")
+        damage = getattr(self.source, "damage", None) or ""
+        self.facts.damage = inert(getattr(self.source, "damage_brief", "") or damage)
         if msg.error:
             self.notify(msg.error, title="source stopped", severity="error", markup=False)
-        if self.facts.damage:
-            self.notify(self.facts.damage, title="damaged recording: what is shown was salvaged",
+        if damage:
+            self.notify(inert(damage), title="damaged recording: what is shown was salvaged",
                         severity="error", markup=False, timeout=30)
         if not self.facts.paused:
             self._apply(set(), final=True)

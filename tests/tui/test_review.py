@@ -108,7 +108,8 @@ async def test_damaged_recording_says_so(tmp_path: Path) -> None:
         await _loaded(app, pilot)
         assert len(app.book.packets) == 2, "the probes after the damage are salvaged"
         status = app.query_one(StatusBar).text.plain
-        assert "DAMAGED RECORDING: corrupted record at byte" in status
-        assert "lost 46 of 141 recorded" in status
+        assert "DAMAGED RECORDING: kept 95 events, lost 46 of 141 recorded; 1 damaged record" in status
+        assert status.index("lost 0") < status.index("DAMAGED"), "right after the lost counter"
         notes = [str(n.message) for n in app._notifications]
-        assert any("lost 46 of 141 recorded" in n for n in notes), notes
+        assert any(n.startswith("corrupted record at byte") and "lost 46 of 141 recorded" in n
+                   for n in notes), notes

@@ -39,6 +39,11 @@ def run(args: argparse.Namespace) -> int:
         app.run()
     finally:
         app.stop_source()
+    if source.damage:  # shown in the TUI too; said again once the screen is gone
+        from tracer.render.text import inert
+
+        print(f"brtrace: warning: {inert(args.file)}: {inert(source.damage)}", file=sys.stderr)
+        return 1
     return 0
 
 

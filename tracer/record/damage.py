@@ -67,6 +67,17 @@ class DamageReport:
             out += f", lost {lost} of {end.events} recorded"
         return out
 
+    def brief(self, end: SourceStats | None = None) -> str:
+        """The counts first, for a status line that may be cut at its end."""
+        if not self.spans:
+            return ""
+        lost = self.lost(end)
+        out = f"kept {self.kept} events" + (f", lost {lost} of {end.events} recorded"
+                                            if lost and end is not None else "")
+        n = len(self.spans)
+        return out + (f"; {n} damaged record{'s' if n > 1 else ''} ({self.bytes_skipped} bytes) "
+                      f"from byte {self.spans[0].offset}")
+
     def to_dict(self, end: SourceStats | None = None) -> dict[str, object]:
         """The same account as JSON (see docs/json-schema.md, ``damage``)."""
         return {"summary": self.text(end), "spans": [s.to_dict() for s in self.spans],

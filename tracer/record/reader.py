@@ -295,6 +295,11 @@ class ReplaySource:
     def damage(self) -> str | None:
         return self._rec.damage
 
+    @property
+    def damage_brief(self) -> str:
+        """The damage's counts first (``kept …, lost … of … recorded``), for a status line."""
+        return self._rec.report.brief(self._rec.end_stats)
+
     def poll(self, timeout_ms: int = 100) -> Sequence[Event]:
         if not self._fill():
             return []
