@@ -102,3 +102,53 @@ def test_intact_sample_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", str(SAMPLE), "--plain"]) == 0
     cap = capsys.readouterr()
     assert "damaged" not in cap.out and cap.err == ""
+
+
+def _flip_middle(data: bytes, lo: int, hi: int) -> bytes:
+    out = bytearray(data)
+    mid = (lo + hi) // 2
+    for i in range(8):
+        out[mid + i] ^= 0xFF
+    return bytes(out)
+
+
+def test_header_damage_in_an_old_sample_keeps_the_events(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """bridge-drop.brt (schema 2, no header copy) is mostly its header: its middle is in there."""
+    sample = ROOT / "samples" / "bridge-drop.brt"
+    path, mid = flipped(tmp_path, sample)
+    assert mid < record_offsets(sample.read_bytes())[1], "the middle is inside the header"
+    assert main(["replay", str(path), "--plain"]) == 1
+    cap = capsys.readouterr()
+    assert "probe seq 1" in cap.out and "DROPPED" in cap.out and "netns:" in cap.out
+    assert "topology snapshot lost" in cap.out.splitlines()[-1]
+    assert "kept 6 events" in cap.err
+
+
+def test_header_damage_is_restored_from_its_copy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A recording written now (schema 3) keeps a copy of its header: the diagnosis survives."""
+    from tracer.record import RecordWriter
+
+    sample = ROOT / "samples" / "bridge-drop.brt"
+    with open_recording(sample) as old:
+        events, info, created = old.events(), old.info, old.created
+    fresh = tmp_path / "fresh.brt"
+    with RecordWriter(fresh, info, created=created) as w:
+        w.write_batch(events)
+    data = fresh.read_bytes()
+    offs = record_offsets(data)
+    assert data[offs[1] + 8:offs[1] + 9] == b"C" and offs[2] - offs[1] == offs[1] - offs[0]
+    damaged = tmp_path / "damaged.brt"
+    damaged.write_bytes(_flip_middle(data, offs[0], offs[1]))  # the middle of the header itself
+    assert main(["replay", str(damaged), "--plain"]) == 1
+    cap = capsys.readouterr()
+    assert "fix: ip netns exec brt-bridge-host bridge link set dev veth20 state 3" in cap.out
+    assert "the header: restored from its copy" in cap.err and "kept 6 events" in cap.err
+    with open_recording(damaged) as rec:
+        assert rec.info == info and rec.events() == events and rec.complete
+    # and a damaged copy costs nothing but the note
+    copy_hit = tmp_path / "copy.brt"
+    copy_hit.write_bytes(_flip_middle(data, offs[1], offs[2]))
+    with open_recording(copy_hit) as rec:
+        assert rec.events() == events and rec.info == info
+        assert rec.damage is not None and rec.damage.startswith(f"corrupted record at byte {offs[1]}")

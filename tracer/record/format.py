@@ -10,8 +10,9 @@ write, a truncated tail or flipped bytes are all detected record by record and
 everything before the damage stays readable. The first record is the header
 (kind ``H``): a msgpack map holding the :class:`~tracer.source.SourceInfo`
 (topology snapshot, kernel, hook statuses, filter, command) and the created
-time. Then come event batches (kind ``B``) and, when the writer was closed
-cleanly, one trailer (kind ``E``) with the source's counters.
+time. Since schema_version 3 a copy of it follows (kind ``C``), read only when
+the header is damaged. Then come event batches (kind ``B``) and, when the
+writer was closed cleanly, one trailer (kind ``E``) with the source's counters.
 
 Events are msgpack arrays of :class:`~tracer.model.Event`'s fields in
 declaration order (``L4Key``/``Route`` nested as arrays too), one array of
@@ -42,14 +43,16 @@ from tracer.topology.model import Topology
 
 # PNG-style: the high bit catches 7-bit transports, CRLF/^Z catch text-mode mangling.
 MAGIC: Final = b"\x89BRT\r\n\x1a\n"
-SCHEMA_VERSION: Final = 2
-# 1: event batches as msgpack arrays (kind B); 2 adds raw kernel batches (kind R, record/raw.py)
-READABLE_VERSIONS: Final = (1, 2)
+SCHEMA_VERSION: Final = 3
+# 1: event batches as msgpack arrays (kind B); 2 adds raw kernel batches (kind R, record/raw.py);
+# 3 adds a copy of the header right after it (kind C), read only when the header is damaged
+READABLE_VERSIONS: Final = (1, 2, 3)
 PREAMBLE: Final = struct.Struct("<8sI")
 RECORD_HEAD: Final = struct.Struct("<IIc")  # length, crc32, kind
 KIND_HEADER: Final = b"H"
 KIND_BATCH: Final = b"B"
 KIND_END: Final = b"E"
+KIND_HEADER_COPY: Final = b"C"
 # A record larger than this is a corrupted length, not data: refuse to allocate it.
 MAX_PAYLOAD: Final = 64 << 20
 # Events per batch record: big enough to amortise framing, small enough to stream.

@@ -25,8 +25,9 @@ from tracer.errors import BrtraceError
 from tracer.model import Event, SourceStats
 from tracer.record import format as fmt
 from tracer.record import raw, resync
-from tracer.record.damage import DamageReport
+from tracer.record.damage import DamageReport, Span
 from tracer.source import SourceInfo
+from tracer.topology.model import Topology
 
 _PCAP_MAGICS = (b"\x0a\x0d\x0d\x0a", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4",
                 b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
@@ -85,6 +86,7 @@ class Recording:
         self._owns = owns_file
         self.damage: str | None = None
         self.report = DamageReport()
+        self._header_damage: list[Span] = []
         self.complete = False
         self.end_stats: SourceStats | None = None
         try:
@@ -121,7 +123,7 @@ class Recording:
         try:
             rec = _read_record(self._f, fmt.PREAMBLE.size)
         except _Damage as d:
-            raise self._fail(f"header record is damaged: {d.what}") from None
+            return self._salvage_header(d)
         except OSError as exc:
             raise self._fail(f"cannot read: {exc.strerror}") from None
         if rec is None:
@@ -135,10 +137,32 @@ class Recording:
             raise self._fail(f"bad header record: {exc}") from None
         return info, created, nxt
 
+    def _salvage_header(self, d: _Damage) -> tuple[SourceInfo, float, int]:
+        """A damaged header: the events after it still tell the story, so read on.
+
+        Only flipped bytes are salvaged (a checksum mismatch or an impossible
+        length) and only when an intact record follows; a file cut inside its
+        header, or garbage after a preamble, is still refused in one line. The
+        topology snapshot is used if it still decodes, flagged as unverified,
+        else replaced by an empty one (namespaces are then shown by inode).
+        """
+        try:
+            nxt = resync.next_record(self._f, d.offset)
+        except OSError:
+            nxt = None
+        if nxt is None:  # also a file cut inside its header: nothing follows it
+            raise self._fail(f"header record is damaged: {d.what}")
+        info, created, note = _guess_header(self._f, d.offset, nxt)
+        self._header_damage = [Span(d.offset, f"{_not_the_end(d)}, the header: {note}", nxt,
+                                    nxt - d.offset)]
+        self.report = DamageReport(list(self._header_damage))
+        self.damage = _one_line(self.report.text(), 300)
+        return info, created, nxt
+
     def batches(self) -> Generator[Sequence[Event], None, None]:
         """Each intact stored batch in order; a bad record is noted and skipped."""
         self.damage, self.complete, self.end_stats = None, False, None
-        self.report = DamageReport()
+        self.report = DamageReport(list(self._header_damage))
         offset: int | None = self._start
         while offset is not None:
             start = offset
@@ -157,7 +181,8 @@ class Recording:
                     yield batch
                 elif kind == fmt.KIND_HEADER:
                     raise _Damage(start, f"unexpected second header at byte {start}", offset)
-                # other kinds: written by a newer brtrace, skipped on purpose
+                # other kinds: the header's copy (read only when the header is damaged),
+                # or written by a newer brtrace: skipped on purpose
             except _Damage as d:
                 offset = self._resync(d)
             finally:
@@ -173,7 +198,8 @@ class Recording:
                 nxt = resync.next_record(self._f, d.offset)
             except OSError:
                 nxt = None
-        self.report.add(d.offset, d.what, nxt, _size(self._f))
+        self.report.add(d.offset, _not_the_end(d) if nxt is not None else d.what, nxt,
+                        _size(self._f))
         return nxt
 
     def _next_record(self, offset: int) -> tuple[bytes, bytes, int] | None:
@@ -230,6 +256,40 @@ def _decode_end(payload: bytes, start: int, after: int) -> SourceStats:
         return fmt.decode_end(payload)
     except fmt.FormatError as exc:
         raise _Damage(start, f"bad trailer record at byte {start} ({exc})", after) from None
+
+
+def _not_the_end(d: _Damage) -> str:
+    """A record that seemed cut off by the end of the file, when more records follow it:
+    its length field was damaged, not the file truncated."""
+    if d.what.startswith("truncated last record"):
+        return f"corrupted record at byte {d.offset} (its length runs past the end of the file)"
+    return d.what
+
+
+def _guess_header(f: BinaryIO, offset: int, nxt: int) -> tuple[SourceInfo, float, str]:
+    """What a damaged header still gives: its copy (schema 3), what of it decodes, or nothing."""
+    empty = SourceInfo(live=False, topology=Topology())
+    copy = _header_copy(f, nxt)
+    if copy is not None:
+        return copy[0], copy[1], "restored from its copy"
+    try:
+        f.seek(offset + fmt.RECORD_HEAD.size)
+        payload = f.read(max(0, nxt - offset - fmt.RECORD_HEAD.size))
+        info, created = fmt.decode_header(payload)
+    except (OSError, fmt.FormatError):
+        return empty, 0.0, "topology snapshot lost (namespaces shown by inode, no diagnosis)"
+    return info, created, "its topology snapshot is used as decoded and may hold wrong values"
+
+
+def _header_copy(f: BinaryIO, offset: int) -> tuple[SourceInfo, float] | None:
+    """The header's copy if the intact record at ``offset`` is one (its crc32 was checked)."""
+    try:
+        rec = _read_record(f, offset)
+        if rec is None or rec[0] != fmt.KIND_HEADER_COPY:
+            return None
+        return fmt.decode_header(rec[1])
+    except (_Damage, OSError, fmt.FormatError):
+        return None
 
 
 def _size(f: BinaryIO) -> int:

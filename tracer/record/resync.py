@@ -22,18 +22,19 @@ from typing import BinaryIO, Final
 from tracer.record import format as fmt
 from tracer.record import raw
 
-# Kinds a resync may land on: a batch of either encoding or the trailer. A second
-# header is never a resync target, and kinds of a newer brtrace are not guessed at.
-RESYNC_KINDS: Final = (fmt.KIND_BATCH, raw.KIND_RAW, fmt.KIND_END)
+# Kinds a resync may land on: a batch of either encoding, the header's copy, the trailer.
+# A second header is never a resync target, and kinds of a newer brtrace are not guessed at.
+RESYNC_KINDS: Final = (fmt.KIND_BATCH, raw.KIND_RAW, fmt.KIND_HEADER_COPY, fmt.KIND_END)
 _KIND: Final = b"[" + b"".join(RESYNC_KINDS) + b"]"  # re caches it compiled
 _KIND_AT: Final = 8  # offset of the kind byte in a record head
 WINDOW: Final = 1 << 20
-# Every payload is msgpack: a batch (B) is an array of events, a raw batch (R) and the
-# trailer (E) are maps. Checking that first byte before reading and checksumming a
+# Every payload is msgpack: a batch (B) is an array of events, a raw batch (R), the
+# header's copy (C) and the trailer (E) are maps. Checking that first byte before reading and checksumming a
 # candidate's payload keeps a scan over random bytes from checksumming megabytes.
 _ARRAYS: Final = frozenset(range(0x90, 0xA0)) | {0xDC, 0xDD}
 _MAPS: Final = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}
-_FIRST_BYTE: Final = {fmt.KIND_BATCH: _ARRAYS, raw.KIND_RAW: _MAPS, fmt.KIND_END: _MAPS}
+_FIRST_BYTE: Final = {fmt.KIND_BATCH: _ARRAYS, raw.KIND_RAW: _MAPS, fmt.KIND_HEADER_COPY: _MAPS,
+                      fmt.KIND_END: _MAPS}
 
 
 def file_size(f: BinaryIO) -> int:
