@@ -169,3 +169,25 @@ def test_regular_file_still_appears_atomically(tmp_path: Path) -> None:
     assert main(["export", str(FLANNEL), "--pcap", str(out)]) == 0
     assert out.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a" and not out.is_symlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.pcapng"]
+
+
+def test_stdout_on_a_terminal_is_refused() -> None:
+    """Binary pcapng is not written over a terminal: a one-line error, exit 2, nothing else."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        run = subprocess.run([sys.executable, "-m", "tracer.cli.main", "export", str(FLANNEL), "--pcap", "-"],
+                             stdout=slave, stderr=subprocess.PIPE, timeout=60, check=False, cwd=ROOT)
+        os.set_blocking(master, False)
+        try:
+            written = os.read(master, 65536)
+        except BlockingIOError:
+            written = b""
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert run.returncode == 2
+    assert run.stderr.decode().strip() == ("brtrace: --pcap -: stdout is a terminal; pipe it "
+                                           "(| tshark -r -) or name a file")
+    assert b"\x0a\x0d\x0d\x0a" not in written

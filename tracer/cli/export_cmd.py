@@ -28,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.pcap:
         raise BrtraceError("export needs an output: --pcap OUT.pcapng", 2)
+    if args.pcap == "-" and sys.stdout.isatty():
+        raise BrtraceError("--pcap -: stdout is a terminal; pipe it (| tshark -r -) or name a file", 2)
     res = export_pcapng(args.file, args.pcap)
     where = "stdout" if args.pcap == "-" else args.pcap
     print(f"brtrace: wrote {res.packets} packets on {res.interfaces} interfaces to {inert(where)}"
