@@ -44,7 +44,9 @@ def detail_lines(hop: Hop | None, modes: dict[Hook, str], teach: str | None = No
     head = Text(f"hop {hop.index}  ", style="bold")
     head.append(inert(f"{hop.netns} {hop.dev}"), style="bold cyan")
     head.append("  " + inert(hop.verb) + ("  (inferred)" if hop.inferred else ""))
-    lines = [head, Text(inert(hop.action))]
+    lines = [head]
+    if not (hop.verb == "drop" and hop.action.startswith("dropped:")):
+        lines.append(Text(inert(hop.action)))  # else the red line below says the same, and more
     if hop.verb == "drop":
         lines.append(Text(inert(f"dropped: reason {hop.reason or '?'} at {hop.location or '?'}"),
                           style="bold red"))
