@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from typing import Final
 
-VXLAN_PORTS: Final = (4789, 8472)
-ETHERTYPES: Final = {0x0800: "ipv4", 0x0806: "arp", 0x86DD: "ipv6", 0x8100: "vlan", 0x88A8: "vlan"}
-IP_PROTOS: Final = {1: "icmp", 6: "tcp", 17: "udp"}
+from tracer.model import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP
+
+IANA_VXLAN_PORT: Final = 4789  # the only one Wireshark decodes as VXLAN by default
+FLANNEL_VXLAN_PORT: Final = 8472  # flannel's (and the Linux default's) VXLAN port
+VXLAN_PORTS: Final = (IANA_VXLAN_PORT, FLANNEL_VXLAN_PORT)
+IP_PROTOS: Final = {IPPROTO_ICMP: "icmp", IPPROTO_TCP: "tcp", IPPROTO_UDP: "udp"}
 ICMP_TYPES: Final = {0: "echo-reply", 3: "dest-unreach", 8: "echo-request", 11: "time-exceeded"}
 TCP_FLAGS: Final = "FSRPAUEC"
 MAX_DEPTH: Final = 3  # VXLAN in VXLAN in VXLAN is enough; a crafted capture cannot recurse forever

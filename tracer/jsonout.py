@@ -25,12 +25,11 @@ from typing import Final
 from tracer.correlate.journey import Hop
 from tracer.correlate.probes import ProbeResult
 from tracer.diagnose import Diagnosis, diagnose
-from tracer.headers import decode
+from tracer.headers import IP_PROTOS, decode
 from tracer.model import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, Event, Hook, L4Key
 from tracer.topology.model import Topology
 
 SCHEMA_VERSION: Final = 1
-PROTOS: Final = {IPPROTO_ICMP: "icmp", IPPROTO_TCP: "tcp", IPPROTO_UDP: "udp"}
 STATUSES: Final = ("delivered", "dropped", "unanswered", "in flight")
 
 Obj = dict[str, object]
@@ -86,7 +85,7 @@ def _packet_event(h: Hop) -> Event | None:
 def flow(k: L4Key) -> Obj:
     """Addresses, protocol and ports (or the ICMP header) of one IPv4 key."""
     out: Obj = {"src": k.src or None, "dst": k.dst or None,
-                "proto": PROTOS.get(k.proto, str(k.proto) if k.proto else None)}
+                "proto": IP_PROTOS.get(k.proto, str(k.proto) if k.proto else None)}
     if k.proto == IPPROTO_ICMP and k.icmp_type != 0xFF:  # 0xFF: not read at this hook
         out["icmp"] = {"type": k.icmp_type, "code": k.icmp_code,
                        **({"id": k.sport, "seq": k.dport} if k.is_icmp_echo else {})}

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Final
 
 from tracer.errors import BrtraceError
+from tracer.headers import FLANNEL_VXLAN_PORT
 from tracer.model import ETH_P_IP, IPPROTO_UDP, Event, Hook
 from tracer.record.reader import Recording, open_recording
 from tracer.topology.model import Topology
@@ -45,8 +46,7 @@ _SHB, _IDB, _EPB = 0x0A0D0D0A, 0x00000001, 0x00000006
 OPT_END, OPT_COMMENT = 0, 1
 IF_NAME, IF_DESCRIPTION, IF_TSRESOL = 2, 3, 9
 SHB_USERAPPL = 4
-FLANNEL_VXLAN_PORT: Final = 8472  # Wireshark decodes VXLAN on 4789 (IANA) only
-VXLAN_HINT: Final = "-d udp.port==8472,vxlan"
+VXLAN_HINT: Final = f"-d udp.port=={FLANNEL_VXLAN_PORT},vxlan"  # Wireshark decodes 4789 only
 # Hooks that mark a device crossing, by direction: any of them on the same skb,
 # device and bytes is the same crossing.
 TX_HOOKS: Final = frozenset({Hook.NET_DEV_QUEUE, Hook.NET_DEV_START_XMIT, Hook.VETH_XMIT,
