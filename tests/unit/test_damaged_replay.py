@@ -152,3 +152,20 @@ def test_header_damage_is_restored_from_its_copy(tmp_path: Path, capsys: pytest.
     with open_recording(copy_hit) as rec:
         assert rec.events() == events and rec.info == info
         assert rec.damage is not None and rec.damage.startswith(f"corrupted record at byte {offs[1]}")
+
+
+def test_header_damage_in_json_and_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, _ = flipped(tmp_path, ROOT / "samples" / "bridge-drop.brt")
+    assert main(["replay", str(path), "--json"]) == 1
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    validate(lines)
+    d = lines[-1]["damage"]
+    assert d["header"].startswith("topology snapshot lost") and d["events_kept"] == 6
+    from tracer.record import ReplaySource
+
+    src = ReplaySource(path)
+    while not src.exhausted:
+        src.poll(0)
+    assert src.damage_brief == ("kept 6 events; 1 damaged record (22763 bytes) from byte 12; header: "
+                                "topology snapshot lost (namespaces shown by inode, no diagnosis)")
+    src.close()

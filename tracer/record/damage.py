@@ -35,6 +35,7 @@ class DamageReport:
 
     spans: list[Span] = field(default_factory=list)
     kept: int = 0
+    header: str = ""  # what became of a damaged header ("restored from its copy", …), "" = intact
 
     def add(self, offset: int, what: str, resumed: int | None, size: int) -> None:
         end = resumed if resumed is not None else max(size, offset)
@@ -75,12 +76,14 @@ class DamageReport:
         out = f"kept {self.kept} events" + (f", lost {lost} of {end.events} recorded"
                                             if lost and end is not None else "")
         n = len(self.spans)
-        return out + (f"; {n} damaged record{'s' if n > 1 else ''} ({self.bytes_skipped} bytes) "
-                      f"from byte {self.spans[0].offset}")
+        out += (f"; {n} damaged record{'s' if n > 1 else ''} ({self.bytes_skipped} bytes) "
+                f"from byte {self.spans[0].offset}")
+        return out + (f"; header: {self.header}" if self.header else "")
 
     def to_dict(self, end: SourceStats | None = None) -> dict[str, object]:
         """The same account as JSON (see docs/json-schema.md, ``damage``)."""
         return {"summary": self.text(end), "spans": [s.to_dict() for s in self.spans],
                 "bytes_skipped": self.bytes_skipped, "events_kept": self.kept,
                 "events_lost": self.lost(end),
-                "events_recorded": end.events if end is not None else None}
+                "events_recorded": end.events if end is not None else None,
+                "header": self.header or None}

@@ -87,6 +87,7 @@ class Recording:
         self.damage: str | None = None
         self.report = DamageReport()
         self._header_damage: list[Span] = []
+        self._header_note = ""
         self.complete = False
         self.end_stats: SourceStats | None = None
         try:
@@ -155,14 +156,15 @@ class Recording:
         info, created, note = _guess_header(self._f, d.offset, nxt)
         self._header_damage = [Span(d.offset, f"{_not_the_end(d)}, the header: {note}", nxt,
                                     nxt - d.offset)]
-        self.report = DamageReport(list(self._header_damage))
+        self._header_note = note
+        self.report = DamageReport(list(self._header_damage), header=note)
         self.damage = _one_line(self.report.text(), 300)
         return info, created, nxt
 
     def batches(self) -> Generator[Sequence[Event], None, None]:
         """Each intact stored batch in order; a bad record is noted and skipped."""
         self.damage, self.complete, self.end_stats = None, False, None
-        self.report = DamageReport(list(self._header_damage))
+        self.report = DamageReport(list(self._header_damage), header=self._header_note)
         offset: int | None = self._start
         while offset is not None:
             start = offset
