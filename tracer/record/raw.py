@@ -22,6 +22,7 @@ import numpy as np
 
 from probes.layout import Decoder, EventBatch, event_dtype
 from tracer.model import Hook
+from tracer.record.rowsums import row_sums
 
 KIND_RAW: Final = b"R"
 _KNOWN_HOOK: Final = np.zeros(1 << 16, dtype=bool)  # by hook id: one lookup per event
@@ -34,6 +35,7 @@ class _WireRaw(msgspec.Struct):
     records: memoryview  # into the payload, not a copy: the batch's array keeps it alive
     reasons: dict[int, str]
     syms: dict[int, str]
+    sums: bytes = b""  # schema 3: one row_sums() uint64 per record, for salvage (rowsums.py)
 
 
 _DECODER: Final = msgspec.msgpack.Decoder(_WireRaw)
@@ -54,7 +56,7 @@ def encode_raw(arr: np.ndarray, dec: Decoder) -> bytes:
     syms = {int(a): dec.symbol(int(a)) for a in np.unique(arr["location"][kfree])}
     snaplen = int(arr.dtype["headers"].itemsize)
     return _ENCODER.encode({"snaplen": snaplen, "records": np.ascontiguousarray(arr).tobytes(),
-                            "reasons": reasons, "syms": syms})
+                            "reasons": reasons, "syms": syms, "sums": row_sums(arr).tobytes()})
 
 
 def decode_raw(payload: bytes) -> EventBatch:

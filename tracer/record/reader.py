@@ -24,7 +24,7 @@ from typing import BinaryIO, Self
 from tracer.errors import BrtraceError
 from tracer.model import Event, SourceStats
 from tracer.record import format as fmt
-from tracer.record import raw, resync
+from tracer.record import raw, resync, salvage
 from tracer.record.damage import DamageReport, Span
 from tracer.source import SourceInfo
 from tracer.topology.model import Topology
@@ -41,11 +41,13 @@ class _Damage(Exception):
     framing itself is suspect and the next record must be searched for.
     """
 
-    def __init__(self, offset: int, what: str, after: int | None = None) -> None:
+    def __init__(self, offset: int, what: str, after: int | None = None,
+                 kind: bytes = b"", payload: bytes = b"") -> None:
         super().__init__(what)
         self.offset = offset
         self.what = what
         self.after = after
+        self.kind, self.payload = kind, payload  # a whole record whose checksum failed
 
 
 def _one_line(text: str, limit: int = 200) -> str:
@@ -69,7 +71,8 @@ def _read_record(f: BinaryIO, offset: int) -> tuple[bytes, bytes, int] | None:
         raise _Damage(offset, f"truncated last record at byte {offset} "
                               f"({len(payload)} of {length} bytes)")
     if fmt.record_crc(kind, payload) != crc:
-        raise _Damage(offset, f"corrupted record at byte {offset} (checksum mismatch)")
+        raise _Damage(offset, f"corrupted record at byte {offset} (checksum mismatch)",
+                      kind=kind, payload=payload)
     return kind, payload, offset + fmt.RECORD_HEAD.size + length
 
 
@@ -186,7 +189,11 @@ class Recording:
                 # other kinds: the header's copy (read only when the header is damaged),
                 # or written by a newer brtrace: skipped on purpose
             except _Damage as d:
+                saved = _salvage(d)
                 offset = self._resync(d)
+                if saved:
+                    self.report.kept += len(saved)
+                    yield saved
             finally:
                 if self.report.spans:
                     self.damage = _one_line(self.report.text(self.end_stats), 300)
@@ -258,6 +265,18 @@ def _decode_end(payload: bytes, start: int, after: int) -> SourceStats:
         return fmt.decode_end(payload)
     except fmt.FormatError as exc:
         raise _Damage(start, f"bad trailer record at byte {start} ({exc})", after) from None
+
+
+def _salvage(d: _Damage) -> Sequence[Event]:
+    """The verified events of a damaged raw batch (schema 3); notes the count in ``d.what``."""
+    if d.kind != raw.KIND_RAW or not d.payload:
+        return []
+    got = salvage.salvage_raw(d.payload)
+    if got is None:
+        return []
+    batch, stored = got
+    d.what = d.what[:-1] + f"; {len(batch)} of its {stored} events verified and kept)"
+    return batch
 
 
 def _not_the_end(d: _Damage) -> str:
