@@ -5,8 +5,10 @@ plus a ``damage`` note, or a one-line :class:`BrtraceError`. A bad record is
 skipped, not the rest of the file: the reader resynchronises on the next
 record whose head and crc32 check out (``resync.py``), because a bug report's
 trace with eight flipped bytes in the middle still holds every other record
-intact. What was skipped is counted (spans, bytes, and events when the trailer
-says how many were written), so no view can present a damaged trace as whole.
+intact. Inside a damaged raw batch (schema 3) the events whose own sums still
+match are kept (``salvage.py``); a damaged header is restored from its copy.
+What was skipped is counted (spans, bytes, and events when the trailer says
+how many were written), so no view can present a damaged trace as whole.
 Content is only ever decoded by msgspec into typed values: no pickle, no eval.
 """
 
