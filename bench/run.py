@@ -604,7 +604,7 @@ class Bench:
 def make_recording(path: str, n: int) -> None:
     """A recording of ``n`` synthetic flannel events, written by the working tree's writer."""
     from bench.synth import flannel_batch
-    from probes.layout import Decoder
+    from tracer.schema.decode import Decoder
     from tracer.record import RecordWriter
     from tracer.source import SourceInfo
     from tracer.topology.model import empty_topology

@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tracer.correlate import Correlator
+from tracer.correlate.pairing import PacketBook
 from tracer.record import ReplaySource
 from tui.app import BrtraceApp
-from tui.packets import PacketBook
 from tui.widgets.journey import JourneyTable
 from tui.widgets.packet_list import PacketList
 from tui.widgets.topology import TopologyPane

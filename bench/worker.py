@@ -78,7 +78,7 @@ def _source_batches(n: int, batch: int):  # type: ignore[no-untyped-def]
 
 
 def cmd_pipeline(a: argparse.Namespace) -> None:
-    from probes.layout import Decoder
+    from tracer.schema.decode import Decoder
     from tracer.correlate.correlator import Correlator
 
     ring = _ring(8 << 20)
@@ -121,7 +121,7 @@ def cmd_replay(a: argparse.Namespace) -> None:
 
 
 def cmd_rss(a: argparse.Namespace) -> None:
-    from probes.layout import Decoder
+    from tracer.schema.decode import Decoder
     from tracer.correlate.correlator import Correlator
 
     ring = _ring(8 << 20)

@@ -21,12 +21,20 @@
  *                     together (S = SKB, SKBM, DEV, FLP, NHC; loader.WINDOWS), when
  *                     they lie close enough; else one read per field
  *   SKB_WIN_META      the SKB window also covers the SKBM fields (loader.MERGED)
- *   BRT_KPROBES       compile the kprobe variants (some hook attaches as a kprobe)
- *   BRT_FENTRY_<fn>   compile the fentry variant of <fn>
+ *
+ * and the schema arrives as the generated header brt_schema.h (probes/cgen.py,
+ * from tracer/schema): hook ids HOOK_<NAME> and their layers LAYER_<NAME>,
+ * the BRT_F_* flags, the lists the one hook macro expands (BRT_TP_SKB_HOOKS,
+ * BRT_KPROBE_SKB_HOOKS, BRT_FENTRY_SKB_HOOKS: only the function hooks that
+ * attach that way this load), BRT_KPROBE_<fn>/BRT_FENTRY_<fn> for the
+ * hand-written function handlers, and compile-time checks of brtrace.h's
+ * struct against the schema. Adding a hook is a row in tracer/schema/hooks.py,
+ * plus a handler here only if its skb is not simply an argument.
  */
 /* pt_regs is kernel entry ABI on x86_64, identical across versions: safe to take from any headers tree. */
 #include <uapi/linux/ptrace.h>
 #include "brtrace.h"
+#include "brt_schema.h"
 
 #ifndef RINGBUF_PAGES
 #define RINGBUF_PAGES 1024
@@ -43,8 +51,10 @@
 /* A route lookup is tied to the packet that last matched on its CPU when no
  * other packet passed a hook there since (emit_skb clears it) and within this
  * window. 2 ms, not 200 us: under emulation (the 6.1 VM of `make vmtest`) the
- * first packet after attaching takes ~0.5 ms from ip_rcv to its lookup. */
-#define FIB_WINDOW_NS 2000000ULL
+ * first packet after attaching takes ~0.5 ms from ip_rcv to its lookup.
+ * (Not the correlator's FIB_WINDOW_NS, which is how long an untied lookup
+ * waits in user space for its packet.) */
+#define FIB_TIE_NS 2000000ULL
 #define MAC_UNSET 0xffff
 #define ETH_IP 0x0800
 #define ETH_ARP 0x0806
@@ -562,31 +572,91 @@ static __always_inline int emit_direct(u16 hook, void *skb, void *dev, int mode)
     return 0;
 }
 
-int brt_tp_net_dev_queue(struct bpf_raw_tracepoint_args *ctx)
-{
-    return tail_emit(ctx, HOOK_NET_DEV_QUEUE, (void *)ctx->args[0], 0, L2_HOOK, 0, 0);
-}
+/* The one hook macro: a raw tracepoint whose skb (and device, -1: none) are
+ * arguments at fixed indexes. Expanded for every row of BRT_TP_SKB_HOOKS
+ * (brt_schema.h, from tracer/schema/hooks.py) into brt_tp_<name>. */
+#define TP_ARG(ctx, i) ((i) < 0 ? (void *)0 : (void *)(ctx)->args[(i) < 0 ? 0 : (i)])
+#define TP_SKB_HOOK(name, id, skb, dev, layer) \
+    int brt_tp_##name(struct bpf_raw_tracepoint_args *ctx) \
+    { return tail_emit(ctx, id, TP_ARG(ctx, skb), TP_ARG(ctx, dev), layer, 0, 0); }
 
-int brt_tp_net_dev_start_xmit(struct bpf_raw_tracepoint_args *ctx)
-{
-    return tail_emit(ctx, HOOK_NET_DEV_START_XMIT, (void *)ctx->args[0], (void *)ctx->args[1], L2_HOOK, 0, 0);
-}
-
-int brt_tp_netif_receive_skb(struct bpf_raw_tracepoint_args *ctx)
-{
-    return tail_emit(ctx, HOOK_NETIF_RECEIVE_SKB, (void *)ctx->args[0], 0, L2_HOOK, 0, 0);
-}
-
-int brt_tp_netif_rx(struct bpf_raw_tracepoint_args *ctx)
-{
-    return tail_emit(ctx, HOOK_NETIF_RX, (void *)ctx->args[0], 0, L2_HOOK, 0, 0);
-}
+BRT_TP_SKB_HOOKS(TP_SKB_HOOK)
 
 /* kfree_skb(skb, location, reason[, rx_sk]) */
 int brt_tp_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 {
-    return tail_emit(ctx, HOOK_KFREE_SKB, (void *)ctx->args[0], 0, L3_HOOK,
+    return tail_emit(ctx, HOOK_KFREE_SKB, (void *)ctx->args[0], 0, LAYER_KFREE_SKB,
                      (u32)ctx->args[2], (u64)ctx->args[1]);
+}
+
+/* The flowi4 fields a route lookup asked for (one probe read with FLP_WIN_LO). */
+struct brt_flow {
+    u32 daddr;
+    u32 saddr;
+    u32 oif;
+    u32 iif;
+    u8 proto;
+};
+
+static __always_inline int read_flow(void *flp, struct brt_flow *fl)
+{
+#ifdef FLP_WIN_LO
+    u8 fw[FLP_WIN_LEN];
+    if (bpf_probe_read_kernel(fw, sizeof(fw), flp + FLP_WIN_LO) < 0)
+        return -1;
+#define FLPF(dst, off) __builtin_memcpy(&(dst), &fw[(off) - FLP_WIN_LO], sizeof(dst))
+#else
+#define FLPF(dst, off) RD(dst, flp, off)
+#endif
+    FLPF(fl->daddr, OFF_FLOWI4_DADDR);
+    FLPF(fl->saddr, OFF_FLOWI4_SADDR);
+    FLPF(fl->oif, OFF_FLOWI4_OIF);
+    FLPF(fl->iif, OFF_FLOWI4_IIF);
+    FLPF(fl->proto, OFF_FLOWI4_PROTO);
+#undef FLPF
+    return 0;
+}
+
+/* Whether a filtered trace keeps this lookup: tied to our packet (recent), or
+ * for one of the addresses the filter names (FIB_ADDR_A/B). */
+static __always_inline int fib_pass(struct brt_flow *fl, int recent)
+{
+#if defined(FILTER_ICMP_ID) || defined(FILTER_HOST) || defined(FILTER_PROTO) || defined(FILTER_PORT)
+    int pass = recent;
+#ifdef FIB_ADDR_A
+    pass |= fl->daddr == (u32)FIB_ADDR_A || fl->saddr == (u32)FIB_ADDR_A;
+#endif
+#ifdef FIB_ADDR_B
+    pass |= fl->daddr == (u32)FIB_ADDR_B || fl->saddr == (u32)FIB_ADDR_B;
+#endif
+    return pass;
+#else
+    return 1;
+#endif
+}
+
+/* The chosen next hop: its device (ifindex, name, netns) and IPv4 gateway. */
+static __always_inline void fill_nexthop(struct brt_event *ev, void *nhc)
+{
+    void *dev = 0;
+    u8 fam = 0;
+    u32 gw = 0;
+#ifdef NHC_WIN_LO /* the fib_nh_common fields from one probe read */
+    u8 nw[NHC_WIN_LEN];
+    if (bpf_probe_read_kernel(nw, sizeof(nw), nhc + NHC_WIN_LO) == 0) {
+        __builtin_memcpy(&dev, &nw[OFF_NHC_DEV - NHC_WIN_LO], sizeof(dev));
+        __builtin_memcpy(&fam, &nw[OFF_NHC_GW_FAMILY - NHC_WIN_LO], sizeof(fam));
+        __builtin_memcpy(&gw, &nw[OFF_NHC_GW - NHC_WIN_LO], sizeof(gw));
+    }
+#else
+    RD(dev, nhc, OFF_NHC_DEV);
+    RD(fam, nhc, OFF_NHC_GW_FAMILY);
+    RD(gw, nhc, OFF_NHC_GW);
+#endif
+    if (fam == 2)
+        ev->fib_gw = gw;
+    fill_dev(ev, dev);
+    ev->fib_nh_ifindex = ev->ifindex;
 }
 
 /* fib_table_lookup(tb_id, flp, nhc, err): no skb, tied to this CPU's current one. */
@@ -595,7 +665,6 @@ int brt_tp_fib_table_lookup(struct bpf_raw_tracepoint_args *ctx)
 #ifdef ONLY_DROPS
     return 0;
 #endif
-    void *flp = (void *)ctx->args[1];
     void *nhc = (void *)ctx->args[2];
     u32 zero = 0;
     struct brt_scratch *c = scratch.lookup(&zero);
@@ -608,34 +677,10 @@ int brt_tp_fib_table_lookup(struct bpf_raw_tracepoint_args *ctx)
         return 0; /* filtered, and the last packet on this CPU did not match: not ours, nothing read */
 #endif
     u64 now = cur ? bpf_ktime_get_ns() : 0;
-    int recent = cur && now - c->cur_ts < FIB_WINDOW_NS;
-    u32 daddr = 0, saddr = 0, oif = 0, iif = 0;
-    u8 proto = 0;
-#ifdef FLP_WIN_LO /* the flowi4 fields from one probe read */
-    u8 fw[FLP_WIN_LEN];
-    if (bpf_probe_read_kernel(fw, sizeof(fw), flp + FLP_WIN_LO) < 0)
+    int recent = cur && now - c->cur_ts < FIB_TIE_NS;
+    struct brt_flow fl = {};
+    if (read_flow((void *)ctx->args[1], &fl) < 0 || !fib_pass(&fl, recent))
         return 0;
-#define FLPF(dst, off) __builtin_memcpy(&(dst), &fw[(off) - FLP_WIN_LO], sizeof(dst))
-#else
-#define FLPF(dst, off) RD(dst, flp, off)
-#endif
-    FLPF(daddr, OFF_FLOWI4_DADDR);
-    FLPF(saddr, OFF_FLOWI4_SADDR);
-    FLPF(oif, OFF_FLOWI4_OIF);
-    FLPF(iif, OFF_FLOWI4_IIF);
-    FLPF(proto, OFF_FLOWI4_PROTO);
-#undef FLPF
-#if defined(FILTER_ICMP_ID) || defined(FILTER_HOST) || defined(FILTER_PROTO) || defined(FILTER_PORT)
-    int pass = recent;
-#ifdef FIB_ADDR_A
-    pass |= daddr == (u32)FIB_ADDR_A || saddr == (u32)FIB_ADDR_A;
-#endif
-#ifdef FIB_ADDR_B
-    pass |= daddr == (u32)FIB_ADDR_B || saddr == (u32)FIB_ADDR_B;
-#endif
-    if (!pass)
-        return 0;
-#endif
     struct brt_event *ev = reserve(1, now);
     if (!ev)
         return 0;
@@ -644,33 +689,14 @@ int brt_tp_fib_table_lookup(struct bpf_raw_tracepoint_args *ctx)
     ev->flags = BRT_F_ROUTE;
     ev->fib_table = (u32)ctx->args[0];
     ev->fib_err = (s32)ctx->args[3];
-    ev->outer.saddr = saddr;
-    ev->outer.daddr = daddr;
+    ev->outer.saddr = fl.saddr;
+    ev->outer.daddr = fl.daddr;
     ev->outer.icmp_type = 0xff;
-    ev->outer.proto = proto;
-    ev->fib_oif = oif;
-    ev->fib_iif = iif;
-    if (nhc && ev->fib_err == 0) {
-        void *dev = 0;
-        u8 fam = 0;
-        u32 gw = 0;
-#ifdef NHC_WIN_LO /* the fib_nh_common fields from one probe read */
-        u8 nw[NHC_WIN_LEN];
-        if (bpf_probe_read_kernel(nw, sizeof(nw), nhc + NHC_WIN_LO) == 0) {
-            __builtin_memcpy(&dev, &nw[OFF_NHC_DEV - NHC_WIN_LO], sizeof(dev));
-            __builtin_memcpy(&fam, &nw[OFF_NHC_GW_FAMILY - NHC_WIN_LO], sizeof(fam));
-            __builtin_memcpy(&gw, &nw[OFF_NHC_GW - NHC_WIN_LO], sizeof(gw));
-        }
-#else
-        RD(dev, nhc, OFF_NHC_DEV);
-        RD(fam, nhc, OFF_NHC_GW_FAMILY);
-        RD(gw, nhc, OFF_NHC_GW);
-#endif
-        if (fam == 2)
-            ev->fib_gw = gw;
-        fill_dev(ev, dev);
-        ev->fib_nh_ifindex = ev->ifindex;
-    }
+    ev->outer.proto = fl.proto;
+    ev->fib_oif = fl.oif;
+    ev->fib_iif = fl.iif;
+    if (nhc && ev->fib_err == 0)
+        fill_nexthop(ev, nhc);
     events.ringbuf_submit(ev, 0);
     return 0;
 }
@@ -698,72 +724,54 @@ int brt_tp_br_fdb_update(struct bpf_raw_tracepoint_args *ctx)
     return 0;
 }
 
-/* ---- function hooks: kprobes where the kernel has them (signatures read in 6.1/6.18) ---- */
-
-/* Compiled only when the loader attaches some kprobe (BRT_KPROBES): every
- * function here inlines the whole packet parser, and compile time is startup time. */
-#ifdef BRT_KPROBES
-#define SKB_ARG_HOOK(fn, id, parm, mode) \
+/* ---- function hooks: kprobes where the kernel has them (signatures read in 6.1/6.18) ----
+ *
+ * Only the handlers of the hooks that attach as kprobes this load are
+ * compiled: every one inlines the whole packet parser, and compile time is
+ * startup time. The same macro shape as TP_SKB_HOOK, from BRT_KPROBE_SKB_HOOKS. */
+#define KP_ARG0(ctx) PT_REGS_PARM1(ctx)
+#define KP_ARG1(ctx) PT_REGS_PARM2(ctx)
+#define KP_ARG2(ctx) PT_REGS_PARM3(ctx)
+#define KP_ARG3(ctx) PT_REGS_PARM4(ctx)
+#define KPROBE_SKB_HOOK(fn, id, skb, dev, layer) \
     int brt_kp_##fn(struct pt_regs *ctx) \
-    { return emit_direct(id, (void *)PT_REGS_PARM##parm(ctx), 0, mode); }
+    { return emit_direct(id, (void *)KP_ARG##skb(ctx), 0, layer); }
 
-SKB_ARG_HOOK(veth_xmit, HOOK_VETH_XMIT, 1, L2_HOOK)
-SKB_ARG_HOOK(ip_forward, HOOK_IP_FORWARD, 1, L3_HOOK)
-SKB_ARG_HOOK(br_pass_frame_up, HOOK_BR_PASS_FRAME_UP, 1, L2_HOOK)
-SKB_ARG_HOOK(vxlan_xmit, HOOK_VXLAN_XMIT, 1, L2_HOOK)
-SKB_ARG_HOOK(vxlan_rcv, HOOK_VXLAN_RCV, 2, L3_HOOK)
-SKB_ARG_HOOK(ip_rcv, HOOK_IP_RCV, 1, L3_HOOK)
-SKB_ARG_HOOK(ip_finish_output2, HOOK_IP_FINISH_OUTPUT2, 3, L3_HOOK)
+BRT_KPROBE_SKB_HOOKS(KPROBE_SKB_HOOK)
 
+#ifdef BRT_KPROBE_br_handle_frame
 /* br_handle_frame(struct sk_buff **pskb): rx handler of every bridge port. */
 int brt_kp_br_handle_frame(struct pt_regs *ctx)
 {
     void *skb = 0;
     bpf_probe_read_kernel(&skb, sizeof(skb), (void *)PT_REGS_PARM1(ctx));
-    return emit_direct(HOOK_BR_HANDLE_FRAME, skb, 0, L2_HOOK);
+    return emit_direct(HOOK_BR_HANDLE_FRAME, skb, 0, LAYER_BR_HANDLE_FRAME);
 }
+#endif
 
+#ifdef BRT_KPROBE_br_forward
 /* br_forward(to, skb, local_rcv, local_orig): the event names the output port. */
 int brt_kp_br_forward(struct pt_regs *ctx)
 {
     void *to = (void *)PT_REGS_PARM1(ctx), *dev = 0;
     if (to)
         RD(dev, to, OFF_NBP_DEV);
-    return emit_direct(HOOK_BR_FORWARD, (void *)PT_REGS_PARM2(ctx), dev, L2_HOOK);
+    return emit_direct(HOOK_BR_FORWARD, (void *)PT_REGS_PARM2(ctx), dev, LAYER_BR_FORWARD);
 }
 #endif
 
 /* ---- fentry variants, compiled in only for hooks the loader proved attachable ---- */
-#define FENTRY_SKB(fn, id, idx, mode) \
-    KFUNC_PROBE(fn) { return emit_direct(id, (void *)ctx[idx], 0, mode); }
+#define FENTRY_SKB_HOOK(fn, id, skb, dev, layer) \
+    KFUNC_PROBE(fn) { return emit_direct(id, (void *)ctx[skb], 0, layer); }
 
-#ifdef BRT_FENTRY_veth_xmit
-FENTRY_SKB(veth_xmit, HOOK_VETH_XMIT, 0, L2_HOOK)
-#endif
-#ifdef BRT_FENTRY_ip_forward
-FENTRY_SKB(ip_forward, HOOK_IP_FORWARD, 0, L3_HOOK)
-#endif
-#ifdef BRT_FENTRY_br_pass_frame_up
-FENTRY_SKB(br_pass_frame_up, HOOK_BR_PASS_FRAME_UP, 0, L2_HOOK)
-#endif
-#ifdef BRT_FENTRY_vxlan_xmit
-FENTRY_SKB(vxlan_xmit, HOOK_VXLAN_XMIT, 0, L2_HOOK)
-#endif
-#ifdef BRT_FENTRY_vxlan_rcv
-FENTRY_SKB(vxlan_rcv, HOOK_VXLAN_RCV, 1, L3_HOOK)
-#endif
-#ifdef BRT_FENTRY_ip_rcv
-FENTRY_SKB(ip_rcv, HOOK_IP_RCV, 0, L3_HOOK)
-#endif
-#ifdef BRT_FENTRY_ip_finish_output2
-FENTRY_SKB(ip_finish_output2, HOOK_IP_FINISH_OUTPUT2, 2, L3_HOOK)
-#endif
+BRT_FENTRY_SKB_HOOKS(FENTRY_SKB_HOOK)
+
 #ifdef BRT_FENTRY_br_handle_frame
 KFUNC_PROBE(br_handle_frame)
 {
     void *skb = 0;
     bpf_probe_read_kernel(&skb, sizeof(skb), (void *)ctx[0]);
-    return emit_direct(HOOK_BR_HANDLE_FRAME, skb, 0, L2_HOOK);
+    return emit_direct(HOOK_BR_HANDLE_FRAME, skb, 0, LAYER_BR_HANDLE_FRAME);
 }
 #endif
 #ifdef BRT_FENTRY_br_forward
@@ -772,6 +780,6 @@ KFUNC_PROBE(br_forward)
     void *to = (void *)ctx[0], *dev = 0;
     if (to)
         RD(dev, to, OFF_NBP_DEV);
-    return emit_direct(HOOK_BR_FORWARD, (void *)ctx[1], dev, L2_HOOK);
+    return emit_direct(HOOK_BR_FORWARD, (void *)ctx[1], dev, LAYER_BR_FORWARD);
 }
 #endif

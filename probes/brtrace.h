@@ -1,10 +1,15 @@
 /* brtrace: the one event struct every hook emits.
  *
- * Mirrored field by field by probes/layout.py (a numpy dtype); keep both in
- * step. Every field has a fixed offset and natural alignment so user space can
- * decode a whole ring-buffer batch as one array instead of one callback per
- * event. Kernel structs are never included for their layout: offsets come
- * from the running kernel's BTF as -D cflags (see probes/offsets.py).
+ * Its schema is tracer/schema/event.py (field, C type, what it becomes in an
+ * Event); the decoder's numpy dtype is built from that table, and the
+ * generated brt_schema.h (probes/cgen.py) asserts every offset, size and
+ * signedness below against it at each compile. Change both together (and
+ * bump the recording schema version). Every field has a fixed offset and
+ * natural alignment so user space can decode a whole ring-buffer batch as one
+ * array instead of one callback per event. Kernel structs are never included
+ * for their layout: offsets come from the running kernel's BTF as -D cflags
+ * (see probes/offsets.py). Hook ids and the BRT_F_* flags come from
+ * brt_schema.h too.
  */
 #ifndef BRTRACE_H
 #define BRTRACE_H
@@ -12,31 +17,6 @@
 #ifndef BRT_SNAPLEN
 #define BRT_SNAPLEN 128
 #endif
-
-/* Hook ids: the same numbers as tracer.model.Hook. */
-#define HOOK_NET_DEV_QUEUE 1
-#define HOOK_NET_DEV_START_XMIT 2
-#define HOOK_NETIF_RECEIVE_SKB 3
-#define HOOK_NETIF_RX 4
-#define HOOK_FIB_TABLE_LOOKUP 5
-#define HOOK_KFREE_SKB 6
-#define HOOK_BR_FDB_UPDATE 7
-#define HOOK_BR_HANDLE_FRAME 20
-#define HOOK_VETH_XMIT 21
-#define HOOK_IP_FORWARD 22
-#define HOOK_BR_FORWARD 23
-#define HOOK_BR_PASS_FRAME_UP 24
-#define HOOK_VXLAN_XMIT 25
-#define HOOK_VXLAN_RCV 26
-#define HOOK_IP_RCV 27
-#define HOOK_IP_FINISH_OUTPUT2 28
-
-/* flags */
-#define BRT_F_L3 1      /* headers[] starts at the IP header, not Ethernet */
-#define BRT_F_INNER 2   /* inner holds a VXLAN-encapsulated packet's key */
-#define BRT_F_ROUTE 4   /* fib_* fields are set */
-#define BRT_F_FDB 8     /* fdb_* fields are set */
-#define BRT_F_MAC 16    /* src_mac/dst_mac are set */
 
 struct brt_key {
     u32 saddr;          /* network byte order */

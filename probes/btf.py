@@ -122,9 +122,6 @@ class BTF:
         """BTF id of a kernel function (what fentry attaches to); 0 if absent."""
         return self._by_name.get((K_FUNC, name), 0)
 
-    def has_struct(self, name: str) -> bool:
-        return (K_STRUCT, name) in self._by_name or (K_UNION, name) in self._by_name
-
     def _members(self, tid: int) -> list[tuple[str, int, int, int]]:
         """(name, type id, bit offset, bitfield size) of a struct/union's members."""
         _, kind, vlen, _, kflag = self._header(tid)

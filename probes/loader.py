@@ -1,6 +1,8 @@
 """The live EventSource: compile the C program, attach every hook, poll batches.
 
-The only module that imports bcc. Hooks are chosen one by one (see
+The only module that loads probes through bcc (``tracer/cli/doctor_cmd.py``
+imports bcc too, only to report whether it imports). Hooks come from the hook
+table (``tracer/schema/hooks.py``) and are chosen one by one (see
 :func:`plan_hooks`): tracepoints as raw tracepoints where they exist, function
 hooks as kprobes where the kernel has kprobes, else fentry where a real load
 proves it works, else off — and the choice is reported, never hidden.
@@ -13,6 +15,7 @@ import hashlib
 import json
 import os
 import signal
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,12 +24,14 @@ from dataclasses import dataclass
 from probes import kernel
 from probes.btf import BTF, BTFError
 from probes.drain import RingDrain
-from probes.layout import DEFAULT_SNAPLEN, Decoder, record_dtype
+from probes.cgen import HEADER_NAME, schema_header
 from probes.offsets import drop_reason_names, offset_macros
-from probes.ringbuf import RingBuffer
+from probes.ringbuf import RingBuffer, record_dtype
 from tracer.errors import BrtraceError, NeedRoot
 from tracer.filter import TraceFilter
-from tracer.model import TRACEPOINT_OF, Event, Hook, HookStatus, SourceStats
+from tracer.model import Event, Hook, HookMode, HookStatus, SourceStats
+from tracer.schema.decode import Decoder
+from tracer.schema.event import DEFAULT_SNAPLEN
 from tracer.source import SourceInfo
 from tracer.topology.model import Topology
 
@@ -45,15 +50,6 @@ def spill_pages(pages: int) -> int:
     """
     return max(1, pages // 32)
 
-# Function hooks in the order the product names them (kernel 6.18 symbols).
-FUNCTIONS: dict[Hook, str] = {
-    Hook.BR_HANDLE_FRAME: "br_handle_frame", Hook.VETH_XMIT: "veth_xmit",
-    Hook.IP_FORWARD: "ip_forward", Hook.BR_FORWARD: "br_forward",
-    Hook.BR_PASS_FRAME_UP: "br_pass_frame_up", Hook.VXLAN_XMIT: "vxlan_xmit",
-    Hook.VXLAN_RCV: "vxlan_rcv", Hook.IP_RCV: "ip_rcv",
-    Hook.IP_FINISH_OUTPUT2: "ip_finish_output2",
-}
-
 
 # Tracepoints that fire at the same crossing as another one on the usual path
 # (veth, bridge, VXLAN devices have no qdisc): net_dev_start_xmit right after
@@ -71,7 +67,7 @@ def choose_hooks(plan: Sequence[HookStatus], all_hooks: bool) -> list[HookStatus
     """The plan with the same-crossing tracepoints off unless every hook was asked for."""
     if all_hooks:
         return list(plan)
-    return [HookStatus(h.hook, "off", f"not attached by default ({SAME_CROSSING[h.hook]}; "
+    return [HookStatus(h.hook, HookMode.OFF, f"not attached by default ({SAME_CROSSING[h.hook]}; "
                        "--all-hooks attaches it)")
             if h.hook in SAME_CROSSING and h.live else h for h in plan]
 
@@ -79,28 +75,28 @@ def choose_hooks(plan: Sequence[HookStatus], all_hooks: bool) -> list[HookStatus
 def plan_hooks(btf: BTF) -> list[HookStatus]:
     """How each hook can attach on this kernel, tested where testable."""
     plan: list[HookStatus] = []
-    for hook, tp in TRACEPOINT_OF.items():
-        cat, name = tp.split(":")
+    for hook in [h for h in Hook if h.is_tracepoint]:  # the hook table's order
+        cat, name = hook.target.split(":")
         if kernel.tracepoint_exists(cat, name):
-            plan.append(HookStatus(hook, "raw_tracepoint", tp))
+            plan.append(HookStatus(hook, HookMode.RAW_TRACEPOINT, hook.target))
         else:
-            plan.append(HookStatus(hook, "off", f"tracepoint {tp} not in this kernel"))
+            plan.append(HookStatus(hook, HookMode.OFF, f"tracepoint {hook.target} not in this kernel"))
     kprobes = kernel.has_kprobes()
     with _signals_held():  # its test loads are verified too (see _signals_held)
-        for hook, fn in FUNCTIONS.items():
-            plan.append(_plan_function(btf, hook, fn, kprobes))
+        for hook in [h for h in Hook if not h.is_tracepoint]:
+            plan.append(_plan_function(btf, hook, hook.function, kprobes))
     return plan
 
 
 def _plan_function(btf: BTF, hook: Hook, fn: str, kprobes: bool) -> HookStatus:
     if not kernel.function_exists(fn):
-        return HookStatus(hook, "off", f"{fn} not in kallsyms (inlined or not built)")
+        return HookStatus(hook, HookMode.OFF, f"{fn} not in kallsyms (inlined or not built)")
     if kprobes:
-        return HookStatus(hook, "kprobe", fn)
+        return HookStatus(hook, HookMode.KPROBE, fn)
     probe = kernel.try_fentry(btf.func_id(fn))
     if probe.ok:
-        return HookStatus(hook, "fentry", fn)
-    return HookStatus(hook, "off", f"no kprobes (CONFIG_KPROBES off); fentry: {probe.detail}")
+        return HookStatus(hook, HookMode.FENTRY, fn)
+    return HookStatus(hook, HookMode.OFF, f"no kprobes (CONFIG_KPROBES off); fentry: {probe.detail}")
 
 
 @dataclass(frozen=True)
@@ -143,7 +139,7 @@ def load_plan() -> Plan:
             with open(path) as f:
                 d = json.load(f)
             return Plan({k: int(v) for k, v in d["macros"].items()},
-                        tuple(HookStatus(Hook(h), m, det) for h, m, det in d["hooks"]),
+                        tuple(HookStatus(Hook(h), HookMode(m), det) for h, m, det in d["hooks"]),
                         {int(k): str(v) for k, v in d["drop_reasons"].items()})
         except (OSError, ValueError, KeyError, TypeError):
             pass
@@ -253,6 +249,29 @@ def _import_bcc():  # type: ignore[no-untyped-def]
     return bcc
 
 
+def compile_probes(  # type: ignore[no-untyped-def]
+        flt: TraceFilter, macros: dict[str, int], snaplen: int, pages: int,
+        hooks: Sequence[HookStatus]):
+    """brtrace.c compiled for this kernel, filter and hook plan (a bcc.BPF)."""
+    bcc = _import_bcc()
+    cflags = [f"-D{k}={v}" for k, v in macros.items()]
+    cflags += read_windows(macros)
+    cflags += flt.cflags() + [f"-DBRT_SNAPLEN={snaplen}", f"-DRINGBUF_PAGES={pages}",
+                              f"-DSPILL_PAGES={spill_pages(pages)}",
+                              f"-I{PROBE_DIR}", "-Wno-macro-redefined"]
+    header = schema_header(snaplen, kprobes=[h.hook for h in hooks if h.mode == HookMode.KPROBE],
+                           fentries=[h.hook for h in hooks if h.mode == HookMode.FENTRY])
+    # brt_schema.h lives only while bcc compiles: it reads the includes then
+    with tempfile.TemporaryDirectory(prefix="brt-cgen-") as gen:
+        with open(os.path.join(gen, HEADER_NAME), "w") as f:
+            f.write(header)
+        try:
+            return bcc.BPF(src_file=SOURCE.encode(), cflags=[*cflags, f"-I{gen}"])
+        except Exception as exc:  # bcc raises bare Exception on compile/load failure
+            raise BrtraceError(f"could not compile/load the probes: {exc}; "
+                               "run `brtrace doctor` to see what is missing") from None
+
+
 class LiveSource:
     """Probes attached to the running kernel, read as batches of Events."""
 
@@ -271,7 +290,7 @@ class LiveSource:
         with _signals_held():
             plan = load_plan()
             self._hooks = choose_hooks(plan.hooks, all_hooks)
-            self._bpf = self._compile(flt, plan.macros, snaplen)
+            self._bpf = compile_probes(flt, plan.macros, snaplen, self._pages, self._hooks)
             self._closed = False
             self._attach()
         rb = self._bpf[b"events"]
@@ -285,22 +304,6 @@ class LiveSource:
         self._lost_read_at = 0.0
         self._info = SourceInfo(live=True, topology=topology, hooks=tuple(self._hooks),
                                 kernel=kernel.release(), filter=flt.describe(), command=command)
-
-    def _compile(self, flt: TraceFilter, macros: dict[str, int], snaplen: int):  # type: ignore[no-untyped-def]
-        bcc = _import_bcc()
-        cflags = [f"-D{k}={v}" for k, v in macros.items()]
-        cflags += read_windows(macros)
-        cflags += flt.cflags() + [f"-DBRT_SNAPLEN={snaplen}", f"-DRINGBUF_PAGES={self._pages}",
-                                  f"-DSPILL_PAGES={spill_pages(self._pages)}",
-                                  f"-I{PROBE_DIR}", "-Wno-macro-redefined"]
-        cflags += [f"-DBRT_FENTRY_{FUNCTIONS[h.hook]}=1" for h in self._hooks if h.mode == "fentry"]
-        if any(h.mode == "kprobe" for h in self._hooks):
-            cflags.append("-DBRT_KPROBES=1")
-        try:
-            return bcc.BPF(src_file=SOURCE.encode(), cflags=cflags)
-        except Exception as exc:  # bcc raises bare Exception on compile/load failure
-            raise BrtraceError(f"could not compile/load the probes: {exc}; "
-                               "run `brtrace doctor` to see what is missing") from None
 
     def _attach(self) -> None:
         # the shared parser the skb tracepoints tail-call (brtrace.c: tail_emit)
@@ -318,13 +321,13 @@ class LiveSource:
 
     def _attach_one(self, st: HookStatus) -> HookStatus:
         try:
-            if st.mode == "raw_tracepoint":
-                name = st.detail.split(":")[1]
-                self._bpf.attach_raw_tracepoint(tp=name.encode(), fn_name=f"brt_tp_{name}".encode())
-            elif st.mode == "kprobe":
-                self._bpf.attach_kprobe(event=st.detail.encode(), fn_name=f"brt_kp_{st.detail}".encode())
+            fn = st.hook.function  # the handler's name in brtrace.c (hand-written or from a macro)
+            if st.mode == HookMode.RAW_TRACEPOINT:
+                self._bpf.attach_raw_tracepoint(tp=fn.encode(), fn_name=f"brt_tp_{fn}".encode())
+            elif st.mode == HookMode.KPROBE:
+                self._bpf.attach_kprobe(event=fn.encode(), fn_name=f"brt_kp_{fn}".encode())
         except Exception as exc:  # one hook failing must not take the others down
-            return HookStatus(st.hook, "off", f"attach failed: {exc}")
+            return HookStatus(st.hook, HookMode.OFF, f"attach failed: {exc}")
         return st
 
     # -- EventSource --------------------------------------------------------

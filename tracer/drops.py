@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tracer.model import Event, Hook
+from tracer.render.inert import inert
 from tracer.topology.model import Topology
 
 DropKey = tuple[str, str, str]  # (netns label, device, reason)
@@ -102,9 +103,6 @@ class DropTable:
 
 def table_text(rows: list[DropRow], title: str) -> list[str]:
     """A fixed-width table; control bytes in kernel-supplied names are escaped."""
-    def inert(t: str) -> str:
-        return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in t)
-
     if not rows:
         return [title, "  (no drops)"]
     w_ns = max(5, *(len(inert(r.netns)) for r in rows))

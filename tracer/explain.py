@@ -13,10 +13,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from tracer.correlate.journey import Hop
-from tracer.correlate.probes import ProbeResult
+from tracer.correlate.pairing import Packet
 from tracer.diagnose import Diagnosis, diagnose
 from tracer.errors import BrtraceError
-from tracer.render.text import inert
+from tracer.render.inert import inert
 from tracer.topology.model import Topology
 
 DATA = Path(__file__).with_name("data")
@@ -47,7 +47,7 @@ def explain(hop: Hop, lang: str = "en") -> str:
     return text
 
 
-def explain_lines(result: ProbeResult, src: str, dest: str, lang: str = "en",
+def explain_lines(result: Packet, src: str, dest: str, lang: str = "en",
                   topo: Topology | None = None) -> list[str]:
     """A probe's hops, each followed by its explanation: ``brtrace replay --explain``.
 

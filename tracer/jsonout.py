@@ -23,14 +23,16 @@ from datetime import UTC, datetime
 from typing import Final
 
 from tracer.correlate.journey import Hop
-from tracer.correlate.probes import ProbeResult
+from tracer.correlate.pairing import Packet
+from tracer.correlate.vocab import Status
 from tracer.diagnose import Diagnosis, diagnose
 from tracer.headers import IP_PROTOS, decode
 from tracer.model import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, Event, Hook, L4Key
 from tracer.topology.model import Topology
 
 SCHEMA_VERSION: Final = 1
-STATUSES: Final = ("delivered", "dropped", "unanswered", "in flight")
+STATUSES: Final = tuple(str(s) for s in (Status.DELIVERED, Status.DROPPED, Status.UNANSWERED,
+                                          Status.IN_FLIGHT))
 
 Obj = dict[str, object]
 
@@ -126,16 +128,20 @@ def diagnosis_record(d: Diagnosis) -> Obj:
     return out
 
 
-def packet_record(command: str, n: int, p: ProbeResult, topo: Topology | None, *,
-                  src: str = "", dst: str = "", what: str = "", echo: bool = True,
-                  clock: WallClock = NO_CLOCK) -> Obj:
-    """One packet (an echo probe's request and reply together) as a ``packet`` record."""
+def packet_record(command: str, n: int, p: Packet, topo: Topology | None, *,
+                  src: str = "", dst: str = "", clock: WallClock = NO_CLOCK) -> Obj:
+    """One packet (an echo's request and reply together) as a ``packet`` record.
+
+    ``src``/``dst`` override the packet's own (``ping`` knows its source
+    address and the destination it was asked for).
+    """
     first = p.request[0] if p.request else (p.reply[0] if p.reply else None)
     e = next((x for h in p.request + p.reply if (x := _packet_event(h)) is not None), None)
     obj: Obj = {"schema_version": SCHEMA_VERSION, "type": "packet", "command": command,
-                "packet": n, "what": what, "seq": p.seq if echo else None,
-                "id": p.ident if echo else None, "status": p.status,
-                "src": src or (e.key.src if e else ""), "dst": dst or (e.key.dst if e else ""),
+                "packet": n, "what": p.what, "seq": p.seq if p.echo else None,
+                "id": p.ident if p.echo else None, "status": str(p.status),
+                "src": src or p.src or (e.key.src if e else ""),
+                "dst": dst or p.dst or (e.key.dst if e else ""),
                 "proto": flow(e.key)["proto"] if e else None, "rtt_ns": p.rtt_ns,
                 "ts_ns": first.t_ns if first else None,
                 "time": clock.iso(first.t_ns) if first else None,
@@ -145,7 +151,7 @@ def packet_record(command: str, n: int, p: ProbeResult, topo: Topology | None, *
                        "location": p.drop.location}
     if p.error:
         obj["error"] = p.error
-    d = diagnose(p, topo) if topo is not None and (echo or p.status == "dropped") else None
+    d = diagnose(p, topo) if topo is not None and (p.echo or p.status == Status.DROPPED) else None
     if d is not None:
         obj["diagnosis"] = diagnosis_record(d)
     return obj

@@ -1,9 +1,11 @@
 """The event model: one kernel observation of one packet at one hook.
 
 Every layer of brtrace (probes, correlator, record/replay, text and TUI views)
-speaks in these frozen dataclasses. The probe's single C event struct
-(``probes/brtrace.h``) is decoded straight into :class:`Event`; a recording
-stores exactly these fields; replay rebuilds them. Nothing here imports bcc,
+speaks in these frozen dataclasses. The probe's single C event struct, described
+in ``tracer/schema/event.py``, is decoded straight into :class:`Event`
+(``tracer/schema/decode.py``); a recording stores exactly these fields; replay
+rebuilds them. :class:`Hook` is the hook table's enum (``tracer/schema/hooks.py``),
+re-exported here because every view names hooks. Nothing here imports bcc,
 pyroute2 or textual, so the whole pipeline downstream of the kernel runs on
 recorded data without root.
 """
@@ -14,49 +16,7 @@ import enum
 import ipaddress
 from dataclasses import dataclass, field, fields
 
-
-class Hook(enum.IntEnum):
-    """Where an event was seen.  Values are shared with ``probes/brtrace.h``."""
-
-    NET_DEV_QUEUE = 1
-    NET_DEV_START_XMIT = 2
-    NETIF_RECEIVE_SKB = 3
-    NETIF_RX = 4
-    FIB_TABLE_LOOKUP = 5
-    KFREE_SKB = 6
-    BR_FDB_UPDATE = 7
-    # Function hooks (kprobe / fentry where the kernel allows them).
-    BR_HANDLE_FRAME = 20
-    VETH_XMIT = 21
-    IP_FORWARD = 22
-    BR_FORWARD = 23
-    BR_PASS_FRAME_UP = 24
-    VXLAN_XMIT = 25
-    VXLAN_RCV = 26
-    IP_RCV = 27
-    IP_FINISH_OUTPUT2 = 28
-
-    @property
-    def label(self) -> str:
-        """The kernel's own name for the hook, as users know it from tracefs."""
-        return self.name.lower()
-
-    @property
-    def is_tracepoint(self) -> bool:
-        return self.value < 20
-
-
-TRACEPOINT_OF: dict[Hook, str] = {
-    Hook.NET_DEV_QUEUE: "net:net_dev_queue",
-    Hook.NET_DEV_START_XMIT: "net:net_dev_start_xmit",
-    Hook.NETIF_RECEIVE_SKB: "net:netif_receive_skb",
-    Hook.NETIF_RX: "net:netif_rx",
-    Hook.FIB_TABLE_LOOKUP: "fib:fib_table_lookup",
-    Hook.KFREE_SKB: "skb:kfree_skb",
-    Hook.BR_FDB_UPDATE: "bridge:br_fdb_update",
-}
-
-FUNCTION_HOOKS: tuple[Hook, ...] = tuple(h for h in Hook if not h.is_tracepoint)
+from tracer.schema.hooks import Hook as Hook  # re-exported: the views name hooks from here
 
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
@@ -128,9 +88,10 @@ class Route:
 class Event:
     """One observation of one packet at one hook, decoded from the kernel.
 
-    Fields mirror ``struct brt_event`` in ``probes/brtrace.h``; see there for
-    how each is read. ``inner`` is set when the packet is VXLAN-encapsulated
-    (then ``vni`` is set too) and holds the encapsulated packet's key.
+    Fields come from ``struct brt_event`` as ``tracer/schema/event.py`` maps
+    them (``probes/brtrace.c`` says how each is read). ``inner`` is set when
+    the packet is VXLAN-encapsulated (then ``vni`` is set too) and holds the
+    encapsulated packet's key.
     """
 
     ts_ns: int
@@ -193,17 +154,30 @@ class Event:
         return Event(**kw)  # type: ignore[arg-type]
 
 
+class HookMode(enum.StrEnum):
+    """How a hook is attached; the value is what recordings and ``doctor --json`` carry.
+
+    Tracepoints attach as raw tracepoints (one BTF-typed argument read, no
+    format parsing); function hooks as kprobes, else fentry; else off.
+    """
+
+    RAW_TRACEPOINT = "raw_tracepoint"
+    KPROBE = "kprobe"
+    FENTRY = "fentry"
+    OFF = "off"
+
+
 @dataclass(frozen=True, slots=True)
 class HookStatus:
     """How one hook is attached on this kernel, for ``doctor`` and the status bar."""
 
     hook: Hook
-    mode: str  # "tracepoint" | "raw_tracepoint" | "kprobe" | "fentry" | "off"
+    mode: HookMode
     detail: str = ""
 
     @property
     def live(self) -> bool:
-        return self.mode != "off"
+        return self.mode != HookMode.OFF
 
 
 @dataclass(frozen=True, slots=True)

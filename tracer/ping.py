@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from tracer.correlate.correlator import Correlator
-from tracer.correlate.probes import ProbeResult, probe_result
+from tracer.correlate.pairing import Packet, probe_packet
 from tracer.errors import BrtraceError
 from tracer.filter import TraceFilter
 from tracer.model import Event
@@ -32,7 +32,7 @@ class PingRun:
     src_addr: str
     ident: int
     count: int
-    results: list[ProbeResult] = field(default_factory=list)
+    results: list[Packet] = field(default_factory=list)
     events: int = 0  # how many were traced (a count: keeping them would build every lazy Event)
     lost: int = 0
     interrupted: bool = False
@@ -114,7 +114,7 @@ def run_ping(topo: Topology, dest: str, src: Netns, count: int, interval: float,
             run.events += len(batch)
         run.lost = source.stats().lost
         source.close()
-    run.results = [probe_result(corr, topo, run.ident, seq, pinger.times.rtt_ns.get(seq),
+    run.results = [probe_packet(corr, topo, run.ident, seq, pinger.times.rtt_ns.get(seq),
                                 pinger.times.errors.get(seq, ""))
                    for seq in sorted(pinger.times.sent_ns)]
     return run

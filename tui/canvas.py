@@ -79,7 +79,8 @@ class Canvas:
         lines = []
         for y in range(self.height):
             text = Text(no_wrap=True, overflow="crop")
-            run, run_style = [], ""
+            run: list[str] = []
+            run_style = ""
             for x in range(self.width):
                 tag = self.tags[y][x]
                 if tag not in cache:

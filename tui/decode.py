@@ -15,7 +15,7 @@ from typing import Any
 from rich.text import Text
 
 from tracer.headers import ICMP_TYPES, VXLAN_PORTS
-from tracer.render.text import inert
+from tracer.render.inert import inert
 
 
 @lru_cache(maxsize=4096)
@@ -72,25 +72,25 @@ def _label(name: str) -> str:
             "VXLAN": "VXLAN", "ARP": "ARP"}.get(name, name[:9])
 
 
-def _fields(l: Any) -> str:
+def _fields(layer: Any) -> str:
     """The fields of one layer that matter on a path, compactly."""
-    n = l.name
+    n = layer.name
     if n == "Ethernet":
-        return f"{l.src} → {l.dst}  type {l.type:#06x}"
+        return f"{layer.src} → {layer.dst}  type {layer.type:#06x}"
     if n == "IP":
-        return (f"{l.src} → {l.dst}  ttl {l.ttl}  id {l.id}  proto {l.proto}  len {l.len}"
-                + (f"  flags {l.flags}" if int(l.flags) else ""))
+        return (f"{layer.src} → {layer.dst}  ttl {layer.ttl}  id {layer.id}  proto {layer.proto}  len {layer.len}"
+                + (f"  flags {layer.flags}" if int(layer.flags) else ""))
     if n == "ICMP":
-        kind = ICMP_TYPES.get(l.type, f"type {l.type}")
-        extra = f"  id {l.id:#06x}  seq {l.seq}" if l.type in (0, 8) else f"  code {l.code}"
+        kind = ICMP_TYPES.get(layer.type, f"type {layer.type}")
+        extra = f"  id {layer.id:#06x}  seq {layer.seq}" if layer.type in (0, 8) else f"  code {layer.code}"
         return kind + extra
     if n == "UDP":
-        return f"{l.sport} → {l.dport}  len {l.len}"
+        return f"{layer.sport} → {layer.dport}  len {layer.len}"
     if n == "TCP":
-        return f"{l.sport} → {l.dport}  flags {l.flags}  seq {l.seq}"
+        return f"{layer.sport} → {layer.dport}  flags {layer.flags}  seq {layer.seq}"
     if n == "VXLAN":
-        return f"vni {l.vni}  flags {int(l.flags):#x}"
+        return f"vni {layer.vni}  flags {int(layer.flags):#x}"
     if n == "ARP":
-        op = {1: "who-has", 2: "is-at"}.get(l.op, str(l.op))
-        return f"{op} {l.pdst} tell {l.psrc} ({l.hwsrc})"
-    return l.summary()
+        op = {1: "who-has", 2: "is-at"}.get(layer.op, str(layer.op))
+        return f"{op} {layer.pdst} tell {layer.psrc} ({layer.hwsrc})"
+    return str(layer.summary())

@@ -13,22 +13,15 @@ from __future__ import annotations
 from rich.text import Text
 
 from tracer.correlate import Hop
-from tracer.correlate.probes import ProbeResult
+from tracer.correlate.pairing import Packet
+from tracer.correlate.vocab import Status
 from tracer.diagnose import Diagnosis, diagnose
 from tracer.explain import texts
-from tracer.render.text import inert
+from tracer.render.inert import inert
 from tracer.topology.model import Topology
-from tui.packets import Packet
 
 DevKey = tuple[int, int]
 CAUSE_STYLE, FIX_STYLE = "bold red", "bold green"
-
-
-def probe_of(p: Packet) -> ProbeResult:
-    """A packet as the probe result the diagnosis rules take."""
-    icmp = p.request.icmp if p.echo and p.request else (p.reply.icmp if p.echo and p.reply else None)
-    return ProbeResult(seq=icmp[2] if icmp else 0, ident=icmp[1] if icmp else 0, status=p.status,
-                       request=p.req_hops, reply=p.rep_hops, rtt_ns=p.rtt_ns)
 
 
 class Diagnoses:
@@ -40,15 +33,15 @@ class Diagnoses:
 
     def get(self, p: Packet | None) -> Diagnosis | None:
         """The diagnosis of a packet that was dropped (or an echo that got no answer)."""
-        if p is None or p.status in ("delivered", "in flight"):
+        if p is None or p.status in (Status.DELIVERED, Status.IN_FLIGHT):
             return None
-        if not p.echo and p.status != "dropped":
+        if not p.echo and p.status != Status.DROPPED:
             return None  # no reply is expected of a non-echo packet
-        state = (p.status, len(p.req_hops), len(p.rep_hops))
+        state = (str(p.status), len(p.request), len(p.reply))
         hit = self._cache.get(p.pid)
         if hit is not None and hit[0] == state:
             return hit[1]
-        d = diagnose(probe_of(p), self.topo)
+        d = diagnose(p, self.topo)
         self._cache[p.pid] = (state, d)
         return d
 

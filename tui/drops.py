@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from tracer.drops import DropRow, DropTable
 from tracer.model import Event, SourceStats
-from tracer.render.text import inert
+from tracer.render.inert import inert
 from tracer.source import EventSource
 
 COLUMNS = ("netns", "device", "reason", "per s", "last interval", "total", "location")

@@ -3,38 +3,59 @@
 The kernel can produce hundreds of thousands of events a second; the UI wants
 at most ~20 updates a second. ``Coalescer`` collects polled batches and
 passes them on once per interval, so the app does one correlate-and-update
-pass per message whatever the event rate. A *runner* is a function the worker
-thread calls with ``emit(batch, stats)`` and ``stopped()``: a plain source
-loop for replays, ``tui.live`` for ``brtrace ping``.
+pass per message whatever the event rate. Batches are passed on *as they
+were polled*, never flattened into one list of Events: a live batch is a lazy
+record array the correlator files from its columns, and flattening it would
+build every Event and take the slow path.
+
+A *runner* is a function the worker thread calls with a :class:`WorkerLink`:
+a plain source loop for replays (``source_runner``); the CLI builds the
+others (``brtrace ping`` runs its probes inside one), so this package never
+imports the probes.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from tracer.model import Event, SourceStats
-from tracer.source import EventSource
+from tracer.source import EventSource, SourceInfo, SourceWrapper
 
-Emit = Callable[[Sequence[Event], SourceStats], None]
-Runner = Callable[[Emit, Callable[[], bool]], None]
+Batch = Sequence[Event]
+Emit = Callable[[Batch, SourceStats], None]
 FLUSH_INTERVAL_S = 0.05  # at most ~20 messages a second
 
 
-class Coalescer:
-    """Accumulates batches; ``post(events, stats)`` is called at most once per interval."""
+@dataclass(frozen=True, slots=True)
+class WorkerLink:
+    """What a runner may do from the worker thread: hand over batches, ask whether to stop,
+    and report the source it opened (a live runner opens it inside the worker)."""
 
-    def __init__(self, post: Callable[[list[Event], SourceStats], None],
+    emit: Emit
+    stopped: Callable[[], bool]
+    opened: Callable[[SourceInfo, str], None]
+
+
+Runner = Callable[[WorkerLink], None]
+
+
+class Coalescer:
+    """Accumulates batches; ``post(batches, stats)`` is called at most once per interval."""
+
+    def __init__(self, post: Callable[[list[Batch], SourceStats], None],
                  interval: float = FLUSH_INTERVAL_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._post, self._interval, self._clock = post, interval, clock
-        self._buf: list[Event] = []
+        self._buf: list[Batch] = []
         self._stats = SourceStats()
         self._last = -interval
         self.posts = 0
 
-    def push(self, batch: Sequence[Event], stats: SourceStats) -> None:
-        self._buf.extend(batch)
+    def push(self, batch: Batch, stats: SourceStats) -> None:
+        if len(batch):
+            self._buf.append(batch)
         changed = stats != self._stats
         self._stats = stats
         if (self._buf or changed) and self._clock() - self._last >= self._interval:
@@ -49,11 +70,32 @@ class Coalescer:
 
 def source_runner(source: EventSource, poll_ms: int = 50) -> Runner:
     """Poll ``source`` until it is exhausted or the app stops; the source is closed after."""
-    def run(emit: Emit, stopped: Callable[[], bool]) -> None:
+    def run(link: WorkerLink) -> None:
         try:
-            while not stopped() and not source.exhausted:
-                emit(source.poll(poll_ms), source.stats())
+            while not link.stopped() and not source.exhausted:
+                link.emit(source.poll(poll_ms), source.stats())
         finally:
             source.close()
-            emit([], source.stats())
+            link.emit([], source.stats())
     return run
+
+
+class StoppableSource(SourceWrapper):
+    """Passes a source through, reporting batches; raises KeyboardInterrupt once when stopped.
+
+    For runners that hand the source to code with its own poll loop (``run_ping``):
+    quitting the app becomes the KeyboardInterrupt that code already handles.
+    """
+
+    def __init__(self, source: EventSource, link: WorkerLink) -> None:
+        super().__init__(source)
+        self._link = link
+        self._interrupted = False
+
+    def poll(self, timeout_ms: int = 100) -> Batch:
+        if self._link.stopped() and not self._interrupted:
+            self._interrupted = True
+            raise KeyboardInterrupt
+        batch = self.source.poll(timeout_ms)
+        self._link.emit(batch, self.source.stats())
+        return batch

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tracer.render.text import inert
+from tracer.render.inert import inert
 from tracer.topology.model import (
     ROLE_BRIDGE,
     ROLE_UPLINK,
@@ -153,7 +153,7 @@ def layout(topo: Topology, only: set[int] | None = None) -> MapLayout:
     width = max(x_ul + 12 + loose_w, loose_w + 2) if groups else loose_w + 2
     lay = MapLayout(Canvas(width, max(height, 1)))
     y = 0
-    for g, h in zip(groups, heights):
+    for g, h in zip(groups, heights, strict=True):
         _draw_group(lay, topo, g, y, pod_w, x_node, node_w)
         y += h + 1
     _draw_tunnels(lay, topo, groups, x_node + node_w, x_vx)
@@ -200,7 +200,7 @@ def _draw_tunnels(lay: MapLayout, topo: Topology, groups: list[Group], x_right: 
         return
     ys = [lay.devices[k][1] for k, _ in ends]
     c.vline(x_vx, min(ys), max(ys), "║", "magenta", ("tunnel",))
-    for k, ln in ends:
+    for k, _ln in ends:
         yy = lay.devices[k][1]
         c.put(x_right - 1, yy, "╞", "magenta", ("tunnel",))
         c.hline(x_right, x_vx - 1, yy, "═", "magenta", ("tunnel",))

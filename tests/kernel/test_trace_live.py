@@ -14,7 +14,7 @@ import pytest
 
 from tests.kernel.test_ping import no_brtrace_programs
 from tracer.correlate import Correlator
-from tracer.correlate.probes import probe_result
+from tracer.correlate.pairing import probe_packet
 from tracer.filter import be32
 from tracer.model import Hook
 from tracer.record.reader import open_recording
@@ -72,7 +72,7 @@ def test_record_then_replay_gives_the_live_journeys(flannel_lab, tmp_path: Path)
     for batch in recording.batches():
         corr.feed(batch)
     for p in live:
-        r = probe_result(corr, recording.info.topology, p["id"], p["seq"], p["rtt_ns"])
+        r = probe_packet(corr, recording.info.topology, p["id"], p["seq"], p["rtt_ns"])
         for name, hops in (("request", r.request), ("reply", r.reply)):
             assert [(h.netns, h.dev, h.verb, h.action) for h in hops] == \
                    [(h["netns"], h["dev"], h["verb"], h["action"]) for h in p[name]]

@@ -99,16 +99,3 @@ def evil_events() -> tuple[SourceInfo, list[Event]]:
 @pytest.fixture
 def sample() -> Path:
     return SAMPLE
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Run ``async def`` tests in a fresh event loop (no pytest-asyncio in the venv)."""
-    import asyncio
-    import inspect
-
-    if not inspect.iscoroutinefunction(pyfuncitem.obj):
-        return None
-    names = pyfuncitem._fixtureinfo.argnames
-    asyncio.run(pyfuncitem.obj(**{n: pyfuncitem.funcargs[n] for n in names}))
-    return True

@@ -8,13 +8,15 @@ from pathlib import Path
 from rich.console import Console, Group
 
 from tests.tui.conftest import EVIL, SAMPLE, ListSource, dropped_events, evil_events
+from tracer.correlate.vocab import Verb
 from tracer.record import ReplaySource, open_recording
 from tui.app import BrtraceApp
 from tui.widgets.detail import DetailPane
 from tui.widgets.journey import JourneyTable
+from tui.widgets.map_view import MapView
 from tui.widgets.packet_list import PacketList
 from tui.widgets.status import StatusBar
-from tui.widgets.topology import MapView, TopologyPane
+from tui.widgets.topology import TopologyPane
 
 
 def _app(source=None, **kw) -> BrtraceApp:  # type: ignore[no-untyped-def]
@@ -43,7 +45,7 @@ async def test_replay_lists_every_probe_delivered_with_rtt() -> None:
         assert plist.rows == [1, 2, 3]
         for p in app.book.packets.values():
             assert p.status == "delivered" and p.rtt_ns and p.rtt_ns > 0
-            assert p.req_hops and p.rep_hops
+            assert p.request and p.reply
         assert app.facts.events == 156 and app.facts.done and app.facts.lost == 0
         # follow mode: the newest packet and its last hop are selected
         assert plist.selected == 3
@@ -84,7 +86,7 @@ async def test_detail_decodes_vxlan_and_inner_headers() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await _loaded(app, pilot)
         table = app.query_one(JourneyTable)
-        row = next(i for i, h in enumerate(table.hops) if h.verb == "send-encap")
+        row = next(i for i, h in enumerate(table.hops) if h.verb == Verb.SEND_ENCAP)
         table.move_cursor(row=row)
         await pilot.pause()
         text = _plain(Group(*app.query_one(DetailPane).lines))
@@ -110,7 +112,7 @@ async def test_pause_holds_events_until_resumed() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await _loaded(app, pilot)
         assert app.query_one(PacketList).rows == []
-        assert len(app.held) == len(events) and app.facts.events == len(events)
+        assert sum(len(b) for b in app.held) == len(events) and app.facts.events == len(events)
         await pilot.press("space")
         await pilot.pause()
         assert not app.facts.paused and app.held == []
@@ -127,7 +129,7 @@ async def test_dropped_hop_is_red_with_reason_and_location() -> None:
         assert [app.book.packets[i].status for i in (1, 2)] == ["delivered", "delivered"]
         table = app.query_one(JourneyTable)
         assert table.pid == 3
-        drop_row = next(i for i, h in enumerate(table.hops) if h.verb == "drop")
+        drop_row = next(i for i, h in enumerate(table.hops) if h.verb == Verb.DROP)
         cells = table.get_row_at(drop_row)
         assert all("red" in str(c.style) for c in cells)
         assert "NETFILTER_DROP" in cells[-1].plain and "nf_hook_slow+0x9c" in cells[-1].plain
@@ -234,7 +236,7 @@ async def test_teaching_toggle_explains_the_selected_hop() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await _loaded(app, pilot)
         table = app.query_one(JourneyTable)
-        up = next(i for i, h in enumerate(table.hops) if h.verb == "bridge-up")
+        up = next(i for i, h in enumerate(table.hops) if h.verb == Verb.BRIDGE_UP)
         table.move_cursor(row=up)
         await pilot.pause()
         detail = app.query_one(DetailPane)
@@ -246,3 +248,43 @@ async def test_teaching_toggle_explains_the_selected_hop() -> None:
         await pilot.press("e")
         await pilot.pause()
         assert "MAC is the bridge's own MAC" not in _plain(Group(*detail.lines))
+
+
+async def test_columnar_replay_lists_what_the_text_replay_prints(tmp_path: Path) -> None:
+    """A raw recording replays as the probe's record batches, like a live source: the app
+    files them columnar, lists the same packets as ``replay --plain``, and saves them all."""
+    from tracer.correlate import Correlator
+    from tracer.correlate.pairing import PacketBook
+
+    raw = Path(__file__).resolve().parents[2] / "samples" / "flannel-ping.brt"
+    with open_recording(raw) as rec:
+        corr, book = Correlator(), PacketBook(rec.info.topology)
+        for batch in rec.batches():
+            book.update(corr, corr.feed(list(batch)))  # Events: the row-by-row path
+        book.update(corr, set(), final=True)
+        total = sum(len(j.events) for j in corr.journeys.values())
+    want = [(p.what, p.status, [h.verb for h in p.hops]) for p in book.packets.values()]
+    app = _app(ReplaySource(raw), save_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _loaded(app, pilot)
+        assert all(hasattr(b, "arr") for b in app.seen)  # kept as polled
+        got = [(p.what, p.status, [h.verb for h in p.hops]) for p in app.book.packets.values()]
+        assert got == want and len(want) >= 3
+        await pilot.press("s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    with open_recording(app.saved[0]) as saved:
+        assert len(saved.events()) == app.facts.events == total
+
+
+def test_app_state_shadows_nothing_of_textual() -> None:
+    """The app's own state never overwrites Textual's (it once replaced the private App._modes,
+    Textual's screen-mode registry, with a hook → mode map)."""
+    from textual.app import App
+
+    from tui.state import AppState
+
+    ours = set(AppState.__annotations__)
+    textual = set(vars(App())) | set(dir(App))
+    assert len(ours) >= 15
+    assert not ours & textual, sorted(ours & textual)

@@ -13,7 +13,8 @@ from tui.app import BrtraceApp
 from tui.widgets.detail import DetailPane
 from tui.widgets.journey import JourneyTable
 from tui.widgets.status import StatusBar
-from tui.widgets.topology import CULPRIT, CULPRIT_MARK, MapView, TopologyPane
+from tui.widgets.map_view import CULPRIT, CULPRIT_MARK, MapView
+from tui.widgets.topology import TopologyPane
 
 ROOT = Path(__file__).resolve().parents[2]
 BRIDGE_DROP = ROOT / "samples" / "bridge-drop.brt"

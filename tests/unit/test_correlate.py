@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tracer.correlate import Correlator, build_hops
-from tracer.correlate.probes import probe_result
+from tracer.correlate.pairing import probe_packet
 from tracer.model import ICMP_ECHO, ICMP_ECHOREPLY, IPPROTO_ICMP, Event, Hook
 from tracer.record.reader import open_recording
 from tracer.topology.model import Topology
@@ -59,7 +59,7 @@ def test_flannel_sample_has_three_full_round_trips() -> None:
     corr = Correlator()
     corr.feed(events)
     for seq in (1, 2, 3):
-        r = probe_result(corr, topo, ident_of(events), seq, rtt_ns=1)
+        r = probe_packet(corr, topo, ident_of(events), seq, rtt_ns=1)
         assert subseq([(h.netns, h.dev, h.verb) for h in r.request], FLANNEL), r.request
         assert r.reply and r.reply[0].netns == "pod-b" and r.drop is None
 
@@ -132,7 +132,7 @@ def test_docker_sample_names_the_nat() -> None:
     events, topo = load("docker-nat.brt")
     corr = Correlator()
     corr.feed(events)
-    r = probe_result(corr, topo, ident_of(events), 1, rtt_ns=1)
+    r = probe_packet(corr, topo, ident_of(events), 1, rtt_ns=1)
     nat = [h for h in r.request if "NAT rewrote source 192.168.88.2" in h.action]
     assert nat and nat[0].netns == "docker-host"
     assert any("NAT rewrote destination" in h.action for h in r.reply)
@@ -165,7 +165,7 @@ def test_bridge_drop_names_hop_reason_and_location() -> None:
     events, topo = load("bridge-drop.brt")
     corr = Correlator()
     corr.feed(events)
-    r = probe_result(corr, topo, ident_of(events), 1)
+    r = probe_packet(corr, topo, ident_of(events), 1)
     assert r.status == "dropped" and r.drop is not None
     assert (r.drop.netns, r.drop.dev) == ("bridge-host", "veth10")
     assert r.drop.location.startswith("br_handle_frame") and r.drop.reason

@@ -17,9 +17,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.synth import flannel_batch
-from probes.layout import F_INNER, Decoder, EventBatch
 from tracer.correlate.correlator import Correlator
 from tracer.model import ETH_P_ARP
+from tracer.schema.decode import Decoder, EventBatch
+from tracer.schema.event import F_INNER
 
 
 def mixed(n: int, seed: int) -> np.ndarray:

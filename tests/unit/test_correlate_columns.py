@@ -15,10 +15,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.synth import flannel_batch
-from probes.layout import Decoder, record_dtype
+from probes.ringbuf import record_dtype
 from tests.unit.test_correlate_batch import mixed
 from tracer.correlate.columns import columns, key_ids, key_tuples, last_by, prev_on_skb
 from tracer.correlate.journey import packet_key
+from tracer.schema.decode import Decoder
 
 
 def batches() -> list[np.ndarray]:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tracer.correlate.correlator import Correlator
-from tracer.correlate.probes import ProbeResult, probe_result
+from tracer.correlate.pairing import Packet, probe_packet
+from tracer.correlate.vocab import Verb
 from tracer.diagnose import diagnose, find_drop, in_netns
 from tracer.drops import DropTable, rows_json, table_text
 from tracer.model import Event
@@ -46,15 +47,16 @@ EXPECTED = {
 }
 
 
-def load(path: Path) -> tuple[ProbeResult, Topology, list[Event]]:
+def load(path: Path) -> tuple[Packet, Topology, list[Event]]:
     with open_recording(str(path)) as rec:
-        corr, events = Correlator(), []
+        corr = Correlator()
+        events: list[Event] = []
         for batch in rec.batches():
             corr.feed(batch)
             events += batch
         topo = rec.info.topology
         ident = int(rec.info.filter.split()[2])  # "icmp id N"
-    return probe_result(corr, topo, ident, 1), topo, events
+    return probe_packet(corr, topo, ident, 1), topo, events
 
 
 @pytest.mark.parametrize("fault", sorted(EXPECTED))
@@ -87,7 +89,7 @@ def test_rp_filter_drop_after_deliver_is_found() -> None:
 
 def test_delivered_probe_has_no_diagnosis() -> None:
     p, topo, _ = load(ROOT / "samples" / "flannel-ping.brt")
-    assert p.reply and p.reply[-1].verb in ("deliver", "route-local", "consumed")
+    assert p.reply and p.reply[-1].verb in (Verb.DELIVER, Verb.ROUTE_LOCAL, Verb.CONSUMED)
     assert diagnose(p, topo) is None
 
 

@@ -21,7 +21,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 PURE = ["tracer/model.py", "tracer/source.py", "tracer/filter.py", "tracer/topology/model.py",
         "tracer/topology/render.py", "tracer/correlate", "tracer/render", "tracer/record",
-        "probes/btf.py", "probes/layout.py", "probes/offsets.py", "probes/ringbuf.py"]
+        "tracer/schema", "probes/btf.py", "probes/cgen.py", "probes/offsets.py", "probes/ringbuf.py"]
 
 
 def _imports(path: Path) -> set[str]:
@@ -77,3 +77,43 @@ def test_no_c_source_built_by_string_replacement() -> None:
     assert "src_file=" in src and "cflags" in src  # the C file is compiled as it is
     assert "text=" not in src.split("BPF(")[1].split(")")[0]
     assert "brtrace.c\").read" not in src and ".read_text()" not in src
+
+
+# The parts of tracer/ that wire the live world in (CLI, labs, discovery) may
+# import the probes; the rest is the core, which the probes import.
+CORE_EXCEPT = ("tracer/cli", "tracer/lab", "tracer/topology/discover.py")
+
+
+def test_core_imports_no_probes() -> None:
+    """The event schema lives in the core (tracer/schema): the probes import it, never the reverse."""
+    bad = []
+    core = [p for p in _files(["tracer"])
+            if not str(p.relative_to(ROOT)).startswith(CORE_EXCEPT)]
+    assert len(core) >= 20
+    for path in core:
+        if "probes" in _imports(path):
+            bad.append(str(path.relative_to(ROOT)))
+    assert not bad, f"the core imports probes: {bad}"
+
+
+def _first_party_imports(path: Path) -> set[str]:
+    """brtrace's own top-level packages a file imports (``tracer``, ``probes``, ``tui``)."""
+    return _imports(path) & {"tracer", "probes", "tui"}
+
+
+def test_first_party_layering() -> None:
+    """The views sit on the core, never the other way: only the CLI wires sources to the TUI.
+
+    ``tui`` gets its sources (or a runner that opens one) from the CLI, so it
+    imports no ``probes``; nothing in the core or the probes imports ``tui``.
+    """
+    bad = []
+    for path in _files(["tui"]):
+        if "probes" in _first_party_imports(path):
+            bad.append(f"{path.relative_to(ROOT)} imports probes (the CLI builds live sources)")
+    for path in _files(["tracer", "probes"]):
+        rel = str(path.relative_to(ROOT))
+        if "tui" in _first_party_imports(path) and not rel.startswith("tracer/cli/"):
+            bad.append(f"{rel} imports tui (only tracer/cli may)")
+    assert len(_files(["tui"])) >= 10 and len(_files(["tracer/cli"])) >= 10
+    assert not bad, "\n".join(bad)

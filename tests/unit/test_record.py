@@ -13,7 +13,7 @@ import pytest
 
 import tracer.record as record_pkg
 from tracer.errors import BrtraceError
-from tracer.model import Event, Hook, HookStatus, L4Key, Route, SourceStats
+from tracer.model import Event, Hook, HookMode, HookStatus, L4Key, Route, SourceStats
 from tracer.record import (
     MAGIC,
     SCHEMA_VERSION,
@@ -55,8 +55,8 @@ def topology() -> Topology:
 
 def info() -> SourceInfo:
     return SourceInfo(live=True, topology=topology(), kernel="6.1.0-brt",
-                      hooks=(HookStatus(Hook.NET_DEV_QUEUE, "tracepoint"),
-                             HookStatus(Hook.VXLAN_XMIT, "kprobe", "vxlan_xmit+0x0")),
+                      hooks=(HookStatus(Hook.NET_DEV_QUEUE, HookMode.RAW_TRACEPOINT),
+                             HookStatus(Hook.VXLAN_XMIT, HookMode.KPROBE, "vxlan_xmit+0x0")),
                       filter="icmp and host 10.244.1.3", command="ping -c 1 10.244.1.3")
 
 

@@ -10,12 +10,12 @@ import pytest
 
 from bench.synth import flannel_batch
 from tests.unit.test_record import record_offsets
-from probes.layout import Decoder, EventBatch
 from tracer.correlate import Correlator, build_hops
 from tracer.model import Hook
 from tracer.record import RecordWriter, ReplaySource, open_recording
 from tracer.record import format as fmt
 from tracer.record.raw import KIND_RAW, encode_raw
+from tracer.schema.decode import Decoder, EventBatch
 from tracer.source import SourceInfo
 from tracer.topology.model import empty_topology
 

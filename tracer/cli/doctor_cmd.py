@@ -62,6 +62,7 @@ def checks() -> list[dict[str, object]]:
 def _hook_checks() -> list[dict[str, object]]:
     from probes.btf import BTF, BTFError
     from probes.loader import SAME_CROSSING, plan_hooks
+    from tracer.model import HookMode
 
     try:
         plan = plan_hooks(BTF.load()) if os.geteuid() == 0 else []
@@ -70,10 +71,11 @@ def _hook_checks() -> list[dict[str, object]]:
     if not plan:
         return [{"check": "hooks", "ok": False, "detail": "run as root to test which hooks attach"}]
     fentry_tried = [h for h in plan if not h.hook.is_tracepoint]
-    fentry_ok = any(h.mode == "fentry" for h in fentry_tried)
+    fentry_ok = any(h.mode == HookMode.FENTRY for h in fentry_tried)
     refused = [h for h in fentry_tried if "fentry" in h.detail]
+    why = refused[0].detail.split("fentry: ")[-1] if refused else "not needed"
     rows = [{"check": "fentry", "ok": fentry_ok or not refused,
-             "detail": "attaches" if fentry_ok else (refused[0].detail.split("fentry: ")[-1] if refused else "not needed"),
+             "detail": "attaches" if fentry_ok else why,
              "fix": "function hooks stay off; the tracepoint backbone still shows every hop"}]
     for h in plan:
         detail = h.detail

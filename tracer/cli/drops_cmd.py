@@ -12,8 +12,13 @@ import argparse
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from tracer.errors import BrtraceError, NeedRoot
+
+if TYPE_CHECKING:
+    from tracer.drops import DropTable
+    from tracer.source import EventSource
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -39,7 +44,7 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from probes.loader import LiveSource
+    from tracer.cli.live import LiveOptions, open_live_source
     from tracer.drops import DropTable
     from tracer.filter import TraceFilter
     from tracer.topology.discover import discover
@@ -47,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     flt = TraceFilter(host=args.host, proto=args.proto, port=args.port, only_drops=True)
     _check(args)
     topo = discover()
-    source = LiveSource(flt, topo, command=" ".join(sys.argv))
+    source = open_live_source(flt, topo, LiveOptions(command=" ".join(sys.argv)))
     if not (args.json or args.plain) and sys.stdout.isatty():
         return _tui(source, args.interval)
     table = DropTable(topo)
@@ -66,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tui(source, interval: float) -> int:  # type: ignore[no-untyped-def]
+def _tui(source: EventSource, interval: float) -> int:
     from tui.drops import DropsApp
 
     app = DropsApp(source, interval)
@@ -78,7 +83,7 @@ def _tui(source, interval: float) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def _watch(source, table, args: argparse.Namespace, start: float) -> None:  # type: ignore[no-untyped-def]
+def _watch(source: EventSource, table: DropTable, args: argparse.Namespace, start: float) -> None:
     """Poll until the deadline, printing one table (or JSON line) per interval."""
     deadline = start + args.duration
     next_tick = start + args.interval
@@ -93,7 +98,7 @@ def _watch(source, table, args: argparse.Namespace, start: float) -> None:  # ty
         table.feed(source.poll(int(max(1, min(100, (min(next_tick, deadline) - now) * 1000)))))
 
 
-def _print_interval(table, args: argparse.Namespace, t: float, span: float) -> None:  # type: ignore[no-untyped-def]
+def _print_interval(table: DropTable, args: argparse.Namespace, t: float, span: float) -> None:
     from tracer.drops import rows_json, table_text
 
     rows = table.snapshot(span)
@@ -105,7 +110,7 @@ def _print_interval(table, args: argparse.Namespace, t: float, span: float) -> N
     print("\n".join(table_text(rows, f"drops in the last {span:.1f} s (t={t:.1f} s)")), flush=True)
 
 
-def _print_totals(table, args: argparse.Namespace, elapsed: float, lost: int) -> None:  # type: ignore[no-untyped-def]
+def _print_totals(table: DropTable, args: argparse.Namespace, elapsed: float, lost: int) -> None:
     from tracer.drops import rows_json, table_text
 
     rows = table.totals(elapsed)

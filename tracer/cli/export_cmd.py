@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     from tracer.record.pcap import VXLAN_HINT, export_pcapng
-    from tracer.render.text import inert
+    from tracer.render.inert import inert
 
     if not args.pcap:
         raise BrtraceError("export needs an output: --pcap OUT.pcapng", 2)

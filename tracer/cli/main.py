@@ -1,8 +1,9 @@
 """``brtrace`` entry point: dispatch to sub-command modules, turn errors into one line.
 
-Each sub-command lives in its own module in this package and exposes
-``register(subparsers)``, which adds its parser and sets ``func``. A module
-that is missing (a feature not built yet) is simply not offered.
+Each sub-command lives in its own module in this package (``NAME_cmd.py``)
+and exposes ``register(subparsers)``, which adds its parser and sets
+``func``. The modules import their heavy dependencies (bcc, pyroute2,
+textual, numpy) inside ``run``, so building the parser stays cheap.
 """
 
 from __future__ import annotations
@@ -25,13 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
-        try:
-            mod = importlib.import_module(f"tracer.cli.{name}_cmd")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"tracer.cli.{name}_cmd":
-                continue
-            raise
-        mod.register(sub)
+        importlib.import_module(f"tracer.cli.{name}_cmd").register(sub)
     return parser
 
 

@@ -1,22 +1,17 @@
-"""The packets of a correlated trace as ``ping``-style results and JSON Lines.
+"""The packets of a correlated trace as JSON Lines, as ``replay`` and ``trace`` print them.
 
-``replay`` and ``trace`` pair journeys into packets with the TUI's
-:class:`~tui.packets.PacketBook` (an echo's request and reply are one packet);
-this turns those packets into :class:`ProbeResult` s, the shape the text,
-explain, diagnosis and JSON views take, so all three commands print through
-the same code.
+Both pair journeys into packets with :class:`~tracer.correlate.pairing.PacketBook`
+(an echo's request and reply are one packet), the same model ``ping`` and the
+TUI use, so all three commands print through ``tracer.jsonout``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from tracer.correlate.pairing import PacketBook
 from tracer.jsonout import WallClock, dumps, packet_record
 from tracer.topology.model import Topology
-from tui.diagnosis import probe_of
-from tui.packets import PacketBook
-
-__all__ = ["first_ts", "json_lines", "probe_of"]
 
 
 def first_ts(book: PacketBook) -> int | None:
@@ -27,5 +22,4 @@ def first_ts(book: PacketBook) -> int | None:
 
 def json_lines(command: str, book: PacketBook, topo: Topology, clock: WallClock) -> Iterator[str]:
     for n, p in enumerate(book.packets.values(), 1):
-        yield dumps(packet_record(command, n, probe_of(p), topo, src=p.src, dst=p.dst,
-                                  what=p.what, echo=p.echo, clock=clock))
+        yield dumps(packet_record(command, n, p, topo, clock=clock))

@@ -5,8 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
+from tracer.cli.live import LiveOptions, add_live_args, hooks_line, open_live_source, options_from
 from tracer.errors import BrtraceError, NeedRoot
+
+if TYPE_CHECKING:
+    from tracer.source import EventSource
+    from tracer.topology.model import Netns, Topology
+    from tui.pump import Runner
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,8 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     out.add_argument("--json", action="store_true", help="one JSON object per probe")
     out.add_argument("--plain", action="store_true", help="text output even on a terminal")
     p.add_argument("--record", metavar="FILE", help="also write the trace to FILE")
-    p.add_argument("--snaplen", type=int, default=128, help="header bytes kept per hop")
-    p.add_argument("--all-hooks", action="store_true", help="also attach net_dev_start_xmit and netif_rx (qdisc delay, backlog drops; costs every packet more)")
+    add_live_args(p)
     p.set_defaults(func=run)
 
 
@@ -40,6 +46,8 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tracer.correlate.vocab import Status
+    from tracer.filter import TraceFilter
     from tracer.ping import choose_source, parse_dest, run_ping
     from tracer.render.text import probe_text, summary_text
     from tracer.topology.discover import discover
@@ -48,37 +56,24 @@ def run(args: argparse.Namespace) -> int:
     _check(args)
     topo = discover()
     src = choose_source(topo, dest, args.src)
+    opts = options_from(args, " ".join(sys.argv), record=args.record or "")
     if not (args.json or args.plain) and sys.stdout.isatty():
-        from tui.live import (
-            run_ping_tui,  # the TUI on a terminal; text paths below unchanged
-        )
+        return _tui(args, opts, topo, dest, src)  # the TUI on a terminal; text paths below
 
-        return run_ping_tui(args, topo, dest, src)
-
-    def open_source(flt):  # type: ignore[no-untyped-def]
-        from probes.loader import LiveSource
-
-        source = LiveSource(flt, topo, snaplen=args.snaplen, command=" ".join(sys.argv),
-                            all_hooks=args.all_hooks)
-        if args.record:  # records every polled batch; its close() writes the lost count
-            from tracer.record.writer import LiveRecorder
-
-            source = LiveRecorder(source, args.record)
+    def open_source(flt: TraceFilter) -> EventSource:
+        source = open_live_source(flt, topo, opts)
         if not args.json:
-            live = sum(1 for h in source.info.hooks if h.live)
-            print(f"brtrace: {live} hooks live ({', '.join(h.hook.label for h in source.info.hooks if h.live)})",
-                  file=sys.stderr)
+            print(hooks_line(source), file=sys.stderr)
         return source
 
     from tracer.jsonout import WallClock, dumps, packet_record, summary_record
 
     clock = WallClock.live()
-    res = run_ping(topo, dest, src, args.count, args.interval, open_source,
-                   size=args.size)
+    res = run_ping(topo, dest, src, args.count, args.interval, open_source, size=args.size)
     for n, r in enumerate(res.results, 1):
         if args.json:
             print(dumps(packet_record("ping", n, r, topo, src=res.src_addr, dst=str(dest),
-                                      what=f"icmp seq {r.seq} id {r.ident:#06x}", clock=clock)))
+                                      clock=clock)))
         else:
             print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest, topo)))
             print()
@@ -91,4 +86,41 @@ def run(args: argparse.Namespace) -> int:
             print(f"brtrace: warning: {res.lost} events lost (ring buffer full)", file=sys.stderr)
     if res.interrupted:
         return 130
-    return 0 if all(r.status == "delivered" for r in res.results) else 1
+    return 0 if all(r.status == Status.DELIVERED for r in res.results) else 1
+
+
+def _runner(args: argparse.Namespace, opts: LiveOptions, topo: Topology, dest: str,
+            src: Netns) -> Runner:
+    """``run_ping`` inside the TUI's worker: it attaches, sends, and detaches on every way out.
+
+    Its source is wrapped so that each poll hands the batch to the app, and
+    quitting the app becomes the KeyboardInterrupt run_ping already handles
+    (stop the pinger, drain, close the source): the probes are detached by the
+    time the worker returns, which ``BrtraceApp.stop_source`` waits for.
+    """
+    from tracer.filter import TraceFilter
+    from tracer.ping import run_ping
+    from tui.pump import StoppableSource, WorkerLink
+
+    def run(link: WorkerLink) -> None:
+        def open_source(flt: TraceFilter) -> EventSource:
+            live = open_live_source(flt, topo, opts)
+            link.opened(live.info, opts.record)
+            return StoppableSource(live, link)
+
+        run_ping(topo, dest, src, args.count, args.interval, open_source, size=args.size)
+    return run
+
+
+def _tui(args: argparse.Namespace, opts: LiveOptions, topo: Topology, dest: str, src: Netns) -> int:
+    """Open the TUI on a live ping; returns once the probes are detached."""
+    from tui.app import BrtraceApp
+
+    app = BrtraceApp(topology=topo, runner=_runner(args, opts, topo, dest, src),
+                     label=f"live ping {dest} from {src.label}", recording=opts.record)
+    try:
+        app.run()
+    finally:
+        if not app.stop_source(timeout=15.0):
+            print("brtrace: warning: the tracer did not stop within 15 s", file=sys.stderr)
+    return 0

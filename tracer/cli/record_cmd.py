@@ -12,17 +12,23 @@ import os
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
+from tracer.cli.live import add_live_args, open_live_source, options_from
 from tracer.errors import BrtraceError, NeedRoot
 from tracer.model import SourceStats
+
+if TYPE_CHECKING:
+    from tracer.filter import TraceFilter
+    from tracer.source import EventSource
+    from tracer.topology.model import Topology
 
 
 def add_filter_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="only packets from/to this IPv4 address (outer or VXLAN-inner)")
     p.add_argument("--proto", choices=("icmp", "tcp", "udp"), help="only this protocol")
     p.add_argument("--port", type=int, help="only this TCP/UDP port")
-    p.add_argument("--snaplen", type=int, default=128, help="header bytes kept per hop")
-    p.add_argument("--all-hooks", action="store_true", help="also attach net_dev_start_xmit and netif_rx (qdisc delay, backlog drops; costs every packet more)")
+    add_live_args(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,20 +41,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
-def build_filter(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def build_filter(args: argparse.Namespace) -> TraceFilter:
     from tracer.filter import TraceFilter
 
     return TraceFilter(host=args.host, proto=args.proto, port=args.port,
                        fib_addrs=(args.host,) if args.host else ())
 
 
-def open_live(args: argparse.Namespace, what: str):  # type: ignore[no-untyped-def]
+def open_live(args: argparse.Namespace, what: str, record: str = "") -> tuple[list[str], Topology, EventSource]:
     """Check the arguments, discover the topology, attach the probes: (cmd, topo, source).
 
     Shared by ``record`` and ``trace``: the probes are attached when this
-    returns, before COMMAND is started.
+    returns, before COMMAND is started; with ``record`` the source also
+    writes what it polls to that file.
     """
-    from probes.loader import LiveSource
     from tracer.topology.discover import discover
 
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -58,8 +64,7 @@ def open_live(args: argparse.Namespace, what: str):  # type: ignore[no-untyped-d
     if os.geteuid() != 0:
         raise NeedRoot(f"brtrace {what}")
     topo = discover()
-    return cmd, topo, LiveSource(flt, topo, snaplen=args.snaplen, command=" ".join(cmd),
-                                 all_hooks=args.all_hooks)
+    return cmd, topo, open_live_source(flt, topo, options_from(args, " ".join(cmd), record))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         app.stop_source()
     if source.damage:  # shown in the TUI too; said again once the screen is gone
-        from tracer.render.text import inert
+        from tracer.render.inert import inert
 
         print(f"brtrace: warning: {inert(args.file)}: {inert(source.damage)}", file=sys.stderr)
         return 1
@@ -55,16 +55,16 @@ def _text(args: argparse.Namespace) -> int:
     script must not take a partial trace for a whole one.
     """
     from tracer.correlate import Correlator
+    from tracer.cli.packet_views import first_ts, json_lines
+    from tracer.correlate.pairing import PacketBook
     from tracer.explain import damage_lines, explain_lines, texts
     from tracer.jsonout import WallClock, dumps, summary_record
     from tracer.record import open_recording
-    from tracer.render.text import inert, probe_text, summary_text
+    from tracer.render.inert import inert
+    from tracer.render.text import probe_text, summary_text
 
     if args.explain:
         texts(args.lang)  # an unknown language fails before any output
-    from tracer.cli.packet_views import first_ts, json_lines, probe_of
-    from tui.packets import PacketBook
-
     with open_recording(args.file) as rec:
         corr = Correlator()
         book = PacketBook(rec.info.topology)
@@ -76,23 +76,23 @@ def _text(args: argparse.Namespace) -> int:
         damage_obj = rec.report.to_dict(rec.end_stats) if damage else None
     topo = rec.info.topology
     events = sum(len(j.events) for j in corr.journeys.values())
-    results = [probe_of(p) for p in book.packets.values()]
+    packets = list(book.packets.values())
     if args.json:
         clock = WallClock.recording(rec.created, first_ts(book))
         for line in json_lines("replay", book, topo, clock):
             print(line)
-        print(dumps(summary_record("replay", [r.status for r in results], events, lost,
+        print(dumps(summary_record("replay", [p.status for p in packets], events, lost,
                                    damage_obj, clock)))
     else:
-        for r, p in zip(results, book.packets.values()):
-            lines = (explain_lines(r, p.src, p.dst, args.lang, topo) if args.explain
-                     else probe_text(r, p.src, p.dst, topo))
+        for p in packets:
+            lines = (explain_lines(p, p.src, p.dst, args.lang, topo) if args.explain
+                     else probe_text(p, p.src, p.dst, topo))
             print("\n".join(lines))
             print()
         if args.explain and damage:
             print("\n".join(damage_lines(damage, args.lang)))
             print()
-        print(summary_text(results, lost, events))
+        print(summary_text(packets, lost, events))
         if damage and not args.explain:
             print(f"damaged recording: {inert(damage)}")
     if lost:

@@ -11,8 +11,15 @@ import argparse
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from tracer.cli.record_cmd import _start, add_filter_args, open_live
+
+if TYPE_CHECKING:
+    from tracer.correlate import Correlator
+    from tracer.jsonout import WallClock
+    from tracer.source import EventSource
+    from tracer.topology.model import Topology
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,19 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from tracer.record.writer import LiveRecorder
-    from tracer.source import EventSource
-
-    cmd, topo, live = open_live(args, "trace")
-    source: EventSource = live
-    if args.record:
-        source = LiveRecorder(source, args.record)
+    cmd, topo, source = open_live(args, "trace", record=args.record or "")
     if not (args.json or args.plain) and sys.stdout.isatty():
         return _tui(source, source.info.filter, args.record or "", cmd)
     return _text(source, topo, args, cmd)
 
 
-def _tui(source, what: str, recording: str, cmd: list[str]) -> int:  # type: ignore[no-untyped-def]
+def _tui(source: EventSource, what: str, recording: str, cmd: list[str]) -> int:
     from tui.app import BrtraceApp
 
     proc = _start(cmd)
@@ -55,10 +56,11 @@ def _tui(source, what: str, recording: str, cmd: list[str]) -> int:  # type: ign
     return 0
 
 
-def _text(source, topo, args: argparse.Namespace, cmd: list[str]) -> int:  # type: ignore[no-untyped-def]
+def _text(source: EventSource, topo: Topology, args: argparse.Namespace, cmd: list[str]) -> int:
     from tracer.correlate import Correlator, build_hops
     from tracer.jsonout import WallClock
-    from tracer.render.text import hop_table, inert
+    from tracer.render.inert import inert
+    from tracer.render.text import hop_table
 
     corr = Correlator()
     clock = WallClock.live()
@@ -95,15 +97,15 @@ def _text(source, topo, args: argparse.Namespace, cmd: list[str]) -> int:  # typ
     return 0 if proc is None else (proc.wait() or 0)
 
 
-def _json(corr, topo, events: int, lost: int, clock) -> None:  # type: ignore[no-untyped-def]
+def _json(corr: Correlator, topo: Topology, events: int, lost: int, clock: WallClock) -> None:
     """Packets (an echo's request and reply paired) in the one JSON schema of ping/replay."""
-    from tracer.cli.packet_views import json_lines, probe_of
+    from tracer.cli.packet_views import json_lines
+    from tracer.correlate.pairing import PacketBook
     from tracer.jsonout import dumps, summary_record
-    from tui.packets import PacketBook
 
     book = PacketBook(topo)
     book.update(corr, set(corr.journeys), final=True)
     for line in json_lines("trace", book, topo, clock):
         print(line)
-    statuses = [probe_of(p).status for p in book.packets.values()]
+    statuses = [p.status for p in book.packets.values()]
     print(dumps(summary_record("trace", statuses, events, lost, clock=clock)), flush=True)

@@ -26,9 +26,9 @@ from typing import Final
 
 import numpy as np
 
-from probes.layout import F_INNER, KEY_DTYPE, event_dtype
 from tracer.correlate.journey import PacketKey
 from tracer.model import ETH_P_ARP, ICMP_ECHO, ICMP_ECHOREPLY, IPPROTO_ICMP
+from tracer.schema.event import F_INNER, KEY_DTYPE, event_dtype
 
 _U64 = np.uint64
 _KIND_NONE, _KIND_ARP, _KIND_ICMP, _KIND_IP = 0, 1, 2, 3
@@ -49,13 +49,13 @@ def _check_layout() -> None:
     k = KEY_DTYPE.fields
     e = event_dtype().fields
     if k is None or e is None:
-        raise ImportError("probes/layout.py: the event is no longer a structured dtype")
+        raise ImportError("tracer/schema/event.py: the event is no longer a structured dtype")
     offs = {name: k[name][1] for name in ("saddr", "daddr", "ip_id", "sport", "dport", "proto",
                                           "ttl", "icmp_type")}
     want = {"saddr": 0, "daddr": 4, "ip_id": 8, "sport": 10, "dport": 12, "proto": 14, "ttl": 15,
             "icmp_type": 16}
     if offs != want or e["hook"][1] != e["cpu"][1] + 2 or e["flags"][1] != e["ethertype"][1] + 7:
-        raise ImportError("probes/layout.py changed the event layout that correlate/columns.py reads")
+        raise ImportError("tracer/schema/event.py changed the event layout that correlate/columns.py reads")
 
 
 _check_layout()

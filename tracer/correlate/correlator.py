@@ -16,7 +16,6 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from probes.layout import EventBatch
 from tracer.correlate.columns import (
     Columns,
     columns,
@@ -27,6 +26,7 @@ from tracer.correlate.columns import (
 )
 from tracer.correlate.journey import Journey, PacketKey, nat_compatible, packet_key
 from tracer.model import Event, Hook
+from tracer.schema.decode import EventBatch
 
 SKB_WINDOW_NS = 5_000_000  # an skb address is evidence for 5 ms
 FIB_WINDOW_NS = 2_000_000  # a pending route lookup waits 2 ms for its packet

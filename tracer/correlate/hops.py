@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tracer.correlate.journey import Hop, Journey
+from tracer.correlate.vocab import MOVING, Verb
 from tracer.model import Event, Hook, ip4
 from tracer.topology.model import (
     ROLE_BRIDGE,
@@ -101,7 +102,6 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
     hops: list[Hop] = []
     prev: Place | None = None
     groups = _groups(j.events)
-    src_key = j.packet()
     for gi, group in enumerate(groups):
         ev = group[0]
         place = _place(topo, ev, prev)
@@ -111,9 +111,9 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
         bridge = _inferred_bridge(topo, hops, prev, place, group)
         if bridge is not None:
             hops.append(bridge)
-        kind, verb, action = _describe(topo, place, group, nxt, src_key, is_last=gi + 1 == len(groups))
-        if verb == "drop" and ev.reason_name in AFTER_DELIVERY and any(h.verb == "deliver" for h in hops):
-            verb, action = "consumed", (f"freed after delivery ({ev.reason_name}): "
+        kind, verb, action = _describe(topo, place, group, nxt, is_last=gi + 1 == len(groups))
+        if verb == Verb.DROP and ev.reason_name in AFTER_DELIVERY and any(h.verb == Verb.DELIVER for h in hops):
+            verb, action = Verb.CONSUMED, (f"freed after delivery ({ev.reason_name}): "
                                         "the packet had already reached its destination")
         hops.append(Hop(
             index=len(hops) + 1, t_ns=ev.ts_ns, netns=place.label, dev=place.dev, kind=kind,
@@ -151,12 +151,12 @@ def _inferred_bridge(topo: Topology, hops: list[Hop], prev: Place | None, cur: P
     known = prev.netns is not None and any(f.mac == ev.dst_mac and f.ifindex == cur.link.ifindex
                                            for f in prev.netns.fdb)
     if _multicast(ev.dst_mac):
-        return Hop(len(hops) + 1, ev.ts_ns, cur.label, name, ROLE_BRIDGE, "bridge-flood",
+        return Hop(len(hops) + 1, ev.ts_ns, cur.label, name, ROLE_BRIDGE, Verb.BRIDGE_FLOOD,
                    f"bridge {name}: flooded from port {prev.dev} to port {cur.dev} and every other "
                    f"port (destination {ev.dst_mac} is broadcast/multicast)",
                    netns_inode=ev.netns, ifindex=prev.link.master, inferred=True)
     how = "destination MAC is in its FDB" if known else "frame switched by the bridge"
-    return Hop(len(hops) + 1, ev.ts_ns, cur.label, name, ROLE_BRIDGE, "bridge-forward",
+    return Hop(len(hops) + 1, ev.ts_ns, cur.label, name, ROLE_BRIDGE, Verb.BRIDGE_FORWARD,
                f"bridge {name}: forwarded from port {prev.dev} to port {cur.dev} ({how})",
                netns_inode=ev.netns, ifindex=prev.link.master, inferred=True)
 
@@ -169,30 +169,30 @@ def _multicast(mac_text: str) -> bool:
 
 
 def _describe(topo: Topology, p: Place, group: list[Event], nxt: Event | None,
-              key_ev: object, is_last: bool) -> tuple[str, str, str]:
+              is_last: bool) -> tuple[str, Verb, str]:
     ev = group[0]
     if ev.hook == Hook.FIB_TABLE_LOOKUP:
         return ("route",) + _route_text(p, ev)
     if ev.hook == Hook.KFREE_SKB:
         if is_last:
-            return ("drop", "drop", f"dropped: {ev.reason_name or 'unknown reason'}"
+            return ("drop", Verb.DROP, f"dropped: {ev.reason_name or 'unknown reason'}"
                     f" at {ev.location_sym or '?'}")
-        return ("drop", "free-copy", f"a copy was freed ({ev.reason_name})")
+        return ("drop", Verb.FREE_COPY, f"a copy was freed ({ev.reason_name})")
     if ev.hook == Hook.BR_FDB_UPDATE:
-        return ("fdb", "fdb-learn", f"bridge learned {ev.fdb_mac} on port {p.dev}")
+        return ("fdb", Verb.FDB_LEARN, f"bridge learned {ev.fdb_mac} on port {p.dev}")
     tx = ev.hook in TX_HOOKS
     return (p.role or "dev",) + (_tx_text(topo, p, ev, nxt) if tx else _rx_text(topo, p, ev))
 
 
-def _route_text(p: Place, ev: Event) -> tuple[str, str]:
+def _route_text(p: Place, ev: Event) -> tuple[Verb, str]:
     r = ev.route
     dst = ip4(ev.outer.daddr)
     where = f"in {p.label}"
     if r is None or r.err:
         why = ERRNO_TEXT.get(-r.err if r else 0, f"error {r.err if r else '?'}")
-        return "route-fail", f"route lookup {where} for {dst} failed: {why}"
+        return Verb.ROUTE_FAIL, f"route lookup {where} for {dst} failed: {why}"
     if p.netns and p.netns.owns_address(dst):
-        return "route-local", f"route lookup {where}: {dst} is local, deliver up the stack"
+        return Verb.ROUTE_LOCAL, f"route lookup {where}: {dst} is local, deliver up the stack"
     entry = p.netns.route_for(dst, r.table) if p.netns else None
     out = p.netns.link(r.nh_ifindex) if p.netns else None
     dev = out.name if out else (ev.ifname or f"if{r.nh_ifindex}")
@@ -200,7 +200,7 @@ def _route_text(p: Place, ev: Event) -> tuple[str, str]:
     prefix = entry.dst if entry else dst
     onlink = " onlink" if entry and entry.onlink else ""
     table = "" if r.table in (254, 255) else f" (table {r.table})"
-    return "route", f"route lookup {where}: {dst} matches {prefix}{via} dev {dev}{onlink}{table}"
+    return Verb.ROUTE, f"route lookup {where}: {dst} matches {prefix}{via} dev {dev}{onlink}{table}"
 
 
 def _peer_text(topo: Topology, p: Place) -> str:
@@ -210,66 +210,62 @@ def _peer_text(topo: Topology, p: Place) -> str:
     return f"{peer[0].label}/{peer[1].name}" if peer else ""
 
 
-def _tx_text(topo: Topology, p: Place, ev: Event, nxt: Event | None) -> tuple[str, str]:
+def _tx_text(topo: Topology, p: Place, ev: Event, nxt: Event | None) -> tuple[Verb, str]:
     if p.role == ROLE_VXLAN:
         vx = p.link.vxlan if p.link else None
         outer = ""
         if nxt is not None and nxt.inner is not None:
             outer = f": outer {nxt.outer.src} → {nxt.outer.dst} UDP :{nxt.outer.dport} VNI {nxt.vni}"
-        return "encap", f"VXLAN {p.dev} (VNI {vx.vni if vx else '?'}) encapsulates{outer}"
+        return Verb.ENCAP, f"VXLAN {p.dev} (VNI {vx.vni if vx else '?'}) encapsulates{outer}"
     if ev.inner is not None:
-        return "send-encap", (f"sent encapsulated on {p.dev}: {ev.outer.src} → {ev.outer.dst} "
+        return Verb.SEND_ENCAP, (f"sent encapsulated on {p.dev}: {ev.outer.src} → {ev.outer.dst} "
                               f"UDP :{ev.outer.dport} VNI {ev.vni}")
     if p.role == ROLE_BRIDGE:
-        return "bridge-xmit", f"routed into bridge {p.dev}, which switches it to a port"
+        return Verb.BRIDGE_XMIT, f"routed into bridge {p.dev}, which switches it to a port"
     if p.role == ROLE_VETH_HOST:
         br = p.netns.link(p.link.master) if p.netns and p.link else None
         peer = _peer_text(topo, p)
-        return "bridge-out", (f"bridge {br.name if br else '?'} sends it out of port {p.dev}"
+        return Verb.BRIDGE_OUT, (f"bridge {br.name if br else '?'} sends it out of port {p.dev}"
                               + (f"; the veth pair carries it to {peer}" if peer else ""))
     if p.role in (ROLE_POD_ETH, ROLE_VETH):
         peer = _peer_text(topo, p)
-        return "send", f"sent from {p.label} on {p.dev}" + (f" (veth pair to {peer})" if peer else "")
-    return "send", f"sent on {p.dev} ({ev.key.src} → {ev.key.dst})"
+        return Verb.SEND, f"sent from {p.label} on {p.dev}" + (f" (veth pair to {peer})" if peer else "")
+    return Verb.SEND, f"sent on {p.dev} ({ev.key.src} → {ev.key.dst})"
 
 
-def _rx_text(topo: Topology, p: Place, ev: Event) -> tuple[str, str]:
+def _rx_text(topo: Topology, p: Place, ev: Event) -> tuple[Verb, str]:
     if ev.inner is not None:
-        return "recv-encap", f"received encapsulated on {p.dev}: {ev.outer.src} → {ev.outer.dst} VNI {ev.vni}"
+        return Verb.RECV_ENCAP, f"received encapsulated on {p.dev}: {ev.outer.src} → {ev.outer.dst} VNI {ev.vni}"
     if p.role == ROLE_VXLAN:
-        return "decap", f"VXLAN {p.dev} decapsulated the packet (VNI from the outer header)"
+        return Verb.DECAP, f"VXLAN {p.dev} decapsulated the packet (VNI from the outer header)"
     if p.role == ROLE_BRIDGE:
         own = p.link is not None and ev.dst_mac == p.link.mac
         why = "destination MAC is the bridge's own" if own else "addressed to the host"
-        return "bridge-up", f"bridge {p.dev} passes the frame up to {p.label}'s IP stack ({why})"
+        return Verb.BRIDGE_UP, f"bridge {p.dev} passes the frame up to {p.label}'s IP stack ({why})"
     local = p.netns is not None and p.netns.owns_address(ev.key.dst)
     if p.role == ROLE_VETH_HOST:
         br = p.netns.link(p.link.master) if p.netns and p.link else None
-        return "veth-cross", (f"veth pair: crossed into {p.label} on {p.dev}, "
+        return Verb.VETH_CROSS, (f"veth pair: crossed into {p.label} on {p.dev}, "
                               f"a port of bridge {br.name if br else '?'}")
     if p.role == ROLE_POD_ETH or p.role == ROLE_VETH:
         if local:
-            return "deliver", f"veth pair: crossed into {p.label}; delivered ({ev.key.dst} is local)"
-        return "veth-cross", f"veth pair: crossed into {p.label} on {p.dev}"
+            return Verb.DELIVER, f"veth pair: crossed into {p.label}; delivered ({ev.key.dst} is local)"
+        return Verb.VETH_CROSS, f"veth pair: crossed into {p.label} on {p.dev}"
     if local:
-        return "deliver", f"received on {p.dev}; delivered ({ev.key.dst} is local to {p.label})"
-    return "recv", f"received on {p.dev}"
-
-
-MOVING = {"send", "send-encap", "encap", "decap", "recv", "recv-encap", "veth-cross",
-          "bridge-xmit", "bridge-out", "bridge-up", "bridge-forward"}
+        return Verb.DELIVER, f"received on {p.dev}; delivered ({ev.key.dst} is local to {p.label})"
+    return Verb.RECV, f"received on {p.dev}"
 
 
 def _undeliver_transit(hops: list[Hop]) -> None:
     """A packet that is 'local' on arrival but travels on was translated (NAT), not delivered."""
     for i, h in enumerate(hops):
-        if h.verb != "deliver" or not h.events:
+        if h.verb != Verb.DELIVER or not h.events:
             continue
         dst = h.events[0].key.daddr
         rewritten = any(e.key.daddr != dst for x in hops[i + 1:] for e in x.events
                         if e.hook not in SINGLE_HOOKS)
         if rewritten and any(x.verb in MOVING for x in hops[i + 1:]):
-            hops[i] = Hop(h.index, h.t_ns, h.netns, h.dev, h.kind, "recv",
+            hops[i] = Hop(h.index, h.t_ns, h.netns, h.dev, h.kind, Verb.RECV,
                           f"received on {h.dev}, addressed to {h.netns}; conntrack translates it "
                           "and it travels on", h.hooks, h.netns_inode, h.ifindex, h.events,
                           h.inferred, h.reason, h.location)

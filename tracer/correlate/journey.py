@@ -7,22 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from tracer.model import (
-    ETH_P_ARP,
-    ICMP_ECHO,
-    ICMP_ECHOREPLY,
-    IPPROTO_ICMP,
-    Event,
-    L4Key,
-)
+from tracer.correlate.vocab import Verb
+from tracer.model import ETH_P_ARP, ICMP_ECHOREPLY, IPPROTO_ICMP, Event, L4Key
 
 PacketKey = tuple[object, ...]
 Indices = list[int] | np.ndarray  # record indices of a batch, shared by the runs filed from it
-
-DELIVERED = "delivered"
-DROPPED = "dropped"
-IN_FLIGHT = "in flight"
-UNANSWERED = "unanswered"
 
 
 def packet_key(ev: Event) -> PacketKey | None:
@@ -79,7 +68,7 @@ class Hop:
     netns: str
     dev: str
     kind: str
-    verb: str
+    verb: Verb
     action: str
     hooks: tuple[str, ...] = ()
     netns_inode: int = 0
@@ -94,7 +83,7 @@ class Hop:
             "hop": self.index, "netns": self.netns, "dev": self.dev, "kind": self.kind,
             "verb": self.verb, "action": self.action, "t_ns": self.t_ns - t0,
             "dt_ns": self.t_ns - prev_t, "hooks": list(self.hooks), "inferred": self.inferred,
-            **({"reason": self.reason, "location": self.location} if self.verb == "drop" else {}),
+            **({"reason": self.reason, "location": self.location} if self.verb == Verb.DROP else {}),
         }
 
 
@@ -104,7 +93,7 @@ class Journey:
 
     ``events`` is a plain list of Events. Inside, the correlator may file
     runs of events still unbuilt, as ``(batch, idx, start, stop)``: the
-    events ``idx[start:stop]`` of a lazy :class:`probes.layout.EventBatch`,
+    events ``idx[start:stop]`` of a lazy :class:`tracer.schema.decode.EventBatch`,
     built when ``events`` is read. ``idx`` (record indices, a list or an
     integer array) is shared by every journey filed from one batch, so a run
     costs one small tuple, not a list of its own.
@@ -175,10 +164,6 @@ class Journey:
         return self.events[0]
 
     @property
-    def start_ns(self) -> int:
-        return min(e.ts_ns for e in self.events) if self.events else 0
-
-    @property
     def icmp(self) -> tuple[int, int, int] | None:
         """(type, id, seq) for an ICMP echo journey."""
         if self.key[0] != "icmp":
@@ -192,10 +177,6 @@ class Journey:
             if e.key.present and e.hook.value != 5:
                 return e.key
         return self.first.key
-
-    def is_request(self) -> bool:
-        k = self.packet()
-        return k.proto == IPPROTO_ICMP and k.icmp_type == ICMP_ECHO
 
     def is_reply(self) -> bool:
         k = self.packet()

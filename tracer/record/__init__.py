@@ -1,7 +1,8 @@
 """Recordings: write traces as they happen, read them back, replay and export them.
 
 Pure Python on top of msgspec: no bcc, pyroute2 or textual, so recordings load
-anywhere without root. See ``format.py`` for the file layout.
+anywhere without root. See ``format.py`` for the file layout and ``raw.py`` for
+the raw kernel batches (record kind ``R``).
 """
 
 from tracer.record.format import MAGIC, SCHEMA_VERSION

@@ -10,9 +10,12 @@ write, a truncated tail or flipped bytes are all detected record by record and
 everything before the damage stays readable. The first record is the header
 (kind ``H``): a msgpack map holding the :class:`~tracer.source.SourceInfo`
 (topology snapshot, kernel, hook statuses, filter, command) and the created
-time. Since schema_version 3 a copy of it follows (kind ``C``), read only when
-the header is damaged. Then come event batches (kind ``B``) and, when the
-writer was closed cleanly, one trailer (kind ``E``) with the source's counters.
+time. Then come event batches, as msgpack arrays (kind ``B``) or as the
+kernel's raw records (kind ``R``, ``record/raw.py``, from schema_version 2),
+and, when the writer was closed cleanly, one trailer (kind ``E``) with the
+source's counters. Since schema_version 3 a copy of the header follows it
+(kind ``C``), read only when the header is damaged. The magic, the version
+and the kinds are schema (``tracer/schema/recording.py``).
 
 Events are msgpack arrays of :class:`~tracer.model.Event`'s fields in
 declaration order (``L4Key``/``Route`` nested as arrays too), one array of
@@ -37,22 +40,19 @@ from typing import Any, Final
 
 import msgspec
 
-from tracer.model import Event, Hook, HookStatus, L4Key, Route, SourceStats
+from tracer.model import Event, Hook, HookMode, HookStatus, L4Key, Route, SourceStats
+from tracer.schema.recording import KIND_BATCH as KIND_BATCH
+from tracer.schema.recording import KIND_END as KIND_END
+from tracer.schema.recording import KIND_HEADER as KIND_HEADER
+from tracer.schema.recording import KIND_HEADER_COPY as KIND_HEADER_COPY
+from tracer.schema.recording import MAGIC as MAGIC
+from tracer.schema.recording import READABLE_VERSIONS as READABLE_VERSIONS
+from tracer.schema.recording import SCHEMA_VERSION as SCHEMA_VERSION
 from tracer.source import SourceInfo
 from tracer.topology.model import Topology
 
-# PNG-style: the high bit catches 7-bit transports, CRLF/^Z catch text-mode mangling.
-MAGIC: Final = b"\x89BRT\r\n\x1a\n"
-SCHEMA_VERSION: Final = 3
-# 1: event batches as msgpack arrays (kind B); 2 adds raw kernel batches (kind R, record/raw.py);
-# 3 adds a copy of the header right after it (kind C), read only when the header is damaged
-READABLE_VERSIONS: Final = (1, 2, 3)
 PREAMBLE: Final = struct.Struct("<8sI")
 RECORD_HEAD: Final = struct.Struct("<IIc")  # length, crc32, kind
-KIND_HEADER: Final = b"H"
-KIND_BATCH: Final = b"B"
-KIND_END: Final = b"E"
-KIND_HEADER_COPY: Final = b"C"
 # A record larger than this is a corrupted length, not data: refuse to allocate it.
 MAX_PAYLOAD: Final = 64 << 20
 # Events per batch record: big enough to amortise framing, small enough to stream.
@@ -85,7 +85,10 @@ class _WireRoute(msgspec.Struct, array_like=True, gc=False):
 
 
 class _WireEvent(msgspec.Struct, array_like=True, gc=False):
-    """``Event`` as it sits in a file (schema_version 1).
+    """``Event`` as it sits in a file (schema_versions 1 and 2: version 2 added
+    record kind ``R``, not fields). This is the recording's description of an
+    Event, frozen with the version; ``tests/unit/test_schema.py`` checks it
+    against :class:`~tracer.model.Event` field by field, types included.
 
     Decoding into this validates every field's type in C; ``msgspec.convert``
     then builds the frozen ``Event`` objects without a per-field Python loop.
@@ -207,9 +210,10 @@ def decode_header(payload: bytes) -> tuple[SourceInfo, float]:
     except Exception as exc:  # noqa: BLE001  (untrusted map into another module's parser)
         raise FormatError(f"bad topology snapshot ({type(exc).__name__}: {exc})") from None
     known = {int(x) for x in Hook}
-    # A hook this brtrace does not know (newer probes) is dropped, not fatal.
-    hooks = tuple(HookStatus(Hook(k), mode, detail)
-                  for k, mode, detail in h.hooks if k in known)
+    modes = {str(m) for m in HookMode}
+    # A hook or mode this brtrace does not know (newer probes) is dropped, not fatal.
+    hooks = tuple(HookStatus(Hook(k), HookMode(mode), detail)
+                  for k, mode, detail in h.hooks if k in known and mode in modes)
     info = SourceInfo(live=h.live, topology=topo, hooks=hooks, kernel=h.kernel,
                       filter=h.filter, command=h.command)
     return info, h.created

@@ -1,9 +1,9 @@
 """Raw kernel batches in a recording: record kind ``R`` (schema_version 2).
 
 A live batch is an array of the probe's fixed-size ``brt_event`` records
-(``probes/layout.py``). Stored as those bytes, plus the drop-reason names and
+(``tracer/schema/event.py``). Stored as those bytes, plus the drop-reason names and
 location symbols it needs, a batch loads with one ``np.frombuffer`` and
-replays through the same lazy :class:`~probes.layout.EventBatch` as live
+replays through the same lazy :class:`~tracer.schema.decode.EventBatch` as live
 tracing: Events are built only when a view asks for one, and the correlator
 files whole batches from the columns. That is what makes a million-event
 recording load in well under the 3 s a user will wait.
@@ -20,11 +20,12 @@ from typing import Final
 import msgspec
 import numpy as np
 
-from probes.layout import Decoder, EventBatch, event_dtype
 from tracer.model import Hook
 from tracer.record.rowsums import row_sums
+from tracer.schema.decode import Decoder, EventBatch
+from tracer.schema.event import event_dtype
+from tracer.schema.recording import KIND_RAW as KIND_RAW
 
-KIND_RAW: Final = b"R"
 _KNOWN_HOOK: Final = np.zeros(1 << 16, dtype=bool)  # by hook id: one lookup per event
 _KNOWN_HOOK[[int(h) for h in Hook]] = True
 _ENCODER: Final = msgspec.msgpack.Encoder()

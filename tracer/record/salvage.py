@@ -12,7 +12,7 @@ from __future__ import annotations
 import msgspec
 import numpy as np
 
-from probes.layout import Decoder, EventBatch
+from tracer.schema.decode import Decoder, EventBatch
 from tracer.record import raw
 from tracer.record.rowsums import row_sums
 

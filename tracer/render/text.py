@@ -5,15 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from tracer.correlate.journey import Hop
-from tracer.correlate.probes import ProbeResult
+from tracer.correlate.pairing import Packet
+from tracer.correlate.vocab import Status
 from tracer.diagnose import Diagnosis, diagnose
 from tracer.jsonout import dumps, packet_record
+from tracer.render.inert import inert
 from tracer.topology.model import Topology
-
-
-def inert(text: str) -> str:
-    """Names come from the kernel and may hold anything: show control bytes as escapes."""
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
 def fmt_ns(ns: int) -> str:
@@ -49,12 +46,12 @@ def diagnosis_text(d: Diagnosis) -> list[str]:
     return out
 
 
-def probe_text(p: ProbeResult, src: str, dest: str, topo: Topology | None = None) -> list[str]:
+def probe_text(p: Packet, src: str, dest: str, topo: Topology | None = None) -> list[str]:
     rtt = f"  rtt {fmt_ns(p.rtt_ns)}" if p.rtt_ns is not None else ""
     err = f"  ({inert(p.error)})" if p.error else ""
     out = [f"probe seq {p.seq}  icmp id {p.ident:#06x}  {src} → {dest}  {p.status.upper()}{rtt}{err}",
            "  request:", *hop_table(p.request)]
-    if p.reply or p.status != "dropped":
+    if p.reply or p.status != Status.DROPPED:
         out += ["  reply:", *hop_table(p.reply)]
     drop = p.drop
     if drop is not None:
@@ -66,15 +63,15 @@ def probe_text(p: ProbeResult, src: str, dest: str, topo: Topology | None = None
     return out
 
 
-def summary_text(results: Iterable[ProbeResult], lost: int, events: int) -> str:
+def summary_text(results: Iterable[Packet], lost: int, events: int) -> str:
     rs = list(results)
-    n = {s: sum(1 for r in rs if r.status == s) for s in ("delivered", "dropped", "unanswered")}
+    n = {s: sum(1 for r in rs if r.status == s) for s in (Status.DELIVERED, Status.DROPPED, Status.UNANSWERED)}
     where = sorted({f"{r.drop.netns}/{r.drop.dev or '-'}" for r in rs if r.drop})
     at = f" (at {', '.join(inert(w) for w in where)})" if where else ""
-    return (f"{len(rs)} probes: {n['delivered']} delivered, {n['dropped']} dropped{at}, "
-            f"{n['unanswered']} unanswered; {events} events, {lost} lost")
+    return (f"{len(rs)} probes: {n[Status.DELIVERED]} delivered, {n[Status.DROPPED]} dropped{at}, "
+            f"{n[Status.UNANSWERED]} unanswered; {events} events, {lost} lost")
 
 
-def probe_json(p: ProbeResult, topo: Topology | None = None) -> str:
+def probe_json(p: Packet, topo: Topology | None = None) -> str:
     """One probe as a ``packet`` record of the JSON schema; its home is ``tracer.jsonout``."""
     return dumps(packet_record("ping", p.seq or 1, p, topo))

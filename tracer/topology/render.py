@@ -11,27 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from tracer.render.inert import inert
 from tracer.topology.model import Link, Netns, RouteEntry, Topology, link_role
 
 LOCAL_TABLE = 255
 MAIN_TABLE = 254
 NS_SYSCTLS = (("net.ipv4.ip_forward", "ip_forward"), ("net.ipv4.conf.all.rp_filter", "rp_filter"),
               ("net.bridge.bridge-nf-call-iptables", "bridge-nf-call-iptables"))
-
-
-def inert(text: str) -> str:
-    """``text`` with anything a terminal could interpret escaped (``\\x1b``, ``\\u202e`` …)."""
-    out = []
-    for ch in text:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch.isprintable():
-            out.append(ch)
-        elif ord(ch) < 0x100:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
-    return "".join(out)
 
 
 def to_json(topo: Topology, indent: int | None = 2) -> str:

@@ -14,10 +14,11 @@ from textual.containers import ScrollableContainer
 from textual.widgets import Static
 
 from tracer.correlate import Hop
+from tracer.correlate.vocab import Verb
 from tracer.diagnose import Diagnosis
 from tracer.explain import explain
-from tracer.model import Event, Hook, ip4
-from tracer.render.text import inert
+from tracer.model import Event, Hook, HookMode, ip4
+from tracer.render.inert import inert
 from tui.decode import decode_headers
 from tui.diagnosis import detail_lines as diagnosis_lines
 
@@ -30,13 +31,13 @@ class DetailPane(ScrollableContainer):
         super().__init__(**kw)  # type: ignore[arg-type]
         self.lines: list[Text] = []
 
-    def show(self, hop: Hop | None, modes: dict[Hook, str], teach: str | None = None,
+    def show(self, hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None = None,
              diagnosis: Diagnosis | None = None) -> None:
         self.lines = detail_lines(hop, modes, teach, diagnosis)
         self.query_one("#detail-body", Static).update(RichGroup(*self.lines))
 
 
-def detail_lines(hop: Hop | None, modes: dict[Hook, str], teach: str | None = None,
+def detail_lines(hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None = None,
                  diagnosis: Diagnosis | None = None) -> list[Text]:
     """Headline, the drop and its diagnosis, (teaching mode: the explanation), hooks, headers."""
     if hop is None:
@@ -45,9 +46,9 @@ def detail_lines(hop: Hop | None, modes: dict[Hook, str], teach: str | None = No
     head.append(inert(f"{hop.netns} {hop.dev}"), style="bold cyan")
     head.append("  " + inert(hop.verb) + ("  (inferred)" if hop.inferred else ""))
     lines = [head]
-    if not (hop.verb == "drop" and hop.action.startswith("dropped:")):
+    if not (hop.verb == Verb.DROP and hop.action.startswith("dropped:")):
         lines.append(Text(inert(hop.action)))  # else the red line below says the same, and more
-    if hop.verb == "drop":
+    if hop.verb == Verb.DROP:
         lines.append(Text(inert(f"dropped: reason {hop.reason or '?'} at {hop.location or '?'}"),
                           style="bold red"))
     if diagnosis is not None:
@@ -58,13 +59,13 @@ def detail_lines(hop: Hop | None, modes: dict[Hook, str], teach: str | None = No
         lines.append(Text("no event of its own: deduced from the hops around it", style="dim"))
     for ev in hop.events:
         lines.append(_hook_line(ev, modes))
-    ev = next((e for e in hop.events if e.headers), None)
-    if ev is not None:
-        lines.extend(decode_headers(ev.headers, ev.headers_l3))
+    with_headers = next((e for e in hop.events if e.headers), None)
+    if with_headers is not None:
+        lines.extend(decode_headers(with_headers.headers, with_headers.headers_l3))
     return lines
 
 
-def _hook_line(ev: Event, modes: dict[Hook, str]) -> Text:
+def _hook_line(ev: Event, modes: dict[Hook, HookMode]) -> Text:
     t = Text("  seen by ")
     t.append(ev.hook.label, style="bold")
     t.append(f" ({modes.get(ev.hook, '?')})", style="dim")

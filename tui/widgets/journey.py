@@ -12,8 +12,10 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from tracer.correlate import Hop
-from tracer.render.text import fmt_ns, inert
-from tui.packets import Packet
+from tracer.correlate.pairing import Packet
+from tracer.correlate.vocab import Verb
+from tracer.render.inert import inert
+from tracer.render.text import fmt_ns
 
 REQUEST, REPLY = "→", "←"
 
@@ -40,12 +42,12 @@ class JourneyTable(DataTable[Text]):
         row = self.cursor_row if keep_row and p is not None and p.pid == self.pid else 0
         self.clear(columns=True)
         self.pid = p.pid if p else None
-        self.hops = list(p.req_hops + p.rep_hops) if p else []
+        self.hops = list(p.request + p.reply) if p else []
         self._columns(self.hops)
         if p is None:
             return
         t0 = p.t0
-        for direction, hops in ((REQUEST, p.req_hops), (REPLY, p.rep_hops)):
+        for direction, hops in ((REQUEST, p.request), (REPLY, p.reply)):
             prev = hops[0].t_ns if hops else t0
             for h in hops:
                 key = f"{'q' if direction == REQUEST else 'r'}{h.index}"
@@ -61,7 +63,7 @@ class JourneyTable(DataTable[Text]):
 
 def hop_cells(h: Hop, direction: str, dt: int, t: int) -> list[Text]:
     """One hop's cells; a dropped hop in red with its reason and location."""
-    drop = h.verb == "drop"
+    drop = h.verb == Verb.DROP
     style = "bold red" if drop else ("dim" if h.inferred else "")
     action = h.action
     if drop:

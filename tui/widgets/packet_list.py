@@ -21,12 +21,13 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tracer.correlate.journey import DELIVERED, DROPPED, IN_FLIGHT, UNANSWERED
-from tracer.render.text import fmt_ns, inert
-from tui.packets import Packet
+from tracer.correlate.pairing import Packet
+from tracer.correlate.vocab import Status
+from tracer.render.inert import inert
+from tracer.render.text import fmt_ns
 
-STATUS_STYLE = {DELIVERED: Style(color="green"), DROPPED: Style(color="red", bold=True),
-                UNANSWERED: Style(color="yellow"), IN_FLIGHT: Style(color="cyan")}
+STATUS_STYLE = {Status.DELIVERED: Style(color="green"), Status.DROPPED: Style(color="red", bold=True),
+                Status.UNANSWERED: Style(color="yellow"), Status.IN_FLIGHT: Style(color="cyan")}
 CURSOR = Style(bgcolor="#264f78", bold=True)
 CURSOR_BLUR = Style(bgcolor="#3a3a3a")
 HEADER = f"{'#':>5} {'status':<10} {'rtt':>8}  packet"

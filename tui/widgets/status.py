@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
-from tracer.model import HookStatus
-from tracer.render.text import inert
+from tracer.model import HookMode, HookStatus
+from tracer.render.inert import inert
 
 
 @dataclass(slots=True)
@@ -66,10 +66,10 @@ def hooks_text(hooks: tuple[HookStatus, ...]) -> Text:
         return Text("?", style="dim")
     t = Text()
     counts = Counter(h.mode for h in hooks)
-    for i, (mode, n) in enumerate(sorted(counts.items(), key=lambda kv: (kv[0] == "off", kv[0]))):
+    for i, (mode, n) in enumerate(sorted(counts.items(), key=lambda kv: (kv[0] == HookMode.OFF, kv[0]))):
         if i:
             t.append(", ")
-        t.append(f"{n} {mode}", style="dim" if mode == "off" else "green")
+        t.append(f"{n} {mode}", style="dim" if mode == HookMode.OFF else "green")
     return t
 
 

@@ -1,8 +1,9 @@
-"""``struct brt_event`` as a numpy dtype, and batch decoding into Events.
+"""Batches of ``brt_event`` records decoded into Events, lazily.
 
-Why numpy: one event struct of fixed size means a ring-buffer batch is an
-array of identical records, so the header checks and field extraction are
-vectorised; Events are built lazily, only when something asks for one.
+The probes' ring buffer and a recording's raw batches both hand over arrays of
+the event dtype (``tracer/schema/event.py``); this turns them into
+:class:`~tracer.model.Event` objects only when something asks for one. The
+correlator files events by packet from the columns, without building them.
 No bcc here, so the decoder is tested and benchmarked on synthetic bytes.
 """
 
@@ -14,39 +15,7 @@ from typing import Any, cast, overload
 import numpy as np
 
 from tracer.model import Event, Hook, L4Key, Route, mac
-
-F_L3, F_INNER, F_ROUTE, F_FDB, F_MAC = 1, 2, 4, 8, 16
-DEFAULT_SNAPLEN = 128
-
-KEY_DTYPE = np.dtype([
-    ("saddr", "<u4"), ("daddr", "<u4"), ("ip_id", "<u2"), ("sport", "<u2"), ("dport", "<u2"),
-    ("proto", "u1"), ("ttl", "u1"), ("icmp_type", "u1"), ("icmp_code", "u1"), ("pad", "<u2"),
-])
-
-
-def event_dtype(snaplen: int = DEFAULT_SNAPLEN) -> np.dtype:
-    """The C struct, field for field (probes/brtrace.h)."""
-    return np.dtype([
-        ("ts_ns", "<u8"), ("skb", "<u8"), ("location", "<u8"),
-        ("netns", "<u4"), ("ifindex", "<u4"), ("len", "<u4"), ("drop_reason", "<u4"),
-        ("vni", "<u4"), ("fib_table", "<u4"), ("fib_err", "<i4"), ("fib_oif", "<u4"),
-        ("fib_iif", "<u4"), ("fib_nh_ifindex", "<u4"), ("fib_gw", "<u4"),
-        ("cpu", "<u2"), ("hook", "<u2"), ("ethertype", "<u2"), ("vlan", "<u2"), ("fdb_vlan", "<u2"),
-        ("pkt_type", "u1"), ("flags", "u1"), ("ifname", "S16"),
-        ("src_mac", "V6"), ("dst_mac", "V6"), ("inner_src_mac", "V6"), ("inner_dst_mac", "V6"),
-        ("fdb_mac", "V6"), ("hdr_len", "<u2"),
-        ("outer", KEY_DTYPE), ("inner", KEY_DTYPE), ("headers", "V%d" % snaplen),
-    ], align=False)
-
-
-def record_dtype(snaplen: int = DEFAULT_SNAPLEN) -> np.dtype:
-    """A ring-buffer record: 8-byte header (len | busy/discard bits, page offset),
-    the event, padded to 8 bytes as the kernel's ring buffer does."""
-    ev = event_dtype(snaplen)
-    size = (8 + ev.itemsize + 7) & ~7
-    return np.dtype({"names": ["rb_len", "rb_pgoff", "ev"],
-                     "formats": ["<u4", "<u4", ev], "offsets": [0, 4, 8], "itemsize": size})
-
+from tracer.schema.event import F_FDB, F_INNER, F_L3, F_MAC, F_ROUTE
 
 _HOOKS: list[Hook | None] = [None] * 256
 for _h in Hook:

@@ -11,9 +11,12 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from tracer.lab import LabInfo
 
 ROOT = Path(__file__).resolve().parents[2]
 SESSION = f"brt-tui-test-{os.getpid()}"
@@ -23,7 +26,7 @@ def _tmux(*args: str) -> str:
     return subprocess.run(["tmux", *args], capture_output=True, text=True, check=False).stdout
 
 
-def _wait_for(pred, timeout: float) -> str:  # type: ignore[no-untyped-def]
+def _wait_for(pred: Callable[[str], bool], timeout: float) -> str:
     end = time.monotonic() + timeout
     screen = ""
     while time.monotonic() < end:
@@ -40,18 +43,12 @@ def _brt_programs() -> list[str]:
 
 
 @pytest.mark.kernel
-def test_live_ping_tui_shows_path_and_detaches_on_quit() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root (eBPF, network namespaces)")
+def test_live_ping_tui_shows_path_and_detaches_on_quit(flannel_lab: LabInfo) -> None:
     if not shutil.which("tmux") or not shutil.which("bpftool"):
         pytest.skip("needs tmux and bpftool")
-    from tracer import lab
-
-    was_up = lab.status("flannel").state == lab.STATE_UP
-    if not was_up:
-        lab.up("flannel")
     brtrace = str(Path(sys.executable).parent / "brtrace")
-    cmd = f"cd {ROOT} && env -u COLUMNS -u LINES {brtrace} ping 10.244.1.3 --from pod-a -c 2; echo brtrace-exit=$?; sleep 60"
+    cmd = (f"cd {ROOT} && env -u COLUMNS -u LINES {brtrace} ping 10.244.1.3 --from pod-a -c 2; "
+           "echo brtrace-exit=$?; sleep 60")
     try:
         _tmux("new-session", "-d", "-s", SESSION, "-x", "120", "-y", "40", cmd)
         _tmux("resize-window", "-t", SESSION, "-x", "120", "-y", "40")
@@ -65,5 +62,3 @@ def test_live_ping_tui_shows_path_and_detaches_on_quit() -> None:
         assert _brt_programs() == []
     finally:
         _tmux("kill-session", "-t", SESSION)
-        if not was_up:
-            lab.down("flannel")

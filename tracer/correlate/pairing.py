@@ -1,21 +1,25 @@
-"""Packets as the TUI lists them: journeys paired into request/reply, with status and RTT.
+"""Packets as every view shows them: journeys paired into request and reply, with status and RTT.
 
-Pure Python (no textual) so the bookkeeping is unit-testable and the app only
-turns its answers into widget updates. Work is incremental: ``update`` takes
-the journey ids the correlator reports as changed and rebuilds hops for those
-only, so a batch costs what it changed, not what has been seen.
-Status timeouts run on *event* time, never the wall clock, so a replay shows
-the same thing on every run.
+One model for the live TUI, ``replay --plain/--json/--explain`` and ``ping``:
+a :class:`Packet` is an echo exchange (request and reply journeys joined by
+ICMP id and sequence) or any other single journey. :class:`PacketBook` builds
+them incrementally from the journey ids the correlator reports as changed, so
+a batch costs what it changed, not what has been seen; status timeouts run
+on *event* time, never the wall clock, so a replay shows the same thing on
+every run. ``ping`` knows more than the events (the socket saw the reply),
+so :func:`probe_packet` builds one probe's Packet from that answer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tracer.correlate import Correlator, Hop, Journey, build_hops
-from tracer.correlate.journey import DELIVERED, DROPPED, IN_FLIGHT, UNANSWERED
+from tracer.correlate.correlator import Correlator
+from tracer.correlate.hops import build_hops
+from tracer.correlate.journey import Hop, Journey
+from tracer.correlate.vocab import Status, Verb
 from tracer.model import ICMP_ECHO, ICMP_ECHOREPLY
-from tracer.render.text import inert
+from tracer.render.inert import inert
 from tracer.topology.model import Topology
 
 ANSWER_TIMEOUT_NS = 1_000_000_000  # a packet not done after 1 s of event time is unanswered
@@ -23,33 +27,34 @@ ANSWER_TIMEOUT_NS = 1_000_000_000  # a packet not done after 1 s of event time i
 
 @dataclass(slots=True)
 class Packet:
-    """One row of the packet list: an echo exchange, or any other single journey."""
+    """One packet as a person reads it: where it went (request, reply) and how it ended."""
 
     pid: int
     what: str
     src: str = ""
     dst: str = ""
-    request: Journey | None = None
-    reply: Journey | None = None
-    req_hops: tuple[Hop, ...] = ()
-    rep_hops: tuple[Hop, ...] = ()
-    status: str = IN_FLIGHT
+    request: tuple[Hop, ...] = ()
+    reply: tuple[Hop, ...] = ()
+    status: Status = Status.IN_FLIGHT
     rtt_ns: int | None = None
-    echo: bool = False
+    echo: bool = False  # an ICMP echo exchange (the reply is paired by id and sequence)
+    seq: int = 0
+    ident: int = 0
+    error: str = ""  # what the sending socket reported (ping only)
     places: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def t0(self) -> int:
-        hops = self.req_hops or self.rep_hops
+        hops = self.request or self.reply
         return hops[0].t_ns if hops else 0
 
     @property
     def hops(self) -> tuple[Hop, ...]:
-        return self.req_hops + self.rep_hops
+        return self.request + self.reply
 
     @property
     def drop(self) -> Hop | None:
-        return next((h for h in self.hops if h.verb == "drop"), None)
+        return next((h for h in self.hops if h.verb == Verb.DROP), None)
 
     def search_text(self) -> str:
         """What the filter box matches against: status, addresses, namespaces, devices."""
@@ -88,19 +93,18 @@ class PacketBook:
         pid = self._by_jid.get(j.jid)
         if pid is not None:
             return pid, False
-        echo = j.icmp
-        if echo is not None and echo[0] in (ICMP_ECHO, ICMP_ECHOREPLY):
-            ek = (echo[1], echo[2])
-            pid = self._by_echo.get(ek)
+        echo = _echo(j)
+        if echo is not None:
+            pid = self._by_echo.get(echo)
             if pid is not None:
                 self._by_jid[j.jid] = pid
                 return pid, False
         pid = len(self.packets) + 1
-        self.packets[pid] = Packet(pid, _what(j))
+        p = self.packets[pid] = Packet(pid, _what(j))
         self._by_jid[j.jid] = pid
-        if echo is not None and echo[0] in (ICMP_ECHO, ICMP_ECHOREPLY):
-            self._by_echo[(echo[1], echo[2])] = pid
-            self.packets[pid].echo = True
+        if echo is not None:
+            self._by_echo[echo] = pid
+            p.echo, (p.ident, p.seq) = True, echo
         self._open.add(pid)
         return pid, True
 
@@ -108,26 +112,26 @@ class PacketBook:
         hops = tuple(build_hops(j, self.topo))
         key = j.packet()
         if j.is_reply():
-            p.reply, p.rep_hops = j, hops
+            p.reply = hops
             p.src, p.dst = p.src or key.dst, p.dst or key.src
         else:
-            p.request, p.req_hops = j, hops
+            p.request = hops
             p.src, p.dst = key.src, key.dst
         p.places = frozenset(f"{h.netns} {h.dev}" for h in p.hops)
         self._judge(p, final=False)
 
     def _judge(self, p: Packet, final: bool) -> None:
         if p.drop is not None:
-            p.status = DROPPED
+            p.status = Status.DROPPED
         elif _delivered(p):
-            p.status = DELIVERED
+            p.status = Status.DELIVERED
         elif final or self.now_ns - p.t0 > ANSWER_TIMEOUT_NS:
-            p.status = UNANSWERED
+            p.status = Status.UNANSWERED
         else:
-            p.status = IN_FLIGHT
-        p.rtt_ns = (p.rep_hops[-1].t_ns - p.req_hops[0].t_ns
-                    if p.status == DELIVERED and p.echo and p.req_hops and p.rep_hops else None)
-        if p.status == IN_FLIGHT:
+            p.status = Status.IN_FLIGHT
+        p.rtt_ns = (p.reply[-1].t_ns - p.request[0].t_ns
+                    if p.status == Status.DELIVERED and p.echo and p.request and p.reply else None)
+        if p.status == Status.IN_FLIGHT:
             self._open.add(p.pid)
         else:
             self._open.discard(p.pid)
@@ -148,10 +152,34 @@ class PacketBook:
         return [pid for pid, p in self.packets.items() if needle in p.search_text()]
 
 
+def probe_packet(corr: Correlator, topo: Topology, ident: int, seq: int,
+                 rtt_ns: int | None = None, error: str = "") -> Packet:
+    """One ``ping`` probe; the socket's answer (``rtt_ns``) decides delivered, not the events."""
+    req = corr.icmp_journey(ICMP_ECHO, ident, seq)
+    rep = corr.icmp_journey(ICMP_ECHOREPLY, ident, seq)
+    p = Packet(seq, f"icmp seq {seq} id {ident:#06x}", echo=True, seq=seq, ident=ident,
+               request=tuple(build_hops(req, topo)) if req else (),
+               reply=tuple(build_hops(rep, topo)) if rep else (), rtt_ns=rtt_ns, error=error)
+    if rtt_ns is not None:
+        p.status = Status.DELIVERED
+    elif p.drop is not None:
+        p.status = Status.DROPPED
+    else:
+        p.status = Status.UNANSWERED
+    return p
+
+
+def _echo(j: Journey) -> tuple[int, int] | None:
+    """(id, seq) of an echo request or reply journey: what pairs the two."""
+    icmp = j.icmp
+    if icmp is None or icmp[0] not in (ICMP_ECHO, ICMP_ECHOREPLY):
+        return None
+    return icmp[1], icmp[2]
+
+
 def _delivered(p: Packet) -> bool:
-    if p.echo:
-        return any(h.verb == "deliver" for h in p.rep_hops)
-    return any(h.verb == "deliver" for h in p.req_hops)
+    hops = p.reply if p.echo else p.request
+    return any(h.verb == Verb.DELIVER for h in hops)
 
 
 def _what(j: Journey) -> str:

@@ -1,0 +1,39 @@
+"""Every handler the hook table makes, as bcc's compiler and the kernel's verifier
+see them: the kprobe variants too, which this kernel (no kprobes) never attaches
+in a trace. The compile also runs brt_schema.h's checks of the event struct."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from probes.loader import compile_probes, load_plan
+from tests.kernel.test_ping import no_brtrace_programs
+from tracer.filter import TraceFilter
+from tracer.model import Hook, HookStatus
+
+pytestmark = pytest.mark.kernel
+
+FILTERS = [TraceFilter(), TraceFilter(icmp_id=7, fib_addrs=("10.244.1.3",)),
+           TraceFilter(proto="udp", port=5299, only_drops=True)]
+
+
+@pytest.mark.parametrize("flt", FILTERS, ids=lambda f: f.describe() or "all")
+def test_every_hook_handler_compiles_and_passes_the_verifier(flt: TraceFilter) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("loading BPF programs needs root")
+    import bcc
+
+    plan = load_plan()
+    kprobes = [HookStatus(h, "kprobe", h.target) for h in Hook if not h.is_tracepoint]
+    bpf = compile_probes(flt, plan.macros, 128, 1, kprobes)
+    try:
+        for h in Hook:
+            kind = bcc.BPF.RAW_TRACEPOINT if h.is_tracepoint else bcc.BPF.KPROBE
+            prefix = "brt_tp_" if h.is_tracepoint else "brt_kp_"
+            assert bpf.load_func(f"{prefix}{h.function}".encode(), kind).fd >= 0, h
+        assert bpf.load_func(b"brt_emit", bcc.BPF.RAW_TRACEPOINT).fd >= 0
+    finally:
+        bpf.cleanup()
+    assert no_brtrace_programs()

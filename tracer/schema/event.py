@@ -1,0 +1,145 @@
+"""``struct brt_event``, the record every hook emits, described once.
+
+The tables below are the event's schema: each C field with its C type and
+the :class:`~tracer.model.Event` attribute it feeds. The numpy dtype that
+decodes a ring-buffer batch (and a recording's raw batch) is built from them,
+the loader generates compile-time checks of ``probes/brtrace.h``'s struct
+from them (``probes/cgen.py``: the real compiler verifies every offset and
+size at each load), and the unit tests check the header, the decoder and the
+recording format against them, types included.
+
+Why one fixed-size struct: a ring-buffer batch is then an array of identical
+records, so header checks and field extraction are vectorised and Events are
+built lazily (``tracer/schema/decode.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+DEFAULT_SNAPLEN: Final = 128
+
+# flags: which optional parts of an event are set (C: BRT_F_<name>)
+F_L3: Final = 1  # headers[] starts at the IP header, not Ethernet
+F_INNER: Final = 2  # inner holds a VXLAN-encapsulated packet's key
+F_ROUTE: Final = 4  # fib_* fields are set
+F_FDB: Final = 8  # fdb_* fields are set
+F_MAC: Final = 16  # src_mac/dst_mac are set
+FLAGS: Final = {"L3": F_L3, "INNER": F_INNER, "ROUTE": F_ROUTE, "FDB": F_FDB, "MAC": F_MAC}
+
+
+@dataclass(frozen=True, slots=True)
+class CType:
+    """A C scalar type as brtrace.h spells it (the kernel's fixed-width types)."""
+
+    name: str
+    size: int
+    signed: bool
+
+    @property
+    def numpy(self) -> str:
+        return ("<i" if self.signed else "<u") + str(self.size) if self.size > 1 else (
+            "i1" if self.signed else "u1")
+
+
+U8: Final = CType("u8", 1, False)
+U16: Final = CType("u16", 2, False)
+U32: Final = CType("u32", 4, False)
+U64: Final = CType("u64", 8, False)
+S32: Final = CType("s32", 4, True)
+CHAR: Final = CType("char", 1, True)  # only in arrays: bytes of a string
+
+
+@dataclass(frozen=True, slots=True)
+class CStruct:
+    """A C struct: its name and fields in declaration order."""
+
+    name: str
+    fields: tuple[CField, ...]
+
+
+SNAPLEN: Final = 0  # as an array length: BRT_SNAPLEN, chosen at load time
+
+
+@dataclass(frozen=True, slots=True)
+class CField:
+    """One struct member. ``count`` > 1 (or SNAPLEN) makes it an array.
+
+    ``event`` names what the field becomes in an Event: an attribute
+    (``length``), a nested one (``route.table``), or "" for framing that no
+    attribute carries as such (``flags``, ``hdr_len``, ``pad``).
+    """
+
+    name: str
+    ctype: CType | CStruct
+    count: int = 1
+    event: str = ""
+
+    @property
+    def is_array(self) -> bool:
+        return self.count != 1
+
+
+def _same(*names: str, ctype: CType) -> tuple[CField, ...]:
+    return tuple(CField(n, ctype, event=n) for n in names)
+
+
+BRT_KEY: Final = CStruct("brt_key", (
+    *_same("saddr", "daddr", ctype=U32),  # network byte order
+    *_same("ip_id", "sport", "dport", ctype=U16),  # host order; ICMP: echo id, sequence
+    *_same("proto", "ttl", "icmp_type", "icmp_code", ctype=U8),  # icmp_type 0xff: not ICMP
+    CField("pad", U16),
+))
+
+BRT_EVENT: Final = CStruct("brt_event", (
+    *_same("ts_ns", "skb", "location", ctype=U64),
+    *_same("netns", "ifindex", ctype=U32),
+    CField("len", U32, event="length"),
+    *_same("drop_reason", "vni", ctype=U32),
+    CField("fib_table", U32, event="route.table"),
+    CField("fib_err", S32, event="route.err"),
+    CField("fib_oif", U32, event="route.oif"),
+    CField("fib_iif", U32, event="route.iif"),
+    CField("fib_nh_ifindex", U32, event="route.nh_ifindex"),
+    CField("fib_gw", U32, event="route.gateway"),
+    *_same("cpu", "hook", "ethertype", "vlan", "fdb_vlan", ctype=U16),
+    CField("pkt_type", U8, event="pkt_type"),
+    CField("flags", U8),
+    CField("ifname", CHAR, 16, event="ifname"),
+    *(CField(n, U8, 6, event=n)
+      for n in ("src_mac", "dst_mac", "inner_src_mac", "inner_dst_mac", "fdb_mac")),
+    CField("hdr_len", U16),
+    CField("outer", BRT_KEY, event="outer"),
+    CField("inner", BRT_KEY, event="inner"),
+    CField("headers", U8, SNAPLEN, event="headers"),
+))
+
+
+# Event attributes no brt_event field holds as such: the drop reason's and the
+# location's names (the loader resolves them from BTF and kallsyms) and F_L3.
+EVENT_ONLY: Final = ("reason_name", "location_sym", "headers_l3")
+
+
+def _format(f: CField, snaplen: int) -> str | np.dtype:
+    if isinstance(f.ctype, CStruct):
+        return struct_dtype(f.ctype, snaplen)
+    if not f.is_array:
+        return f.ctype.numpy
+    n = snaplen if f.count == SNAPLEN else f.count
+    return f"S{n}" if f.ctype is CHAR else f"V{n}"  # a string, or raw bytes (MACs, headers)
+
+
+def struct_dtype(s: CStruct, snaplen: int = DEFAULT_SNAPLEN) -> np.dtype:
+    """The C struct as a packed numpy dtype (brtrace.h orders fields so none needs padding)."""
+    return np.dtype([(f.name, _format(f, snaplen)) for f in s.fields], align=False)
+
+
+KEY_DTYPE: Final = struct_dtype(BRT_KEY)
+
+
+def event_dtype(snaplen: int = DEFAULT_SNAPLEN) -> np.dtype:
+    """``struct brt_event`` with ``headers[snaplen]``."""
+    return struct_dtype(BRT_EVENT, snaplen)
