@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 BRTRACE := .venv/bin/brtrace
 
-.PHONY: setup demo test test-unit test-kernel vmtest bench samples clean
+.PHONY: setup demo lint test test-unit test-kernel vmtest bench samples clean
 
 setup:
 	@bash scripts/setup.sh
@@ -11,7 +11,13 @@ demo: setup
 	$(BRTRACE) lab up flannel
 	$(BRTRACE) ping 10.244.1.3 --from pod-a -c 3
 
-test: setup
+# ruff (pyflakes, pycodestyle, bugbear, import order) and strict mypy over the
+# whole tree; the configuration of both is in pyproject.toml.
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+test: setup lint
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(MAKE) vmtest
 
@@ -22,6 +28,10 @@ vmtest: setup
 
 test-unit: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+# The tests that need root, network namespaces and eBPF on the running kernel.
+test-kernel: setup
+	$(PY) -m pytest -q -p no:cacheprovider tests/kernel
 
 bench: setup
 	$(PY) bench/run.py

@@ -22,21 +22,26 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# Run as a script: the tree this file is in, first.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from textual.widget import Widget
+
+from bench.figure import TUI_FRAME
 from tracer.correlate import Correlator
-from tracer.correlate.pairing import PacketBook
+from tracer.correlate.pairing import Packet, PacketBook
 from tracer.record import ReplaySource
+from tracer.source import SourceInfo
 from tui.app import BrtraceApp
 from tui.widgets.journey import JourneyTable
 from tui.widgets.packet_list import PacketList
 from tui.widgets.topology import TopologyPane
 
+ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SAMPLE = ROOT / "tests/tui/data/flannel-ping.brt"
 
 
-def templates(sample: Path) -> tuple[object, list[object]]:
+def templates(sample: Path) -> tuple[SourceInfo, list[Packet]]:
     src = ReplaySource(sample)
     corr, book = Correlator(), PacketBook(src.info.topology)
     while batch := src.poll():
@@ -47,14 +52,14 @@ def templates(sample: Path) -> tuple[object, list[object]]:
 
 async def measure(n: int, sample: Path, keys: list[str]) -> dict[str, list[float]]:
     info, tpl = templates(sample)
-    app = BrtraceApp(topology=info.topology, label="bench", rate_interval=None)  # type: ignore[attr-defined]
-    app.info = info  # type: ignore[assignment]
+    app = BrtraceApp(topology=info.topology, label="bench", rate_interval=None)
+    app.info = info
     out: dict[str, list[float]] = {}
     async with app.run_test(size=(120, 40)) as pilot:
         t = time.perf_counter()
         for pid in range(1, n + 1):
-            app.book.packets[pid] = replace(tpl[pid % len(tpl)], pid=pid)  # type: ignore[type-var]
-        inodes = {h.netns_inode for p in tpl for h in p.hops if h.netns_inode}  # type: ignore[attr-defined]
+            app.book.packets[pid] = replace(tpl[pid % len(tpl)], pid=pid)
+        inodes = {h.netns_inode for p in tpl for h in p.hops if h.netns_inode}
         app.query_one(TopologyPane).show_namespaces(inodes)  # the map, as after a live run
         plist = app.query_one(PacketList)
         plist.append(list(range(1, n + 1)))
@@ -100,7 +105,7 @@ def _drain(app: BrtraceApp) -> None:
 def frame(app: BrtraceApp) -> None:
     """One full repaint: layout, then every visible line of every widget rendered."""
     screen = app.screen
-    for w in screen.walk_children():
+    for w in screen.walk_children(Widget):
         w._styles_cache.clear()
     screen._compositor.reflow(screen, app.size)
     screen._compositor.render_update(full=True)
@@ -119,10 +124,12 @@ def main() -> int:
         p95 = ms[int(len(ms) * 0.95) - 1]
         if "round trip" not in key:
             worst = max(worst, p95)
-        print(f"  key {key:<9} frame median {statistics.median(ms):6.1f} ms  p95 {p95:6.1f} ms  max {ms[-1]:6.1f} ms")
-    verdict = "OK" if worst <= 50 else "OVER"
-    print(f"frame time p95 (worst key): {worst:.1f} ms — target ≤ 50 ms: {verdict}")
-    return 0 if worst <= 50 else 1
+        print(f"  key {key:<9} frame median {statistics.median(ms):6.1f} ms  p95 {p95:6.1f} ms  "
+              f"max {ms[-1]:6.1f} ms")
+    met = TUI_FRAME.met(worst)
+    verdict = "OK" if met else "OVER"
+    print(f"frame time p95 (worst key): {worst:.1f} ms — target {TUI_FRAME.text()}: {verdict}")
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import json
 import mmap
 import os
@@ -29,13 +30,39 @@ import resource
 import socket
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
+from types import ModuleType
+from typing import Any
 
 T_START = time.perf_counter()
 
 
 def _setup_path(tree: str) -> None:
     here = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:0] = [tree, os.path.dirname(here)]  # the tree's packages; then bench/ for synth
+    sys.path[:0] = [tree, os.path.dirname(here)]  # the tree's packages; then the working tree's
+
+
+def _synth() -> ModuleType:
+    """The tree's own synthetic-event generator: it builds that tree's event layout.
+
+    tests/support/synth.py; trees from before it moved there have bench/synth.py.
+    """
+    try:
+        return importlib.import_module("tests.support.synth")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("tests.support", "tests.support.synth"):
+            raise
+        return importlib.import_module("bench.synth")
+
+
+def _decoder() -> Any:
+    """The tree's own decoder class: tracer/schema/decode.py; older trees have probes/layout.py."""
+    try:
+        return importlib.import_module("tracer.schema.decode").Decoder
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("tracer.schema", "tracer.schema.decode"):
+            raise
+        return importlib.import_module("probes.layout").Decoder
 
 
 def _emit(obj: dict[str, object]) -> None:
@@ -52,34 +79,34 @@ def rss_mb() -> float:
 
 # -- user-space pipeline ---------------------------------------------------------
 
-def _ring(size: int):  # type: ignore[no-untyped-def]
-    """A synthetic ring buffer; works with trees whose RingBuffer predates from_memory."""
+def _ring(size: int) -> Any:
+    """A synthetic ring buffer; works with trees whose RingBuffer predates from_memory.
+
+    Typed ``Any``: the tree measured may be an older one, with other APIs."""
     from probes.ringbuf import RingBuffer
 
     if not hasattr(RingBuffer, "from_memory"):
-        def from_memory(cls, cons, prod, size, dtype):  # type: ignore[no-untyped-def]
-            self = cls.__new__(cls)
+        def from_memory(cls: type[Any], cons: mmap.mmap, prod: mmap.mmap, size: int, dtype: Any) -> Any:
+            self = object.__new__(cls)
             self._size, self._mask, self._dtype = size, size - 1, dtype
             self._cons, self._prod = cons, prod
             self._data = memoryview(prod)[mmap.PAGESIZE:]
             self._ep = None
             return self
-        RingBuffer.from_memory = classmethod(from_memory)  # type: ignore[attr-defined]
-    from bench.synth import SyntheticRing
-
-    return SyntheticRing(size)
+        setattr(RingBuffer, "from_memory", classmethod(from_memory))  # noqa: B010 - older trees only
+    return _synth().SyntheticRing(size)
 
 
-def _source_batches(n: int, batch: int):  # type: ignore[no-untyped-def]
-    from bench.synth import EVENTS_PER_PACKET, flannel_batch
-
+def _source_batches(n: int, batch: int) -> Iterator[Any]:
+    synth = _synth()
     for k in range(0, n, batch):  # whole packets per batch, every packet new
-        yield flannel_batch(batch, first_packet=k // EVENTS_PER_PACKET)
+        yield synth.flannel_batch(batch, first_packet=k // synth.EVENTS_PER_PACKET)
 
 
 def cmd_pipeline(a: argparse.Namespace) -> None:
-    from tracer.schema.decode import Decoder
     from tracer.correlate.correlator import Correlator
+
+    Decoder = _decoder()
 
     ring = _ring(8 << 20)
     dec, corr = Decoder(), Correlator()
@@ -121,8 +148,9 @@ def cmd_replay(a: argparse.Namespace) -> None:
 
 
 def cmd_rss(a: argparse.Namespace) -> None:
-    from tracer.schema.decode import Decoder
     from tracer.correlate.correlator import Correlator
+
+    Decoder = _decoder()
 
     ring = _ring(8 << 20)
     dec, corr = Decoder(), Correlator()
@@ -141,7 +169,7 @@ def cmd_rss(a: argparse.Namespace) -> None:
 
 # -- live probes -----------------------------------------------------------------
 
-def _filter(kind: str, port: int, proto: str = "udp"):  # type: ignore[no-untyped-def]
+def _filter(kind: str, port: int, proto: str = "udp") -> Any:
     from tracer.filter import TraceFilter
 
     if kind == "match":
@@ -149,13 +177,13 @@ def _filter(kind: str, port: int, proto: str = "udp"):  # type: ignore[no-untype
     return TraceFilter(proto=proto, port=9)  # discard port: nothing in the flood matches
 
 
-def _floor(all_hooks: bool):  # type: ignore[no-untyped-def]
+def _floor(all_hooks: bool) -> Any:
     """probes/floor.c (returns at once) on the tracepoints brtrace would attach."""
     from bcc import BPF
 
     from probes import loader
 
-    plan = loader.load_plan().hooks
+    plan: Sequence[Any] = loader.load_plan().hooks
     if hasattr(loader, "choose_hooks"):
         plan = loader.choose_hooks(plan, all_hooks)
     bpf = BPF(src_file=os.path.join(loader.PROBE_DIR, "floor.c").encode())
@@ -225,6 +253,61 @@ def cmd_trace(a: argparse.Namespace) -> None:
            "close_s": time.perf_counter() - t, "rss_mb": rss_mb()})
 
 
+# The send loops keep the send inline (no call per datagram): the sender's speed is the load.
+# A refused datagram (full queue) is part of a flood: not counted, not an error.
+
+def _send_count(send: Callable[[bytes], int], payload: bytes, count: int, rate: int, t0: float) -> int:
+    """Exactly ``count`` datagrams, each at its due time when ``rate`` is set."""
+    gap = 1.0 / rate if rate else 0.0
+    sent = 0
+    for i in range(count):
+        if gap:
+            due = t0 + i * gap
+            while time.perf_counter() < due:
+                pass
+        try:
+            send(payload)
+            sent += 1
+        except OSError:
+            pass
+    return sent
+
+
+def _send_paced(send: Callable[[bytes], int], payload: bytes, rate: int, t0: float, end: float) -> int:
+    """``rate`` datagrams per second, in bursts each millisecond, until ``end``."""
+    burst = max(1, rate // 1000)
+    tick, sent = 0, 0
+    while time.perf_counter() < end:
+        due = t0 + tick / 1000.0
+        now = time.perf_counter()
+        if now < due:
+            if due - now > 0.0005:
+                time.sleep(due - now)
+            continue
+        for _ in range(burst):
+            try:
+                send(payload)
+                sent += 1
+            except OSError:
+                pass
+        tick += 1
+    return sent
+
+
+def _send_flat_out(send: Callable[[bytes], int], payload: bytes, end: float) -> int:
+    """As fast as one Python sender goes, until ``end`` (the clock read every 256)."""
+    sent = 0
+    while True:
+        for _ in range(256):
+            try:
+                send(payload)
+                sent += 1
+            except OSError:
+                pass
+        if time.perf_counter() >= end:
+            return sent
+
+
 def cmd_flood(a: argparse.Namespace) -> None:
     from tracer import netns
 
@@ -235,50 +318,15 @@ def cmd_flood(a: argparse.Namespace) -> None:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.connect((a.dest, a.port))
     payload = bytes(a.size)
-    send = s.send
     ru = resource.getrusage(resource.RUSAGE_SELF)
     cpu0 = ru.ru_utime + ru.ru_stime
-    sent = 0
     t0 = time.perf_counter()
-    end = t0 + a.duration
     if a.count:
-        gap = 1.0 / a.rate if a.rate else 0.0
-        for i in range(a.count):
-            if gap:
-                due = t0 + i * gap
-                while time.perf_counter() < due:
-                    pass
-            try:
-                send(payload)
-                sent += 1
-            except OSError:
-                pass
+        sent = _send_count(s.send, payload, a.count, a.rate, t0)
     elif a.rate:
-        burst = max(1, a.rate // 1000)  # paced per millisecond
-        tick = 0
-        while time.perf_counter() < end:
-            due = t0 + tick / 1000.0
-            now = time.perf_counter()
-            if now < due:
-                time.sleep(due - now) if due - now > 0.0005 else None
-                continue
-            for _ in range(burst):
-                try:
-                    send(payload)
-                    sent += 1
-                except OSError:
-                    pass
-            tick += 1
+        sent = _send_paced(s.send, payload, a.rate, t0, t0 + a.duration)
     else:
-        while True:
-            for _ in range(256):
-                try:
-                    send(payload)
-                    sent += 1
-                except OSError:
-                    pass
-            if time.perf_counter() >= end:
-                break
+        sent = _send_flat_out(s.send, payload, t0 + a.duration)
     took = time.perf_counter() - t0
     ru = resource.getrusage(resource.RUSAGE_SELF)
     cpu = ru.ru_utime + ru.ru_stime - cpu0

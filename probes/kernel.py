@@ -11,8 +11,11 @@ import ctypes
 import ctypes.util
 import os
 import platform
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from probes.bpfsys import Result
 
 TRACEFS_CANDIDATES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 BTF_PATH = "/sys/kernel/btf/vmlinux"
@@ -86,13 +89,7 @@ def function_exists(name: str) -> bool:
     return name in set(names)
 
 
-@dataclass(frozen=True)
-class FentryProbe:
-    ok: bool
-    detail: str
-
-
-def try_fentry(func_btf_id: int) -> FentryProbe:
+def try_fentry(func_btf_id: int) -> Result:
     """Load and attach a two-instruction fentry program on a function.
 
     The only honest way to know: some kernels (like the one this was built

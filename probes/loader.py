@@ -20,11 +20,12 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from probes import kernel
 from probes.btf import BTF, BTFError
-from probes.drain import RingDrain
 from probes.cgen import HEADER_NAME, schema_header
+from probes.drain import RingDrain
 from probes.offsets import drop_reason_names, offset_macros
 from probes.ringbuf import RingBuffer, record_dtype
 from tracer.errors import BrtraceError, NeedRoot
@@ -240,7 +241,7 @@ def _require_root() -> None:
         raise NeedRoot("tracing")
 
 
-def _import_bcc():  # type: ignore[no-untyped-def]
+def _import_bcc() -> Any:
     try:
         import bcc
     except ImportError:
@@ -267,7 +268,7 @@ def compile_probes(  # type: ignore[no-untyped-def]
             f.write(header)
         try:
             return bcc.BPF(src_file=SOURCE.encode(), cflags=[*cflags, f"-I{gen}"])
-        except Exception as exc:  # bcc raises bare Exception on compile/load failure
+        except Exception as exc:  # noqa: BLE001 -- bcc raises bare Exception on compile/load failure
             raise BrtraceError(f"could not compile/load the probes: {exc}; "
                                "run `brtrace doctor` to see what is missing") from None
 
@@ -311,7 +312,7 @@ class LiveSource:
         try:
             fn = self._bpf.load_func(b"brt_emit", bcc.BPF.RAW_TRACEPOINT)
             self._bpf[b"emit_prog"][ctypes.c_int(0)] = ctypes.c_int(fn.fd)
-        except Exception as exc:  # bcc raises bare Exception on load failure
+        except Exception as exc:  # noqa: BLE001 -- bcc raises bare Exception on load failure
             self._bpf.cleanup()
             raise BrtraceError(f"could not load the probes' packet parser: {exc}") from None
         done: list[HookStatus] = []
@@ -326,7 +327,7 @@ class LiveSource:
                 self._bpf.attach_raw_tracepoint(tp=fn.encode(), fn_name=f"brt_tp_{fn}".encode())
             elif st.mode == HookMode.KPROBE:
                 self._bpf.attach_kprobe(event=fn.encode(), fn_name=f"brt_kp_{fn}".encode())
-        except Exception as exc:  # one hook failing must not take the others down
+        except Exception as exc:  # noqa: BLE001 -- one hook failing must not take the others down
             return HookStatus(st.hook, HookMode.OFF, f"attach failed: {exc}")
         return st
 

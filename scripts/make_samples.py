@@ -20,7 +20,8 @@ OUT = ROOT / "samples"
 BRTRACE = str(Path(sys.executable).with_name("brtrace"))
 
 SAMPLES = {
-    "flannel-ping.brt": ("flannel", "pod-a pings pod-b across nodes: veth, cni0, route, VXLAN encap/decap and back",
+    "flannel-ping.brt": ("flannel",
+                         "pod-a pings pod-b across nodes: veth, cni0, route, VXLAN encap/decap and back",
                          ["ping", "10.244.1.3", "--from", "pod-a", "-c", "3", "-i", "0.2"]),
     "docker-nat.brt": ("docker", "ns0 pings the outside network through br0 and MASQUERADE (NAT both ways)",
                        ["ping", "198.51.100.1", "--from", "ns0", "-c", "2", "-i", "0.2"]),
@@ -56,7 +57,8 @@ def fault(sample: str) -> Iterator[None]:
         try:
             yield
         finally:
-            sh("ip", "netns", "exec", "brt-bridge-host", "bridge", "link", "set", "dev", "veth20", "state", "3")
+            sh("ip", "netns", "exec", "brt-bridge-host", "bridge", "link", "set", "dev", "veth20",
+               "state", "3")
     elif sample == "arp-fdb.brt":
         sh("ip", "netns", "exec", "brt-nns1", "ip", "neigh", "flush", "all")
         sh("ip", "netns", "exec", "brt-nns2", "ip", "neigh", "flush", "all")

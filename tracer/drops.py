@@ -30,7 +30,6 @@ class DropGroup:
     total: int = 0
     window: int = 0  # since the last snapshot
     location: str = ""  # most recent kfree_skb location symbol
-    last_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +80,6 @@ class DropTable:
             g.total += 1
             g.window += 1
             g.location = ev.location_sym or g.location
-            g.last_ns = ev.ts_ns
             n += 1
         self.total += n
         return n

@@ -50,7 +50,7 @@ class TraceFilter:
             out.append(f"-DFILTER_PROTO={PROTOS[self.proto]}")
         if self.port is not None:
             out.append(f"-DFILTER_PORT={self.port}")
-        for macro, addr in zip(("FIB_ADDR_A", "FIB_ADDR_B"), self.fib_addrs):
+        for macro, addr in zip(("FIB_ADDR_A", "FIB_ADDR_B"), self.fib_addrs, strict=False):
             out.append(f"-D{macro}={be32(addr)}U")
         if self.only_drops:
             out.append("-DONLY_DROPS=1")

@@ -121,7 +121,7 @@ def _hops(hops: Sequence[Hop], t0: int, clock: WallClock) -> list[Obj]:
 
 
 def diagnosis_record(d: Diagnosis) -> Obj:
-    """Cause, the checks made (facts read from the topology) and the fix; ``evidence`` kept for old readers."""
+    """Cause, the checks made (facts read from the topology), the fix; ``evidence`` for old readers."""
     out: Obj = dict(d.to_dict())
     out["checks"] = list(d.evidence)
     out["culprit"] = {"netns": d.culprit[0], "dev": d.culprit[1]} if d.culprit else None

@@ -52,11 +52,6 @@ def _gettid() -> int:
     return int(ctypes.CDLL(None).syscall(186))  # x86-64 SYS_gettid
 
 
-def inode_of(path: str) -> int:
-    """Namespace identity: the inode of its nsfs file (equal inode = same netns)."""
-    return os.stat(path).st_ino
-
-
 @contextmanager
 def enter(path: str) -> Iterator[None]:
     """Move the calling thread into the netns at ``path``; move it back on exit.
@@ -99,5 +94,5 @@ def run_in_netns(path: str, fn: Callable[[], T]) -> T:
 
 
 def named_path(name: str) -> str:
-    """File of a named netns as ``ip netns`` creates it."""
+    """File of a named netns as ``ip netns`` creates it (the labs' and ping's one home for it)."""
     return os.path.join(NETNS_RUN_DIR, name)

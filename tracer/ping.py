@@ -20,6 +20,7 @@ from tracer.correlate.pairing import Packet, probe_packet
 from tracer.errors import BrtraceError
 from tracer.filter import TraceFilter
 from tracer.model import Event
+from tracer.netns import named_path
 from tracer.sender import Pinger, probe_id
 from tracer.source import EventSource
 from tracer.topology.model import ROLE_POD_ETH, Netns, Topology, link_role
@@ -28,7 +29,6 @@ from tracer.topology.model import ROLE_POD_ETH, Netns, Topology, link_role
 @dataclass
 class PingRun:
     dest: str
-    src_netns: Netns
     src_addr: str
     ident: int
     count: int
@@ -79,7 +79,7 @@ def source_address(ns: Netns, dest: str) -> str:
 
 def netns_file(ns: Netns) -> str:
     if ns.name:
-        return f"/run/netns/{ns.name}"
+        return named_path(ns.name)
     if ns.is_init:
         return "/proc/1/ns/net"
     if ns.pids:
@@ -91,7 +91,7 @@ def run_ping(topo: Topology, dest: str, src: Netns, count: int, interval: float,
              open_source: Callable[[TraceFilter], EventSource],
              on_batch: Callable[[Sequence[Event]], None] | None = None, size: int = 56) -> PingRun:
     src_addr = source_address(src, dest)
-    run = PingRun(dest, src, src_addr, probe_id(), count)
+    run = PingRun(dest, src_addr, probe_id(), count)
     pinger = Pinger(netns_file(src), dest, count, interval, run.ident, size=size)
     pinger.check_route()
     flt = TraceFilter(icmp_id=run.ident, fib_addrs=tuple(a for a in (dest, src_addr) if a))

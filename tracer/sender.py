@@ -31,7 +31,7 @@ def probe_id() -> int:
 def _checksum(data: bytes) -> int:
     if len(data) % 2:
         data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    s: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     s = (s >> 16) + (s & 0xFFFF)
     s += s >> 16
     return ~s & 0xFFFF
@@ -80,7 +80,8 @@ class Pinger:
             self._sock.connect((self.dest, 0))
         except OSError as exc:
             if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-                raise BrtraceError(f"{self.dest} is unreachable from the source namespace (no route)") from None
+                raise BrtraceError(
+                    f"{self.dest} is unreachable from the source namespace (no route)") from None
             raise
 
     def start(self) -> None:

@@ -1,6 +1,12 @@
-"""Session fixtures that bring the labs up once and take them down at the end.
+"""The privileged half of the tests, and the labs they share.
 
-They skip (not fail) only when not root; CI runs as root, so there they run.
+Tests split by privilege, as pyroute2's do: everything under tests/kernel
+needs root (network namespaces, eBPF), so when not root each test is skipped
+at collection with one reason, before any fixture runs; CI runs as root, so
+there they run. A test marked ``unprivileged`` runs either way (it checks
+what a user without root is told).
+
+Session fixtures bring the labs up once and take them down at the end.
 Teardown removes a lab the session built even when a test failed, so no
 ``brt-`` namespace it made outlives it; a lab that was already up (another
 user of the machine) is reused and left up.
@@ -11,33 +17,41 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tracer import lab
 from tracer.lab import LabInfo
 
+HERE = Path(__file__).resolve().parent
+NOT_ROOT = "needs root: tests/kernel drive network namespaces and eBPF on the running kernel"
 
-def _need_root() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("kernel tests need root (network namespaces)")
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip this directory's privileged tests, with one reason, when not root."""
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason=NOT_ROOT)
+    for item in items:
+        if HERE in item.path.parents and item.get_closest_marker("unprivileged") is None:
+            item.add_marker(skip)
 
 
 def init_links() -> list[str]:
     """The machine's own link list, to prove labs never touch it."""
-    return subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.splitlines()
+    proc = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True)
+    return proc.stdout.splitlines()
 
 
 @pytest.fixture(scope="session")
 def init_links_before() -> list[str]:
     """The init netns's links before any lab of this session was built."""
-    _need_root()
     return init_links()
 
 
 def _lab(name: str, init_links_before: list[str]) -> Iterator[LabInfo]:
     """Up for the session; a lab someone already had up is reused and left up."""
-    _need_root()
     state = lab.status(name).state
     if state == lab.STATE_PARTIAL:
         lab.down(name)  # a crashed earlier session: start clean

@@ -12,10 +12,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tracer.lab import fault
+from tracer.lab import LabInfo, fault
 
 pytestmark = pytest.mark.kernel
 BRTRACE = str(Path(sys.executable).with_name("brtrace"))
@@ -35,13 +36,13 @@ EXPECTED = {
 UNANSWERED = {"masquerade-missing"}
 
 
-def ping(f: fault.Fault) -> dict:  # type: ignore[type-arg]
+def ping(f: fault.Fault) -> dict[str, Any]:
     cmd = [BRTRACE, "ping", *f.ping_args(), "-c", "1", "--json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert "Traceback" not in proc.stderr, proc.stderr
-    lines = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]
+    lines: list[dict[str, Any]] = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]
     assert [x["type"] for x in lines] == ["packet", "summary"], proc.stdout + proc.stderr
-    return lines[0]  # type: ignore[no-any-return]
+    return lines[0]
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
@@ -73,7 +74,7 @@ def test_fault_break_diagnose_fix(name: str, request: pytest.FixtureRequest) -> 
     assert "diagnosis" not in after
 
 
-def test_drops_shows_the_fault_group(bridge_lab) -> None:  # type: ignore[no-untyped-def]
+def test_drops_shows_the_fault_group(bridge_lab: LabInfo) -> None:
     """`brtrace drops` for 3 s while nns1 pings nns2 through a disabled port."""
     cmd = [BRTRACE, "drops", "--json", "--duration", "3", "--interval", "1", "--host", "172.16.0.21"]
     # resolve ARP first: with the port disabled an unresolved neighbour would hold the probes

@@ -16,7 +16,7 @@ import pytest
 from tracer import lab
 from tracer.lab import LABS, LabInfo
 from tracer.topology.discover import discover
-from tracer.topology.model import Netns, Topology
+from tracer.topology.model import Link, Netns, Topology, VxlanInfo
 
 pytestmark = pytest.mark.kernel
 
@@ -79,6 +79,21 @@ def ns(topo: Topology, host: str) -> Netns:
     return found
 
 
+def dev(netns: Netns, name_or_ifindex: str | int) -> Link:
+    """A device that must be there (by name or ifindex)."""
+    if isinstance(name_or_ifindex, str):
+        found = netns.link_by_name(name_or_ifindex)
+    else:
+        found = netns.link(name_or_ifindex)
+    assert found is not None, f"{netns.label}/{name_or_ifindex}"
+    return found
+
+
+def vxlan_of(ln: Link) -> VxlanInfo:
+    assert ln.vxlan is not None, ln.name
+    return ln.vxlan
+
+
 def check_lab(name: str) -> None:
     spec = LABS[name]
     topo = discover(names=spec.namespaces)
@@ -87,17 +102,18 @@ def check_lab(name: str) -> None:
         netns = ns(topo, host)
         assert sorted(ln.name for ln in netns.links) == sorted(("lo", *spec.devices[host]))
         assert all(ln.state == "up" for ln in netns.links if ln.name != "tap0"), host
-        main = {(r.dst, r.gateway, netns.link(r.ifindex).name, r.onlink) for r in netns.routes if r.table == 254}
+        main = {(r.dst, r.gateway, dev(netns, r.ifindex).name, r.onlink)
+                for r in netns.routes if r.table == 254}
         assert main == ROUTES[name][host], host
         assert netns.owns_address(spec.addresses[host])
-    for (h, dev), (ph, pdev) in PEERS[name].items():
+    for (h, hdev), (ph, pdev) in PEERS[name].items():
         a, b = ns(topo, h), ns(topo, ph)
-        la, lb = a.link_by_name(dev), b.link_by_name(pdev)
+        la, lb = dev(a, hdev), dev(b, pdev)
         assert topo.peer_of(a.inode, la.ifindex) == (b, lb)
         assert topo.peer_of(b.inode, lb.ifindex) == (a, la)
     for (h, br), ports in PORTS[name].items():
         netns = ns(topo, h)
-        bridge = netns.link_by_name(br)
+        bridge = dev(netns, br)
         assert bridge.kind == "bridge"
         assert {ln.name for ln in netns.links if ln.master == bridge.ifindex} == ports
 
@@ -108,11 +124,13 @@ def test_flannel_lab_topology(flannel_lab: LabInfo) -> None:
     topo = discover(names=["node1", "node2"])
     for node, local, remote, remote_ip in (("node1", "192.168.50.11", "node2", "192.168.50.12"),
                                            ("node2", "192.168.50.12", "node1", "192.168.50.11")):
-        vx = ns(topo, node).link_by_name("flannel.1")
-        peer_vx = ns(topo, remote).link_by_name("flannel.1")
-        assert vx.vxlan.vni == 1 and vx.vxlan.port == 8472 and vx.vxlan.local == local
-        assert not vx.vxlan.learning and vx.mtu == 1450
-        assert [(f.mac, f.dst) for f in ns(topo, node).fdb if f.ifindex == vx.ifindex] == [(peer_vx.mac, remote_ip)]
+        vx = dev(ns(topo, node), "flannel.1")
+        peer_vx = dev(ns(topo, remote), "flannel.1")
+        info = vxlan_of(vx)
+        assert info.vni == 1 and info.port == 8472 and info.local == local
+        assert not info.learning and vx.mtu == 1450
+        fdb = [(f.mac, f.dst) for f in ns(topo, node).fdb if f.ifindex == vx.ifindex]
+        assert fdb == [(peer_vx.mac, remote_ip)]
         assert any(n.lladdr == peer_vx.mac and n.state == "permanent" for n in ns(topo, node).neighbours)
         assert ns(topo, node).sysctl("net.ipv4.ip_forward") == "1"
 
@@ -158,7 +176,7 @@ def test_docker_ns0_reaches_outside_only_through_nat(docker_lab: LabInfo) -> Non
 
 def test_bridge_lab_topology_and_ping(bridge_lab: LabInfo) -> None:
     check_lab("bridge")
-    tap = ns(discover(names=["bridge-host"]), "bridge-host").link_by_name("tap0")
+    tap = dev(ns(discover(names=["bridge-host"]), "bridge-host"), "tap0")
     assert tap.kind == "tap" and tap.master
     res = ping("nns1", LABS["bridge"].addresses["nns2"])
     assert res.returncode == 0, res.stdout + res.stderr
@@ -236,6 +254,7 @@ def _one_clean_line(res: subprocess.CompletedProcess[str]) -> None:
     assert len(lines) == 1 and lines[0].startswith("brtrace: "), res.stderr
 
 
+@pytest.mark.unprivileged
 @pytest.mark.parametrize("args", [("lab", "up", "nope"), ("lab", "down", "nope"),
                                   ("lab", "status", "\x1b[31mevil")])
 def test_unknown_lab_is_one_clean_line(args: tuple[str, ...]) -> None:
@@ -244,6 +263,7 @@ def test_unknown_lab_is_one_clean_line(args: tuple[str, ...]) -> None:
     assert "unknown lab" in res.stderr and "\x1b" not in res.stderr
 
 
+@pytest.mark.unprivileged
 def test_lab_up_without_root_is_one_clean_line() -> None:
     if os.geteuid() != 0:
         res = sh(BRTRACE, "lab", "up", check=False)
@@ -256,8 +276,6 @@ def test_lab_up_without_root_is_one_clean_line() -> None:
 
 
 def test_half_built_lab_is_refused_then_removed(init_links_before: list[str]) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
     was_up = lab.status("bridge").state == "up"
     lab.down("bridge")
     sh("ip", "netns", "add", "brt-nns1")  # a crash after the first namespace

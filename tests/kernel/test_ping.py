@@ -8,13 +8,15 @@ all appear, in this order.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tracer.lab import LabInfo
 
 pytestmark = pytest.mark.kernel
 BRTRACE = str(Path(sys.executable).with_name("brtrace"))
@@ -47,17 +49,17 @@ def ping(*args: str, check_rc: int | None = 0) -> subprocess.CompletedProcess[st
     return proc
 
 
-def probes(out: str) -> list[dict]:  # type: ignore[type-arg]
+def probes(out: str) -> list[dict[str, Any]]:
     lines = [json.loads(line) for line in out.splitlines() if line.strip()]
     assert lines and lines[-1]["type"] == "summary", out  # docs/json-schema.md
     return [x for x in lines if x["type"] == "packet"]
 
 
-def steps(hops: list[dict]) -> list[Step]:  # type: ignore[type-arg]
+def steps(hops: list[dict[str, Any]]) -> list[Step]:
     return [(h["netns"], h["dev"], h["verb"]) for h in hops]
 
 
-def assert_subsequence(hops: list[dict], expected: list[Step]) -> None:  # type: ignore[type-arg]
+def assert_subsequence(hops: list[dict[str, Any]], expected: list[Step]) -> None:
     seen = steps(hops)
     pos = 0
     for want in expected:
@@ -83,7 +85,7 @@ def no_brtrace_programs(wait: float = 3.0) -> bool:
         time.sleep(0.05)
 
 
-def test_flannel_pod_to_pod_full_path(flannel_lab) -> None:  # type: ignore[no-untyped-def]
+def test_flannel_pod_to_pod_full_path(flannel_lab: LabInfo) -> None:
     res = probes(ping("10.244.1.3", "--from", "pod-a", "-c", "2", "-i", "0.2", "--json").stdout)
     assert [p["seq"] for p in res] == [1, 2]
     for p in res:
@@ -97,7 +99,7 @@ def test_flannel_pod_to_pod_full_path(flannel_lab) -> None:  # type: ignore[no-u
     assert no_brtrace_programs()
 
 
-def test_flannel_encap_names_outer_headers(flannel_lab) -> None:  # type: ignore[no-untyped-def]
+def test_flannel_encap_names_outer_headers(flannel_lab: LabInfo) -> None:
     p = probes(ping("10.244.1.3", "--from", "pod-a", "-c", "1", "--json").stdout)[0]
     encap = next(h for h in p["request"] if h["verb"] == "send-encap")
     assert "192.168.50.11 → 192.168.50.12" in encap["action"] and "8472" in encap["action"]
@@ -105,7 +107,7 @@ def test_flannel_encap_names_outer_headers(flannel_lab) -> None:  # type: ignore
     assert "10.244.1.0/24 via 10.244.1.0" in route["action"] and "onlink" in route["action"]
 
 
-def test_bridge_lab_switches_between_ports(bridge_lab) -> None:  # type: ignore[no-untyped-def]
+def test_bridge_lab_switches_between_ports(bridge_lab: LabInfo) -> None:
     p = probes(ping("172.16.0.21", "--from", "nns1", "-c", "1", "--json").stdout)[0]
     assert p["status"] == "delivered"
     assert_subsequence(p["request"], [
@@ -118,7 +120,7 @@ def test_bridge_lab_switches_between_ports(bridge_lab) -> None:  # type: ignore[
         ("nns1", "veth11", "deliver")])
 
 
-def test_docker_lab_shows_nat(docker_lab) -> None:  # type: ignore[no-untyped-def]
+def test_docker_lab_shows_nat(docker_lab: LabInfo) -> None:
     p = probes(ping("198.51.100.1", "--from", "ns0", "-c", "1", "--json").stdout)[0]
     assert p["status"] == "delivered"
     assert_subsequence(p["request"], [
@@ -133,7 +135,7 @@ def test_docker_lab_shows_nat(docker_lab) -> None:  # type: ignore[no-untyped-de
                                                   for h in p["reply"])
 
 
-def test_probe_to_unrouted_address_is_dropped(flannel_lab) -> None:  # type: ignore[no-untyped-def]
+def test_probe_to_unrouted_address_is_dropped(flannel_lab: LabInfo) -> None:
     proc = ping("10.244.9.9", "--from", "pod-a", "-c", "1", "--json", check_rc=1)
     p = probes(proc.stdout)[0]
     assert p["status"] == "dropped"
@@ -142,7 +144,7 @@ def test_probe_to_unrouted_address_is_dropped(flannel_lab) -> None:  # type: ign
     assert no_brtrace_programs()
 
 
-def test_plain_output_has_table_and_summary(flannel_lab) -> None:  # type: ignore[no-untyped-def]
+def test_plain_output_has_table_and_summary(flannel_lab: LabInfo) -> None:
     out = ping("10.244.1.3", "--from", "pod-a", "-c", "1", "--plain").stdout
     assert "DELIVERED" in out and "request:" in out and "reply:" in out
     assert "1 probes: 1 delivered, 0 dropped" in out and "0 lost" in out
@@ -154,7 +156,7 @@ def test_plain_output_has_table_and_summary(flannel_lab) -> None:  # type: ignor
     (["10.99.0.1", "--from", "nns1"], "unreachable"),
     (["10.244.1.3", "-c", "0"], "-c must be"),
 ])
-def test_bad_input_is_one_clear_line(bridge_lab, args: list[str], needle: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_is_one_clear_line(bridge_lab: LabInfo, args: list[str], needle: str) -> None:
     proc = ping(*args, check_rc=None)
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
@@ -162,16 +164,13 @@ def test_bad_input_is_one_clear_line(bridge_lab, args: list[str], needle: str) -
 
 
 def test_not_root_is_refused_clearly() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to drop privileges")
+    """Root drops its privileges to play the user without them."""
     proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                            BRTRACE, "ping", "10.244.1.3"], capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "root" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_doctor_reports_hooks_tested_not_guessed() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
     proc = subprocess.run([BRTRACE, "doctor", "--json"], capture_output=True, text=True, timeout=60)
     rows = {r["check"]: r for r in json.loads(proc.stdout)}
     assert rows["btf"]["ok"] and rows["tracefs"]["ok"]

@@ -11,7 +11,7 @@ import pytest
 from probes.loader import compile_probes, load_plan
 from tests.kernel.test_ping import no_brtrace_programs
 from tracer.filter import TraceFilter
-from tracer.model import Hook, HookStatus
+from tracer.model import Hook, HookMode, HookStatus
 
 pytestmark = pytest.mark.kernel
 
@@ -26,7 +26,7 @@ def test_every_hook_handler_compiles_and_passes_the_verifier(flt: TraceFilter) -
     import bcc
 
     plan = load_plan()
-    kprobes = [HookStatus(h, "kprobe", h.target) for h in Hook if not h.is_tracepoint]
+    kprobes = [HookStatus(h, HookMode.KPROBE, h.target) for h in Hook if not h.is_tracepoint]
     bpf = compile_probes(flt, plan.macros, 128, 1, kprobes)
     try:
         for h in Hook:

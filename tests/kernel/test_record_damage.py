@@ -49,7 +49,8 @@ def test_live_recording_survives_flipped_bytes(flannel_lab, tmp_path: Path) -> N
     assert rc == 0 and lines[-1]["delivered"] == 3 and lines[-1]["damage"] is None
     raws = [o for o in record_offsets(data) if o < len(data) and data[o + 8:o + 9] == b"R"]
     assert raws, "live batches are stored raw"
-    ends = {o: nxt for o, nxt in zip(record_offsets(data), record_offsets(data)[1:])}
+    offs = record_offsets(data)
+    ends = dict(zip(offs[:-1], offs[1:], strict=True))
     for at in (len(data) // 2, (raws[0] + ends[raws[0]]) // 2):
         damaged = tmp_path / f"damaged-{at}.brt"
         damaged.write_bytes(_flip(data, at))

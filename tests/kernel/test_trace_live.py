@@ -9,21 +9,24 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from probes.layout import EventBatch
 from tests.kernel.test_ping import no_brtrace_programs
 from tracer.correlate import Correlator
 from tracer.correlate.pairing import probe_packet
 from tracer.filter import be32
-from tracer.model import Hook
+from tracer.lab import LabInfo
+from tracer.model import Event, Hook
 from tracer.record.reader import open_recording
 
 pytestmark = pytest.mark.kernel
 BRTRACE = str(Path(sys.executable).with_name("brtrace"))
 
 
-def test_ctrl_c_prints_what_was_traced_and_detaches(flannel_lab) -> None:  # type: ignore[no-untyped-def]
+def test_ctrl_c_prints_what_was_traced_and_detaches(flannel_lab: LabInfo) -> None:
     proc = subprocess.Popen([BRTRACE, "ping", "10.244.1.3", "--from", "pod-a", "-c", "50", "-i", "0.2",
                              "--plain"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
@@ -40,7 +43,7 @@ def test_ctrl_c_prints_what_was_traced_and_detaches(flannel_lab) -> None:  # typ
     assert no_brtrace_programs()  # CI runs nothing else that loads brtrace probes
 
 
-def test_host_filter_runs_in_the_kernel(bridge_lab, flannel_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_host_filter_runs_in_the_kernel(bridge_lab: LabInfo, flannel_lab: LabInfo, tmp_path: Path) -> None:
     out = tmp_path / "f.brt"
     other = subprocess.Popen(["ip", "netns", "exec", "brt-pod-a", "ping", "-c", "3", "-i", "0.2", "-W", "1",
                               "10.244.1.3"], stdout=subprocess.DEVNULL)
@@ -58,7 +61,7 @@ def test_host_filter_runs_in_the_kernel(bridge_lab, flannel_lab, tmp_path: Path)
     assert not any(e.ifname == "flannel.1" for e in events)
 
 
-def test_record_then_replay_gives_the_live_journeys(flannel_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_record_then_replay_gives_the_live_journeys(flannel_lab: LabInfo, tmp_path: Path) -> None:
     rec = tmp_path / "ping.brt"
     proc = subprocess.run([BRTRACE, "ping", "10.244.1.3", "--from", "pod-a", "-c", "2", "-i", "0.2",
                            "--json", "--record", str(rec)], capture_output=True, text=True, timeout=60)
@@ -78,7 +81,7 @@ def test_record_then_replay_gives_the_live_journeys(flannel_lab, tmp_path: Path)
                    [(h["netns"], h["dev"], h["verb"], h["action"]) for h in p[name]]
 
 
-def test_trace_command_follows_every_matching_packet(bridge_lab) -> None:  # type: ignore[no-untyped-def]
+def test_trace_command_follows_every_matching_packet(bridge_lab: LabInfo) -> None:
     proc = subprocess.run([BRTRACE, "trace", "--host", "172.16.0.21", "--proto", "icmp", "--json", "--",
                            "ip", "netns", "exec", "brt-nns1", "ping", "-c", "2", "-i", "0.2", "-W", "1",
                            "172.16.0.21"], capture_output=True, text=True, timeout=60)
@@ -91,14 +94,14 @@ def test_trace_command_follows_every_matching_packet(bridge_lab) -> None:  # typ
         assert ("bridge-host", "bridge-forward") in verbs and ("nns2", "deliver") in verbs
 
 
-def _ping_recorded(path: Path, *extra: str) -> list[dict]:  # type: ignore[type-arg]
+def _ping_recorded(path: Path, *extra: str) -> list[dict[str, Any]]:
     proc = subprocess.run([BRTRACE, "ping", "10.244.1.3", "--from", "pod-a", "-c", "1", "--json",
                            "--record", str(path), *extra], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return [x for line in proc.stdout.splitlines() if (x := json.loads(line))["type"] == "packet"]
 
 
-def test_same_crossing_tracepoints_attach_only_with_all_hooks(flannel_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_same_crossing_tracepoints_attach_only_with_all_hooks(flannel_lab: LabInfo, tmp_path: Path) -> None:
     extra = {Hook.NET_DEV_START_XMIT, Hook.NETIF_RX}
     lean = _ping_recorded(tmp_path / "lean.brt")
     full = _ping_recorded(tmp_path / "full.brt", "--all-hooks")
@@ -116,7 +119,7 @@ def test_same_crossing_tracepoints_attach_only_with_all_hooks(flannel_lab, tmp_p
                [(h["netns"], h["dev"], h["verb"]) for h in full[0][key]]
 
 
-def test_header_bytes_past_the_capture_are_zero(flannel_lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_header_bytes_past_the_capture_are_zero(flannel_lab: LabInfo, tmp_path: Path) -> None:
     """Events store snaplen header bytes; past hdr_len they must be zeros, never
     bytes an earlier packet left in the probe's per-CPU buffer (a recording
     keeps the raw records, and may be shared for teaching)."""
@@ -124,6 +127,7 @@ def test_header_bytes_past_the_capture_are_zero(flannel_lab, tmp_path: Path) -> 
     rec = open_recording(tmp_path / "p.brt")
     short = 0
     for batch in rec.batches():
+        assert isinstance(batch, EventBatch)
         arr = batch.arr  # the probe's raw records
         for hdr, n in zip(arr["headers"], arr["hdr_len"], strict=True):
             raw = bytes(hdr)
@@ -144,7 +148,7 @@ for _ in range(400):  # bounded in count and time
 """
 
 
-def test_a_refused_event_goes_to_the_spill_ring_and_loss_stays_exact(flannel_lab) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_event_goes_to_the_spill_ring_and_loss_stays_exact(flannel_lab: LabInfo) -> None:
     """With a one-page ring a burst overflows it at once: the overflow must come
     through the spill ring, merged in time order, and what neither ring took
     must be counted: received + lost == produced."""
@@ -156,7 +160,8 @@ def test_a_refused_event_goes_to_the_spill_ring_and_loss_stays_exact(flannel_lab
     try:
         subprocess.run(["ip", "netns", "exec", "brt-pod-a", sys.executable, "-c", _BURST],
                        check=True, timeout=30)
-        received, quiet, end = [], 0, time.monotonic() + 10
+        received: list[Event] = []
+        quiet, end = 0, time.monotonic() + 10
         while quiet < 3 and time.monotonic() < end:
             batch = src.poll(100)
             received.extend(batch)

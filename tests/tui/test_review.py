@@ -6,14 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Group
+from textual.widgets import Tree
 
 from tests.tui.test_app import _loaded, _plain
 from tracer.record import ReplaySource
 from tui.app import BrtraceApp
 from tui.widgets.detail import DetailPane
 from tui.widgets.journey import JourneyTable
-from tui.widgets.status import StatusBar
 from tui.widgets.map_view import CULPRIT, CULPRIT_MARK, MapView
+from tui.widgets.status import StatusBar
 from tui.widgets.topology import TopologyPane
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,7 +73,7 @@ async def test_culprit_is_marked_on_the_map_and_tree() -> None:
     narrow = _app(BRIDGE_DROP)
     async with narrow.run_test(size=(40, 40)) as pilot:  # the tree fallback marks it too
         await _loaded(narrow, pilot)
-        tree = narrow.query_one("#topo-tree")
+        tree: Tree[None] = narrow.query_one("#topo-tree", Tree)
         leaves = [str(leaf.label) for node in tree.root.children for leaf in node.children]
         assert any(label.startswith(f"{CULPRIT_MARK} veth20") for label in leaves), leaves
 

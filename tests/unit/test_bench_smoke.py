@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 RUN = Path(__file__).resolve().parents[2] / "bench" / "run.py"
 
 
@@ -30,3 +32,35 @@ def test_bench_smoke_user_space(tmp_path: Path) -> None:
     assert figs["pipeline_synth"]["results"]["after"]["n"] == 1
     table = md.read_text()
     assert "| figure | target | after | met |" in table and "synthetic ring" in table
+
+
+def _targets_in_code() -> set[str]:
+    """Every Target the bench modules define, as the table shows it."""
+    from bench import figure, kernel_figs, userspace
+
+    return {v.text() for m in (figure, kernel_figs, userspace) for v in vars(m).values()
+            if isinstance(v, figure.Target)}
+
+
+def test_each_committed_target_is_one_target_in_the_code() -> None:
+    """The committed table's target column is what the Targets render: same text, same format."""
+    results = RUN.parent / "RESULTS.md"
+    rows = [ln.split(" | ") for ln in results.read_text().splitlines() if ln.startswith("| ")]
+    committed = {r[1] for r in rows[1:]}  # the header row first
+    assert committed and committed <= _targets_in_code()
+
+
+def test_a_target_decides_met_at_its_own_number() -> None:
+    from bench.figure import Figure, Target
+
+    kept = Target.at_least(97, "%")
+    assert kept.text() == ">= 97 %" and kept.met(97) and not kept.met(96.99)
+    start = Target.at_most(1.0, "s", digits=1)
+    assert start.text() == "<= 1.0 s" and start.met(1.0) and not start.met(1.01)
+    assert Target.exactly(0).text() == "0" and Target.exactly(0).met(0) and not Target.exactly(0).met(1)
+    assert Target.at_most(200, "MB", also="flat").text() == "<= 200 MB, flat"
+    fig = Figure("k", "t", kept, "% of untraced", results={"after": {"median": 96.0}})
+    fig.judge(fig.after_median())
+    assert fig.ok is False and fig.to_json()["target"] == ">= 97 %"
+    with pytest.raises(ValueError):
+        Target.none("(reference)").met(1.0)

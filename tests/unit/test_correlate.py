@@ -32,7 +32,8 @@ def ident_of(events: list[Event]) -> int:
     return next(e.key.sport for e in events if e.key.proto == IPPROTO_ICMP and e.key.is_icmp_echo)
 
 
-def verbs(events: list[Event], topo: Topology, typ: int, seq: int, batches: int = 1) -> list[tuple[str, str, str]]:
+def verbs(events: list[Event], topo: Topology, typ: int, seq: int,
+          batches: int = 1) -> list[tuple[str, str, str]]:
     corr = Correlator()
     size = max(1, len(events) // batches)
     for i in range(0, len(events), size):
@@ -143,10 +144,11 @@ def test_nat_that_remaps_the_icmp_id_is_followed_by_skb() -> None:
     events, topo = load("docker-nat.brt")
     ident = ident_of(events)
     # Pretend conntrack remapped the id after the uplink (as it does on a clash).
-    out = [e for e in events if e.netns == _inode(topo, "outside")]
+    outside = _inode(topo, "outside")
+    out = [e for e in events if e.netns == outside]
     remapped_skbs = {e.skb for e in out}
     doctored = [dataclasses.replace(e, outer=dataclasses.replace(e.outer, sport=ident ^ 0x55))
-                if e.skb in remapped_skbs and e.key.icmp_type == ICMP_ECHO and e.netns == _inode(topo, "outside")
+                if e.skb in remapped_skbs and e.key.icmp_type == ICMP_ECHO and e.netns == outside
                 else e for e in events]
     corr = Correlator()
     corr.feed(doctored)

@@ -1,6 +1,6 @@
 """The correlator's vectorised path (lazy EventBatch) files exactly as one event at a time.
 
-Synthetic flannel batches (bench/synth.py) mixed with ICMP echo/reply, ARP and
+Synthetic flannel batches (tests/support/synth.py) mixed with ICMP echo/reply, ARP and
 keyless events, interleaved and shuffled, in several batch sizes: every
 journey must get the same events either way.
 """
@@ -8,16 +8,13 @@ journey must get the same events either way.
 from __future__ import annotations
 
 import gc
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from bench.synth import flannel_batch
+from tests.support.synth import flannel_batch
 from tracer.correlate.correlator import Correlator
+from tracer.correlate.journey import PacketKey
 from tracer.model import ETH_P_ARP
 from tracer.schema.decode import Decoder, EventBatch
 from tracer.schema.event import F_INNER
@@ -45,7 +42,7 @@ def mixed(n: int, seed: int) -> np.ndarray:
     return arr
 
 
-def signature(c: Correlator) -> list[tuple[object, ...]]:
+def signature(c: Correlator) -> list[tuple[PacketKey, tuple[tuple[int, int, int], ...]]]:
     return sorted((j.key, tuple(sorted((e.ts_ns, int(e.hook), e.skb) for e in j.events)))
                   for j in c.journeys.values())
 

@@ -6,16 +6,11 @@ Event; the per-skb bookkeeping must match a loop over the events.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from bench.synth import flannel_batch
 from probes.ringbuf import record_dtype
+from tests.support.synth import flannel_batch
 from tests.unit.test_correlate_batch import mixed
 from tracer.correlate.columns import columns, key_ids, key_tuples, last_by, prev_on_skb
 from tracer.correlate.journey import packet_key
@@ -58,7 +53,7 @@ def test_previous_matched_event_on_each_skb() -> None:
         assert prev[p] == seen.get(s, -1)
         if matched[p]:
             seen[s] = p
-    assert dict(zip(skbs.tolist(), last.tolist())) == seen
+    assert dict(zip(skbs.tolist(), last.tolist(), strict=True)) == seen
     cpus, at = last_by(skb[matched] % 3, np.flatnonzero(matched))
-    want = {c: p for c, p in zip((skb[matched] % 3).tolist(), np.flatnonzero(matched).tolist())}
-    assert dict(zip(cpus.tolist(), at.tolist())) == want
+    want = {c: p for c, p in zip((skb[matched] % 3).tolist(), np.flatnonzero(matched).tolist(), strict=True)}
+    assert dict(zip(cpus.tolist(), at.tolist(), strict=True)) == want

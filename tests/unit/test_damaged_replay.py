@@ -55,7 +55,8 @@ def test_later_records_survive(tmp_path: Path) -> None:
                       f"kept {sum(kept)} events, lost {lost} of {sum(per_record)} recorded")
 
 
-def test_plain_shows_salvage_then_damage_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_plain_shows_salvage_then_damage_and_exits_1(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
     path, _ = flipped(tmp_path)
     assert main(["replay", str(path), "--plain"]) == 1
     cap = capsys.readouterr()

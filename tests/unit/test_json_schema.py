@@ -125,7 +125,8 @@ def test_wall_clock() -> None:
 # -- the header decoder behind "headers" --------------------------------------
 
 def test_decode_vlan_tcp_and_arp() -> None:
-    tcp = bytes(Ether() / Dot1Q(vlan=42) / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2, flags="SA"))
+    tcp = bytes(Ether() / Dot1Q(vlan=42) / IP(src="10.0.0.1", dst="10.0.0.2")
+                / TCP(sport=1, dport=2, flags="SA"))
     layers = decode(tcp)
     assert [x["layer"] for x in layers] == ["ethernet", "vlan", "ipv4", "tcp"]
     assert layers[1]["id"] == 42 and layers[3]["flags"] == "SA" and layers[3]["dport"] == 2

@@ -7,6 +7,7 @@ function counts too.
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,9 +68,25 @@ def test_pure_core_imports_no_heavy_library() -> None:
         assert not (_imports(path) & HEAVY), path
 
 
+def _is_foreign(d: Path) -> bool:
+    """A directory of someone else's files: a virtualenv (whatever its name),
+    installed packages, VCS or tool caches, build output."""
+    return (d.name.startswith(".") or d.name in {"site-packages", "dist-packages", "build", "__pycache__"}
+            or (d / "pyvenv.cfg").exists())
+
+
+def _own_c_files() -> list[Path]:
+    out: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(ROOT):
+        here = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if not _is_foreign(here / d)]
+        out += [here / f for f in filenames if f.endswith((".c", ".h"))]
+    return out
+
+
 def test_c_lives_only_in_probes() -> None:
-    c_files = [p for p in ROOT.rglob("*.[ch]") if ".venv" not in p.parts]
-    assert c_files and all(p.parent.name == "probes" for p in c_files), c_files
+    c_files = _own_c_files()
+    assert c_files and all(p.parent == ROOT / "probes" for p in c_files), c_files
 
 
 def test_no_c_source_built_by_string_replacement() -> None:

@@ -163,7 +163,8 @@ def test_truncated_tail_keeps_whole_batches(tmp_path: Path) -> None:
     cut = offs[3] + 20  # inside the third batch
     rec = open_recording(data[:cut])
     assert rec.events() == events(10)
-    assert rec.damage == f"truncated last record at byte {offs[3]} (11 of {offs[4] - offs[3] - 9} bytes): kept 10 events"
+    size = offs[4] - offs[3] - 9
+    assert rec.damage == f"truncated last record at byte {offs[3]} (11 of {size} bytes): kept 10 events"
     assert not rec.complete
     rec = open_recording(data[:offs[3] + 3])  # inside the record head itself
     assert rec.events() == events(10)

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.synth import flannel_batch
+from tests.support.synth import flannel_batch
 from tests.unit.test_record import record_offsets
 from tracer.correlate import Correlator, build_hops
-from tracer.model import Hook
+from tracer.model import Event, Hook
 from tracer.record import RecordWriter, ReplaySource, open_recording
 from tracer.record import format as fmt
 from tracer.record.raw import KIND_RAW, encode_raw
@@ -30,7 +30,7 @@ def _kfree(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _write(path: Path, arr: np.ndarray) -> list:  # type: ignore[type-arg]
+def _write(path: Path, arr: np.ndarray) -> list[Event]:
     dec = Decoder({77: "IP_INNOROUTES"}, lambda a: "ip_error+0x94" if a else "")
     batch = dec.decode(arr)
     with RecordWriter(path, INFO) as w:
@@ -65,7 +65,7 @@ def test_replay_of_raw_batches_correlates_like_the_events(tmp_path: Path) -> Non
     eager.feed(want)
     topo = empty_topology()
     assert len(lazy.journeys) == len(eager.journeys) == 20
-    for a, b in zip(lazy.journeys.values(), eager.journeys.values()):
+    for a, b in zip(lazy.journeys.values(), eager.journeys.values(), strict=True):
         assert [h.action for h in build_hops(a, topo)] == [h.action for h in build_hops(b, topo)]
 
 

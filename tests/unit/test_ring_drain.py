@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from bench.synth import SyntheticRing, flannel_batch
 from probes.drain import SWITCH_S, RingDrain, merge_by_time
+from tests.support.synth import SyntheticRing, flannel_batch
 from tracer.errors import BrtraceError
 
 

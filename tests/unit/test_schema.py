@@ -22,10 +22,10 @@ from tracer.schema.event import (
     F_INNER,
     F_MAC,
     F_ROUTE,
+    U8,
     CField,
     CStruct,
     CType,
-    U8,
     event_dtype,
 )
 from tracer.schema.hooks import Attach, Layer

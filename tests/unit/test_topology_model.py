@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -26,6 +27,7 @@ from tracer.topology.model import (
     ROLE_VETH_HOST,
     ROLE_VXLAN,
     Address,
+    BridgePort,
     Link,
     Netns,
     PeerRef,
@@ -37,12 +39,13 @@ DATA = Path(__file__).resolve().parent.parent / "data" / "labs_netlink_dump.json
 
 
 @pytest.fixture(scope="module")
-def dumps() -> list[dict]:
-    return json.loads(DATA.read_text())
+def dumps() -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = json.loads(DATA.read_text())
+    return data
 
 
 @pytest.fixture(scope="module")
-def topo(dumps: list[dict]) -> Topology:
+def topo(dumps: list[dict[str, Any]]) -> Topology:
     return topology_from_dumps(dumps, taken_at=1.0, hostname="recorded")
 
 
@@ -52,6 +55,29 @@ def _link(topo: Topology, ns: str, dev: str) -> tuple[Netns, Link]:
     ln = netns.link_by_name(dev)
     assert ln is not None, f"{ns}/{dev}"
     return netns, ln
+
+
+def _ns(topo: Topology, ns: str) -> Netns:
+    netns = topo.find_netns(ns)
+    assert netns is not None, ns
+    return netns
+
+
+def _at(netns: Netns, ifindex: int) -> Link:
+    ln = netns.link(ifindex)
+    assert ln is not None, f"{netns.label}/{ifindex}"
+    return ln
+
+
+def _named(netns: Netns, dev: str) -> Link:
+    ln = netns.link_by_name(dev)
+    assert ln is not None, f"{netns.label}/{dev}"
+    return ln
+
+
+def _port(ln: Link) -> BridgePort:
+    assert ln.bridge_port is not None, ln.name
+    return ln.bridge_port
 
 
 def _role(topo: Topology, ns: str, dev: str) -> str:
@@ -84,7 +110,8 @@ def test_roles(topo: Topology, ns: str, dev: str, role: str) -> None:
     (("ns1", "veth1"), ("docker-host", "veth1p")), (("outside", "eth0"), ("docker-host", "eth0")),
     (("nns1", "veth11"), ("bridge-host", "veth10")),
 ])
-def test_veth_peers_resolve_across_namespaces_both_ways(topo: Topology, a: tuple, b: tuple) -> None:
+def test_veth_peers_resolve_across_namespaces_both_ways(topo: Topology, a: tuple[str, str],
+                                                       b: tuple[str, str]) -> None:
     ns_a, ln_a = _link(topo, *a)
     ns_b, ln_b = _link(topo, *b)
     assert topo.peer_of(ns_a.inode, ln_a.ifindex) == (ns_b, ln_b)
@@ -94,12 +121,13 @@ def test_veth_peers_resolve_across_namespaces_both_ways(topo: Topology, a: tuple
 def test_flannel_node_as_flannel_leaves_it(topo: Topology) -> None:
     node1, vx = _link(topo, "node1", "flannel.1")
     assert vx.vxlan is not None
-    assert (vx.vxlan.vni, vx.vxlan.port, vx.vxlan.local, vx.vxlan.learning) == (1, 8472, "192.168.50.11", False)
-    assert node1.link(vx.vxlan.underlay_ifindex).name == "eth0"
+    vxlan = (vx.vxlan.vni, vx.vxlan.port, vx.vxlan.local, vx.vxlan.learning)
+    assert vxlan == (1, 8472, "192.168.50.11", False)
+    assert _at(node1, vx.vxlan.underlay_ifindex).name == "eth0"
     assert vx.mtu == 1450 and vx.addresses == (Address("10.244.0.0", 32),)
     route = node1.route_for("10.244.1.3")
     assert route is not None and route.gateway == "10.244.1.0" and route.onlink
-    assert node1.link(route.ifindex).name == "flannel.1"
+    assert _at(node1, route.ifindex).name == "flannel.1"
     neigh = [n for n in node1.neighbours if n.address == "10.244.1.0"]
     _, remote = _link(topo, "node2", "flannel.1")
     assert neigh and neigh[0].lladdr == remote.mac and neigh[0].state == "permanent"
@@ -113,8 +141,8 @@ def test_bridge_ports_and_learned_fdb(topo: Topology) -> None:
     host, br = _link(topo, "bridge-host", "br0")
     ports = {ln.name: ln for ln in host.links if ln.master == br.ifindex}
     assert set(ports) == {"veth10", "veth20", "tap0"}
-    assert ports["veth10"].bridge_port.stp_state == "forwarding"
-    assert ports["tap0"].bridge_port.stp_state == "disabled"  # no VM holds the tap: no carrier
+    assert _port(ports["veth10"]).stp_state == "forwarding"
+    assert _port(ports["tap0"]).stp_state == "disabled"  # no VM holds the tap: no carrier
     assert ports["tap0"].state == "no-carrier"
     assert all(p.promisc for p in ports.values())
     _, nns1_eth = _link(topo, "nns1", "veth11")
@@ -123,9 +151,9 @@ def test_bridge_ports_and_learned_fdb(topo: Topology) -> None:
 
 
 def test_outside_cannot_route_back_to_the_containers(topo: Topology) -> None:
-    outside = topo.find_netns("outside")
-    assert outside.route_for("192.168.88.2") is None
-    assert topo.netns_owning("192.168.88.2").label == "ns0"
+    assert _ns(topo, "outside").route_for("192.168.88.2") is None
+    owner = topo.netns_owning("192.168.88.2")
+    assert owner is not None and owner.label == "ns0"
 
 
 def test_json_round_trip_is_exact(topo: Topology) -> None:
@@ -144,12 +172,12 @@ def test_render_tree_mentions_peers_ports_vxlan_routes(topo: Topology) -> None:
     assert "table 255" not in text and "table 255" in render(topo, local_routes=True)
 
 
-def test_peer_in_unknown_namespace_is_not_a_crash(dumps: list[dict]) -> None:
+def test_peer_in_unknown_namespace_is_not_a_crash(dumps: list[dict[str, Any]]) -> None:
     d = dict(next(x for x in dumps if x["name"] == "brt-pod-a"), nsids={})
     ns = netns_from_dump(d)
-    assert ns.link_by_name("eth0").peer is None
+    assert _named(ns, "eth0").peer is None
     topo = Topology(namespaces=(ns,))
-    assert topo.role(ns.inode, ns.link_by_name("eth0").ifindex) == ROLE_VETH
+    assert topo.role(ns.inode, _named(ns, "eth0").ifindex) == ROLE_VETH
     assert "peer: (unknown)" in render(topo)
 
 

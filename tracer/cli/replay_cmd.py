@@ -54,8 +54,8 @@ def _text(args: argparse.Namespace) -> int:
     (stderr, the JSON summary record, the explain text) and exits 1: a
     script must not take a partial trace for a whole one.
     """
-    from tracer.correlate import Correlator
     from tracer.cli.packet_views import first_ts, json_lines
+    from tracer.correlate import Correlator
     from tracer.correlate.pairing import PacketBook
     from tracer.explain import damage_lines, explain_lines, texts
     from tracer.jsonout import WallClock, dumps, summary_record

@@ -17,9 +17,8 @@ from typing import Any, Self
 from pyroute2 import IPRoute, netns
 
 from tracer.errors import BrtraceError
-from tracer.netns import enter
+from tracer.netns import enter, named_path
 
-NETNS_DIR = "/run/netns"
 LAB_PREFIX = "brt-"
 RTNH_F_ONLINK = 4
 NUD_PERMANENT = 0x80
@@ -37,7 +36,7 @@ def ns_name(host: str) -> str:
 
 def netns_path(host: str) -> str:
     """File of a lab host's namespace, e.g. ``/run/netns/brt-pod-a``."""
-    return os.path.join(NETNS_DIR, ns_name(host))
+    return named_path(ns_name(host))
 
 
 def netns_exists(host: str) -> bool:

@@ -10,7 +10,8 @@ too, and the schema version stays where it is.
 
 The search scans byte by byte from just after the bad record's start, so it
 lands on the *earliest* intact record: trusting the bad record's own length
-could jump over a good one when the flipped bytes are in that length. Candidates are found by a regular expression over the kind byte, in C,
+could jump over a good one when the flipped bytes are in that length. Candidates
+are found by a regular expression over the kind byte, in C,
 window by window, so scanning a damaged megabyte stays in the milliseconds.
 """
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import msgspec
 import numpy as np
 
-from tracer.schema.decode import Decoder, EventBatch
 from tracer.record import raw
 from tracer.record.rowsums import row_sums
+from tracer.schema.decode import Decoder, EventBatch
 
 
 def salvage_raw(payload: bytes) -> tuple[EventBatch, int] | None:

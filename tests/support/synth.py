@@ -1,4 +1,4 @@
-"""Synthetic kernel events for the pipeline benchmarks (no root, no bcc).
+"""Synthetic kernel events for the correlator tests and the pipeline benchmarks (no root, no bcc).
 
 ``flannel_batch`` fills an array of ``struct brt_event`` the way the probes do
 for a UDP flood pod-a -> pod-b on the flannel lab: every packet is seen at
