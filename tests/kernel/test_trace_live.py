@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from probes.layout import EventBatch
 from tests.kernel.test_ping import no_brtrace_programs
 from tracer.correlate import Correlator
 from tracer.correlate.pairing import probe_packet
@@ -21,6 +20,7 @@ from tracer.filter import be32
 from tracer.lab import LabInfo
 from tracer.model import Event, Hook
 from tracer.record.reader import open_recording
+from tracer.schema.decode import EventBatch
 
 pytestmark = pytest.mark.kernel
 BRTRACE = str(Path(sys.executable).with_name("brtrace"))
