@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from probes import kernel
+from probes import childload, kernel
 from probes.btf import BTF, BTFError
 from probes.cgen import HEADER_NAME, schema_header
 from probes.drain import RingDrain
@@ -291,9 +291,14 @@ class LiveSource:
         with _signals_held():
             plan = load_plan()
             self._hooks = choose_hooks(plan.hooks, all_hooks)
-            self._bpf = compile_probes(flt, plan.macros, snaplen, self._pages, self._hooks)
             self._closed = False
-            self._attach()
+            self._bpf: Any  # a bcc.BPF, or the fds a loader child handed over (childload.py)
+            if childload.can_hand_over(self._hooks):  # LLVM never maps into this process
+                self._bpf, self._hooks = childload.load(flt, plan.macros, snaplen, self._pages,
+                                                        self._hooks)
+            else:
+                self._bpf = compile_probes(flt, plan.macros, snaplen, self._pages, self._hooks)
+                self._attach()
         rb = self._bpf[b"events"]
         page = os.sysconf("SC_PAGE_SIZE")
         self._ring = RingBuffer(rb.map_fd, self._pages * page, record_dtype(snaplen))

@@ -14,5 +14,7 @@ class BrtraceError(Exception):
 
 
 class NeedRoot(BrtraceError):
-    def __init__(self, what: str) -> None:
-        super().__init__(f"{what} needs root (CAP_NET_ADMIN and CAP_BPF); run it with sudo", 77)
+    """``caps`` names what the command really uses (a lab loads no BPF)."""
+
+    def __init__(self, what: str, caps: str = "CAP_NET_ADMIN and CAP_BPF") -> None:
+        super().__init__(f"{what} needs root ({caps}); run it with sudo", 77)

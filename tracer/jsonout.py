@@ -22,12 +22,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from tracer.correlate.journey import Hop
+from tracer.correlate.hops import build_hops
+from tracer.correlate.journey import Hop, Journey
 from tracer.correlate.pairing import Packet
-from tracer.correlate.vocab import Status
+from tracer.correlate.vocab import Status, Verb
 from tracer.diagnose import Diagnosis, diagnose
 from tracer.headers import IP_PROTOS, decode
-from tracer.model import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, Event, Hook, L4Key
+from tracer.model import (
+    ICMP_ECHO,
+    ICMP_ECHOREPLY,
+    IPPROTO_ICMP,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    Event,
+    Hook,
+    L4Key,
+)
+from tracer.render.inert import inert
 from tracer.topology.model import Topology
 
 SCHEMA_VERSION: Final = 1
@@ -129,11 +140,13 @@ def diagnosis_record(d: Diagnosis) -> Obj:
 
 
 def packet_record(command: str, n: int, p: Packet, topo: Topology | None, *,
-                  src: str = "", dst: str = "", clock: WallClock = NO_CLOCK) -> Obj:
+                  src: str = "", dst: str = "", clock: WallClock = NO_CLOCK,
+                  paired: bool = True) -> Obj:
     """One packet (an echo's request and reply together) as a ``packet`` record.
 
     ``src``/``dst`` override the packet's own (``ping`` knows its source
-    address and the destination it was asked for).
+    address and the destination it was asked for); ``paired`` is False for a
+    lone journey (``trace`` streams them), whose missing reply proves nothing.
     """
     first = p.request[0] if p.request else (p.reply[0] if p.reply else None)
     e = next((x for h in p.request + p.reply if (x := _packet_event(h)) is not None), None)
@@ -151,18 +164,46 @@ def packet_record(command: str, n: int, p: Packet, topo: Topology | None, *,
                        "location": p.drop.location}
     if p.error:
         obj["error"] = p.error
-    d = diagnose(p, topo) if topo is not None and (p.echo or p.status == Status.DROPPED) else None
+    # an unanswered echo is diagnosed only when its reply could have been paired with it
+    wanted = p.status == Status.DROPPED or (p.echo and paired)
+    d = diagnose(p, topo) if topo is not None and wanted else None
     if d is not None:
         obj["diagnosis"] = diagnosis_record(d)
     return obj
 
 
 def summary_record(command: str, statuses: Sequence[str], events: int, lost: int,
-                   damage: Obj | None = None, clock: WallClock = NO_CLOCK) -> Obj:
-    """The last line: counts by status, events, events lost while tracing, recording damage."""
+                   damage: Obj | None = None, clock: WallClock = NO_CLOCK,
+                   evicted: int = 0) -> Obj:
+    """The last line: counts by status, events, events lost while tracing, packets the
+    correlator's bounds forgot before completion (``evicted``), recording damage."""
     counts = {s: sum(1 for x in statuses if x == s) for s in STATUSES}
     return {"schema_version": SCHEMA_VERSION, "type": "summary", "command": command,
             "packets": len(statuses), "delivered": counts["delivered"],
             "dropped": counts["dropped"], "unanswered": counts["unanswered"],
             "in_flight": counts["in flight"], "events": events, "lost": lost,
-            "damage": damage, "time_source": clock.source}
+            "evicted": evicted, "damage": damage, "time_source": clock.source}
+
+
+def journey_packet(j: Journey, topo: Topology, n: int) -> Packet:
+    """One journey on its own as a Packet, for ``trace``'s streaming output.
+
+    ``trace`` prints each journey as it completes so its memory stays bounded
+    (tracer/render/stream.py); an echo's request and reply are then two
+    records (``request`` or ``reply`` filled), and the status is the
+    journey's own: dropped, delivered, or unanswered (not seen arriving).
+    """
+    hops = tuple(build_hops(j, topo))
+    key = j.packet()
+    icmp = j.icmp
+    echo = icmp is not None and icmp[0] in (ICMP_ECHO, ICMP_ECHOREPLY)
+    p = Packet(n, inert(" ".join(str(x) for x in j.key)), src=key.src, dst=key.dst, echo=echo,
+               ident=icmp[1] if icmp and echo else 0, seq=icmp[2] if icmp and echo else 0)
+    if j.is_reply():
+        p.reply = hops
+    else:
+        p.request = hops
+    p.status = (Status.DROPPED if p.drop is not None
+                else Status.DELIVERED if any(h.verb == Verb.DELIVER for h in hops)
+                else Status.UNANSWERED)
+    return p

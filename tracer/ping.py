@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from tracer import interrupt
 from tracer.correlate.correlator import Correlator
 from tracer.correlate.pairing import Packet, probe_packet
 from tracer.errors import BrtraceError
@@ -35,14 +36,30 @@ class PingRun:
     results: list[Packet] = field(default_factory=list)
     events: int = 0  # how many were traced (a count: keeping them would build every lazy Event)
     lost: int = 0
-    interrupted: bool = False
+    evicted: int = 0  # journeys the correlator's bounds forgot before the results were read
+    interrupted: int = 0  # the exit code of the interrupt that stopped it (130, 143), else 0
 
 
 def parse_dest(dest: str) -> str:
+    """DEST as a unicast IPv4 address: a probe is one packet to one host.
+
+    Broadcast and multicast destinations have no single path to show (and the
+    raw socket refuses them without SO_BROADCAST: a PermissionError used to end
+    in a traceback); 0.0.0.0 is the sender itself to the kernel, so its probe
+    never leaves ``lo`` while the summary claimed a delivery to 0.0.0.0.
+    """
     try:
-        return str(ipaddress.IPv4Address(dest))
+        addr = ipaddress.IPv4Address(dest)
     except ValueError:
         raise BrtraceError(f"DEST must be an IPv4 address, not {dest!r}", 2) from None
+    if addr.is_multicast or addr == ipaddress.IPv4Address("255.255.255.255"):
+        kind = "multicast" if addr.is_multicast else "broadcast"
+        raise BrtraceError(f"{addr} is a {kind} address: brtrace traces probes to one host; "
+                           "give a unicast DEST", 2)
+    if addr.is_unspecified:
+        raise BrtraceError("0.0.0.0 is not a destination (the kernel sends it to the sender "
+                           "itself); give the address of a host", 2)
+    return str(addr)
 
 
 def choose_source(topo: Topology, dest: str, wanted: str | None) -> Netns:
@@ -58,9 +75,14 @@ def choose_source(topo: Topology, dest: str, wanted: str | None) -> Netns:
     if not cands:
         raise BrtraceError(f"no network namespace has a route to {dest}; choose one with --from")
 
-    def rank(ns: Netns) -> tuple[int, int, str]:
+    def rank(ns: Netns) -> tuple[int, int, int, str]:
+        """A namespace on DEST's own subnet (a connected route, no gateway) first:
+        it reaches DEST directly, where one through its default route would
+        show a detour; then pods, then brtrace's labs."""
+        route = ns.route_for(dest)
+        connected = route is not None and route.dst != "default" and not route.gateway
         pod = any(link_role(topo, ns, ln) == ROLE_POD_ETH for ln in ns.links)
-        return (0 if pod else 1, 0 if ns.name.startswith("brt-") else 1, ns.name)
+        return (0 if connected else 1, 0 if pod else 1, 0 if ns.name.startswith("brt-") else 1, ns.name)
 
     return min(cands, key=rank)
 
@@ -105,14 +127,15 @@ def run_ping(topo: Topology, dest: str, src: Netns, count: int, interval: float,
                 run.events += len(batch)
                 if on_batch:
                     on_batch(batch)
-    except KeyboardInterrupt:
-        run.interrupted = True
+    except KeyboardInterrupt as exc:
+        run.interrupted = interrupt.exit_code(exc)
         pinger.stop()
     finally:
         for batch in _drain(source):
             corr.feed(batch)
             run.events += len(batch)
         run.lost = source.stats().lost
+        run.evicted = corr.evicted
         source.close()
     run.results = [probe_packet(corr, topo, run.ident, seq, pinger.times.rtt_ns.get(seq),
                                 pinger.times.errors.get(seq, ""))
@@ -142,18 +165,23 @@ def _drain(source: EventSource) -> Iterator[Sequence[Event]]:
 
 
 class _sigterm_as_interrupt:
-    """Let `kill` detach the probes as Ctrl-C does."""
+    """Let `kill` detach the probes as Ctrl-C does, also when the CLI did not
+    install it for the whole process (the TUI's and the tests' callers)."""
 
     def __enter__(self) -> None:
+        self._pid = os.getpid()
         self._old = signal.signal(signal.SIGTERM, self._handler) if _main_thread() else None
 
     def __exit__(self, *exc: object) -> None:
         if self._old is not None:
             signal.signal(signal.SIGTERM, self._old)
 
-    @staticmethod
-    def _handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    def _handler(self, signum: int, frame: object) -> None:
+        if os.getpid() != self._pid:  # a forked copy (pyroute2): die as SIGTERM says
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise interrupt.Terminated
 
 
 def _main_thread() -> bool:

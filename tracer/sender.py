@@ -82,7 +82,11 @@ class Pinger:
             if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
                 raise BrtraceError(
                     f"{self.dest} is unreachable from the source namespace (no route)") from None
-            raise
+            if exc.errno == errno.EACCES:  # a raw socket without SO_BROADCAST, to a broadcast route
+                raise BrtraceError(f"{self.dest} is a broadcast address in the source namespace: "
+                                   "brtrace traces probes to one host; give a unicast DEST", 2) from None
+            raise BrtraceError(f"cannot send to {self.dest} from the source namespace: "
+                               f"{exc.strerror}") from None
 
     def start(self) -> None:
         self._thread.start()

@@ -28,6 +28,7 @@ from textual.widgets import Footer, Input, Static
 from tracer.correlate import Correlator
 from tracer.correlate.pairing import PacketBook
 from tracer.model import SourceStats
+from tracer.record.spill import SeenSpill
 from tracer.render.inert import inert
 from tracer.source import EventSource, SourceInfo
 from tracer.topology.model import Topology
@@ -85,7 +86,8 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
         self.diagnoses = Diagnoses(topo)
         self.source = source  # asked for damage when it ends (a salvaged recording)
         self.topo = topo
-        self.seen, self.held = [], []
+        self.seen = SeenSpill()  # on disk, not in memory (tracer/record/spill.py)
+        self.held: list[Batch] = []
         self.facts = StatusFacts(source=label or ("live" if info and info.live else "replay"),
                                  hooks=info.hooks if info else (), recording=recording)
         self.filter_text = ""
@@ -186,6 +188,7 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
 
     def on_unmount(self) -> None:
         self._stopping.set()
+        self.seen.close()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -78,7 +78,8 @@ def _fields(layer: Any) -> str:
     if n == "Ethernet":
         return f"{layer.src} → {layer.dst}  type {layer.type:#06x}"
     if n == "IP":
-        return (f"{layer.src} → {layer.dst}  ttl {layer.ttl}  id {layer.id}  proto {layer.proto}  len {layer.len}"
+        return (f"{layer.src} → {layer.dst}  ttl {layer.ttl}  id {layer.id}  proto {layer.proto}  "
+                f"len {layer.len}"
                 + (f"  flags {layer.flags}" if int(layer.flags) else ""))
     if n == "ICMP":
         kind = ICMP_TYPES.get(layer.type, f"type {layer.type}")

@@ -46,7 +46,9 @@ class Ingest(AppState):
         self._show_status()
 
     def on_events_arrived(self, msg: EventsArrived) -> None:
-        self.seen.extend(msg.batches)
+        if self.info is not None:
+            for b in msg.batches:
+                self.seen.add(b, self.info)
         self.facts.events += msg.count
         self.facts.lost = msg.stats.lost
         if self.facts.paused:
@@ -76,6 +78,8 @@ class Ingest(AppState):
         for b in batches:
             changed |= self.corr.feed(b)
         self._apply(changed, final=False)
+        self.corr.retire()  # the book keeps what it lists; the correlator only what may change
+        self.facts.evicted = self.corr.evicted
 
     def _apply(self, changed: set[int], final: bool) -> None:
         new, touched = self.book.update(self.corr, changed, final=final)

@@ -7,10 +7,7 @@ from pathlib import Path
 
 from textual import work
 
-from tracer.model import SourceStats
 from tracer.render.inert import inert
-from tracer.source import SourceInfo
-from tui.pump import Batch
 from tui.state import AppState
 
 
@@ -21,8 +18,11 @@ class Saving(AppState):
         if self.info is None:
             self.notify("nothing to save yet: the source is not open", severity="warning")
             return
+        if not self.seen.events:
+            self.notify("nothing to save yet: no events seen", severity="warning")
+            return
         path = self._save_path()
-        self._write_recording(path, list(self.seen), self.info, self.facts.lost)
+        self._write_recording(path, self.seen.mark(), self.facts.lost)
 
     def _save_path(self) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -34,16 +34,11 @@ class Saving(AppState):
             n += 1
 
     @work(thread=True, group="save", exit_on_error=False)
-    def _write_recording(self, path: Path, batches: list[Batch], info: SourceInfo, lost: int) -> None:
-        from tracer.record.writer import RecordWriter
-
+    def _write_recording(self, path: Path, mark: tuple[int, int, int], lost: int) -> None:
+        """Copies the spilled recording up to ``mark`` (taken on the UI thread)."""
         self.saved.append(str(path))
-        events = sum(len(b) for b in batches)
         try:
-            with RecordWriter(path, info) as w:
-                for b in batches:
-                    w.write_batch(b)
-                w.close(SourceStats(events=events, lost=lost, batches=w.batches))
+            events = self.seen.save(path, lost, mark)
         except Exception as exc:  # noqa: BLE001 - a failed save is a notification, not a crash
             self.call_from_thread(self.notify, inert(str(exc)), title="save failed",
                                   severity="error", markup=False)

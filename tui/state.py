@@ -17,6 +17,7 @@ from textual.app import App
 from tracer.correlate import Correlator
 from tracer.correlate.pairing import PacketBook
 from tracer.model import Hook, HookMode
+from tracer.record.spill import SeenSpill
 from tracer.source import EventSource, SourceInfo
 from tracer.topology.model import Topology
 from tui.diagnosis import Diagnoses
@@ -32,7 +33,7 @@ class AppState(App[int]):
     corr: Correlator
     book: PacketBook
     topo: Topology
-    seen: list[Batch]  # every batch, as polled: what a save writes
+    seen: SeenSpill  # every batch, as polled, on disk (tracer/record/spill.py): what a save writes
     held: list[Batch]  # batches that arrived while paused
     facts: StatusFacts
     filter_text: str

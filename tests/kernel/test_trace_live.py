@@ -86,8 +86,11 @@ def test_trace_command_follows_every_matching_packet(bridge_lab: LabInfo) -> Non
                            "ip", "netns", "exec", "brt-nns1", "ping", "-c", "2", "-i", "0.2", "-W", "1",
                            "172.16.0.21"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    packets = [x for line in proc.stdout.splitlines() if (x := json.loads(line))["type"] == "packet"]
-    echo = [p for p in packets if p["seq"] is not None]  # request and reply paired per echo
+    *packets, last = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert last["type"] == "summary" and (last["packets"], last["lost"], last["evicted"]) == (
+        len(packets), 0, 0)
+    # trace streams each journey as it completes: an echo's request and reply are two records
+    echo = [p for p in packets if p["seq"] is not None and p["request"]]
     assert len(echo) == 2
     for p in echo:
         verbs = [(h["netns"], h["verb"]) for h in p["request"]]

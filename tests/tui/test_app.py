@@ -267,13 +267,14 @@ async def test_columnar_replay_lists_what_the_text_replay_prints(tmp_path: Path)
     app = _app(ReplaySource(raw), save_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await _loaded(app, pilot)
-        assert all(hasattr(b, "arr") for b in app.seen)  # kept as polled
+        assert app.seen.events == total  # spilled to disk as polled (tracer/record/spill.py)
         got = [(p.what, p.status, [h.verb for h in p.hops]) for p in app.book.packets.values()]
         assert got == want and len(want) >= 3
         await pilot.press("s")
         await app.workers.wait_for_complete()
         await pilot.pause()
     with open_recording(app.saved[0]) as saved:
+        assert all(hasattr(b, "arr") for b in saved.batches())  # the probe's records, as polled
         assert len(saved.events()) == app.facts.events == total
 
 

@@ -203,3 +203,23 @@ def test_a_function_hook_after_a_route_lookup_joins_its_hop() -> None:
     assert [(h.netns, h.dev, h.verb) for h in after] == before
     cni0 = next(h for h in after if h.verb == "bridge-up")
     assert "ip_forward" in cni0.hooks
+
+
+def test_a_drop_followed_only_by_a_route_lookup_is_still_the_drop() -> None:
+    """Issue 18 item 6: one NEIGH_FAILED drop was UNANSWERED ("a copy was freed")
+    for probes whose journey got a later route lookup, DROPPED for the last."""
+    from tracer.correlate.journey import Journey
+
+    events, topo = load("bridge-drop.brt")
+    corr = Correlator()
+    corr.feed(events)
+    j = corr.icmp_journey(ICMP_ECHO, ident_of(events), 1)
+    assert j is not None
+    drop = next(e for e in j.events if e.hook == Hook.KFREE_SKB)
+    fib = next(e for e in events if e.hook == Hook.FIB_TABLE_LOOKUP)
+    later = Journey(j.jid, j.key)
+    for e in j.events:
+        later.add(e)
+    later.add(dataclasses.replace(fib, ts_ns=drop.ts_ns + 1000))
+    verbs_after = [h.verb for h in build_hops(later, topo)]
+    assert "drop" in verbs_after and "free-copy" not in verbs_after

@@ -149,3 +149,26 @@ def test_decode_vxlan_inner_and_truncation() -> None:
     assert decode(bytes(IP(src="1.2.3.4", dst="5.6.7.8") / UDP()), l3=True)[0]["src"] == "1.2.3.4"
     for n in range(len(frame)):  # any cut decodes without raising
         decode(frame[:n])
+
+
+def test_streamed_trace_json_validates() -> None:
+    """``trace --json`` prints each journey as it completes (tracer/render/stream.py)."""
+    import io
+
+    from tests.support.synth import flannel_batch
+    from tracer.correlate import Correlator
+    from tracer.render.stream import PacketPrinter
+    from tracer.schema.decode import Decoder
+    from tracer.topology.model import Topology
+
+    corr, out = Correlator(), io.StringIO()
+    printer = PacketPrinter(Topology(namespaces=()), as_json=True, out=out,
+                            clock=WallClock.recording(1700000000.0, 0))
+    corr.feed(Decoder().decode(flannel_batch(18 * 5)))
+    printer.show(corr.flush())
+    printer.summary(events=18 * 5, lost=0, evicted=corr.evicted)
+    lines = [json.loads(x) for x in out.getvalue().splitlines()]
+    validate(lines)
+    *packets, summary = lines
+    assert len(packets) == printer.printed > 0 and summary["packets"] == len(packets)
+    assert all(p["command"] == "trace" and p["time"] for p in packets)

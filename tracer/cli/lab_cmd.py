@@ -29,7 +29,10 @@ def run(args: argparse.Namespace) -> int:
     if args.action in ("break", "fix"):
         return _fault(args)
     if args.action == "up":
-        info = lab.up(args.name or lab.DEFAULT_LAB)
+        from tracer import interrupt
+
+        # built means built: from then on an interrupt cannot make it exit 130
+        info = lab.up(args.name or lab.DEFAULT_LAB, on_built=interrupt.ignore_from_now)
         print(info.line())
         for host, addr in info.addresses.items():
             print(f"  {lab.ns_name(host)}  {addr}")

@@ -13,6 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from tracer import interrupt
 from tracer.errors import BrtraceError
 
 COMMANDS = ("ping", "trace", "record", "replay", "export", "drops", "topo", "lab", "doctor")
@@ -31,16 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    interrupt.install()
     try:
+        args = build_parser().parse_args(argv)  # imports: an interrupt may come here too
         rc = args.func(args)
     except BrtraceError as exc:
         print(f"brtrace: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("brtrace: interrupted", file=sys.stderr)
-        return 130
+        return interrupt.exit_code(exc)
     except BrokenPipeError:
         return 141
     return int(rc or 0)

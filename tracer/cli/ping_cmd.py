@@ -79,13 +79,16 @@ def run(args: argparse.Namespace) -> int:
             print()
     if args.json:
         print(dumps(summary_record("ping", [r.status for r in res.results], res.events, res.lost,
-                                   clock=clock)))
+                                   clock=clock, evicted=res.evicted)))
     else:
         print(summary_text(res.results, res.lost, res.events))
         if res.lost:
             print(f"brtrace: warning: {res.lost} events lost (ring buffer full)", file=sys.stderr)
+    if res.evicted:  # a probe whose journey was forgotten reads unanswered: say why
+        print(f"brtrace: warning: {res.evicted} packets not shown (evicted before completion)",
+              file=sys.stderr)
     if res.interrupted:
-        return 130
+        return res.interrupted
     return 0 if all(r.status == Status.DELIVERED for r in res.results) else 1
 
 

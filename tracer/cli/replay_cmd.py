@@ -66,23 +66,26 @@ def _text(args: argparse.Namespace) -> int:
     if args.explain:
         texts(args.lang)  # an unknown language fails before any output
     with open_recording(args.file) as rec:
-        corr = Correlator()
+        corr, filed = Correlator(), 0
         book = PacketBook(rec.info.topology)
         for batch in rec.batches():
             book.update(corr, corr.feed(batch))
+            # the book keeps what it lists; the correlator stays bounded
+            filed += sum(j.count for j in corr.retire())
         book.update(corr, set(), final=True)
+        filed += sum(j.count for j in corr.flush())
         lost = rec.end_stats.lost if rec.end_stats else 0
         damage = rec.damage
         damage_obj = rec.report.to_dict(rec.end_stats) if damage else None
     topo = rec.info.topology
-    events = sum(len(j.events) for j in corr.journeys.values())
+    events = filed
     packets = list(book.packets.values())
     if args.json:
         clock = WallClock.recording(rec.created, first_ts(book))
         for line in json_lines("replay", book, topo, clock):
             print(line)
         print(dumps(summary_record("replay", [p.status for p in packets], events, lost,
-                                   damage_obj, clock)))
+                                   damage_obj, clock, corr.evicted)))
     else:
         for p in packets:
             lines = (explain_lines(p, p.src, p.dst, args.lang, topo) if args.explain
@@ -97,6 +100,9 @@ def _text(args: argparse.Namespace) -> int:
             print(f"damaged recording: {inert(damage)}")
     if lost:
         print(f"brtrace: warning: {lost} events lost while recording", file=sys.stderr)
+    if corr.evicted:
+        print(f"brtrace: warning: {corr.evicted} packets not shown (evicted before completion)",
+              file=sys.stderr)
     if damage:
         print(f"brtrace: warning: {inert(args.file)}: {inert(damage)}", file=sys.stderr)
         return 1

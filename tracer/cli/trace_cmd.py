@@ -13,11 +13,10 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from tracer.cli.record_cmd import _start, add_filter_args, open_live
+from tracer import interrupt
+from tracer.cli.record_cmd import _start, add_filter_args, command_status, drain_rest, end_command, open_live
 
 if TYPE_CHECKING:
-    from tracer.correlate import Correlator
-    from tracer.jsonout import WallClock
     from tracer.source import EventSource
     from tracer.topology.model import Topology
 
@@ -51,20 +50,19 @@ def _tui(source: EventSource, what: str, recording: str, cmd: list[str]) -> int:
     finally:
         app.stop_source()
         source.close()
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
+        end_command(proc)
     return 0
 
 
 def _text(source: EventSource, topo: Topology, args: argparse.Namespace, cmd: list[str]) -> int:
-    from tracer.correlate import Correlator, build_hops
+    """Trace for --duration or until COMMAND exits, printing each packet once its
+    journey is done (tracer/render/stream.py says why)."""
+    from tracer.correlate import Correlator
     from tracer.jsonout import WallClock
-    from tracer.render.inert import inert
-    from tracer.render.text import hop_table
+    from tracer.render.stream import PacketPrinter
 
-    corr = Correlator()
-    clock = WallClock.live()
-    n = 0
+    corr, printer = Correlator(), PacketPrinter(topo, args.json, clock=WallClock.live())
+    n, stopped_by = 0, 0
     proc: subprocess.Popen[bytes] | None = None
     try:
         proc = _start(cmd, quiet_stdout=True)
@@ -73,39 +71,18 @@ def _text(source: EventSource, topo: Topology, args: argparse.Namespace, cmd: li
             batch = source.poll(100)
             n += len(batch)
             corr.feed(batch)
-        for _ in range(10):
-            batch = source.poll(20)
+            printer.show(corr.retire())
+        for batch in drain_rest(source):
             n += len(batch)
             corr.feed(batch)
-    except KeyboardInterrupt:
+            printer.show(corr.retire())
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (tracer/interrupt.py)
+        stopped_by = interrupt.exit_code(exc)
         print("brtrace: interrupted; showing what was traced", file=sys.stderr)
     finally:
         lost = source.stats().lost
         source.close()
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-    if args.json:
-        _json(corr, topo, n, lost, clock)
-    else:
-        for j in corr.journeys.values():
-            hops = build_hops(j, topo)
-            k = j.packet()
-            print(f"packet {inert(' '.join(str(x) for x in j.key))}  {k.src} → {k.dst}")
-            print("\n".join(hop_table(hops)))
-            print()
-    print(f"brtrace: {len(corr.journeys)} packets, {n} events, {lost} lost", file=sys.stderr)
-    return 0 if proc is None else (proc.wait() or 0)
-
-
-def _json(corr: Correlator, topo: Topology, events: int, lost: int, clock: WallClock) -> None:
-    """Packets (an echo's request and reply paired) in the one JSON schema of ping/replay."""
-    from tracer.cli.packet_views import json_lines
-    from tracer.correlate.pairing import PacketBook
-    from tracer.jsonout import dumps, summary_record
-
-    book = PacketBook(topo)
-    book.update(corr, set(corr.journeys), final=True)
-    for line in json_lines("trace", book, topo, clock):
-        print(line)
-    statuses = [p.status for p in book.packets.values()]
-    print(dumps(summary_record("trace", statuses, events, lost, clock=clock)), flush=True)
+        end_command(proc)
+    printer.show(corr.flush())
+    print(printer.summary(n, lost, corr.evicted), file=sys.stderr)
+    return stopped_by or command_status(proc)

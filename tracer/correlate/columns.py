@@ -175,7 +175,7 @@ def key_tuples(hi: np.ndarray, lo: np.ndarray) -> list[PacketKey | None]:
     if bool((kind == _KIND_IP).all()):  # the usual batch: tuples made in C
         return list(zip(repeat("ip"), proto, saddr, daddr, sport, dport, low))
     keys: list[PacketKey | None] = []
-    for kd, p, s, d, sp, dp, lw in zip(kind.tolist(), proto, saddr, daddr, sport, dport, low):
+    for kd, p, s, d, sp, dp, lw in zip(kind.tolist(), proto, saddr, daddr, sport, dport, low, strict=True):
         if kd == _KIND_IP:
             keys.append(("ip", p, s, d, sp, dp, lw))
         elif kd == _KIND_ICMP:

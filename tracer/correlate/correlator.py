@@ -11,7 +11,6 @@ next event on that CPU whose destination they looked up.
 from __future__ import annotations
 
 import gc
-from collections import OrderedDict
 from collections.abc import Iterable
 
 import numpy as np
@@ -24,38 +23,35 @@ from tracer.correlate.columns import (
     last_by,
     prev_on_skb,
 )
-from tracer.correlate.journey import Journey, PacketKey, nat_compatible, packet_key
+from tracer.correlate.runs import RunFiler
+from tracer.correlate.state import (
+    FDB_WINDOW_NS,
+    FIB_WINDOW_NS,
+    HURRY_NS,
+    RETIRE_NS,
+    SKB_MAP_MAX,
+    SKB_WINDOW_NS,
+    fib_relevant_dst,
+)
 from tracer.model import Event, Hook
 from tracer.schema.decode import EventBatch
 
-SKB_WINDOW_NS = 5_000_000  # an skb address is evidence for 5 ms
-FIB_WINDOW_NS = 2_000_000  # a pending route lookup waits 2 ms for its packet
-FDB_WINDOW_NS = 2_000_000
+__all__ = ["FDB_WINDOW_NS", "FIB_WINDOW_NS", "HURRY_NS", "RETIRE_NS", "SKB_WINDOW_NS", "Correlator"]
 FREEZE_EVERY = 2000  # journeys started between two gc.freeze() calls (see _settle)
+_FIB, _FDB = int(Hook.FIB_TABLE_LOOKUP), int(Hook.BR_FDB_UPDATE)
 
 
-class Correlator:
-    """Files events into journeys.
+class Correlator(RunFiler):
+    """Files events into journeys (bounds and hand-out: see :class:`CorrelatorState`).
 
-    Memory is bounded two ways: at most ``max_journeys`` journeys and about
-    ``max_events`` events in them; past either, the oldest journeys are
-    forgotten. A lazy :class:`~probes.layout.EventBatch` is filed from its
-    numpy columns (one packet key per packet, not per event) and its Events
-    are only built when someone reads them.
+    A lazy :class:`~tracer.schema.decode.EventBatch` is filed from its numpy columns
+    (one packet key per packet, not per event) and its Events are only built
+    when someone reads them.
     """
 
     def __init__(self, max_journeys: int = 200_000, max_events: int = 250_000) -> None:
-        self.journeys: OrderedDict[int, Journey] = OrderedDict()
-        self._by_key: dict[PacketKey, int] = {}
-        self._by_skb: dict[int, tuple[int, int]] = {}  # skb -> (jid, ts)
-        self._last_on_cpu: dict[int, tuple[int, int]] = {}  # cpu -> (jid, ts)
-        self._pending_fib: dict[int, list[Event]] = {}
-        self._next = 1
-        self._max = max_journeys
-        self._max_events = max_events
-        self._held = 0  # events filed in live journeys
+        super().__init__(max_journeys, max_events)
         self._frozen_at = 1  # self._next at the last gc.freeze()
-        self.unmatched = 0
 
     def feed(self, events: Iterable[Event]) -> set[int]:
         """Add a batch; returns the ids of journeys that changed."""
@@ -64,10 +60,11 @@ class Correlator:
         else:
             changed = set()
             for ev in sorted(events, key=_ts):
+                self._now = max(self._now, ev.ts_ns)
                 jid = self._place(ev)
                 if jid is not None:
                     changed.add(jid)
-            if len(self._by_skb) > _SKB_MAP_MAX:
+            if len(self._by_skb) > SKB_MAP_MAX:
                 self._trim_skbs()
         self._settle()
         return changed
@@ -100,6 +97,7 @@ class Correlator:
         if not len(batch):
             return set()
         cols = columns(batch.arr)
+        self._now = max(self._now, int(cols.ts[-1]))
         if self._pending_fib or bool((cols.hook == _FDB).any()):
             return self._feed_runs(batch, cols)
         fib = cols.hook == _FIB
@@ -142,10 +140,11 @@ class Correlator:
             return None
         outside = ~inb
         for fp, fskb, fts, fdst in zip(fib_pos[outside].tolist(), cols.skb[fib_pos[outside]].tolist(),
-                                       ts[fib_pos[outside]].tolist(), fib_dst[outside].tolist()):
+                                       ts[fib_pos[outside]].tolist(), fib_dst[outside].tolist(),
+                                       strict=True):
             fhit = self._by_skb.get(fskb) if fskb else None
             fj = self.journeys.get(fhit[0]) if fhit and fts - fhit[1] < SKB_WINDOW_NS else None
-            if fhit is None or fj is None or not _fib_relevant_dst(fdst, fj.last()):
+            if fhit is None or fj is None or not fib_relevant_dst(fdst, fj.last()):
                 return None
             out[fp] = fhit[0]
         return out
@@ -164,12 +163,12 @@ class Correlator:
         jid_of: list[int] = []
         for key, r, rk, skb, ts, ts_prev in zip(keys, rp.tolist(), kid_at[had].tolist(),
                                                   cols.skb[fpos].tolist(), cols.ts[fpos].tolist(),
-                                                  cols.ts[had].tolist()):
+                                                  cols.ts[had].tolist(), strict=True):
             found = by_key.get(key)
             if found is None or found not in journeys:
                 hit = (jid_of[rk], ts_prev) if r >= 0 else by_skb.get(skb)
                 if hit is None or ts - hit[1] >= SKB_WINDOW_NS or hit[0] not in journeys:
-                    found = new(key)
+                    found = new(key, ts)
                 else:
                     found = self._journey_for_hit(key, hit, ts)
             jid_of.append(found)
@@ -189,7 +188,7 @@ class Correlator:
         idx = cols.records(by_j)  # shared by the runs, as an array: 8 bytes an event
         journeys = self.journeys
         held = 0
-        for a, b, j_id in zip(starts.tolist(), ends, js[starts].tolist()):
+        for a, b, j_id in zip(starts.tolist(), ends, js[starts].tolist(), strict=True):
             j = journeys.get(j_id)
             if j is None:  # forgotten within this batch (more new packets than max_journeys)
                 continue
@@ -204,208 +203,14 @@ class Correlator:
         """What the skb and CPU maps keep: each one's latest matched event."""
         ts = cols.ts
         by_skb = self._by_skb
-        by_skb.update(zip(skbs.tolist(), zip(jids[skb_last].tolist(), ts[skb_last].tolist())))
+        last = zip(jids[skb_last].tolist(), ts[skb_last].tolist(), strict=True)
+        by_skb.update(zip(skbs.tolist(), last, strict=True))
         cpus, cpu_last = last_by(cols.cpu[mpos], mpos)
-        self._last_on_cpu.update(zip(cpus.tolist(), zip(jids[cpu_last].tolist(), ts[cpu_last].tolist())))
-        if len(by_skb) > _SKB_MAP_MAX:
+        on_cpu = zip(jids[cpu_last].tolist(), ts[cpu_last].tolist(), strict=True)
+        self._last_on_cpu.update(zip(cpus.tolist(), on_cpu, strict=True))
+        if len(by_skb) > SKB_MAP_MAX:
             self._trim_skbs()
-
-    def _feed_runs(self, batch: EventBatch, cols: Columns) -> set[int]:
-        """File a lazy batch by runs: consecutive events (in time order) of one
-        packet key on one skb and CPU are placed as one, exactly as one at a
-        time would place them (only the run's first event can start or alias
-        a journey or claim route lookups; the last one is what the skb and CPU
-        maps remember)."""
-        n = len(batch)
-        changed: set[int] = set()
-        kid_s, first = key_ids(cols.hi, cols.lo)
-        keys = key_tuples(cols.hi[first], cols.lo[first])
-        key_dst, fib_dst = cols.key_dst_rec.tolist(), cols.fib_dst_rec.tolist()  # by record index
-        ts_s, skb_s, cpu_s, hook_s = cols.ts, cols.skb, cols.cpu, cols.hook
-        special = (hook_s == _FIB) | (hook_s == _FDB)
-        brk = np.ones(n, dtype=bool)
-        brk[1:] = ((kid_s[1:] != kid_s[:-1]) | (skb_s[1:] != skb_s[:-1]) | (cpu_s[1:] != cpu_s[:-1])
-                   | special[1:] | special[:-1])
-        starts = np.flatnonzero(brk)
-        ends = np.empty_like(starts)
-        ends[:-1] = starts[1:]
-        ends[-1] = n
-        order_l = cols.records(np.arange(n)).tolist()
-        journeys, by_skb, last_cpu, pending = (self.journeys, self._by_skb,
-                                               self._last_on_cpu, self._pending_fib)
-        jid_of = [0] * len(keys)
-        runs = zip(starts.tolist(), ends.tolist(), ts_s[starts].tolist(), ts_s[ends - 1].tolist(),
-                   skb_s[starts].tolist(), cpu_s[starts].tolist(), hook_s[starts].tolist(),
-                   kid_s[starts].tolist())
-        for p, q, ts, ts_last, skb, cpu, hook, k in runs:
-            if hook == _FIB:
-                i = order_l[p]
-                hit = by_skb.get(skb) if skb else None
-                if hit and ts - hit[1] < SKB_WINDOW_NS:
-                    j = journeys.get(hit[0])
-                    if j is not None:
-                        li = j.last_index(batch)
-                        if li is not None:
-                            relevant = fib_dst[i] == key_dst[li] or fib_dst[i] == fib_dst[li]
-                        else:
-                            last = j.last()
-                            relevant = fib_dst[i] in (last.key.daddr, last.outer.daddr)
-                        if relevant:
-                            j.add_run(batch, order_l, p, p + 1)
-                            self._held += 1
-                            changed.add(hit[0])
-                            continue
-                pending.setdefault(cpu, []).append(batch[i])
-                continue
-            if hook == _FDB:
-                jid = self._place_fdb(batch[order_l[p]])
-                if jid is not None:
-                    changed.add(jid)
-                continue
-            jid = jid_of[k]
-            j = journeys.get(jid) if jid else None
-            if j is None:
-                key = keys[k]
-                if key is None:
-                    self.unmatched += q - p
-                    continue
-                jid = jid_of[k] = self._journey_for(key, skb, ts)
-                j = journeys[jid]
-            if pending and cpu in pending:
-                self._claim_fib(batch[order_l[p]], j)
-            j.add_run(batch, order_l, p, q)
-            self._held += q - p
-            by_skb[skb] = (jid, ts_last)
-            last_cpu[cpu] = (jid, ts_last)
-            changed.add(jid)
-        if len(by_skb) > _SKB_MAP_MAX:
-            self._trim_skbs()
-        return changed
-
-    # -- one event at a time ---------------------------------------------------
-    def _place(self, ev: Event) -> int | None:
-        if ev.hook == Hook.FIB_TABLE_LOOKUP:
-            return self._place_fib(ev)
-        if ev.hook == Hook.BR_FDB_UPDATE:
-            return self._place_fdb(ev)
-        key = packet_key(ev)
-        if key is None:
-            self.unmatched += 1
-            return None
-        jid = self._journey_for(key, ev.skb, ev.ts_ns)
-        j = self.journeys[jid]
-        self._claim_fib(ev, j)
-        j.add(ev)
-        self._held += 1
-        self._by_skb[ev.skb] = (jid, ev.ts_ns)
-        self._last_on_cpu[ev.cpu] = (jid, ev.ts_ns)
-        return jid
-
-    def _journey_for(self, key: PacketKey, skb: int, ts_ns: int) -> int:
-        jid = self._by_key.get(key)
-        if jid is not None and jid in self.journeys:
-            return jid
-        return self._journey_for_hit(key, self._by_skb.get(skb), ts_ns)
-
-    def _journey_for_hit(self, key: PacketKey, hit: tuple[int, int] | None, ts_ns: int) -> int:
-        """A key not filed yet: the journey its skb's last packet belongs to if NAT
-        explains the difference, else a new one."""
-        if hit and ts_ns - hit[1] < SKB_WINDOW_NS and hit[0] in self.journeys:
-            j = self.journeys[hit[0]]
-            if nat_compatible(j.key, key):
-                j.aliases += (key,)
-                self._by_key[key] = j.jid
-                return j.jid
-        return self._new(key)
-
-    def _new(self, key: PacketKey) -> int:
-        jid = self._next
-        self._next = jid + 1
-        journeys = self.journeys
-        journeys[jid] = Journey(jid, key)
-        self._by_key[key] = jid
-        if self._held > self._max_events or len(journeys) > self._max:
-            self._forget_oldest()
-        return jid
-
-    def _forget_oldest(self) -> None:
-        """Past either bound, forget the oldest journeys (first in, first out)."""
-        journeys, by_key, most, most_events = self.journeys, self._by_key, self._max, self._max_events
-        held = self._held
-        while len(journeys) > 1 and (len(journeys) > most or held > most_events):
-            _, old = journeys.popitem(last=False)
-            held -= old.count
-            if by_key.get(old.key) == old.jid:
-                del by_key[old.key]
-            for k in old.aliases:
-                if by_key.get(k) == old.jid:
-                    del by_key[k]
-        self._held = held
-
-    def _trim_skbs(self) -> None:
-        """skb addresses only count for SKB_WINDOW_NS: forget older ones."""
-        newest = max(ts for _, ts in self._by_skb.values())
-        self._by_skb = {s: v for s, v in self._by_skb.items()
-                        if newest - v[1] < SKB_WINDOW_NS and v[0] in self.journeys}
-
-    def _place_fib(self, ev: Event) -> int | None:
-        hit = self._by_skb.get(ev.skb) if ev.skb else None
-        if hit and ev.ts_ns - hit[1] < SKB_WINDOW_NS and hit[0] in self.journeys:
-            j = self.journeys[hit[0]]
-            if _fib_relevant(ev, j.last()):
-                j.add(ev)
-                self._held += 1
-                return hit[0]
-        self._pending_fib.setdefault(ev.cpu, []).append(ev)
-        return None
-
-    def _claim_fib(self, ev: Event, j: Journey) -> None:
-        """Attach route lookups made on this CPU just before this packet showed up."""
-        pending = self._pending_fib.pop(ev.cpu, None)
-        if not pending:
-            return
-        places = {ev.netns, j.last().netns if j._items else ev.netns, 0}
-        for f in pending:
-            if ev.ts_ns - f.ts_ns < FIB_WINDOW_NS and _fib_relevant(f, ev) and f.netns in places:
-                j.add(f)
-                self._held += 1
-
-    def _place_fdb(self, ev: Event) -> int | None:
-        last = self._last_on_cpu.get(ev.cpu)
-        if not last or ev.ts_ns - last[1] > FDB_WINDOW_NS or last[0] not in self.journeys:
-            self.unmatched += 1
-            return None
-        j = self.journeys[last[0]]
-        if any(e.src_mac == ev.fdb_mac or e.inner_src_mac == ev.fdb_mac for e in j.tail(4)):
-            j.add(ev)
-            self._held += 1
-            return j.jid
-        self.unmatched += 1
-        return None
-
-    def find(self, key: PacketKey) -> Journey | None:
-        jid = self._by_key.get(key)
-        return self.journeys.get(jid) if jid is not None else None
-
-    def icmp_journey(self, icmp_type: int, ident: int, seq: int) -> Journey | None:
-        return self.find(("icmp", icmp_type, ident, seq))
 
 
 def _ts(ev: Event) -> int:
     return ev.ts_ns
-
-
-_FIB, _FDB = int(Hook.FIB_TABLE_LOOKUP), int(Hook.BR_FDB_UPDATE)
-_SKB_MAP_MAX = 1 << 16
-
-
-def _fib_relevant_dst(fib_daddr: int, pkt: Event) -> bool:
-    return fib_daddr in (pkt.key.daddr, pkt.outer.daddr)
-
-
-def _fib_relevant(fib: Event, pkt: Event) -> bool:
-    """A lookup belongs to a packet if it routes the packet's (outer or inner)
-    destination. Reverse (rp_filter) lookups are left out on purpose: they
-    look exactly like the reply's own route lookup, and an rp_filter drop is
-    named by kfree_skb's reason anyway."""
-    return fib.outer.daddr in (pkt.key.daddr, pkt.outer.daddr)

@@ -111,8 +111,10 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
         bridge = _inferred_bridge(topo, hops, prev, place, group)
         if bridge is not None:
             hops.append(bridge)
-        kind, verb, action = _describe(topo, place, group, nxt, is_last=gi + 1 == len(groups))
-        if verb == Verb.DROP and ev.reason_name in AFTER_DELIVERY and any(h.verb == Verb.DELIVER for h in hops):
+        kind, verb, action = _describe(topo, place, group, nxt,
+                                       is_last=not _carried_after(groups, gi))
+        if verb == Verb.DROP and ev.reason_name in AFTER_DELIVERY and any(
+                h.verb == Verb.DELIVER for h in hops):
             verb, action = Verb.CONSUMED, (f"freed after delivery ({ev.reason_name}): "
                                         "the packet had already reached its destination")
         hops.append(Hop(
@@ -127,6 +129,14 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
     _mark_nat(hops)
     _undeliver_transit(hops)
     return [_renumber(h, i + 1) for i, h in enumerate(hops)]
+
+
+def _carried_after(groups: list[list[Event]], gi: int) -> bool:
+    """Whether a later event shows the packet going on (not a route lookup, bridge
+    learning or another free, which may follow a drop in time). A free is a
+    *copy* freed only then: one NEIGH_FAILED drop read as "a copy was freed" (so
+    UNANSWERED) when a later lookup was filed after it, DROPPED when none was."""
+    return any(g[0].hook not in SINGLE_HOOKS for g in groups[gi + 1:])
 
 
 def _renumber(h: Hop, i: int) -> Hop:
@@ -235,7 +245,8 @@ def _tx_text(topo: Topology, p: Place, ev: Event, nxt: Event | None) -> tuple[Ve
 
 def _rx_text(topo: Topology, p: Place, ev: Event) -> tuple[Verb, str]:
     if ev.inner is not None:
-        return Verb.RECV_ENCAP, f"received encapsulated on {p.dev}: {ev.outer.src} → {ev.outer.dst} VNI {ev.vni}"
+        return Verb.RECV_ENCAP, (f"received encapsulated on {p.dev}: {ev.outer.src} → {ev.outer.dst} "
+                                 f"VNI {ev.vni}")
     if p.role == ROLE_VXLAN:
         return Verb.DECAP, f"VXLAN {p.dev} decapsulated the packet (VNI from the outer header)"
     if p.role == ROLE_BRIDGE:

@@ -105,6 +105,7 @@ class Journey:
     aliases: tuple[PacketKey, ...] = ()  # other keys of this packet (after NAT): rare
     count: int = 0  # events filed (built or not)
     _lazy: bool = False  # _items holds unbuilt runs
+    born_ns: int = 0  # its first event's time: the correlator hands it out once it is old
 
     @property
     def events(self) -> list[Event]:

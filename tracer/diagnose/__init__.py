@@ -29,6 +29,7 @@ from tracer.diagnose.context import (
     netns_of,
     unexplained,
 )
+from tracer.diagnose.down import rule_link_down
 from tracer.diagnose.filters import rule_netfilter, rule_rp_filter
 from tracer.diagnose.link import rule_mtu, rule_vxlan
 from tracer.diagnose.routing import rule_routing
@@ -36,7 +37,7 @@ from tracer.diagnose.unanswered import unanswered
 from tracer.topology.model import Topology
 
 RULES: tuple[Rule, ...] = (rule_netfilter, rule_rp_filter, rule_mtu, rule_vxlan,
-                           rule_bridge_port, rule_routing)
+                           rule_bridge_port, rule_link_down, rule_routing)
 
 
 def find_drop(p: Packet) -> tuple[Hop, tuple[Hop, ...]] | None:

@@ -30,7 +30,7 @@ def unanswered(p: Packet, topo: Topology) -> Diagnosis:
                          "no reply came back", "", (), last)
     src, seen_src = first.key.src, arrived.key.src
     ns = netns_of(topo, last)
-    facts = [f"request last seen at hop {last.index}: {last.netns}/{last.dev} ({last.verb})",
+    facts = [_last_seen(p.request, last),
              f"source address there: {seen_src}" + (" (not translated)" if src == seen_src else "")]
     back = ns.route_for(seen_src) if ns and seen_src else None
     if last.verb == Verb.DELIVER and ns is not None and back is None:
@@ -58,3 +58,15 @@ def _masquerade_fix(topo: Topology, p: Packet, src: str) -> str:
             return in_netns(ns, f"iptables -t nat -A POSTROUTING -s {subnet} ! -o {br.name} "
                                 "-j MASQUERADE")
     return ""
+
+
+def _last_seen(hops: tuple[Hop, ...], last: Hop) -> str:
+    """Where the request was last seen, naming the listed hops after the last move
+    (a route lookup is listed but moves nothing: "last seen at hop 10" read
+    wrong above a hop 11)."""
+    text = f"request last seen at hop {last.index}: {last.netns}/{last.dev} ({last.verb})"
+    after = [h for h in hops if h.index > last.index]
+    if after:
+        text += (f"; hop {after[-1].index} after it was a {after[-1].verb} in {after[-1].netns}, "
+                 "where the trail ends")
+    return text

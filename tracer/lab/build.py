@@ -16,6 +16,7 @@ from typing import Any, Self
 
 from pyroute2 import IPRoute, netns
 
+from tracer import interrupt
 from tracer.errors import BrtraceError
 from tracer.netns import enter, named_path
 
@@ -68,6 +69,7 @@ class Builder:
         machine's, so a lab would behave differently per machine unless they
         are set here. IPv6 is off so traces are not full of ND/MLD chatter.
         """
+        interrupt.check()
         netns.create(ns_name(host))
         self.sysctls(host, {
             "net.ipv6.conf.all.disable_ipv6": "1",
@@ -79,6 +81,9 @@ class Builder:
         self.set_up(host, "lo")
 
     def ipr(self, host: str) -> IPRoute:
+        """The netlink socket of a lab netns; every build step passes here, so it
+        is where a deferred interrupt is raised (tracer/interrupt.py: deferred)."""
+        interrupt.check()
         if host not in self._ipr:
             self._ipr[host] = IPRoute(netns=ns_name(host), flags=0)
         return self._ipr[host]

@@ -9,11 +9,12 @@ lab — which ``up`` refuses to build over and ``down`` clears.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from tracer import interrupt
 from tracer.errors import BrtraceError, NeedRoot
 from tracer.lab import bridge, docker, flannel
 from tracer.lab.build import Builder, netns_exists, netns_path, ns_name, remove_netns
@@ -30,7 +31,8 @@ def get(name: str) -> Lab:
 
 def _require_root(what: str) -> None:
     if os.geteuid() != 0:
-        raise NeedRoot(what)
+        # network namespaces (unshare, setns, mounts under /run/netns) and their devices
+        raise NeedRoot(what, "CAP_SYS_ADMIN and CAP_NET_ADMIN")
 
 
 def _link_names(host: str) -> tuple[set[str], str]:
@@ -77,8 +79,13 @@ def status(name: str = DEFAULT_LAB) -> LabInfo:
     return LabInfo(lab.name, state, present, missing, dict(lab.addresses), problems)
 
 
-def up(name: str = DEFAULT_LAB) -> LabInfo:
-    """Build a lab; a no-op if it is already up; refuses to build over a half-built one."""
+def up(name: str = DEFAULT_LAB, on_built: Callable[[], None] | None = None) -> LabInfo:
+    """Build a lab; a no-op if it is already up; refuses to build over a half-built one.
+
+    An interrupt (Ctrl-C, SIGTERM) while building rolls back, and the rollback
+    itself cannot be interrupted; once built, interrupts are ignored until
+    ``on_built`` has run (the CLI makes that final: exit 0 means built).
+    """
     lab = get(name)
     _require_root("brtrace lab up")
     info = status(name)
@@ -88,17 +95,22 @@ def up(name: str = DEFAULT_LAB) -> LabInfo:
         raise BrtraceError(f"lab {name} is half-built ({info.line()}); "
                            f"run 'brtrace lab down {name}' first")
     _build(lab)
-    return status(name)
+    with interrupt.ignored():
+        if on_built is not None:
+            on_built()
+        return status(name)
 
 
 def _build(lab: Lab) -> None:
     """Build everything or leave nothing behind."""
     try:
-        with Builder() as b:
+        with interrupt.deferred(), Builder() as b:  # Builder steps call interrupt.check()
             lab.build(b)
+            interrupt.check()
             b.mark(lab.hosts[0], lab.marker)
     except BaseException as exc:
-        _remove(lab.hosts)
+        with interrupt.ignored():  # half a rollback would leave a partial lab behind
+            _remove(lab.hosts)
         if isinstance(exc, (BrtraceError, OSError, NetlinkError)):
             raise BrtraceError(f"building lab {lab.name} failed ({exc}); "
                                "removed what was created") from exc

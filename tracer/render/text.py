@@ -65,7 +65,8 @@ def probe_text(p: Packet, src: str, dest: str, topo: Topology | None = None) -> 
 
 def summary_text(results: Iterable[Packet], lost: int, events: int) -> str:
     rs = list(results)
-    n = {s: sum(1 for r in rs if r.status == s) for s in (Status.DELIVERED, Status.DROPPED, Status.UNANSWERED)}
+    n = {s: sum(1 for r in rs if r.status == s)
+         for s in (Status.DELIVERED, Status.DROPPED, Status.UNANSWERED)}
     where = sorted({f"{r.drop.netns}/{r.drop.dev or '-'}" for r in rs if r.drop})
     at = f" (at {', '.join(inert(w) for w in where)})" if where else ""
     return (f"{len(rs)} probes: {n[Status.DELIVERED]} delivered, {n[Status.DROPPED]} dropped{at}, "

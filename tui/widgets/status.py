@@ -26,6 +26,7 @@ class StatusFacts:
     events: int = 0
     rate: float | None = None  # events/s, None until measured
     lost: int = 0
+    evicted: int = 0  # packets the correlator's bounds forgot before completion
     recording: str = ""  # file being written, "" = off
     paused: bool = False
     follow: bool = True
@@ -44,6 +45,8 @@ def status_text(f: StatusFacts) -> Text:
         t.append("  ended", style="bold")
     t.append("  ")
     t.append(f"lost {f.lost:,}", style="bold white on red" if f.lost else "green")
+    if f.evicted:
+        t.append(f"  {f.evicted:,} packets not shown (evicted before completion)", style="bold white on red")
     if f.damage:
         t.append("  DAMAGED RECORDING: " + inert(f.damage), style="bold white on red")
     if f.diagnosis:
