@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 BRTRACE := .venv/bin/brtrace
 
-.PHONY: setup demo lint test test-unit test-kernel vmtest bench samples clean
+.PHONY: setup demo lint test test-unit test-kernel vmtest bench samples clean proto
 
 setup:
 	@bash scripts/setup.sh
@@ -41,3 +41,10 @@ samples: setup
 
 clean:
 	-$(BRTRACE) lab down
+
+# The agent's gRPC stubs (tracer/agent/pb/, committed) from proto/brtrace/agent.proto.
+proto:
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=tracer/agent/pb --pyi_out=tracer/agent/pb \
+		--grpc_python_out=tracer/agent/pb proto/brtrace/agent.proto
+	sed -i 's/^from brtrace import agent_pb2/from tracer.agent.pb.brtrace import agent_pb2/' \
+		tracer/agent/pb/brtrace/agent_pb2_grpc.py

@@ -15,6 +15,8 @@
  *   FILTER_PROTO      only this IP protocol;  FILTER_PORT  only this L4 port
  *   FIB_ADDR_A/B      route lookups for these addresses always pass the filter
  *   ONLY_DROPS        emit only kfree_skb events (brtrace drops)
+ *   FILTER_NETNS      only devices in the namespaces (inodes) the loader puts in
+ *                     netns_allow (brtrace agent --netns: two agents, one kernel)
  *   RINGBUF_PAGES     ring buffer size in pages
  *   SPILL_PAGES       size of the spill ring (reserve()) in pages
  *   <S>_WIN_LO/LEN    one probe read covering the fields of a struct the probes read
@@ -81,6 +83,27 @@ static __always_inline void count_produced(void)
     if (n)
         __sync_fetch_and_add(n, 1);
 }
+
+#ifdef FILTER_NETNS
+BPF_HASH(netns_allow, u32, u8, 64);
+
+/* An event of a namespace this program does not serve: handed back, and not
+ * counted as produced (so received + lost == produced still holds). */
+static __always_inline int netns_refused(void *ev, u32 inum)
+{
+    if (netns_allow.lookup(&inum))
+        return 0;
+    u32 zero = 0;
+    u64 *n = produced.lookup(&zero);
+    if (n)
+        __sync_fetch_and_add(n, -1);
+    bpf_ringbuf_discard(ev, 0);
+    return 1;
+}
+#define NETNS_REFUSED(ev) netns_refused(ev, (ev)->netns)
+#else
+#define NETNS_REFUSED(ev) 0
+#endif
 
 #define RD(dst, base, off) bpf_probe_read_kernel(&(dst), sizeof(dst), (void *)((u64)(base) + (off)))
 
@@ -471,6 +494,10 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     ev->location = location;
     void *skb_dev = fill_skb_meta(s, ev, skb);
     fill_dev(ev, dev ? dev : skb_dev);
+    if (NETNS_REFUSED(ev)) {
+        s->cur_skb = 0; /* its route lookups are not ours either */
+        return;
+    }
     ev->ethertype = p.ethertype;
     ev->vlan = p.vlan;
     ev->vni = p.vni;
@@ -697,6 +724,13 @@ int brt_tp_fib_table_lookup(struct bpf_raw_tracepoint_args *ctx)
     ev->fib_iif = fl.iif;
     if (nhc && ev->fib_err == 0)
         fill_nexthop(ev, nhc);
+#ifdef FILTER_NETNS /* a failed lookup names no device: it is ours when its packet was */
+    if (!ev->netns && !recent) {
+        ev->netns = 1; /* never an inode: refused below */
+    }
+    if (ev->netns && NETNS_REFUSED(ev))
+        return 0;
+#endif
     events.ringbuf_submit(ev, 0);
     return 0;
 }
@@ -720,6 +754,8 @@ int brt_tp_br_fdb_update(struct bpf_raw_tracepoint_args *ctx)
         RD(dev, port, OFF_NBP_DEV);
         fill_dev(ev, dev);
     }
+    if (NETNS_REFUSED(ev))
+        return 0;
     events.ringbuf_submit(ev, 0);
     return 0;
 }

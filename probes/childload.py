@@ -102,11 +102,17 @@ def possible_cpus() -> int:
 
 
 def load(flt: TraceFilter, macros: dict[str, int], snaplen: int, pages: int,
-         hooks: Sequence[HookStatus]) -> tuple[HandedProbes, list[HookStatus]]:
-    """Run the child; the probes it attached and each hook's final status."""
+         hooks: Sequence[HookStatus], netns_inodes: Sequence[int] = ()
+         ) -> tuple[HandedProbes, list[HookStatus]]:
+    """Run the child; the probes it attached and each hook's final status.
+
+    ``netns_inodes``: only these namespaces (brtrace agent --netns), filled
+    into the program's netns_allow map by the child before it attaches.
+    """
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     request = json.dumps({"filter": asdict(flt), "macros": macros, "snaplen": snaplen,
-                          "pages": pages, "hooks": [(int(h.hook), h.mode, h.detail) for h in hooks]})
+                          "pages": pages, "hooks": [(int(h.hook), h.mode, h.detail) for h in hooks],
+                          "netns": list(netns_inodes)})
     try:
         proc = subprocess.Popen([sys.executable, "-m", "probes.childload", str(child.fileno())],
                                 pass_fds=(child.fileno(),), stdin=subprocess.PIPE,
@@ -170,9 +176,11 @@ def _child(sock: socket.socket, req: dict[str, Any]) -> None:
     src = object.__new__(LiveSource)  # only the compile/attach half of its state
     src._pages = req["pages"]
     src._hooks = [HookStatus(Hook(h), HookMode(m), d) for h, m, d in req["hooks"]]
+    src._netns = tuple(int(i) for i in req.get("netns", ()))
     try:
         src._bpf = compile_probes(flt, {k: int(v) for k, v in req["macros"].items()}, req["snaplen"],
-                                  src._pages, src._hooks)
+                                  src._pages, src._hooks, netns_filter=bool(src._netns))
+        src._allow_netns()  # the map stays with the program: the parent needs no fd of it
         src._attach()
     except BrtraceError as exc:
         sock.sendall(json.dumps({"error": str(exc)}).encode())

@@ -252,14 +252,19 @@ def _import_bcc() -> Any:
 
 def compile_probes(  # type: ignore[no-untyped-def]
         flt: TraceFilter, macros: dict[str, int], snaplen: int, pages: int,
-        hooks: Sequence[HookStatus]):
-    """brtrace.c compiled for this kernel, filter and hook plan (a bcc.BPF)."""
+        hooks: Sequence[HookStatus], netns_filter: bool = False):
+    """brtrace.c compiled for this kernel, filter and hook plan (a bcc.BPF).
+
+    ``netns_filter``: keep only the namespaces put in netns_allow (brtrace.c: FILTER_NETNS).
+    """
     bcc = _import_bcc()
     cflags = [f"-D{k}={v}" for k, v in macros.items()]
     cflags += read_windows(macros)
     cflags += flt.cflags() + [f"-DBRT_SNAPLEN={snaplen}", f"-DRINGBUF_PAGES={pages}",
                               f"-DSPILL_PAGES={spill_pages(pages)}",
                               f"-I{PROBE_DIR}", "-Wno-macro-redefined"]
+    if netns_filter:
+        cflags.append("-DFILTER_NETNS=1")
     header = schema_header(snaplen, kprobes=[h.hook for h in hooks if h.mode == HookMode.KPROBE],
                            fentries=[h.hook for h in hooks if h.mode == HookMode.FENTRY])
     # brt_schema.h lives only while bcc compiles: it reads the includes then
@@ -278,8 +283,9 @@ class LiveSource:
 
     def __init__(self, flt: TraceFilter, topology: Topology, snaplen: int = DEFAULT_SNAPLEN,
                  command: str = "", ringbuf_pages: int = RINGBUF_PAGES,
-                 all_hooks: bool = False) -> None:
+                 all_hooks: bool = False, netns_inodes: Sequence[int] = ()) -> None:
         _require_root()
+        self._netns = tuple(netns_inodes)  # empty: every namespace (brtrace agent --netns)
         if ringbuf_pages < 1 or ringbuf_pages & (ringbuf_pages - 1):
             raise BrtraceError("ring buffer pages must be a power of two", 2)
         self._pages = ringbuf_pages
@@ -295,9 +301,11 @@ class LiveSource:
             self._bpf: Any  # a bcc.BPF, or the fds a loader child handed over (childload.py)
             if childload.can_hand_over(self._hooks):  # LLVM never maps into this process
                 self._bpf, self._hooks = childload.load(flt, plan.macros, snaplen, self._pages,
-                                                        self._hooks)
+                                                        self._hooks, netns_inodes=self._netns)
             else:
-                self._bpf = compile_probes(flt, plan.macros, snaplen, self._pages, self._hooks)
+                self._bpf = compile_probes(flt, plan.macros, snaplen, self._pages, self._hooks,
+                                           netns_filter=bool(self._netns))
+                self._allow_netns()
                 self._attach()
         rb = self._bpf[b"events"]
         page = os.sysconf("SC_PAGE_SIZE")
@@ -310,6 +318,14 @@ class LiveSource:
         self._lost_read_at = 0.0
         self._info = SourceInfo(live=True, topology=topology, hooks=tuple(self._hooks),
                                 kernel=kernel.release(), filter=flt.describe(), command=command)
+
+    def _allow_netns(self) -> None:
+        """The namespaces the kernel keeps events of (brtrace.c: FILTER_NETNS), before any attach."""
+        if not self._netns:
+            return
+        table = self._bpf[b"netns_allow"]
+        for inode in self._netns:
+            table[ctypes.c_uint32(inode)] = ctypes.c_uint8(1)
 
     def _attach(self) -> None:
         # the shared parser the skb tracepoints tail-call (brtrace.c: tail_emit)

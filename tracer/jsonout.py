@@ -43,7 +43,7 @@ from tracer.topology.model import Topology
 
 SCHEMA_VERSION: Final = 1
 STATUSES: Final = tuple(str(s) for s in (Status.DELIVERED, Status.DROPPED, Status.UNANSWERED,
-                                          Status.IN_FLIGHT))
+                                          Status.IN_FLIGHT, Status.PARTIAL))
 
 Obj = dict[str, object]
 
@@ -181,7 +181,8 @@ def summary_record(command: str, statuses: Sequence[str], events: int, lost: int
     return {"schema_version": SCHEMA_VERSION, "type": "summary", "command": command,
             "packets": len(statuses), "delivered": counts["delivered"],
             "dropped": counts["dropped"], "unanswered": counts["unanswered"],
-            "in_flight": counts["in flight"], "events": events, "lost": lost,
+            "in_flight": counts["in flight"], "partial": counts["partial"], "events": events,
+            "lost": lost,
             "evicted": evicted, "damage": damage, "time_source": clock.source}
 
 

@@ -90,6 +90,8 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
         self.held: list[Batch] = []
         self.facts = StatusFacts(source=label or ("live" if info and info.live else "replay"),
                                  hooks=info.hooks if info else (), recording=recording)
+        self._label = self.facts.source
+        self._nodes_note = getattr(source, "nodes_note", None)  # across nodes: clocks (tracer/remote)
         self.filter_text = ""
         self.save_dir = Path(save_dir)
         self.saved = []
@@ -211,6 +213,11 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
             self.facts.rate = (self.facts.events - events) / (now - t)
         self._rate_mark = (self.facts.events, now)
         self._show_status()
+
+    def _show_status(self) -> None:
+        if self._nodes_note is not None:
+            self.facts.source = f"{self._label}  {self._nodes_note()}"
+        self.query_one(StatusBar).show(self.facts)
 
 
 __all__ = ["REPLY", "REQUEST", "BrtraceApp", "EventsArrived", "SourceEnded", "SourceOpened"]

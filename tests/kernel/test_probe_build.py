@@ -19,15 +19,16 @@ FILTERS = [TraceFilter(), TraceFilter(icmp_id=7, fib_addrs=("10.244.1.3",)),
            TraceFilter(proto="udp", port=5299, only_drops=True)]
 
 
+@pytest.mark.parametrize("netns", [False, True], ids=["any-netns", "netns-filter"])  # brtrace agent --netns
 @pytest.mark.parametrize("flt", FILTERS, ids=lambda f: f.describe() or "all")
-def test_every_hook_handler_compiles_and_passes_the_verifier(flt: TraceFilter) -> None:
+def test_every_hook_handler_compiles_and_passes_the_verifier(flt: TraceFilter, netns: bool) -> None:
     if os.geteuid() != 0:
         pytest.skip("loading BPF programs needs root")
     import bcc
 
     plan = load_plan()
     kprobes = [HookStatus(h, HookMode.KPROBE, h.target) for h in Hook if not h.is_tracepoint]
-    bpf = compile_probes(flt, plan.macros, 128, 1, kprobes)
+    bpf = compile_probes(flt, plan.macros, 128, 1, kprobes, netns_filter=netns)
     try:
         for h in Hook:
             kind = bcc.BPF.RAW_TRACEPOINT if h.is_tracepoint else bcc.BPF.KPROBE

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = {"bcc", "pyroute2", "textual"}
+HEAVY = {"bcc", "pyroute2", "textual", "grpc", "google"}
 # module (file or package dir) -> heavy libraries it may import
 ALLOWED: dict[str, set[str]] = {
     "probes/loader.py": {"bcc"},
@@ -19,6 +19,9 @@ ALLOWED: dict[str, set[str]] = {
     "tracer/topology/discover.py": {"pyroute2"},
     "tracer/lab": {"pyroute2"},
     "tui": {"textual"},
+    # the agent wire: the server and the client, nothing else
+    "tracer/agent": {"grpc", "google"},
+    "tracer/remote": {"grpc", "google"},
 }
 PURE = ["tracer/model.py", "tracer/source.py", "tracer/filter.py", "tracer/topology/model.py",
         "tracer/topology/render.py", "tracer/correlate", "tracer/render", "tracer/record",
@@ -96,9 +99,10 @@ def test_no_c_source_built_by_string_replacement() -> None:
     assert "brtrace.c\").read" not in src and ".read_text()" not in src
 
 
-# The parts of tracer/ that wire the live world in (CLI, labs, discovery) may
-# import the probes; the rest is the core, which the probes import.
-CORE_EXCEPT = ("tracer/cli", "tracer/lab", "tracer/topology/discover.py")
+# The parts of tracer/ that wire the live world in (CLI, labs, discovery, the
+# agent serving a node's probes) may import the probes; the rest is the core,
+# which the probes import.
+CORE_EXCEPT = ("tracer/cli", "tracer/lab", "tracer/topology/discover.py", "tracer/agent")
 
 
 def test_core_imports_no_probes() -> None:

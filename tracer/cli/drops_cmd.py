@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     out.add_argument("--plain", action="store_true", help="text tables even on a terminal (default: TUI)")
     p.add_argument("--duration", type=float, default=10.0, help="stop after S seconds (default 10)")
     p.add_argument("--interval", type=float, default=1.0, help="refresh every S seconds (default 1)")
+    from tracer.remote.options import add_agent_args
+
+    add_agent_args(p)
     p.set_defaults(func=run)
 
 
@@ -39,7 +42,7 @@ def _check(args: argparse.Namespace) -> None:
         raise BrtraceError("--duration must be between 0 and 86400 seconds", 2)
     if not 0.1 <= args.interval <= 3600:
         raise BrtraceError("--interval must be between 0.1 and 3600 seconds", 2)
-    if os.geteuid() != 0:
+    if os.geteuid() != 0 and not args.agents:
         raise NeedRoot("brtrace drops")
 
 
@@ -51,8 +54,15 @@ def run(args: argparse.Namespace) -> int:
 
     flt = TraceFilter(host=args.host, proto=args.proto, port=args.port, only_drops=True)
     _check(args)
-    topo = discover()
-    source = open_live_source(flt, topo, LiveOptions(command=" ".join(sys.argv)))
+    if args.agents:  # every node's drops through its agent (tracer/remote)
+        from tracer.remote.cli import open_session
+        from tracer.remote.source import RemoteSource
+
+        source: EventSource = RemoteSource(open_session(args), flt, command=" ".join(sys.argv))
+        topo = source.info.topology
+    else:
+        topo = discover()
+        source = open_live_source(flt, topo, LiveOptions(command=" ".join(sys.argv)))
     if not (args.json or args.plain) and sys.stdout.isatty():
         return _tui(source, args.interval)
     table = DropTable(topo)

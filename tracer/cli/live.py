@@ -35,6 +35,9 @@ def add_live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all-hooks", action="store_true",
                    help="also attach net_dev_start_xmit and netif_rx (qdisc delay, backlog drops; "
                         "costs every packet more)")
+    from tracer.remote.options import add_agent_args  # --agents: across nodes (tracer/remote)
+
+    add_agent_args(p)
 
 
 def options_from(args: argparse.Namespace, command: str, record: str = "") -> LiveOptions:

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from tracer import interrupt
 from tracer.errors import BrtraceError
 
-COMMANDS = ("ping", "trace", "record", "replay", "export", "drops", "topo", "lab", "doctor")
+COMMANDS = ("ping", "trace", "record", "replay", "export", "drops", "topo", "lab", "doctor",
+            "agent")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,8 +46,13 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.agents:  # across nodes: the agents trace and send (tracer/remote)
+        from tracer.remote.cli import ping as remote_ping
+
+        return remote_ping(args)
     from tracer.correlate.vocab import Status
     from tracer.filter import TraceFilter
+    from tracer.multinode.edges import with_local_node
     from tracer.ping import choose_source, parse_dest, run_ping
     from tracer.render.text import probe_text, summary_text
     from tracer.topology.discover import discover
@@ -72,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
     res = run_ping(topo, dest, src, args.count, args.interval, open_source, size=args.size)
     for n, r in enumerate(res.results, 1):
         if args.json:
-            print(dumps(packet_record("ping", n, r, topo, src=res.src_addr, dst=str(dest),
-                                      clock=clock)))
+            record = dumps(packet_record("ping", n, r, topo, src=res.src_addr, dst=str(dest),
+                                         clock=clock))
+            print(with_local_node(record, topo.hostname, res.lost))
         else:
             print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest, topo)))
             print()

@@ -65,6 +65,17 @@ def open_live(args: argparse.Namespace, what: str,
     flt = build_filter(args)
     if not 0 < args.duration <= 3600:
         raise BrtraceError("--duration must be between 0 and 3600 seconds", 2)
+    if getattr(args, "agents", ""):  # across nodes: the agents trace (tracer/remote), no root here
+        from tracer.remote.cli import open_session
+        from tracer.remote.source import RemoteSource
+
+        remote: EventSource = RemoteSource(open_session(args), flt, args.snaplen, args.all_hooks,
+                                           " ".join(cmd))
+        if record:
+            from tracer.record.writer import LiveRecorder
+
+            remote = LiveRecorder(remote, record)
+        return cmd, remote.info.topology, remote
     if os.geteuid() != 0:
         raise NeedRoot(f"brtrace {what}")
     topo = discover()

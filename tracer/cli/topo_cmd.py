@@ -22,12 +22,19 @@ def register(subparsers: Any) -> None:
     p.add_argument("--local", action="store_true", help="also show the local routing table")
     p.add_argument("--dump", action="store_true",
                    help="print the raw netlink-derived dump (for bug reports and test data)")
+    from tracer.remote.options import add_agent_args
+
+    add_agent_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from tracer.topology import discover, render
 
+    if args.agents:  # every node's agent: one merged topology, nodes as groups (tracer/remote)
+        from tracer.remote.cli import topo as remote_topo
+
+        return remote_topo(args)
     notes: list[str] = []
     if args.dump:
         dumps = discover.dump_all(args.netns, notes)

@@ -123,6 +123,7 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
             netns_inode=ev.netns, ifindex=ev.ifindex, events=tuple(group),
             reason=ev.reason_name if ev.hook == Hook.KFREE_SKB else "",
             location=ev.location_sym if ev.hook == Hook.KFREE_SKB else "",
+            node=(place.netns.node if place.netns else "") or topo.hostname,
         ))
         if ev.hook not in (Hook.FIB_TABLE_LOOKUP, Hook.BR_FDB_UPDATE):
             prev = place
@@ -164,11 +165,13 @@ def _inferred_bridge(topo: Topology, hops: list[Hop], prev: Place | None, cur: P
         return Hop(len(hops) + 1, ev.ts_ns, cur.label, name, ROLE_BRIDGE, Verb.BRIDGE_FLOOD,
                    f"bridge {name}: flooded from port {prev.dev} to port {cur.dev} and every other "
                    f"port (destination {ev.dst_mac} is broadcast/multicast)",
-                   netns_inode=ev.netns, ifindex=prev.link.master, inferred=True)
+                   netns_inode=ev.netns, ifindex=prev.link.master, inferred=True,
+                   node=(cur.netns.node if cur.netns else "") or topo.hostname)
     how = "destination MAC is in its FDB" if known else "frame switched by the bridge"
     return Hop(len(hops) + 1, ev.ts_ns, cur.label, name, ROLE_BRIDGE, Verb.BRIDGE_FORWARD,
                f"bridge {name}: forwarded from port {prev.dev} to port {cur.dev} ({how})",
-               netns_inode=ev.netns, ifindex=prev.link.master, inferred=True)
+               netns_inode=ev.netns, ifindex=prev.link.master, inferred=True,
+               node=(cur.netns.node if cur.netns else "") or topo.hostname)
 
 
 def _multicast(mac_text: str) -> bool:

@@ -77,10 +77,11 @@ class Hop:
     inferred: bool = False
     reason: str = ""
     location: str = ""
+    node: str = ""  # the node it was seen on (tracing across nodes: tracer/multinode)
 
     def to_dict(self, t0: int, prev_t: int) -> dict[str, object]:
         return {
-            "hop": self.index, "netns": self.netns, "dev": self.dev, "kind": self.kind,
+            "hop": self.index, "node": self.node, "netns": self.netns, "dev": self.dev, "kind": self.kind,
             "verb": self.verb, "action": self.action, "t_ns": self.t_ns - t0,
             "dt_ns": self.t_ns - prev_t, "hooks": list(self.hooks), "inferred": self.inferred,
             **({"reason": self.reason, "location": self.location} if self.verb == Verb.DROP else {}),

@@ -34,6 +34,9 @@ class Verb(StrEnum):
     BRIDGE_UP = "bridge-up"
     BRIDGE_FLOOD = "bridge-flood"
     BRIDGE_FORWARD = "bridge-forward"
+    # across nodes (tracer/multinode): where a packet left, or came from, the nodes brtrace sees
+    LEFT = "left"
+    ENTERED = "entered"
 
 
 # Route lookups and FDB learning are decisions, not movements of the packet.
@@ -51,3 +54,4 @@ class Status(StrEnum):
     DROPPED = "dropped"
     IN_FLIGHT = "in flight"
     UNANSWERED = "unanswered"
+    PARTIAL = "partial"  # delivered, but not followed end to end: a node on its path had no agent

@@ -27,11 +27,15 @@ def hop_table(hops: Sequence[Hop]) -> list[str]:
     t0 = hops[0].t_ns
     w_ns = max(5, *(len(inert(h.netns)) for h in hops))
     w_dev = max(6, *(len(inert(h.dev)) for h in hops))
-    lines = [f"    {'#':>2}  {'netns':<{w_ns}}  {'device':<{w_dev}}  {'Δt':>8}  {'t':>8}  action"]
+    nodes = len({h.node for h in hops}) > 1  # across nodes: which node each hop is on
+    w_node = max(4, *(len(inert(h.node)) for h in hops)) if nodes else 0
+    head = f"{'node':<{w_node}}  " if nodes else ""
+    lines = [f"    {'#':>2}  {head}{'netns':<{w_ns}}  {'device':<{w_dev}}  {'Δt':>8}  {'t':>8}  action"]
     prev = t0
     for h in hops:
         mark = "~" if h.inferred else " "
-        lines.append(f"   {mark}{h.index:>2}  {inert(h.netns):<{w_ns}}  {inert(h.dev):<{w_dev}}  "
+        node = f"{inert(h.node):<{w_node}}  " if nodes else ""
+        lines.append(f"   {mark}{h.index:>2}  {node}{inert(h.netns):<{w_ns}}  {inert(h.dev):<{w_dev}}  "
                      f"{fmt_ns(h.t_ns - prev):>8}  {fmt_ns(h.t_ns - t0):>8}  {inert(h.action)}")
         prev = h.t_ns
     return lines

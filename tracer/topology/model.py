@@ -131,6 +131,7 @@ class Netns:
     sysctls: tuple[tuple[str, str], ...] = ()
     pids: tuple[int, ...] = ()
     is_init: bool = False
+    node: str = ""  # the node it is on, when merged from several agents (tracer/multinode)
 
     @property
     def label(self) -> str:
@@ -261,6 +262,7 @@ def _netns_from_dict(d: dict[str, Any]) -> Netns:
         sysctls=tuple((str(k), str(v)) for k, v in d.get("sysctls", ())),
         pids=tuple(int(p) for p in d.get("pids", ())),
         is_init=bool(d.get("is_init", False)),
+        node=str(d.get("node", "")),
     )
 
 

@@ -1,0 +1,79 @@
+"""The agent's real parts on this node: discovery, the probes, the pinger.
+
+Kept apart from the service so the service is the same whatever it runs on;
+everything here is limited to the namespaces the agent was given.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from tracer.agent.pb.brtrace import agent_pb2 as pb
+from tracer.agent.server import AgentConfig, Kernel
+from tracer.errors import BrtraceError
+from tracer.filter import TraceFilter
+from tracer.model import HookStatus
+from tracer.topology.model import Topology
+
+
+def local_kernel(cfg: AgentConfig) -> Kernel:
+    """The service's view of this machine, checked once at start (names must exist)."""
+    from probes import kernel
+    from tracer.topology.discover import discover
+
+    names = list(cfg.netns) or None
+
+    def topo() -> Topology:
+        return discover(names)
+
+    first = topo()
+    if names and not first.namespaces:
+        raise BrtraceError(f"no network namespace matches {', '.join(names)}", 2)
+    if names:
+        missing = [n for n in names if first.find_netns(n) is None]
+        if missing:
+            raise BrtraceError(f"no network namespace {', '.join(missing)} on this node", 2)
+
+    def open_source(flt: TraceFilter, snaplen: int, all_hooks: bool) -> Any:
+        """Probes for one stream; the names are resolved now (a namespace made anew has a new inode)."""
+        from probes.loader import LiveSource
+
+        now = topo()
+        if names and not now.namespaces:
+            raise BrtraceError(f"none of {', '.join(names)} exists any more")
+        inodes = tuple(ns.inode for ns in now.namespaces) if names else ()
+        return LiveSource(flt, now, snaplen=snaplen, command=f"brtrace agent --node {cfg.node}",
+                          all_hooks=all_hooks, netns_inodes=inodes)
+
+    def hooks() -> Sequence[HookStatus]:
+        from probes.loader import choose_hooks, load_plan
+
+        return choose_hooks(load_plan().hooks, False)
+
+    return Kernel(topo, open_source, lambda req: send_probes(topo(), req), kernel.release(), hooks)
+
+
+def send_probes(topo: Topology, req: pb.SendProbesRequest) -> pb.SendProbesReply:
+    """brtrace's echo probes from one of this node's namespaces; returns when done."""
+    from tracer.ping import netns_file, source_address
+    from tracer.sender import Pinger
+
+    ns = topo.find_netns(req.netns)
+    if ns is None:
+        raise BrtraceError(f"no namespace {req.netns!r} here")
+    if not 1 <= req.count <= 10000 or not 0.01 <= req.interval <= 60:
+        raise BrtraceError("count must be 1..10000 and interval 0.01..60 s")
+    pinger = Pinger(netns_file(ns), req.dest, req.count, req.interval, req.ident,
+                    size=req.size or 56)
+    pinger.check_route()
+    pinger.start()
+    deadline = time.monotonic() + req.count * req.interval + 5
+    while not pinger.join(0.1):
+        if time.monotonic() > deadline:
+            pinger.stop()
+    t = pinger.times
+    probes = [pb.ProbeTime(seq=s, sent_ns=t.sent_ns[s], rtt_ns=t.rtt_ns.get(s),
+                           error=t.errors.get(s, "")) for s in sorted(t.sent_ns)]
+    return pb.SendProbesReply(src_addr=source_address(ns, req.dest), probes=probes)

@@ -1,0 +1,88 @@
+"""Every agent's stream as one EventSource, for ``trace``, ``record`` and the TUI.
+
+Batches come out merged and time ordered as soon as every live node has
+covered them (the merge's watermark: about HEARTBEAT + slack behind the
+kernels); the clocks are tightened by the crossings still held before each
+release. Consumers poll a few times after their deadline (as with a live
+source): the watermark trails the kernels by about a heartbeat (0.1 s) plus
+the slack, so those polls collect the tail before close stops the streams.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from tracer.filter import TraceFilter
+from tracer.model import Event, SourceStats
+from tracer.multinode.clock import nodes_note, tighten
+from tracer.remote.session import Session
+from tracer.schema.decode import EventBatch
+from tracer.source import SourceInfo
+
+HOLD_WAIT_S = 0.5  # a poll waits at most this long for held events' watermark
+CROSSING_SAMPLE = 4096  # records per node looked at for clock bounds before each release
+
+
+class RemoteSource:
+    def __init__(self, sess: Session, flt: TraceFilter, snaplen: int = 128, all_hooks: bool = False,
+                 command: str = "") -> None:
+        self.sess = sess
+        sess.start(flt, snaplen, all_hooks)
+        kernels = ", ".join(f"{n}: {c.info.kernel}" for n, c in sess.clients.items() if c.info)
+        self._info = SourceInfo(live=True, topology=sess.cluster.topology, kernel=kernels,
+                                filter=flt.describe(), command=command)
+        self._events = 0
+        self._batches = 0
+        self._closed = False
+        self._ref = next(iter(sess.clients))
+
+    @property
+    def info(self) -> SourceInfo:
+        return self._info
+
+    @property
+    def exhausted(self) -> bool:
+        return self._closed
+
+    def poll(self, timeout_ms: int = 100) -> Sequence[Event]:
+        """What the merge can release; empty only when nothing is held back either.
+
+        A consumer that stops after a couple of empty polls (the tail of a
+        trace) must not leave events behind in the merge: while some are held
+        for the watermark, a poll waits for it (about a heartbeat) instead.
+        """
+        if self._closed:
+            return []
+        end = time.monotonic() + max(0, timeout_ms) / 1000.0
+        hold_until = time.monotonic() + HOLD_WAIT_S
+        while True:
+            out = self._release(max(0.0, end - time.monotonic()))
+            if out is not None:
+                self._events += len(out)
+                self._batches += 1
+                return out
+            now = time.monotonic()
+            if now >= end and (not self.sess.merger.holding() or now >= hold_until):
+                return []
+
+    def _release(self, wait_s: float) -> EventBatch | None:
+        m = self.sess.merger
+        self.sess.pump(max(wait_s, 0.005), release=False)
+        self.sess.clocks = tighten(self.sess.clocks, m.crossings(CROSSING_SAMPLE), self._ref)
+        m.clocks = dict(self.sess.clocks)
+        return m.ready()
+
+    def nodes_note(self) -> str:
+        """Each node's clock offset ± uncertainty (and lost agents), for the TUI status bar."""
+        return nodes_note(self.sess.clocks, self.sess.dead)
+
+    def stats(self) -> SourceStats:
+        return SourceStats(self._events, sum(self.sess.lost.values()), self._batches)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.sess.finish()
+        self.sess.close()
