@@ -24,6 +24,33 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# A real Docker daemon for the container-name tests: tests/support/dockerd.py runs it
+# in its own netns with private dirs, never as the packaged service. docker.io brings
+# containerd and its ctr client; busybox-static is the test image's rootfs (no registry
+# is reachable). Without --no-install-recommends docker.io pulls apparmor, criu, git.
+RUNTIME_PKGS=(docker.io busybox-static)
+missing_rt=()
+for p in "${RUNTIME_PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing_rt+=("$p")
+done
+if [ ${#missing_rt[@]} -gt 0 ]; then
+    say "installing ${missing_rt[*]} (the packaged service is kept from starting)"
+    export DEBIAN_FRONTEND=noninteractive
+    made_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        made_policy=1
+    fi
+    rc=0
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing_rt[@]}" >/dev/null; } || rc=$?
+    [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+    [ "$rc" = 0 ] || exit "$rc"
+    if command -v systemctl >/dev/null && [[ " ${missing_rt[*]} " == *" docker.io "* ]]; then
+        systemctl disable docker.service docker.socket >/dev/null 2>&1 || true
+    fi
+fi
+
 # bcc compiles against *a* headers tree; brtrace takes real struct layouts from
 # BTF, so Debian's newest linux-headers tree serves any running kernel.
 mod="/lib/modules/$(uname -r)"

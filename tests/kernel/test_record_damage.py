@@ -1,4 +1,4 @@
-"""A live recording (schema 3) damaged as a bug report's attachment might be: eight bytes
+"""A live recording (schema 4) damaged as a bug report's attachment might be: eight bytes
 flipped in the middle of the file, or in the middle of its events. Replay keeps all but the
 damaged events, says what was lost and exits 1 (issue 20, item 2)."""
 
@@ -44,7 +44,7 @@ def test_live_recording_survives_flipped_bytes(flannel_lab, tmp_path: Path) -> N
     data = rec.read_bytes()
     with open_recording(rec) as good:
         total = len(good.events())
-        assert good.schema_version == 3 and good.complete
+        assert good.schema_version == 4 and good.complete
     rc, lines = _replay(rec)
     assert rc == 0 and lines[-1]["delivered"] == 3 and lines[-1]["damage"] is None
     raws = [o for o in record_offsets(data) if o < len(data) and data[o + 8:o + 9] == b"R"]

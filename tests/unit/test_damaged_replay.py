@@ -127,7 +127,7 @@ def test_header_damage_in_an_old_sample_keeps_the_events(tmp_path: Path,
 
 
 def test_header_damage_is_restored_from_its_copy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A recording written now (schema 3) keeps a copy of its header: the diagnosis survives."""
+    """A recording written now (schema 4) keeps a copy of its header: the diagnosis survives."""
     from tracer.record import RecordWriter
 
     sample = ROOT / "samples" / "bridge-drop.brt"

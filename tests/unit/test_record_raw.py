@@ -116,7 +116,7 @@ def test_damaged_raw_record_keeps_its_verified_events(tmp_path: Path) -> None:
 
 
 def test_raw_record_without_sums_is_not_salvaged(tmp_path: Path) -> None:
-    """Before schema 3 there is no check per event: the damaged record is skipped whole."""
+    """Before schema 4 there is no check per event: the damaged record is skipped whole."""
     import msgspec
 
     arr = flannel_batch(100)

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("ping", help="send ICMP probes and show each one's path hop by hop")
     p.add_argument("dest", metavar="DEST", help="IPv4 address to probe")
-    p.add_argument("--from", dest="src", metavar="NETNS|POD",
-                   help="namespace to send from (default: one with a route to DEST)")
+    p.add_argument("--from", dest="src", metavar="WHERE",
+                   help="namespace to send from: netns name or label, container name or id, "
+                        "pod as namespace/name, PID, netns inode or path "
+                        "(default: one with a route to DEST)")
     p.add_argument("-c", "--count", type=int, default=3, help="probes to send (default 3)")
     p.add_argument("-i", "--interval", type=float, default=0.5, help="seconds between probes")
     p.add_argument("-s", "--size", type=int, default=56,
@@ -60,7 +62,15 @@ def run(args: argparse.Namespace) -> int:
     dest = parse_dest(args.dest)
     _check(args)
     topo = discover()
-    src = choose_source(topo, dest, args.src)
+    if args.src:
+        from tracer.names.lookup import pick_netns
+
+        picked = pick_netns(args.src, topo)
+        if not picked.plain:
+            print(f"brtrace: {picked.line(args.src)}", file=sys.stderr)
+        src = picked.netns
+    else:
+        src = choose_source(topo, dest, None)
     opts = options_from(args, " ".join(sys.argv), record=args.record or "")
     if not (args.json or args.plain) and sys.stdout.isatty():
         return _tui(args, opts, topo, dest, src)  # the TUI on a terminal; text paths below
@@ -75,13 +85,15 @@ def run(args: argparse.Namespace) -> int:
 
     clock = WallClock.live()
     res = run_ping(topo, dest, src, args.count, args.interval, open_source, size=args.size)
+    dest_name = topo.name_of_address(dest)  # a container or pod here, or a pod on another node
+    dest_shown = f"{dest_name} ({dest})" if dest_name else dest
     for n, r in enumerate(res.results, 1):
         if args.json:
             record = dumps(packet_record("ping", n, r, topo, src=res.src_addr, dst=str(dest),
                                          clock=clock))
             print(with_local_node(record, topo.hostname, res.lost))
         else:
-            print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest, topo)))
+            print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest_shown, topo)))
             print()
     if args.json:
         print(dumps(summary_record("ping", [r.status for r in res.results], res.events, res.lost,

@@ -13,7 +13,7 @@ everything before the damage stays readable. The first record is the header
 time. Then come event batches, as msgpack arrays (kind ``B``) or as the
 kernel's raw records (kind ``R``, ``record/raw.py``, from schema_version 2),
 and, when the writer was closed cleanly, one trailer (kind ``E``) with the
-source's counters. Since schema_version 3 a copy of the header follows it
+source's counters. Since schema_version 4 a copy of the header follows it
 (kind ``C``), read only when the header is damaged. The magic, the version
 and the kinds are schema (``tracer/schema/recording.py``).
 

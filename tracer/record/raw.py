@@ -36,7 +36,7 @@ class _WireRaw(msgspec.Struct):
     records: memoryview  # into the payload, not a copy: the batch's array keeps it alive
     reasons: dict[int, str]
     syms: dict[int, str]
-    sums: bytes = b""  # schema 3: one row_sums() uint64 per record, for salvage (rowsums.py)
+    sums: bytes = b""  # schema 4: one row_sums() uint64 per record, for salvage (rowsums.py)
 
 
 _DECODER: Final = msgspec.msgpack.Decoder(_WireRaw)

@@ -5,7 +5,7 @@ plus a ``damage`` note, or a one-line :class:`BrtraceError`. A bad record is
 skipped, not the rest of the file: the reader resynchronises on the next
 record whose head and crc32 check out (``resync.py``), because a bug report's
 trace with eight flipped bytes in the middle still holds every other record
-intact. Inside a damaged raw batch (schema 3) the events whose own sums still
+intact. Inside a damaged raw batch (schema 4) the events whose own sums still
 match are kept (``salvage.py``); a damaged header is restored from its copy.
 What was skipped is counted (spans, bytes, and events when the trailer says
 how many were written), so no view can present a damaged trace as whole.
@@ -270,7 +270,7 @@ def _decode_end(payload: bytes, start: int, after: int) -> SourceStats:
 
 
 def _salvage(d: _Damage) -> Sequence[Event]:
-    """The verified events of a damaged raw batch (schema 3); notes the count in ``d.what``."""
+    """The verified events of a damaged raw batch (schema 4); notes the count in ``d.what``."""
     if d.kind != raw.KIND_RAW or not d.payload:
         return []
     got = salvage.salvage_raw(d.payload)
@@ -290,7 +290,7 @@ def _not_the_end(d: _Damage) -> str:
 
 
 def _guess_header(f: BinaryIO, offset: int, nxt: int) -> tuple[SourceInfo, float, str]:
-    """What a damaged header still gives: its copy (schema 3), what of it decodes, or nothing."""
+    """What a damaged header still gives: its copy (schema 4), what of it decodes, or nothing."""
     empty = SourceInfo(live=False, topology=Topology())
     copy = _header_copy(f, nxt)
     if copy is not None:

@@ -1,9 +1,9 @@
-"""The intact events of a raw batch record whose crc32 failed (schema 3).
+"""The intact events of a raw batch record whose crc32 failed (schema 4).
 
 Used only on a damaged record whose payload still decodes as msgpack: every
 event whose stored sum (``rowsums.py``) matches is kept, and it must pass the
 same checks as any stored event (known hook, capture length within snaplen).
-Records written before schema 3 carry no sums and are not salvaged: without a
+Records written before schema 4 carry no sums and are not salvaged: without a
 check per event, a flipped byte could not be told from data.
 """
 
