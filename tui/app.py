@@ -32,6 +32,7 @@ from tracer.record.spill import SeenSpill
 from tracer.render.inert import inert
 from tracer.source import EventSource, SourceInfo
 from tracer.topology.model import Topology
+from tui.diagnosis import Diagnoses
 from tui.filtering import Filtering
 from tui.help import HelpScreen
 from tui.ingest import Ingest
@@ -83,6 +84,8 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
         self.runner = runner or (source_runner(source) if source is not None else None)
         self.corr = Correlator()
         self.book = PacketBook(topo)
+        self.diagnoses = Diagnoses(topo)
+        self.source = source  # asked for damage when it ends (a salvaged recording)
         self.topo = topo
         self.seen = SeenSpill()  # on disk, not in memory (tracer/record/spill.py)
         self.rows = LightRows(self.book, self.seen)

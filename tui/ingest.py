@@ -12,6 +12,7 @@ import gc
 
 import numpy as np
 
+from tracer.render.inert import inert
 from tui.messages import EventsArrived, SourceEnded, SourceOpened
 from tui.pump import Batch
 from tui.state import AppState
@@ -61,8 +62,13 @@ class Ingest(AppState):
     def on_source_ended(self, msg: SourceEnded) -> None:
         self.facts.done = True
         self.facts.error = msg.error
+        damage = getattr(self.source, "damage", None) or ""
+        self.facts.damage = inert(getattr(self.source, "damage_brief", "") or damage)
         if msg.error:
             self.notify(msg.error, title="source stopped", severity="error", markup=False)
+        if damage:
+            self.notify(inert(damage), title="damaged recording: what is shown was salvaged",
+                        severity="error", markup=False, timeout=30)
         if not self.facts.paused:
             self._apply(set(), final=True)
         self._show_status()

@@ -18,8 +18,9 @@ from tracer.correlate import Correlator
 from tracer.correlate.pairing import PacketBook
 from tracer.model import Hook, HookMode
 from tracer.record.spill import SeenSpill
-from tracer.source import SourceInfo
+from tracer.source import EventSource, SourceInfo
 from tracer.topology.model import Topology
+from tui.diagnosis import Diagnoses
 from tui.pump import Batch, Runner
 from tui.rows import LightRows
 from tui.widgets.status import StatusBar, StatusFacts
@@ -45,7 +46,9 @@ class AppState(App[int]):
     teach: str | None  # teaching mode: language of hop explanations, or off
     source_done: threading.Event
     _stopping: threading.Event
-    _last_hop: tuple[int | None, int, int] | None
+    _last_hop: tuple[int | None, int, int, str] | None
+    diagnoses: Diagnoses  # the selected packet's drop diagnosis, cached per packet state
+    source: EventSource | None  # asked for damage when it ends (a salvaged recording)
     _settled: int  # packets ingested since the last gc.freeze
     _rate_interval: float | None
     _clock: Callable[[], float]

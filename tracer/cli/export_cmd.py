@@ -21,7 +21,9 @@ from tracer.errors import BrtraceError
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("export", help="export a recording as pcapng, or one packet as SVG/HTML")
     p.add_argument("file", metavar="FILE", help="a recording made by brtrace record / --record")
-    p.add_argument("--pcap", metavar="OUT.pcapng", help="write a pcapng file for Wireshark/tshark")
+    p.add_argument("--pcap", metavar="OUT.pcapng",
+                   help="write a pcapng file for Wireshark/tshark ('-': stdout; devices, FIFOs "
+                        "and symlinks are written in place)")
     p.add_argument("--svg", metavar="OUT.svg", help="draw one packet's path over the topology")
     p.add_argument("--html", metavar="OUT.html", help="the same picture with the hop table, as a page")
     p.add_argument("--packet", type=int, default=1, metavar="N",
@@ -32,22 +34,31 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     if not (args.pcap or args.svg or args.html):
         raise BrtraceError("export needs an output: --pcap OUT.pcapng, --svg OUT.svg or --html OUT.html", 2)
-    if args.pcap:
-        _pcap(args)
+    if args.pcap == "-" and sys.stdout.isatty():
+        raise BrtraceError("--pcap -: stdout is a terminal; pipe it (| tshark -r -) or name a file", 2)
+    status = _pcap(args) if args.pcap else 0
     if args.svg or args.html:
         _picture(args)
-    return 0
+    return status
 
 
-def _pcap(args: argparse.Namespace) -> None:
-    from tracer.record.pcap import export_pcapng
+def _pcap(args: argparse.Namespace) -> int:
+    """The pcapng export; 1 when the recording was damaged (what was salvaged is written)."""
+    from tracer.record.pcap import VXLAN_HINT, export_pcapng
+    from tracer.render.inert import inert
 
     res = export_pcapng(args.file, args.pcap)
-    if res.damage:
-        print(f"brtrace: warning: {args.file}: {res.damage}", file=sys.stderr)
-    print(f"brtrace: wrote {res.packets} packets on {res.interfaces} interfaces to {args.pcap}"
+    where = "stdout" if args.pcap == "-" else args.pcap
+    print(f"brtrace: wrote {res.packets} packets on {res.interfaces} interfaces to {inert(where)}"
           + (f" ({_events(res.skipped)} without captured headers left out)" if res.skipped else ""),
           file=sys.stderr)
+    if res.vxlan_8472:
+        print(f"brtrace: note: {res.vxlan_8472} packets carry VXLAN on UDP port 8472 (flannel); "
+              f"Wireshark decodes VXLAN on 4789 only: open with {VXLAN_HINT}", file=sys.stderr)
+    if res.damage:  # after what was salvaged, and the exit status says so
+        print(f"brtrace: warning: {inert(args.file)}: {inert(res.damage)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _picture(args: argparse.Namespace) -> None:

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from tracer.filter import TraceFilter
     from tracer.multinode.edges import with_local_node
     from tracer.ping import choose_source, parse_dest, run_ping
-    from tracer.render.text import probe_json, probe_text, summary_text
+    from tracer.render.text import probe_text, summary_text
     from tracer.topology.discover import discover
 
     dest = parse_dest(args.dest)
@@ -83,16 +83,24 @@ def run(args: argparse.Namespace) -> int:
             print(hooks_line(source), file=sys.stderr)
         return source
 
+    from tracer.jsonout import WallClock, dumps, packet_record, summary_record
+
+    clock = WallClock.live()
     res = run_ping(topo, dest, src, args.count, args.interval, open_source, size=args.size)
     dest_name = topo.name_of_address(dest)  # a container or pod here, or a pod on another node
     dest_shown = f"{dest_name} ({dest})" if dest_name else dest
-    for r in res.results:
+    for n, r in enumerate(res.results, 1):
         if args.json:
-            print(with_local_node(probe_json(r, topo), topo.hostname, res.lost))
+            record = dumps(packet_record("ping", n, r, topo, src=res.src_addr, dst=str(dest),
+                                         clock=clock))
+            print(with_local_node(record, topo.hostname, res.lost))
         else:
             print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest_shown, topo)))
             print()
-    if not args.json:
+    if args.json:
+        print(dumps(summary_record("ping", [r.status for r in res.results], res.events, res.lost,
+                                   clock=clock, evicted=res.evicted)))
+    else:
         print(summary_text(res.results, res.lost, res.events))
         if res.lost:
             print(f"brtrace: warning: {res.lost} events lost (ring buffer full)", file=sys.stderr)

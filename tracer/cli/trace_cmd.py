@@ -60,9 +60,10 @@ def _text(source: EventSource, topo: Topology, args: argparse.Namespace, cmd: li
     """Trace for --duration or until COMMAND exits, printing each packet once its
     journey is done (tracer/render/stream.py says why)."""
     from tracer.correlate import Correlator
+    from tracer.jsonout import WallClock
     from tracer.render.stream import PacketPrinter
 
-    corr, printer = Correlator(), PacketPrinter(topo, args.json)
+    corr, printer = Correlator(), PacketPrinter(topo, args.json, clock=WallClock.live())
     n, stopped_by = 0, 0
     proc: subprocess.Popen[bytes] | None = None
     try:
