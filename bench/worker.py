@@ -174,6 +174,8 @@ def _filter(kind: str, port: int, proto: str = "udp") -> Any:
 
     if kind == "match":
         return TraceFilter(proto=proto, port=port)
+    if kind == "pcap-nomatch":  # the same test as a pcap-filter expression (bench/pcap_cost.py)
+        return TraceFilter(expr=f"{proto} port 9")
     return TraceFilter(proto=proto, port=9)  # discard port: nothing in the flood matches
 
 
@@ -352,7 +354,7 @@ def main() -> None:
     q.add_argument("--times", type=int, default=3, help="go on to this many times --events")
     q.add_argument("--batch", type=int, default=16380)
     q = sub.add_parser("trace")
-    q.add_argument("--filter", choices=("match", "nomatch"), default="nomatch")
+    q.add_argument("--filter", choices=("match", "nomatch", "pcap-nomatch"), default="nomatch")
     q.add_argument("--port", type=int, default=5201)
     q.add_argument("--proto", choices=("udp", "tcp"), default="udp")
     q.add_argument("--ring-pages", type=int, default=0)

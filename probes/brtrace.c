@@ -24,6 +24,8 @@
  *                     they lie close enough; else one read per field
  *   SKB_WIN_META      the SKB window also covers the SKBM fields (loader.MERGED)
  *
+ * the pcap-filter expression, if any, as the generated header brt_filter.h
+ * (tracer/pcapf/translate.py: brt_pcap_l2/brt_pcap_l3, BRT_PCAP_INNER),
  * and the schema arrives as the generated header brt_schema.h (probes/cgen.py,
  * from tracer/schema): hook ids HOOK_<NAME> and their layers LAYER_<NAME>,
  * the BRT_F_* flags, the lists the one hook macro expands (BRT_TP_SKB_HOOKS,
@@ -46,6 +48,9 @@
 #endif
 #ifndef VXLAN_PORT
 #define VXLAN_PORT 8472
+#endif
+#ifndef VXLAN_PORT3 /* a VXLAN device's dstport in the topology (tracer/filter.with_topology) */
+#define VXLAN_PORT3 VXLAN_PORT
 #endif
 #ifndef VXLAN_PORT2
 #define VXLAN_PORT2 4789
@@ -118,6 +123,7 @@ struct brt_parsed {
     u8 inner_src_mac[6];
     u8 inner_dst_mac[6];
     u8 flags;
+    u8 inner_l2;    /* buffer offset of the VXLAN-inner frame (pcap --inner) */
 };
 
 static __always_inline u16 bswap16(u16 v) { return (v >> 8) | (v << 8); }
@@ -202,11 +208,13 @@ static __always_inline u32 parse_eth(u8 *b, u32 n, u32 off, u8 *dst, u8 *src, u1
 
 static __always_inline void parse_vxlan(u8 *b, u32 n, u32 l4off, struct brt_parsed *p)
 {
-    if (p->outer.proto != PROTO_UDP || !(p->outer.dport == VXLAN_PORT || p->outer.dport == VXLAN_PORT2))
+    if (p->outer.proto != PROTO_UDP || !(p->outer.dport == VXLAN_PORT || p->outer.dport == VXLAN_PORT2 ||
+                                          p->outer.dport == VXLAN_PORT3))
         return;
     if (l4off + 16 > n || !(HB(b, l4off + 8) & 0x08))
         return;
     p->vni = (HB(b, l4off + 12) << 16) | (HB(b, l4off + 13) << 8) | HB(b, l4off + 14);
+    p->inner_l2 = l4off + 16;
     u16 it = 0, iv = 0;
     u32 l3 = parse_eth(b, n, l4off + 16, p->inner_dst_mac, p->inner_src_mac, &it, &iv);
     if (l3 && it == ETH_IP && parse_ip(b, n, l3, &p->inner))
@@ -238,9 +246,49 @@ static __always_inline int key_match(struct brt_key *k)
     return k->saddr != 0 || k->proto != 0;
 }
 
+/* The pcap-filter expression (brtrace trace EXPR), translated from libpcap's
+ * classic BPF into brt_filter.h by tracer/pcapf/translate.py for this load:
+ * brt_pcap_l2() on a frame, brt_pcap_l3() on a bare IP packet. Without an
+ * expression the header is empty. */
+#include "brt_filter.h"
+
+#if defined(FILTER_ICMP_ID) || defined(FILTER_HOST) || defined(FILTER_PROTO) || defined(FILTER_PORT)
+#define BRT_FIXED_FILTER 1
+#endif
+#if defined(BRT_FIXED_FILTER) || defined(BRT_PCAP_FILTER)
+#define BRT_FILTERED 1 /* some packets are not ours */
+#endif
+
+/* The expression on the headers read (b[0..n), starting at the frame, or at
+ * the IP header when l3); 1 without an expression. */
+static __always_inline int pcap_outer(u8 *b, u32 n, u8 l3)
+{
+#ifdef BRT_PCAP_FILTER
+    if (!l3)
+        return brt_pcap_l2(b, n, 0) != 0;
+#ifdef BRT_PCAP_L3
+    return brt_pcap_l3(b, n, 0) != 0;
+#else
+    return 0;
+#endif
+#else
+    return 1;
+#endif
+}
+
+/* With --inner: the expression on the frame inside VXLAN (hb: the headers as read). */
+static __always_inline int pcap_inner(u8 *hb, u32 hn, struct brt_parsed *p)
+{
+#ifdef BRT_PCAP_INNER
+    return (p->flags & BRT_F_INNER) && brt_pcap_l2(hb, hn, p->inner_l2);
+#else
+    return 0;
+#endif
+}
+
 static __always_inline int packet_match(struct brt_parsed *p)
 {
-#if defined(FILTER_ICMP_ID) || defined(FILTER_HOST) || defined(FILTER_PROTO) || defined(FILTER_PORT)
+#ifdef BRT_FIXED_FILTER
     if (key_match(&p->outer))
         return 1;
     return (p->flags & BRT_F_INNER) && key_match(&p->inner);
@@ -335,6 +383,9 @@ struct brt_scratch {
     u16 hook;
     u8 mode;
     u8 busy;
+#ifdef BRT_PCAP_FILTER
+    u8 vhdr[HDR_BUF + HDR_SLACK]; /* the frame with its out-of-band VLAN tag put back (vlan_frame) */
+#endif
     u64 cur_ts;         /* the packet that last matched on this CPU: route */
     u64 cur_skb;        /* lookups carry no skb, so they are tied to it */
 };
@@ -483,6 +534,24 @@ static __always_inline void copy_headers(struct brt_event *ev, u8 *b, u32 n, str
 #endif
 }
 
+#ifdef BRT_PCAP_FILTER
+/* A frame whose 802.1Q tag the skb carries out of band (vlan_tci: veth and
+ * most NICs offload it, so the tag is in no header brtrace reads) as it is on
+ * the wire: what tcpdump's "vlan" tests, and what the expression's offsets
+ * after the tag assume. Returns the bytes in s->vhdr. */
+static __always_inline u32 vlan_frame(struct brt_scratch *s, u32 n, u16 tci)
+{
+    u8 *v = s->vhdr;
+    __builtin_memcpy(v, s->hdr, 12);
+    v[12] = 0x81;
+    v[13] = 0x00;
+    v[14] = tci >> 8;
+    v[15] = tci & 0xff;
+    __builtin_memcpy(v + 16, s->hdr + 12, HDR_BUF - 16);
+    return n + 4 > HDR_BUF ? HDR_BUF : n + 4;
+}
+#endif
+
 /* Parse, filter, emit. s is this CPU's scratch, held (busy) by the caller. */
 static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb, void *dev, int mode,
                                      u32 reason, u64 location)
@@ -493,9 +562,24 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     u8 l3 = 0;
     u32 start = header_start(&f, mode, &l3);
     u32 n = read_headers(s->hdr, &f, start);
+    u8 *fb = s->hdr; /* the frame the expression sees */
+    u32 fn = n;
+#ifdef BRT_PCAP_FILTER
+    if (!l3 && f.vlan && n >= 14) {
+        fn = vlan_frame(s, n, f.vlan);
+        fb = s->vhdr;
+    }
+#endif
+    int outer_ok = pcap_outer(fb, fn, l3);
+#if defined(BRT_PCAP_FILTER) && !defined(BRT_PCAP_INNER)
+    if (!outer_ok) { /* decided before any parsing: the cost of a packet that is not ours */
+        s->cur_skb = 0;
+        return;
+    }
+#endif
     struct brt_parsed p = {};
     parse_skb(&f, s->hdr, n, start, mode, l3, &p);
-    if (!packet_match(&p)) {
+    if (!packet_match(&p) || !(outer_ok || pcap_inner(s->hdr, n, &p))) {
         s->cur_skb = 0; /* a route lookup now is for this packet, not ours */
         return;
     }
@@ -665,7 +749,7 @@ static __always_inline int read_flow(void *flp, struct brt_flow *fl)
  * for one of the addresses the filter names (FIB_ADDR_A/B). */
 static __always_inline int fib_pass(struct brt_flow *fl, int recent)
 {
-#if defined(FILTER_ICMP_ID) || defined(FILTER_HOST) || defined(FILTER_PROTO) || defined(FILTER_PORT)
+#ifdef BRT_FILTERED
     int pass = recent;
 #ifdef FIB_ADDR_A
     pass |= fl->daddr == (u32)FIB_ADDR_A || fl->saddr == (u32)FIB_ADDR_A;
@@ -715,8 +799,7 @@ int brt_tp_fib_table_lookup(struct bpf_raw_tracepoint_args *ctx)
     if (!c)
         return 0;
     u64 cur = c->cur_skb;
-#if (defined(FILTER_ICMP_ID) || defined(FILTER_HOST) || defined(FILTER_PROTO) || defined(FILTER_PORT)) \
-    && !defined(FIB_ADDR_A) && !defined(FIB_ADDR_B)
+#if defined(BRT_FILTERED) && !defined(FIB_ADDR_A) && !defined(FIB_ADDR_B)
     if (!cur)
         return 0; /* filtered, and the last packet on this CPU did not match: not ours, nothing read */
 #endif

@@ -27,10 +27,13 @@ from probes.btf import BTF, BTFError
 from probes.cgen import HEADER_NAME, schema_header
 from probes.drain import RingDrain
 from probes.offsets import drop_reason_names, offset_macros
+from probes.pcap import compile_both
 from probes.ringbuf import RingBuffer, record_dtype
 from tracer.errors import BrtraceError, NeedRoot
-from tracer.filter import TraceFilter
+from tracer.filter import TraceFilter, with_topology
 from tracer.model import Event, Hook, HookMode, HookStatus, SourceStats
+from tracer.pcapf.translate import HEADER_NAME as FILTER_HEADER
+from tracer.pcapf.translate import filter_header
 from tracer.schema.decode import Decoder
 from tracer.schema.event import DEFAULT_SNAPLEN
 from tracer.source import SourceInfo
@@ -267,10 +270,13 @@ def compile_probes(  # type: ignore[no-untyped-def]
         cflags.append("-DFILTER_NETNS=1")
     header = schema_header(snaplen, kprobes=[h.hook for h in hooks if h.mode == HookMode.KPROBE],
                            fentries=[h.hook for h in hooks if h.mode == HookMode.FENTRY])
-    # brt_schema.h lives only while bcc compiles: it reads the includes then
+    pcap = filter_header(flt.expr, *compile_both(flt.expr), flt.inner) if flt.expr else \
+        filter_header(None, None, None, False)
+    # brt_schema.h and brt_filter.h live only while bcc compiles: it reads the includes then
     with tempfile.TemporaryDirectory(prefix="brt-cgen-") as gen:
-        with open(os.path.join(gen, HEADER_NAME), "w") as f:
-            f.write(header)
+        for name, text in ((HEADER_NAME, header), (FILTER_HEADER, pcap)):
+            with open(os.path.join(gen, name), "w") as f:
+                f.write(text)
         try:
             return bcc.BPF(src_file=SOURCE.encode(), cflags=[*cflags, f"-I{gen}"])
         except Exception as exc:  # noqa: BLE001 -- bcc raises bare Exception on compile/load failure
@@ -294,6 +300,7 @@ class LiveSource:
         if kernel.mount_tracefs() is None:
             raise BrtraceError("tracefs is not mounted and could not be: "
                                "mount -t tracefs tracefs /sys/kernel/tracing")
+        flt = with_topology(flt, topology)  # VXLAN on a port the topology's devices use
         with _signals_held():
             plan = load_plan()
             self._hooks = choose_hooks(plan.hooks, all_hooks)

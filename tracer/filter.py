@@ -1,17 +1,24 @@
 """What to trace: the in-kernel filter, as data.
 
 The loader turns it into ``-D`` cflags for the C program, so that packets of
-other flows cost one header parse and no event. Pure: no bcc here.
+other flows cost one header parse and no event. A pcap-filter expression
+(``expr``) travels as text: the loader compiles it with libpcap and writes it
+into the program as brt_filter.h (tracer/pcapf). Pure: no bcc here.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from tracer.errors import BrtraceError
 
+if TYPE_CHECKING:
+    from tracer.topology.model import Topology
+
 PROTOS = {"icmp": 1, "tcp": 6, "udp": 17}
+IANA_VXLAN_PORT = 4789  # brtrace.c's VXLAN_PORT2: always looked inside
 
 
 def be32(addr: str) -> int:
@@ -28,6 +35,9 @@ class TraceFilter:
     fib_addrs: tuple[str, ...] = ()
     only_drops: bool = False
     vxlan_port: int = 8472
+    expr: str | None = None  # a pcap-filter expression, ANDed with the fields above
+    inner: bool = False  # expr also matches the frame inside VXLAN (and so its outer packet)
+    topo_vxlan_port: int = 0  # a VXLAN device's dstport in the topology besides the two above
 
     def __post_init__(self) -> None:
         for a in ((self.host,) if self.host else ()) + self.fib_addrs:
@@ -39,9 +49,13 @@ class TraceFilter:
             raise BrtraceError(f"unknown protocol {self.proto!r} (use icmp, tcp or udp)", 2)
         if self.port is not None and not 0 < self.port < 65536:
             raise BrtraceError(f"port out of range: {self.port}", 2)
+        if self.inner and not self.expr:
+            raise BrtraceError("--inner needs a filter expression (e.g. 'icmp and host 10.244.1.3')", 2)
 
     def cflags(self) -> list[str]:
         out = [f"-DVXLAN_PORT={self.vxlan_port}"]
+        if self.topo_vxlan_port:
+            out.append(f"-DVXLAN_PORT3={self.topo_vxlan_port}")
         if self.icmp_id is not None:
             out.append(f"-DFILTER_ICMP_ID={self.icmp_id}")
         if self.host:
@@ -66,6 +80,20 @@ class TraceFilter:
             parts.append(self.proto)
         if self.port is not None:
             parts.append(f"port {self.port}")
+        if self.expr:
+            parts.append(f"({self.expr})" + (" inside VXLAN too" if self.inner else ""))
         if self.only_drops:
             parts.append("drops only")
         return " and ".join(parts) or "all packets"
+
+
+def with_topology(flt: TraceFilter, topo: Topology) -> TraceFilter:
+    """``flt`` also looking inside VXLAN on the port a VXLAN device of ``topo``
+    uses when it is neither flannel's nor IANA's (the first such: one more
+    comparison per UDP packet in the kernel, not a list)."""
+    known = {flt.vxlan_port, IANA_VXLAN_PORT}
+    for ns in topo.namespaces:
+        for ln in ns.links:
+            if ln.vxlan is not None and ln.vxlan.port not in known:
+                return replace(flt, topo_vxlan_port=ln.vxlan.port)
+    return flt

@@ -26,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--host", help="only packets from/to this IPv4 address (outer or VXLAN-inner)")
     p.add_argument("--proto", choices=("icmp", "tcp", "udp"), help="only this protocol")
     p.add_argument("--port", type=int, help="only this TCP/UDP port")
+    p.add_argument("--inner", action="store_true", help="EXPRESSION also matches the packet inside VXLAN")
+    p.add_argument("expression", nargs="*", help="a pcap-filter expression (as tcpdump takes)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON line per interval, then totals")
     out.add_argument("--plain", action="store_true", help="text tables even on a terminal (default: TUI)")
@@ -48,13 +50,18 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tracer.cli.live import LiveOptions, open_live_source
+    from tracer.cli.record_cmd import check_expression, refuse_expr_on_agents
     from tracer.drops import DropTable
     from tracer.filter import TraceFilter
     from tracer.topology.discover import discover
 
-    flt = TraceFilter(host=args.host, proto=args.proto, port=args.port, only_drops=True)
+    expr = " ".join(args.expression) or None
+    check_expression(expr)
+    flt = TraceFilter(host=args.host, proto=args.proto, port=args.port, only_drops=True,
+                      expr=expr, inner=args.inner)
     _check(args)
     if args.agents:  # every node's drops through its agent (tracer/remote)
+        refuse_expr_on_agents(flt)
         from tracer.remote.cli import open_session
         from tracer.remote.source import RemoteSource
 

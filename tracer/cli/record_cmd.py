@@ -31,7 +31,33 @@ def add_filter_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="only packets from/to this IPv4 address (outer or VXLAN-inner)")
     p.add_argument("--proto", choices=("icmp", "tcp", "udp"), help="only this protocol")
     p.add_argument("--port", type=int, help="only this TCP/UDP port")
+    p.add_argument("--inner", action="store_true",
+                   help="EXPRESSION also matches the packet inside VXLAN; its outer packet joins")
     add_live_args(p)
+
+
+def split_command(words: list[str]) -> tuple[str | None, list[str]]:
+    """``[EXPRESSION...] -- COMMAND``: the pcap-filter expression (its words
+    joined, as tcpdump does) and the command. Without ``--`` it is all expression."""
+    if "--" in words:
+        i = words.index("--")
+        expr, cmd = words[:i], words[i + 1:]
+    else:
+        expr, cmd = words, []
+    opts = [w for w in expr if w.startswith("--")]
+    if opts:  # argparse hands everything after the first positional word to COMMAND
+        raise BrtraceError(f"options go before the filter expression: {opts[0]} "
+                           "(brtrace trace [OPTIONS] [EXPRESSION] -- COMMAND)", 2)
+    return (" ".join(expr) or None), cmd
+
+
+def check_expression(expr: str | None) -> None:
+    """Compile and translate now: a bad or untranslatable expression is one
+    line before anything is attached (the loader compiles it again, in its child)."""
+    if expr:
+        from probes.pcap import compile_both
+
+        compile_both(expr)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -40,15 +66,25 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_filter_args(p)
     p.add_argument("--duration", type=float, default=10.0,
                    help="stop after this many seconds (default 10; with COMMAND: its time limit)")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="[EXPRESSION] -- COMMAND")
     p.set_defaults(func=run)
+
+
+def refuse_expr_on_agents(flt: TraceFilter) -> None:
+    """The agent wire (TraceRequest) carries the fixed filter only: an expression
+    would be dropped on the way, so it is refused rather than ignored."""
+    if flt.expr:
+        raise BrtraceError("a filter expression does not reach agents yet: with --agents use "
+                           "--host/--proto/--port", 2)
 
 
 def build_filter(args: argparse.Namespace) -> TraceFilter:
     from tracer.filter import TraceFilter
 
+    expr, _ = split_command(args.command)
+    check_expression(expr)
     return TraceFilter(host=args.host, proto=args.proto, port=args.port,
-                       fib_addrs=(args.host,) if args.host else ())
+                       fib_addrs=(args.host,) if args.host else (), expr=expr, inner=args.inner)
 
 
 def open_live(args: argparse.Namespace, what: str,
@@ -61,11 +97,12 @@ def open_live(args: argparse.Namespace, what: str,
     """
     from tracer.topology.discover import discover
 
-    cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
+    _, cmd = split_command(args.command)
     flt = build_filter(args)
     if not 0 < args.duration <= 3600:
         raise BrtraceError("--duration must be between 0 and 3600 seconds", 2)
     if getattr(args, "agents", ""):  # across nodes: the agents trace (tracer/remote), no root here
+        refuse_expr_on_agents(flt)
         from tracer.remote.cli import open_session
         from tracer.remote.source import RemoteSource
 

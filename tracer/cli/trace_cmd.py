@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     out.add_argument("--tui", action="store_true",
                      help="the TUI even when stdout is not a terminal (as under brtrace serve)")
     p.add_argument("--record", metavar="FILE", help="also write the trace to FILE")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="[EXPRESSION] -- COMMAND",
+                   help="a pcap-filter expression (as tcpdump takes), then the command to run")
     p.set_defaults(func=run)
 
 
