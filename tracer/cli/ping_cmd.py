@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from tracer.correlate.vocab import Status
     from tracer.filter import TraceFilter
     from tracer.multinode.edges import with_local_node
+    from tracer.netfilter.read import read_all
+    from tracer.netfilter.rules import Counters
     from tracer.ping import choose_source, parse_dest, run_ping
     from tracer.render.text import probe_json, probe_text, summary_text
     from tracer.topology.discover import discover
@@ -81,14 +83,16 @@ def run(args: argparse.Namespace) -> int:
             print(hooks_line(source), file=sys.stderr)
         return source
 
+    before = read_all(topo.namespaces)  # which rule drops is measured: counters around the run
     res = run_ping(topo, dest, src, args.count, args.interval, open_source, size=args.size)
+    nf = Counters(before, read_all(topo.namespaces))
     dest_name = topo.name_of_address(dest)  # a container or pod here, or a pod on another node
     dest_shown = f"{dest_name} ({dest})" if dest_name else dest
     for r in res.results:
         if args.json:
-            print(with_local_node(probe_json(r, topo), topo.hostname, res.lost))
+            print(with_local_node(probe_json(r, topo, nf), topo.hostname, res.lost))
         else:
-            print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest_shown, topo)))
+            print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest_shown, topo, nf)))
             print()
     if not args.json:
         print(summary_text(res.results, res.lost, res.events))

@@ -9,6 +9,7 @@ from tracer.correlate.journey import Hop
 from tracer.correlate.pairing import Packet
 from tracer.correlate.vocab import Status
 from tracer.diagnose import Diagnosis, diagnose
+from tracer.netfilter.rules import Counters
 from tracer.render.inert import inert
 from tracer.topology.model import Topology
 
@@ -50,7 +51,8 @@ def diagnosis_text(d: Diagnosis) -> list[str]:
     return out
 
 
-def probe_text(p: Packet, src: str, dest: str, topo: Topology | None = None) -> list[str]:
+def probe_text(p: Packet, src: str, dest: str, topo: Topology | None = None,
+               nf: Counters | None = None) -> list[str]:
     rtt = f"  rtt {fmt_ns(p.rtt_ns)}" if p.rtt_ns is not None else ""
     err = f"  ({inert(p.error)})" if p.error else ""
     out = [f"probe seq {p.seq}  icmp id {p.ident:#06x}  {src} → {dest}  {p.status.upper()}{rtt}{err}",
@@ -61,7 +63,7 @@ def probe_text(p: Packet, src: str, dest: str, topo: Topology | None = None) -> 
     if drop is not None:
         out.append(f"  dropped at hop {drop.index} in {inert(drop.netns)}: reason {inert(drop.reason)}"
                    f", location {inert(drop.location)}")
-    d = diagnose(p, topo) if topo is not None else None
+    d = diagnose(p, topo, nf) if topo is not None else None
     if d is not None:
         out += diagnosis_text(d)
     return out
@@ -77,7 +79,7 @@ def summary_text(results: Iterable[Packet], lost: int, events: int) -> str:
             f"{n[Status.UNANSWERED]} unanswered; {events} events, {lost} lost")
 
 
-def probe_json(p: Packet, topo: Topology | None = None) -> str:
+def probe_json(p: Packet, topo: Topology | None = None, nf: Counters | None = None) -> str:
     def hops(hs: Sequence[Hop]) -> list[dict[str, object]]:
         t0 = p.t0
         out, prev = [], t0
@@ -93,7 +95,7 @@ def probe_json(p: Packet, topo: Topology | None = None) -> str:
                        "location": p.drop.location}
     if p.error:
         obj["error"] = p.error
-    d = diagnose(p, topo) if topo is not None else None
+    d = diagnose(p, topo, nf) if topo is not None else None
     if d is not None:
         obj["diagnosis"] = d.to_dict()
     return json.dumps(obj, ensure_ascii=False)
