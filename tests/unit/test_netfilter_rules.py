@@ -90,3 +90,28 @@ def test_without_counters_nothing_is_assumed() -> None:
     assert any("no netfilter counters" in e for e in ev)
 
 
+
+
+def test_nat_hops_name_the_measured_rule_and_the_reply_reversal() -> None:
+    from tests.unit.test_correlate import ident_of
+    from tests.unit.test_correlate import load as load_sample
+    from tracer.correlate.correlator import Correlator
+    from tracer.correlate.pairing import probe_packet
+    from tracer.netfilter.annotate import name_nat
+
+    events, topo = load_sample("docker-nat.brt")
+    corr = Correlator()
+    corr.feed(events)
+    r = probe_packet(corr, topo, ident_of(events), 1, rtt_ns=1)
+    unset = save(0).replace("[1:84] -A POST", "[0:0] -A POST")
+    nf = Counters({"docker-host": tuple(parse_iptables_save(unset))},
+                  {"docker-host": tuple(parse_iptables_save(save(0)))})
+    req = [h.action for h in name_nat(r.request, nf, reply=False) if "NAT rewrote" in h.action]
+    assert req == [a for a in req if "NAT rewrote source 192.168.88.2 → 198.51.100.2 in docker-host by "
+                   "MASQUERADE (iptables table nat, chain POSTROUTING, rule 1: "
+                   "`-A POSTROUTING -s 192.168.88.0/24 ! -o br0 -j MASQUERADE`)" in a] and req
+    rep = [h.action for h in name_nat(r.reply, nf, reply=True) if "NAT rewrote" in h.action]
+    assert rep and all("conntrack reversing the request's NAT" in a for a in rep)
+    none = Counters(nf.after, nf.after)  # nothing grew: said so, no rule named
+    req = [h.action for h in name_nat(r.request, none, reply=False) if "NAT rewrote" in h.action]
+    assert req and "no MASQUERADE/SNAT rule counted" in req[0]

@@ -9,6 +9,7 @@ from tracer.correlate.journey import Hop
 from tracer.correlate.pairing import Packet
 from tracer.correlate.vocab import Status
 from tracer.diagnose import Diagnosis, diagnose
+from tracer.netfilter.annotate import name_nat
 from tracer.netfilter.rules import Counters
 from tracer.render.inert import inert
 from tracer.topology.model import Topology
@@ -56,9 +57,9 @@ def probe_text(p: Packet, src: str, dest: str, topo: Topology | None = None,
     rtt = f"  rtt {fmt_ns(p.rtt_ns)}" if p.rtt_ns is not None else ""
     err = f"  ({inert(p.error)})" if p.error else ""
     out = [f"probe seq {p.seq}  icmp id {p.ident:#06x}  {src} → {dest}  {p.status.upper()}{rtt}{err}",
-           "  request:", *hop_table(p.request)]
+           "  request:", *hop_table(name_nat(p.request, nf, reply=False))]
     if p.reply or p.status != Status.DROPPED:
-        out += ["  reply:", *hop_table(p.reply)]
+        out += ["  reply:", *hop_table(name_nat(p.reply, nf, reply=True))]
     drop = p.drop
     if drop is not None:
         out.append(f"  dropped at hop {drop.index} in {inert(drop.netns)}: reason {inert(drop.reason)}"
@@ -89,7 +90,8 @@ def probe_json(p: Packet, topo: Topology | None = None, nf: Counters | None = No
         return out
 
     obj: dict[str, object] = {"seq": p.seq, "id": p.ident, "status": p.status,
-                              "rtt_ns": p.rtt_ns, "request": hops(p.request), "reply": hops(p.reply)}
+                              "rtt_ns": p.rtt_ns, "request": hops(name_nat(p.request, nf, reply=False)),
+                              "reply": hops(name_nat(p.reply, nf, reply=True))}
     if p.drop is not None:
         obj["drop"] = {"netns": p.drop.netns, "dev": p.drop.dev, "reason": p.drop.reason,
                        "location": p.drop.location}
