@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from tracer import interrupt
 from tracer.errors import BrtraceError
 
-COMMANDS = ("ping", "trace", "record", "replay", "export", "drops", "topo", "lab", "doctor",
+COMMANDS = ("ping", "trace", "record", "replay", "export", "serve", "drops", "topo", "lab", "doctor",
             "agent")
 
 

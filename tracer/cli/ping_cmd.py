@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object per probe")
     out.add_argument("--plain", action="store_true", help="text output even on a terminal")
+    out.add_argument("--tui", action="store_true",
+                     help="the TUI even when stdout is not a terminal (as under brtrace serve)")
     p.add_argument("--record", metavar="FILE", help="also write the trace to FILE")
     add_live_args(p)
     p.set_defaults(func=run)
@@ -74,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         src = choose_source(topo, dest, None)
     opts = options_from(args, " ".join(sys.argv), record=args.record or "")
-    if not (args.json or args.plain) and sys.stdout.isatty():
-        return _tui(args, opts, topo, dest, src)  # the TUI on a terminal; text paths below
+    if args.tui or (not (args.json or args.plain) and sys.stdout.isatty()):
+        return _tui(args, opts, topo, dest, src)  # the TUI on a terminal (or --tui); text paths below
 
     def open_source(flt: TraceFilter) -> EventSource:
         source = open_live_source(flt, topo, opts)

@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object per packet")
     out.add_argument("--plain", action="store_true", help="text output even on a terminal")
+    out.add_argument("--tui", action="store_true",
+                     help="the TUI even when stdout is not a terminal (as under brtrace serve)")
     p.add_argument("--explain", action="store_true",
                    help="teaching mode: every hop with a short explanation (text)")
     p.add_argument("--lang", default="en", help="language of --explain texts (data file explain.LANG.json)")
@@ -29,12 +31,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from tracer.record import ReplaySource
 
-    if args.json or args.plain or args.explain or not sys.stdout.isatty():
+    if not args.tui and (args.json or args.plain or args.explain or not sys.stdout.isatty()):
         return _text(args)
+    if args.explain:  # --tui --explain: the TUI starts in teaching mode
+        from tracer.explain import texts
+
+        texts(args.lang)
     source = ReplaySource(args.file, speed=args.speed)
     from tui.app import BrtraceApp
 
-    app = BrtraceApp(source, label=f"replay {args.file}")
+    app = BrtraceApp(source, label=f"replay {args.file}", teach=args.lang if args.explain else None)
     try:
         app.run()
     finally:

@@ -109,7 +109,8 @@ class PcapngExporter:
         if idx is None:
             idx = self._ifaces[key] = len(self._ifaces)
             name = f"{netns_label(e.netns, self._topo)}/{key[1]}"
-            desc = f"{name} netns {e.netns} ifindex {e.ifindex}" + (" (from IP header)" if e.headers_l3 else "")
+            desc = (f"{name} netns {e.netns} ifindex {e.ifindex}"
+                    + (" (from IP header)" if e.headers_l3 else ""))
             self._out.write(interface_block(linktype, name, desc))
             self.result.interfaces += 1
         return idx

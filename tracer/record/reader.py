@@ -139,7 +139,8 @@ class Recording:
                     self.end_stats, self.complete = _decode_end(payload, start), True
                     return
                 if kind in (fmt.KIND_BATCH, raw.KIND_RAW):
-                    batch = _decode_raw(payload, start) if kind == raw.KIND_RAW else _decode_batch(payload, start)
+                    batch = (_decode_raw(payload, start) if kind == raw.KIND_RAW
+                             else _decode_batch(payload, start))
                     kept += len(batch)
                     yield batch
                 elif kind == fmt.KIND_HEADER:

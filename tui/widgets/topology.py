@@ -15,8 +15,9 @@ from textual.widgets import Static, Tree
 
 from tracer.correlate import Hop
 from tracer.render.inert import inert
+from tracer.topology.groups import device_text, group_namespaces
 from tracer.topology.model import Topology
-from tui.topomap import device_text, group_namespaces, layout
+from tui.topomap import layout
 from tui.widgets.map_view import CURRENT, PATH, MapView, PathMarks
 
 
