@@ -141,5 +141,6 @@ def test_masquerade_out_to_a_test_netns_is_named(dockerd: Dockerd) -> None:
     assert p["status"] == "delivered", p
     src = str(dockerd.inspect("brt-nat1")["NetworkSettings"]["IPAddress"])  # type: ignore[index]
     nat = [h["action"] for h in p["request"] if "NAT rewrote" in h["action"]]
-    assert nat and f"NAT rewrote source {src} → {HOST_ADDR} in {NETNS.removeprefix('brt-')}" in nat[0], p["request"]
+    label = NETNS.removeprefix("brt-")
+    assert nat and f"NAT rewrote source {src} → {HOST_ADDR} in {label}" in nat[0], p["request"]
     assert "by MASQUERADE (iptables table nat, chain POSTROUTING" in nat[0], nat
