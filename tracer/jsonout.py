@@ -38,6 +38,8 @@ from tracer.model import (
     Hook,
     L4Key,
 )
+from tracer.netfilter.annotate import name_nat
+from tracer.netfilter.rules import Counters
 from tracer.render.inert import inert
 from tracer.topology.model import Topology
 
@@ -141,7 +143,7 @@ def diagnosis_record(d: Diagnosis) -> Obj:
 
 def packet_record(command: str, n: int, p: Packet, topo: Topology | None, *,
                   src: str = "", dst: str = "", clock: WallClock = NO_CLOCK,
-                  paired: bool = True) -> Obj:
+                  paired: bool = True, nf: Counters | None = None) -> Obj:
     """One packet (an echo's request and reply together) as a ``packet`` record.
 
     ``src``/``dst`` override the packet's own (``ping`` knows its source
@@ -158,7 +160,8 @@ def packet_record(command: str, n: int, p: Packet, topo: Topology | None, *,
                 "proto": flow(e.key)["proto"] if e else None, "rtt_ns": p.rtt_ns,
                 "ts_ns": first.t_ns if first else None,
                 "time": clock.iso(first.t_ns) if first else None,
-                "request": _hops(p.request, p.t0, clock), "reply": _hops(p.reply, p.t0, clock)}
+                "request": _hops(name_nat(p.request, nf, reply=False), p.t0, clock),
+                "reply": _hops(name_nat(p.reply, nf, reply=True), p.t0, clock)}
     if p.drop is not None:
         obj["drop"] = {"netns": p.drop.netns, "dev": p.drop.dev, "reason": p.drop.reason,
                        "location": p.drop.location}
@@ -166,7 +169,7 @@ def packet_record(command: str, n: int, p: Packet, topo: Topology | None, *,
         obj["error"] = p.error
     # an unanswered echo is diagnosed only when its reply could have been paired with it
     wanted = p.status == Status.DROPPED or (p.echo and paired)
-    d = diagnose(p, topo) if topo is not None and wanted else None
+    d = diagnose(p, topo, nf) if topo is not None and wanted else None
     if d is not None:
         obj["diagnosis"] = diagnosis_record(d)
     return obj

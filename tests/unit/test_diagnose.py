@@ -29,7 +29,7 @@ EXPECTED = {
     "ip-forward-off": ("ip-forward-off", "node1", "cni0", {"IP_INADDRERRORS"},
                        "ip netns exec brt-node1 sysctl -w net.ipv4.ip_forward=1"),
     "forward-drop": ("netfilter-drop", "docker-host", "veth1p", {"NETFILTER_DROP"},
-                     "ip netns exec brt-docker-host iptables -I FORWARD -i br0 -o br0 -j ACCEPT"),
+                     "ip netns exec brt-docker-host iptables-save -c"),  # no counters in a recording
     "stp-blocking": ("bridge-port-blocked", "bridge-host", "veth10", {"NO_TX_TARGET", "NOT_SPECIFIED"},
                      "bridge link set dev veth20 state 3"),
     "port-down": ("port-down", "bridge-host", "veth10", {"NO_TX_TARGET", "NOT_SPECIFIED"},

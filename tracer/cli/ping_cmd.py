@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from tracer.correlate.vocab import Status
     from tracer.filter import TraceFilter
     from tracer.multinode.edges import with_local_node
+    from tracer.netfilter.read import read_all
+    from tracer.netfilter.rules import Counters
     from tracer.ping import choose_source, parse_dest, run_ping
     from tracer.render.text import probe_text, summary_text
     from tracer.topology.discover import discover
@@ -86,16 +88,18 @@ def run(args: argparse.Namespace) -> int:
     from tracer.jsonout import WallClock, dumps, packet_record, summary_record
 
     clock = WallClock.live()
+    before = read_all(topo.namespaces)  # which rule drops is measured: counters around the run
     res = run_ping(topo, dest, src, args.count, args.interval, open_source, size=args.size)
+    nf = Counters(before, read_all(topo.namespaces))
     dest_name = topo.name_of_address(dest)  # a container or pod here, or a pod on another node
     dest_shown = f"{dest_name} ({dest})" if dest_name else dest
     for n, r in enumerate(res.results, 1):
         if args.json:
             record = dumps(packet_record("ping", n, r, topo, src=res.src_addr, dst=str(dest),
-                                         clock=clock))
+                                         clock=clock, nf=nf))
             print(with_local_node(record, topo.hostname, res.lost))
         else:
-            print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest_shown, topo)))
+            print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest_shown, topo, nf)))
             print()
     if args.json:
         print(dumps(summary_record("ping", [r.status for r in res.results], res.events, res.lost,

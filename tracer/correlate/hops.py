@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from tracer.correlate.journey import Hop, Journey
 from tracer.correlate.vocab import MOVING, Verb
-from tracer.model import Event, Hook, ip4
+from tracer.model import IPPROTO_TCP, IPPROTO_UDP, Event, Hook, L4Key, ip4
 from tracer.topology.model import (
     ROLE_BRIDGE,
     ROLE_VETH,
@@ -285,22 +285,42 @@ def _undeliver_transit(hops: list[Hop]) -> None:
                           h.inferred, h.reason, h.location)
 
 
+def _endpoint(addr: int, port: int, ported: bool) -> str:
+    return f"{ip4(addr)}:{port}" if ported else ip4(addr)
+
+
+def _nat_text(last: L4Key, cur: L4Key, where: str) -> str:
+    """'NAT rewrote source A:p → B:q … in NETNS': addresses with ports (TCP/UDP).
+
+    Which rule did it (MASQUERADE, SNAT or DNAT, and its chain), or whether
+    conntrack was reversing a request's NAT on a reply, is named at render
+    time from the measured rule counters (``tracer.netfilter.annotate``).
+    """
+    ported = cur.proto in (IPPROTO_TCP, IPPROTO_UDP)
+    what = []
+    if cur.saddr != last.saddr or (ported and cur.sport != last.sport):
+        what.append(f"source {_endpoint(last.saddr, last.sport, ported)} → "
+                    f"{_endpoint(cur.saddr, cur.sport, ported)}")
+    if cur.daddr != last.daddr or (ported and cur.dport != last.dport):
+        what.append(f"destination {_endpoint(last.daddr, last.dport, ported)} → "
+                    f"{_endpoint(cur.daddr, cur.dport, ported)}")
+    return f"NAT rewrote {', '.join(what)} in {where}" if what else ""
+
+
 def _mark_nat(hops: list[Hop]) -> None:
-    """Say where NAT rewrote the addresses: compare each hop's key with the last."""
-    last: tuple[int, int] | None = None
+    """Say where NAT rewrote the addresses and ports: compare each hop's key with the last."""
+    last: L4Key | None = None
+    where = ""
     for i, h in enumerate(hops):
         evs = [e for e in h.events if e.hook not in SINGLE_HOOKS]
         if not evs:
             continue
         k = evs[0].key
-        cur = (k.saddr, k.daddr)
-        if last is not None and cur != last:
-            what = []
-            if cur[0] != last[0]:
-                what.append(f"source {ip4(last[0])} → {ip4(cur[0])}")
-            if cur[1] != last[1]:
-                what.append(f"destination {ip4(last[1])} → {ip4(cur[1])}")
+        # the old key was last seen in ``where``: the rewrite happened there (the receive
+        # hook fires before PREROUTING, and POSTROUTING runs before the packet leaves)
+        text = _nat_text(last, k, where) if last else ""
+        if text:
             hops[i] = Hop(h.index, h.t_ns, h.netns, h.dev, h.kind, h.verb,
-                          h.action + f"; NAT rewrote {', '.join(what)}", h.hooks, h.netns_inode,
+                          h.action + f"; {text}", h.hooks, h.netns_inode,
                           h.ifindex, h.events, h.inferred, h.reason, h.location)
-        last = cur
+        last, where = k, h.netns

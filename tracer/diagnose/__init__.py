@@ -9,7 +9,8 @@ each rule looks at the drop and then checks the discovered
 facts it used (``evidence``). Pure: no bcc, pyroute2 or textual, so it runs
 the same on a recording as live.
 
-Rules live by layer: ``filters`` (netfilter, rp_filter), ``link`` (MTU,
+Rules live by layer: ``netfilter`` (the rule that dropped, by counters),
+``filters`` (rp_filter), ``link`` (MTU,
 VXLAN), ``bridge`` (ports), ``routing`` (forwarding, routes); ``unanswered``
 explains a probe with no drop seen.
 """
@@ -30,10 +31,12 @@ from tracer.diagnose.context import (
     unexplained,
 )
 from tracer.diagnose.down import rule_link_down
-from tracer.diagnose.filters import rule_netfilter, rule_rp_filter
+from tracer.diagnose.filters import rule_rp_filter
 from tracer.diagnose.link import rule_mtu, rule_vxlan
+from tracer.diagnose.netfilter import rule_netfilter
 from tracer.diagnose.routing import rule_routing
 from tracer.diagnose.unanswered import unanswered
+from tracer.netfilter.rules import Counters
 from tracer.topology.model import Topology
 
 RULES: tuple[Rule, ...] = (rule_netfilter, rule_rp_filter, rule_mtu, rule_vxlan,
@@ -59,7 +62,7 @@ def find_drop(p: Packet) -> tuple[Hop, tuple[Hop, ...]] | None:
     return None
 
 
-def diagnose(p: Packet, topo: Topology) -> Diagnosis | None:
+def diagnose(p: Packet, topo: Topology, nf: Counters | None = None) -> Diagnosis | None:
     """A diagnosis for a probe that was not delivered; None for a delivered one."""
     if p.status == Status.DELIVERED or any(h.verb == Verb.DELIVER for h in p.reply):
         return None  # a reply that reached the sender (a replay has no RTT to say so)
@@ -69,7 +72,7 @@ def diagnose(p: Packet, topo: Topology) -> Diagnosis | None:
     hop, hops = found
     ns = netns_of(topo, hop)
     link = ns.link(hop.ifindex) if ns and hop.ifindex else (ns.link_by_name(hop.dev) if ns else None)
-    ctx = Context(topo, p, hop, hops, ns, link)
+    ctx = Context(topo, p, hop, hops, ns, link, nf)
     for rule in RULES:
         d = rule(ctx)
         if d is not None:

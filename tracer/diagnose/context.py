@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from tracer.correlate.journey import Hop
 from tracer.correlate.pairing import Packet
 from tracer.model import Event, Hook
+from tracer.netfilter.rules import Counters
 from tracer.topology.model import Link, Netns, Topology
 
 
@@ -53,6 +54,7 @@ class Context:
     hops: tuple[Hop, ...]  # the journey the hop belongs to
     ns: Netns | None
     link: Link | None
+    nf: Counters | None = None  # rule counters read before and after the trace, when live
 
     @property
     def reason(self) -> str:

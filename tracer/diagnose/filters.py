@@ -1,8 +1,7 @@
-"""Rules for packets a filter killed on purpose: netfilter chains and reverse-path filtering."""
+"""Reverse-path filtering (netfilter drops are in ``netfilter``)."""
 
 from __future__ import annotations
 
-from tracer.correlate.vocab import Verb
 from tracer.diagnose.context import Context, Diagnosis, in_netns, src_of
 from tracer.topology.model import Netns
 
@@ -11,32 +10,6 @@ def _rp_mode(ns: Netns, dev: str) -> int:
     """Effective rp_filter on a device: the kernel uses max(conf.all, conf.DEV)."""
     vals = [ns.sysctl("net.ipv4.conf.all.rp_filter", "0"), ns.sysctl(f"net.ipv4.conf.{dev}.rp_filter", "0")]
     return max(int(v) if v.isdigit() else 0 for v in vals)
-
-
-def rule_netfilter(ctx: Context) -> Diagnosis | None:
-    """iptables/nftables dropped it; on a bridge port that means br_netfilter's FORWARD."""
-    if not ctx.reason.startswith("NETFILTER"):
-        return None
-    ns = ctx.ns
-    nf = ns.sysctl("net.bridge.bridge-nf-call-iptables") if ns else ""
-    bridged = ctx.link is not None and ctx.link.master != 0 and not any(
-        h.verb == Verb.BRIDGE_UP and h.netns == ctx.hop.netns for h in ctx.before)
-    ev = [f"kfree_skb reason {ctx.reason} at {ctx.location or '?'} in {ctx.hop.netns}",
-          f"net.bridge.bridge-nf-call-iptables = {nf or '?'} in {ctx.hop.netns}"]
-    if bridged and ns is not None and ctx.link is not None:
-        br = ns.link(ctx.link.master)
-        brn = br.name if br else "br0"
-        ev.append(f"{ctx.hop.dev} is a port of bridge {brn}: the frame was being bridged, not routed")
-        cause = (f"a bridged frame on {brn} was dropped by iptables' FORWARD chain: with "
-                 f"bridge-nf-call-iptables=1 br_netfilter sends bridged IPv4 through iptables, "
-                 f"and FORWARD drops it (policy DROP, docker's default)")
-        return Diagnosis("netfilter-drop", cause,
-                         in_netns(ns, f"iptables -I FORWARD -i {brn} -o {brn} -j ACCEPT"),
-                         tuple(ev), ctx.hop)
-    cause = (f"a netfilter rule or chain policy in {ctx.hop.netns} dropped the packet "
-             "(routed through FORWARD; check `iptables -S FORWARD`)")
-    return Diagnosis("netfilter-drop", cause, in_netns(ns, "iptables -P FORWARD ACCEPT"),
-                     tuple(ev), ctx.hop)
 
 
 def rule_rp_filter(ctx: Context) -> Diagnosis | None:

@@ -9,6 +9,8 @@ from tracer.correlate.pairing import Packet
 from tracer.correlate.vocab import Status
 from tracer.diagnose import Diagnosis, diagnose
 from tracer.jsonout import dumps, packet_record
+from tracer.netfilter.annotate import name_nat
+from tracer.netfilter.rules import Counters
 from tracer.render.inert import inert
 from tracer.topology.model import Topology
 
@@ -50,18 +52,19 @@ def diagnosis_text(d: Diagnosis) -> list[str]:
     return out
 
 
-def probe_text(p: Packet, src: str, dest: str, topo: Topology | None = None) -> list[str]:
+def probe_text(p: Packet, src: str, dest: str, topo: Topology | None = None,
+               nf: Counters | None = None) -> list[str]:
     rtt = f"  rtt {fmt_ns(p.rtt_ns)}" if p.rtt_ns is not None else ""
     err = f"  ({inert(p.error)})" if p.error else ""
     out = [f"probe seq {p.seq}  icmp id {p.ident:#06x}  {src} → {dest}  {p.status.upper()}{rtt}{err}",
-           "  request:", *hop_table(p.request)]
+           "  request:", *hop_table(name_nat(p.request, nf, reply=False))]
     if p.reply or p.status != Status.DROPPED:
-        out += ["  reply:", *hop_table(p.reply)]
+        out += ["  reply:", *hop_table(name_nat(p.reply, nf, reply=True))]
     drop = p.drop
     if drop is not None:
         out.append(f"  dropped at hop {drop.index} in {inert(drop.netns)}: reason {inert(drop.reason)}"
                    f", location {inert(drop.location)}")
-    d = diagnose(p, topo) if topo is not None else None
+    d = diagnose(p, topo, nf) if topo is not None else None
     if d is not None:
         out += diagnosis_text(d)
     return out
@@ -77,6 +80,6 @@ def summary_text(results: Iterable[Packet], lost: int, events: int) -> str:
             f"{n[Status.UNANSWERED]} unanswered; {events} events, {lost} lost")
 
 
-def probe_json(p: Packet, topo: Topology | None = None) -> str:
+def probe_json(p: Packet, topo: Topology | None = None, nf: Counters | None = None) -> str:
     """One probe as a ``packet`` record of the JSON schema; its home is ``tracer.jsonout``."""
-    return dumps(packet_record("ping", p.seq or 1, p, topo))
+    return dumps(packet_record("ping", p.seq or 1, p, topo, nf=nf))

@@ -1,0 +1,146 @@
+"""Netfilter drops named by table, chain and rule; NAT by rule and port — on real parts.
+
+Without Docker: the bridge lab (br0 with bridge-nf-call-iptables=1, FORWARD
+policy ACCEPT) gets a user chain with a DROP rule (iptables-nft), or a native
+nft table with a counted drop; ``brtrace ping`` must name that rule, never
+the policy, and never suggest an ACCEPT that bypasses it. Every rule is made
+inside ``brt-bridge-host`` only and removed in a ``finally``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.dockerd import NETNS, Dockerd, running_dockerd
+from tracer.lab import LabInfo
+
+pytestmark = pytest.mark.kernel
+BRTRACE = str(Path(sys.executable).with_name("brtrace"))
+HOST = "brt-bridge-host"
+
+
+def sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(cmd), capture_output=True, text=True, timeout=30, check=check)
+
+
+def ipt(*args: str, check: bool = True) -> None:
+    sh("ip", "netns", "exec", HOST, "iptables", "-w", *args, check=check)
+
+
+def ping_json(dest: str, src: str) -> dict[str, Any]:
+    proc = subprocess.run([BRTRACE, "ping", dest, "--from", src, "-c", "1", "--json"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stdout + proc.stderr
+    out: dict[str, Any] = json.loads(lines[0])
+    return out
+
+
+def test_user_chain_drop_on_a_plain_bridge_is_named(bridge_lab: LabInfo) -> None:
+    assert ping_json("172.16.0.21", "nns1")["status"] == "delivered"
+    policy = sh("ip", "netns", "exec", HOST, "iptables", "-w", "-S", "FORWARD").stdout
+    assert "-P FORWARD ACCEPT" in policy
+    ipt("-N", "brt-user")
+    try:
+        ipt("-A", "brt-user", "-s", "172.16.0.11", "-d", "172.16.0.21", "-p", "icmp", "-j", "DROP")
+        ipt("-I", "FORWARD", "-j", "brt-user")
+        p = ping_json("172.16.0.21", "nns1")
+    finally:
+        ipt("-D", "FORWARD", "-j", "brt-user", check=False)
+        ipt("-F", "brt-user", check=False)
+        ipt("-X", "brt-user", check=False)
+    assert p["status"] == "dropped", p
+    d = p["diagnosis"]
+    assert d["kind"] == "netfilter-drop" and d["hop"]["reason"] == "NETFILTER_DROP", d
+    assert "table filter, chain brt-user, rule 1" in d["cause"], d
+    assert "-A brt-user -s 172.16.0.11/32 -d 172.16.0.21/32 -p icmp -j DROP" in d["cause"], d
+    assert "1 packets during the trace" in d["cause"] and "policy" not in d["cause"], d
+    assert "docker" not in d["cause"] and "ACCEPT" not in d["fix"], d
+    assert d["fix"] == f"ip netns exec {HOST} iptables -t filter -L brt-user -v -n --line-numbers"
+    assert ping_json("172.16.0.21", "nns1")["status"] == "delivered"
+
+
+def test_native_nft_drop_on_a_bridge_is_named(bridge_lab: LabInfo) -> None:
+    nft = ("ip", "netns", "exec", HOST, "nft")
+    sh(*nft, "add table inet brt_fw")
+    try:
+        sh(*nft, "add chain inet brt_fw brt_fwd { type filter hook forward priority 0 ; policy accept ; }")
+        sh(*nft, "add rule inet brt_fw brt_fwd ip saddr 172.16.0.11 ip daddr 172.16.0.21 "
+                 "icmp type echo-request counter drop")
+        p = ping_json("172.16.0.21", "nns1")
+    finally:
+        sh(*nft, "delete table inet brt_fw", check=False)
+    assert p["status"] == "dropped", p
+    d = p["diagnosis"]
+    assert d["kind"] == "netfilter-drop", d
+    assert "nft table inet brt_fw, chain brt_fwd, rule 1" in d["cause"], d
+    assert d["fix"] == f"ip netns exec {HOST} nft -a list chain inet brt_fw brt_fwd", d
+
+
+# ---- against a real Docker daemon in its own netns (tests/support/dockerd.py) ----
+OUT = "brt-nat-out"  # a test netns on a veth into the daemon's netns: "the outside"
+OUT_ADDR, HOST_ADDR = "198.51.100.1", "198.51.100.2"
+
+
+@pytest.fixture(scope="module")
+def dockerd() -> Iterator[Dockerd]:
+    with running_dockerd() as d:
+        sh("ip", "netns", "add", OUT)
+        try:
+            sh("ip", "link", "add", "brt-out0", "netns", OUT, "type", "veth", "peer", "name",
+               "brt-up0", "netns", NETNS)
+            sh("ip", "-n", OUT, "addr", "add", f"{OUT_ADDR}/24", "dev", "brt-out0")
+            sh("ip", "-n", NETNS, "addr", "add", f"{HOST_ADDR}/24", "dev", "brt-up0")
+            for ns, dev in ((OUT, "brt-out0"), (NETNS, "brt-up0"), (OUT, "lo")):
+                sh("ip", "-n", ns, "link", "set", dev, "up")
+            d.run("brt-nat1")
+            d.run("brt-nat2")
+            yield d
+        finally:
+            sh("ip", "netns", "del", OUT, check=False)
+    assert OUT not in sh("ip", "netns", "list").stdout
+
+
+def dtrace(d: Dockerd, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, BRTRACE_DOCKER_SOCK=d.sock)
+    proc = subprocess.run([BRTRACE, *args], capture_output=True, text=True, timeout=120, env=env)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def test_docker_user_drop_is_named_by_chain_and_rule(dockerd: Dockerd) -> None:
+    dest = str(dockerd.inspect("brt-nat2")["NetworkSettings"]["IPAddress"])  # type: ignore[index]
+    rule = ("DOCKER-USER", "-s", "172.17.0.0/16", "-d", dest, "-p", "icmp", "-j", "DROP")
+    dipt = ("ip", "netns", "exec", NETNS, "iptables", "-w")
+    sh(*dipt, "-I", *rule)
+    try:
+        proc = dtrace(dockerd, "ping", dest, "--from", "brt-nat1", "-c", "1", "--json")
+    finally:
+        sh(*dipt, "-D", *rule, check=False)
+    p = json.loads(proc.stdout.splitlines()[0])
+    assert p["status"] == "dropped", p
+    d = p["diagnosis"]
+    assert d["kind"] == "netfilter-drop", d
+    assert "iptables table filter, chain DOCKER-USER, rule 1" in d["cause"], d
+    assert f"-d {dest}/32 -p icmp -j DROP" in d["cause"] and "policy" not in d["cause"], d
+    assert "-j ACCEPT" not in d["fix"] and "DOCKER-USER" in d["fix"], d
+
+
+def test_masquerade_out_to_a_test_netns_is_named(dockerd: Dockerd) -> None:
+    proc = dtrace(dockerd, "ping", OUT_ADDR, "--from", "brt-nat1", "-c", "1", "--json")
+    p = json.loads(proc.stdout.splitlines()[0])
+    assert p["status"] == "delivered", p
+    src = str(dockerd.inspect("brt-nat1")["NetworkSettings"]["IPAddress"])  # type: ignore[index]
+    nat = [h["action"] for h in p["request"] if "NAT rewrote" in h["action"]]
+    label = NETNS.removeprefix("brt-")
+    assert nat and f"NAT rewrote source {src} → {HOST_ADDR} in {label}" in nat[0], p["request"]
+    assert "by MASQUERADE (iptables table nat, chain POSTROUTING" in nat[0], nat

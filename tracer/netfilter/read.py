@@ -1,0 +1,67 @@
+"""Read netfilter rule counters inside a namespace: the I/O side of ``tracer.netfilter.rules``.
+
+Only reads (``iptables-save -c``, ``nft -j list ruleset``), never changes a
+rule. A namespace is entered the way the diagnosis tells a person to:
+``ip netns exec NAME`` for a named one, ``nsenter -t PID -n`` for one only a
+process holds. A tool that is missing or fails leaves that namespace unread:
+the diagnosis then says the counters were not measured.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterable
+
+from tracer.netfilter.rules import NfEntry, parse_iptables_save, parse_nft_json
+from tracer.topology.model import Netns
+
+_TIMEOUT_S = 5.0
+
+
+def _prefix(ns: Netns) -> list[str] | None:
+    if ns.is_init:
+        return []
+    if ns.name:
+        return ["ip", "netns", "exec", ns.name]
+    if ns.pids:
+        return ["nsenter", "-t", str(ns.pids[0]), "-n"]
+    return None
+
+
+def _run(cmd: list[str]) -> str | None:
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return p.stdout if p.returncode == 0 else None
+
+
+def read_netns(ns: Netns) -> tuple[NfEntry, ...] | None:
+    """Every counted rule and policy in ``ns``; None when it could not be read."""
+    pre = _prefix(ns)
+    if pre is None:
+        return None
+    out: list[NfEntry] = []
+    ok = False
+    if shutil.which("iptables-save"):
+        text = _run([*pre, "iptables-save", "-c"])
+        if text is not None:
+            ok = True
+            out += parse_iptables_save(text)
+    if shutil.which("nft"):
+        text = _run([*pre, "nft", "-j", "list", "ruleset"])
+        if text is not None:
+            ok = True
+            out += parse_nft_json(text)
+    return tuple(out) if ok else None
+
+
+def read_all(nss: Iterable[Netns]) -> dict[str, tuple[NfEntry, ...]]:
+    """Counters of every namespace that could be read, by label (the hops' netns name)."""
+    out: dict[str, tuple[NfEntry, ...]] = {}
+    for ns in nss:
+        got = read_netns(ns)
+        if got is not None:
+            out[ns.label] = got
+    return out
