@@ -249,6 +249,22 @@ static __always_inline int packet_match(struct brt_parsed *p)
 #endif
 }
 
+/* A device name cut at its first NUL. Runtimes create a veth under a temporary
+ * name and rename it to eth0 inside the container; the rename (dev_change_name
+ * -> dev_get_valid_name -> strscpy, read in 6.18) writes the new name and its
+ * terminator but leaves the old name's tail behind it, so the 16 bytes read
+ * whole would carry "eth0\0\0\0\0887" to user space. */
+static __always_inline void cut_name(struct brt_event *ev)
+{
+    int end = 0;
+#pragma unroll
+    for (int i = 0; i < (int)sizeof(ev->ifname); i++) {
+        end |= ev->ifname[i] == 0;
+        if (end)
+            ev->ifname[i] = 0;
+    }
+}
+
 /* ifindex, name and netns of a device: with DEV_WIN_LO/DEV_WIN_LEN the
  * net_device fields come from one probe read (they are 72 bytes apart in 6.18). */
 static __always_inline void fill_dev(struct brt_event *ev, void *dev)
@@ -268,6 +284,7 @@ static __always_inline void fill_dev(struct brt_event *ev, void *dev)
     bpf_probe_read_kernel(ev->ifname, sizeof(ev->ifname), dev + OFF_DEV_NAME);
     RD(net, dev, OFF_DEV_ND_NET);
 #endif
+    cut_name(ev);
     if (net)
         RD(ev->netns, net, OFF_NET_INUM);
 }

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PKGS=(python3-bpfcc bpfcc-tools linux-headers-amd64 iproute2 iptables python3-venv
-          python3-pip tshark tmux iputils-ping procps kmod tcpdump iperf3 bpftool)
+          python3-pip tshark tmux iputils-ping procps kmod tcpdump iperf3 bpftool chromium)
 say() { echo "setup: $*"; }
 
 if [ "$(id -u)" != 0 ]; then
@@ -22,6 +22,33 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# A real Docker daemon for the container-name tests: tests/support/dockerd.py runs it
+# in its own netns with private dirs, never as the packaged service. docker.io brings
+# containerd and its ctr client; busybox-static is the test image's rootfs (no registry
+# is reachable). Without --no-install-recommends docker.io pulls apparmor, criu, git.
+RUNTIME_PKGS=(docker.io busybox-static)
+missing_rt=()
+for p in "${RUNTIME_PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing_rt+=("$p")
+done
+if [ ${#missing_rt[@]} -gt 0 ]; then
+    say "installing ${missing_rt[*]} (the packaged service is kept from starting)"
+    export DEBIAN_FRONTEND=noninteractive
+    made_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        made_policy=1
+    fi
+    rc=0
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing_rt[@]}" >/dev/null; } || rc=$?
+    [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+    [ "$rc" = 0 ] || exit "$rc"
+    if command -v systemctl >/dev/null && [[ " ${missing_rt[*]} " == *" docker.io "* ]]; then
+        systemctl disable docker.service docker.socket >/dev/null 2>&1 || true
+    fi
 fi
 
 # bcc compiles against *a* headers tree; brtrace takes real struct layouts from

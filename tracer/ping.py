@@ -24,7 +24,7 @@ from tracer.model import Event
 from tracer.netns import named_path
 from tracer.sender import Pinger, probe_id
 from tracer.source import EventSource
-from tracer.topology.model import ROLE_POD_ETH, Netns, Topology, link_role
+from tracer.topology.model import WORKLOAD_ROLES, Netns, Topology, link_role
 
 
 @dataclass
@@ -81,7 +81,7 @@ def choose_source(topo: Topology, dest: str, wanted: str | None) -> Netns:
         show a detour; then pods, then brtrace's labs."""
         route = ns.route_for(dest)
         connected = route is not None and route.dst != "default" and not route.gateway
-        pod = any(link_role(topo, ns, ln) == ROLE_POD_ETH for ln in ns.links)
+        pod = any(link_role(topo, ns, ln) in WORKLOAD_ROLES for ln in ns.links)
         return (0 if connected else 1, 0 if pod else 1, 0 if ns.name.startswith("brt-") else 1, ns.name)
 
     return min(cands, key=rank)

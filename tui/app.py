@@ -32,11 +32,13 @@ from tracer.record.spill import SeenSpill
 from tracer.render.inert import inert
 from tracer.source import EventSource, SourceInfo
 from tracer.topology.model import Topology
+from tui.diagnosis import Diagnoses
 from tui.filtering import Filtering
 from tui.help import HelpScreen
 from tui.ingest import Ingest
 from tui.messages import EventsArrived, SourceEnded, SourceOpened
 from tui.pump import Batch, Coalescer, Runner, WorkerLink, source_runner
+from tui.rows import LightRows
 from tui.saving import Saving
 from tui.selection import Selection
 from tui.widgets.detail import DetailPane
@@ -82,8 +84,12 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
         self.runner = runner or (source_runner(source) if source is not None else None)
         self.corr = Correlator()
         self.book = PacketBook(topo)
+        self.diagnoses = Diagnoses(topo)
+        self.source = source  # asked for damage when it ends (a salvaged recording)
         self.topo = topo
         self.seen = SeenSpill()  # on disk, not in memory (tracer/record/spill.py)
+        self.rows = LightRows(self.book, self.seen)
+        self._chunked = 0
         self.held: list[Batch] = []
         self.facts = StatusFacts(source=label or ("live" if info and info.live else "replay"),
                                  hooks=info.hooks if info else (), recording=recording)

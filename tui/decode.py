@@ -14,10 +14,8 @@ from typing import Any
 
 from rich.text import Text
 
+from tracer.headers import ICMP_TYPES, VXLAN_PORTS
 from tracer.render.inert import inert
-
-VXLAN_PORTS = (4789, 8472)
-ICMP_TYPES = {0: "echo-reply", 3: "dest-unreach", 8: "echo-request", 11: "time-exceeded"}
 
 
 @lru_cache(maxsize=4096)

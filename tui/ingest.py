@@ -12,6 +12,7 @@ import gc
 
 import numpy as np
 
+from tracer.render.inert import inert
 from tui.messages import EventsArrived, SourceEnded, SourceOpened
 from tui.pump import Batch
 from tui.state import AppState
@@ -48,6 +49,8 @@ class Ingest(AppState):
         if self.info is not None:
             for b in msg.batches:
                 self.seen.add(b, self.info)
+        else:  # not on disk: these packets could not be rebuilt, so none is made light
+            self.rows.keep_all = True
         self.facts.events += msg.count
         self.facts.lost = msg.stats.lost
         if self.facts.paused:
@@ -59,8 +62,13 @@ class Ingest(AppState):
     def on_source_ended(self, msg: SourceEnded) -> None:
         self.facts.done = True
         self.facts.error = msg.error
+        damage = getattr(self.source, "damage", None) or ""
+        self.facts.damage = inert(getattr(self.source, "damage_brief", "") or damage)
         if msg.error:
             self.notify(msg.error, title="source stopped", severity="error", markup=False)
+        if damage:
+            self.notify(inert(damage), title="damaged recording: what is shown was salvaged",
+                        severity="error", markup=False, timeout=30)
         if not self.facts.paused:
             self._apply(set(), final=True)
         self._show_status()
@@ -71,12 +79,19 @@ class Ingest(AppState):
         changed: set[int] = set()
         for b in batches:
             changed |= self.corr.feed(b)
-        self._apply(changed, final=False)
-        self.corr.retire()  # the book keeps what it lists; the correlator only what may change
+        chunks = (self._chunked, self.seen.chunks - 1)
+        self._chunked = self.seen.chunks
+        self._apply(changed, final=False, chunks=chunks)
+        # the book keeps what it lists; the correlator only what may change
+        self.rows.handed_out(self.corr.retire())
+        self.rows.lighten()
         self.facts.evicted = self.corr.evicted
 
-    def _apply(self, changed: set[int], final: bool) -> None:
+    def _apply(self, changed: set[int], final: bool, chunks: tuple[int, int] | None = None) -> None:
         new, touched = self.book.update(self.corr, changed, final=final)
+        if chunks is not None:
+            self.rows.note(new, touched, chunks)
+        self.facts.packets = len(self.book.packets)
         plist = self.query_one(PacketList)
         shown = [pid for pid in new if self._matches(pid)]
         if shown:

@@ -1,7 +1,9 @@
 """Which packet and hop are shown: the journey pane, the map's marks, the detail pane.
 
-The map and the detail are redrawn once per (packet, hop, hop count) shown,
-never per message: decoding headers with scapy is the slow part of a frame.
+The map and the detail are redrawn once per (packet, hop, hop count, status)
+shown, never per message: decoding headers with scapy is the slow part of a
+frame. A packet that did not arrive brings its diagnosis to the detail pane,
+the status line and the map (the culprit device).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from textual.widgets import DataTable
 from tracer.correlate import Hop
 from tracer.correlate.vocab import Verb
 from tracer.render.inert import inert
+from tui.diagnosis import culprit_key, status_text
 from tui.state import AppState
 from tui.widgets.detail import DetailPane
 from tui.widgets.journey import JourneyTable
@@ -29,7 +32,7 @@ class Selection(AppState):
 
     def _show_packet(self, pid: int | None, to_last: bool) -> None:
         table = self.query_one(JourneyTable)
-        p = self.book.packets.get(pid) if pid is not None else None
+        p = self.rows.full(pid)  # a light row's hops are rebuilt from the spill
         table.show(p, keep_row=not to_last)
         if to_last and table.hops:
             table.move_cursor(row=len(table.hops) - 1, animate=False)
@@ -43,16 +46,20 @@ class Selection(AppState):
         """Mark the map and decode the detail, once per (packet, hop, hop count) shown."""
         table = self.query_one(JourneyTable)
         hop = table.current
-        shown = (table.pid, table.cursor_row, len(table.hops))
+        p = self.book.packets.get(table.pid) if table.pid is not None else None
+        shown = (table.pid, table.cursor_row, len(table.hops), p.status if p else "")
         if shown == self._last_hop:
             return
         self._last_hop = shown
-        self.query_one(TopologyPane).mark(table.hops, hop, self._caption(hop))
-        self.query_one(DetailPane).show(hop, self.hook_modes, self.teach)
+        d = self.diagnoses.get(p)
+        self.query_one(TopologyPane).mark(table.hops, hop, self._caption(hop), culprit_key(d))
+        self.query_one(DetailPane).show(hop, self.hook_modes, self.teach, d)
+        self.facts.diagnosis = status_text(d)
+        self._show_status()
 
     def _caption(self, hop: Hop | None) -> Text:
         table = self.query_one(JourneyTable)
-        p = self.book.packets.get(table.pid) if table.pid is not None else None
+        p = self.rows.full(table.pid)
         if p is None or hop is None:
             return Text("no packet selected", style="dim")
         n_req = len(p.request)

@@ -18,9 +18,11 @@ from tracer.correlate import Correlator
 from tracer.correlate.pairing import PacketBook
 from tracer.model import Hook, HookMode
 from tracer.record.spill import SeenSpill
-from tracer.source import SourceInfo
+from tracer.source import EventSource, SourceInfo
 from tracer.topology.model import Topology
+from tui.diagnosis import Diagnoses
 from tui.pump import Batch, Runner
+from tui.rows import LightRows
 from tui.widgets.status import StatusBar, StatusFacts
 
 
@@ -33,6 +35,8 @@ class AppState(App[int]):
     book: PacketBook
     topo: Topology
     seen: SeenSpill  # every batch, as polled, on disk (tracer/record/spill.py): what a save writes
+    rows: LightRows  # settled packets keep a light row; hops rebuilt from ``seen`` (tui/rows.py)
+    _chunked: int  # spill chunks already ingested (the next ingest spans from here)
     held: list[Batch]  # batches that arrived while paused
     facts: StatusFacts
     filter_text: str
@@ -42,7 +46,9 @@ class AppState(App[int]):
     teach: str | None  # teaching mode: language of hop explanations, or off
     source_done: threading.Event
     _stopping: threading.Event
-    _last_hop: tuple[int | None, int, int] | None
+    _last_hop: tuple[int | None, int, int, str] | None
+    diagnoses: Diagnoses  # the selected packet's drop diagnosis, cached per packet state
+    source: EventSource | None  # asked for damage when it ends (a salvaged recording)
     _settled: int  # packets ingested since the last gc.freeze
     _rate_interval: float | None
     _clock: Callable[[], float]

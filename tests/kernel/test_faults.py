@@ -40,10 +40,9 @@ def ping(f: fault.Fault) -> dict[str, Any]:
     cmd = [BRTRACE, "ping", *f.ping_args(), "-c", "1", "--json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert "Traceback" not in proc.stderr, proc.stderr
-    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stdout + proc.stderr
-    out: dict[str, Any] = json.loads(lines[0])
-    return out
+    lines: list[dict[str, Any]] = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]
+    assert [x["type"] for x in lines] == ["packet", "summary"], proc.stdout + proc.stderr
+    return lines[0]
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))

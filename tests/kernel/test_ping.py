@@ -50,7 +50,9 @@ def ping(*args: str, check_rc: int | None = 0) -> subprocess.CompletedProcess[st
 
 
 def probes(out: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
+    lines = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert lines and lines[-1]["type"] == "summary", out  # docs/json-schema.md
+    return [x for x in lines if x["type"] == "packet"]
 
 
 def steps(hops: list[dict[str, Any]]) -> list[Step]:

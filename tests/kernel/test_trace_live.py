@@ -66,7 +66,7 @@ def test_record_then_replay_gives_the_live_journeys(flannel_lab: LabInfo, tmp_pa
     proc = subprocess.run([BRTRACE, "ping", "10.244.1.3", "--from", "pod-a", "-c", "2", "-i", "0.2",
                            "--json", "--record", str(rec)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    live = [json.loads(line) for line in proc.stdout.splitlines()]
+    live = [x for line in proc.stdout.splitlines() if (x := json.loads(line))["type"] == "packet"]
     recording = open_recording(rec)
     assert recording.damage is None
     assert recording.info.topology.find_netns("pod-a") is not None
@@ -87,12 +87,13 @@ def test_trace_command_follows_every_matching_packet(bridge_lab: LabInfo) -> Non
                            "172.16.0.21"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     *packets, last = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert last["summary"] == {"packets": len(packets), "events": last["summary"]["events"],
-                               "lost": 0, "evicted": 0}
-    echo = [p for p in packets if p["packet"][:2] == ["icmp", "8"]]
+    assert last["type"] == "summary" and (last["packets"], last["lost"], last["evicted"]) == (
+        len(packets), 0, 0)
+    # trace streams each journey as it completes: an echo's request and reply are two records
+    echo = [p for p in packets if p["seq"] is not None and p["request"]]
     assert len(echo) == 2
     for p in echo:
-        verbs = [(h["netns"], h["verb"]) for h in p["hops"]]
+        verbs = [(h["netns"], h["verb"]) for h in p["request"]]
         assert ("bridge-host", "bridge-forward") in verbs and ("nns2", "deliver") in verbs
 
 
@@ -100,7 +101,7 @@ def _ping_recorded(path: Path, *extra: str) -> list[dict[str, Any]]:
     proc = subprocess.run([BRTRACE, "ping", "10.244.1.3", "--from", "pod-a", "-c", "1", "--json",
                            "--record", str(path), *extra], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    return [json.loads(line) for line in proc.stdout.splitlines()]
+    return [x for line in proc.stdout.splitlines() if (x := json.loads(line))["type"] == "packet"]
 
 
 def test_same_crossing_tracepoints_attach_only_with_all_hooks(flannel_lab: LabInfo, tmp_path: Path) -> None:

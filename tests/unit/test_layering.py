@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = {"bcc", "pyroute2", "textual", "grpc", "google"}
+HEAVY = {"bcc", "pyroute2", "textual", "grpc", "google", "textual_serve", "aiohttp"}
 # module (file or package dir) -> heavy libraries it may import
 ALLOWED: dict[str, set[str]] = {
     "probes/loader.py": {"bcc"},
@@ -22,10 +22,13 @@ ALLOWED: dict[str, set[str]] = {
     # the agent wire: the server and the client, nothing else
     "tracer/agent": {"grpc", "google"},
     "tracer/remote": {"grpc", "google"},
+    "tracer/cli/serve_cmd.py": {"textual_serve"},  # a web server: only where brtrace serve runs
+    "tracer/cli/serve_server.py": {"textual_serve", "aiohttp"},
 }
 PURE = ["tracer/model.py", "tracer/source.py", "tracer/filter.py", "tracer/topology/model.py",
-        "tracer/topology/render.py", "tracer/correlate", "tracer/render", "tracer/record",
-        "tracer/schema", "probes/btf.py", "probes/cgen.py", "probes/offsets.py", "probes/ringbuf.py"]
+        "tracer/topology/render.py", "tracer/topology/groups.py", "tracer/correlate", "tracer/render",
+        "tracer/record", "tracer/schema", "probes/btf.py", "probes/cgen.py", "probes/offsets.py",
+        "probes/ringbuf.py"]
 
 
 def _imports(path: Path) -> set[str]:

@@ -103,11 +103,17 @@ def record_offsets(data: bytes) -> list[int]:
     return [*out, off]
 
 
+def layout_offsets(data: bytes) -> list[int]:
+    """``record_offsets`` without the header's copy (schema 4): header, batches…, trailer, end."""
+    return [o for o in record_offsets(data)
+            if o >= len(data) or data[o + 8:o + 9] != fmt.KIND_HEADER_COPY]
+
+
 def test_round_trip(tmp_path: Path) -> None:
     batches = [events(3), events(700, 3), events(1, 703)]
     write(tmp_path / "r.brt", batches)
     with open_recording(tmp_path / "r.brt") as rec:
-        assert rec.schema_version == SCHEMA_VERSION == 2
+        assert rec.schema_version == SCHEMA_VERSION == 4
         assert rec.info == info()
         assert rec.info.topology == topology()
         assert rec.created == 1700000001.25
@@ -153,7 +159,7 @@ def test_readable_while_writer_is_open(tmp_path: Path) -> None:
 def test_truncated_tail_keeps_whole_batches(tmp_path: Path) -> None:
     write(tmp_path / "r.brt", [events(4), events(6, 4), events(5, 10)])
     data = (tmp_path / "r.brt").read_bytes()
-    offs = record_offsets(data)  # header, 3 batches, trailer, end
+    offs = layout_offsets(data)  # header, 3 batches, trailer, end
     cut = offs[3] + 20  # inside the third batch
     rec = open_recording(data[:cut])
     assert rec.events() == events(10)
@@ -165,36 +171,58 @@ def test_truncated_tail_keeps_whole_batches(tmp_path: Path) -> None:
     assert rec.damage == f"truncated last record at byte {offs[3]}: kept 10 events"
 
 
-def test_corrupted_byte_stops_at_that_record(tmp_path: Path) -> None:
+def test_corrupted_byte_costs_only_that_record(tmp_path: Path) -> None:
     write(tmp_path / "r.brt", [events(4), events(6, 4), events(5, 10)])
     data = bytearray((tmp_path / "r.brt").read_bytes())
-    offs = record_offsets(bytes(data))
+    offs = layout_offsets(bytes(data))
     data[offs[2] + 30] ^= 0x40
     rec = open_recording(bytes(data))
-    assert rec.events() == events(4)
-    assert rec.damage == f"corrupted record at byte {offs[2]} (checksum mismatch): kept 4 events"
+    assert rec.events() == events(4) + events(5, 10)
+    assert rec.complete, "the trailer after the damage is read too"
+    assert rec.damage == (f"corrupted record at byte {offs[2]} (checksum mismatch); skipped "
+                          f"{offs[3] - offs[2]} bytes, resynchronised at byte {offs[3]}: "
+                          "kept 9 events, lost 6 of 15 recorded")
+    assert rec.report.lost(rec.end_stats) == 6 and rec.report.bytes_skipped == offs[3] - offs[2]
+
+
+def test_damaged_length_resynchronises_by_scanning(tmp_path: Path) -> None:
+    """A flipped length field hides where the next record is: the reader searches for it."""
+    write(tmp_path / "r.brt", [events(4), events(6, 4), events(5, 10), events(3, 15)])
+    data = bytearray((tmp_path / "r.brt").read_bytes())
+    offs = layout_offsets(bytes(data))
+    data[offs[2]:offs[2] + 4] = struct.pack("<I", 17)  # a plausible but wrong length
+    data[offs[4] + 40] ^= 0x01  # and a second damaged record further on
+    rec = open_recording(bytes(data))
+    assert rec.events() == events(4) + events(5, 10)
+    assert rec.complete and [s.offset for s in rec.report.spans] == [offs[2], offs[4]]
+    assert [s.resumed for s in rec.report.spans] == [offs[3], offs[5]]
+    assert rec.damage is not None and rec.damage.endswith(
+        "2 damaged records, " f"{offs[3] - offs[2] + offs[5] - offs[4]} bytes skipped: "
+        "kept 9 events, lost 9 of 18 recorded")
 
 
 def test_corrupted_length_is_caught(tmp_path: Path) -> None:
     write(tmp_path / "r.brt", [events(4), events(6, 4)])
     data = bytearray((tmp_path / "r.brt").read_bytes())
-    offs = record_offsets(bytes(data))
+    offs = layout_offsets(bytes(data))
     data[offs[2]:offs[2] + 4] = struct.pack("<I", 0xFFFFFFF0)
     rec = open_recording(bytes(data))
     assert rec.events() == events(4)
     assert rec.damage is not None and "impossible length" in rec.damage
+    assert rec.complete and rec.damage.endswith("lost 6 of 10 recorded")
 
 
 def test_valid_checksum_but_bad_content_is_damage(tmp_path: Path) -> None:
     write(tmp_path / "r.brt", [events(3)], close=False).close()
     data = (tmp_path / "r.brt").read_bytes()
-    offs = record_offsets(data)
+    offs = layout_offsets(data)
     junk = fmt.frame(fmt.KIND_BATCH, b"\x93\x01\x02") + b"\x93\x01\x02"
     unknown = fmt.frame(b"Z", b"future") + b"future"  # newer record kinds are skipped
     rec = open_recording(data[:offs[2]] + unknown + junk + data[offs[2]:])
     assert rec.events() == events(3)
     assert rec.damage is not None
-    assert re.fullmatch(r"undecodable batch at byte \d+ \(.+\): kept 3 events", rec.damage)
+    assert re.fullmatch(r"undecodable batch at byte \d+ \(.+\); skipped \d+ bytes, "
+                        r"resynchronised at byte \d+: kept 3 events", rec.damage)
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -204,7 +232,8 @@ def test_valid_checksum_but_bad_content_is_damage(tmp_path: Path) -> None:
     (b"hello world, this is text\n", "is not a brtrace recording (bad magic bytes)"),
     (b"\x0a\x0d\x0d\x0a" + bytes(40), "is a pcap/pcapng capture, not a brtrace recording"),
     (fmt.PREAMBLE.pack(MAGIC, 7) + bytes(20),
-     "has recording schema_version 7; this brtrace reads schema_version 1, 2 (made by a newer brtrace?)"),
+     "has recording schema_version 7; this brtrace reads schema_version 1, 2, 3, 4 "
+     "(made by a newer brtrace?)"),
     (fmt.preamble(), "is truncated before its header"),
     (fmt.preamble() + fmt.frame(fmt.KIND_BATCH, b"\x90") + b"\x90",
      "first record is not a header; not a brtrace recording"),
@@ -386,13 +415,31 @@ def test_live_recorder_tees_batches(tmp_path: Path) -> None:
 def test_second_header_and_bad_trailer_are_damage(tmp_path: Path) -> None:
     write(tmp_path / "r.brt", [events(2), events(3, 2)])
     data = (tmp_path / "r.brt").read_bytes()
-    offs = record_offsets(data)
-    header = data[offs[0]:offs[1]]
+    offs = layout_offsets(data)
+    header = data[offs[0]:record_offsets(data)[1]]  # the header record alone
     rec = open_recording(data[:offs[2]] + header + data[offs[2]:])
-    assert rec.events() == events(2)
-    assert rec.damage == f"unexpected second header at byte {offs[2]}: kept 2 events"
+    assert rec.events() == events(5), "the batch after the stray header is kept"
+    assert rec.damage == (f"unexpected second header at byte {offs[2]}; skipped "
+                          f"{len(header)} bytes, resynchronised at byte "
+                          f"{offs[2] + len(header)}: kept 5 events")
     bad_end = fmt.frame(fmt.KIND_END, b"\x01") + b"\x01"
     rec = open_recording(data[:offs[3]] + bad_end)
     assert rec.events() == events(5) and not rec.complete
     assert rec.damage is not None
     assert rec.damage.startswith(f"bad trailer record at byte {offs[3]} (")
+
+
+def test_resync_skips_megabytes_of_junk_quickly(tmp_path: Path) -> None:
+    """A long garbage stretch (a torn copy, a disk error) costs a scan, not the rest of the file."""
+    import os
+    import time
+
+    write(tmp_path / "r.brt", [events(4), events(6, 4)])
+    data = (tmp_path / "r.brt").read_bytes()
+    offs = layout_offsets(data)
+    junk = os.urandom(4 << 20)
+    t0 = time.perf_counter()
+    rec = open_recording(data[:offs[2]] + junk + data[offs[2]:])
+    assert rec.events() == events(10) and rec.complete
+    assert time.perf_counter() - t0 < 3.0
+    assert rec.report.spans[0].skipped == len(junk)

@@ -5,7 +5,8 @@ About 12k hypothesis cases (truncation runs out of distinct offsets near
 truncation at any offset, byte replacements
 anywhere, and arbitrary bytes. For each, the reader must either raise
 BrtraceError with a one-line message (damage inside the preamble/header) or
-return exactly the events of the records before the damage, with a note.
+return exactly the events of the records the damage did not touch (the reader
+resynchronises on the next intact record), with a note.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from tracer.record import format as fmt
 FAST = settings(max_examples=5000, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 DAMAGE = re.compile(r"(truncated last record|corrupted record|undecodable batch|"
-                    r"bad trailer record|unexpected second header) .*: kept \d+ events")
+                    r"bad trailer record|unexpected second header) .*: kept \d+ events"
+                    r"(, lost \d+ of \d+ recorded)?")
 
 BATCHES = [[event(i) for i in range(a, b)] for a, b in ((0, 3), (3, 9), (9, 10), (10, 17))]
 ALL = [e for b in BATCHES for e in b]
@@ -43,15 +45,27 @@ def _build() -> bytes:
 
 
 DATA = _build()
-OFFS = record_offsets(DATA)  # header, 4 batches, trailer, end of file
+OFFS = record_offsets(DATA)  # header, header copy, 4 batches, trailer, end of file
 HEADER_END = OFFS[1]
-assert len(OFFS) == 7 and OFFS[-1] == len(DATA)
+COPY = range(OFFS[1], OFFS[2])
+TRAILER = range(OFFS[6], OFFS[7])
+assert len(OFFS) == 8 and OFFS[-1] == len(DATA)
+
+
+def kept_untouched(changed: set[int]) -> list[Event]:
+    """Events of the batch records none of whose bytes changed: the reader resynchronises."""
+    return [e for b, lo, hi in zip(BATCHES, OFFS[2:6], OFFS[3:7], strict=True)
+            if not any(lo <= p < hi for p in changed) for e in b]
 
 
 def kept_before(pos: int) -> list[Event]:
     """Events of the batch records that end at or before ``pos``."""
-    n = sum(len(b) for b, end in zip(BATCHES, OFFS[2:6], strict=True) if end <= pos)
+    n = sum(len(b) for b, end in zip(BATCHES, OFFS[3:7], strict=True) if end <= pos)
     return ALL[:n]
+
+
+def touched(changed: set[int], span: range) -> bool:
+    return any(p in span for p in changed)
 
 
 def read(data: bytes) -> tuple[list[Event], str | None, bool] | BrtraceError:
@@ -120,15 +134,25 @@ def test_corrupted_anywhere(changes: dict[int, int]) -> None:
     if _another_readable_version(data, changes):
         assert got == (ALL, None, True), "an older version of the same bytes is a valid file"
         return
-    if first < HEADER_END:
-        assert isinstance(got, BrtraceError), "damage in the header must be refused"
+    version = int.from_bytes(data[len(MAGIC):fmt.PREAMBLE.size], "little")
+    if bytes(data[:len(MAGIC)]) != MAGIC or version not in fmt.READABLE_VERSIONS:
+        assert isinstance(got, BrtraceError), "a preamble this brtrace cannot read is refused"
+        assert_clear(got)
+        return
+    changed = {p for p in changes if p >= fmt.PREAMBLE.size}  # another readable version: no damage
+    first = min(changed)
+    later = [COPY, TRAILER, *(range(a, b) for a, b in zip(OFFS[2:6], OFFS[3:7], strict=True))]
+    if first < HEADER_END and all(touched(changed, r) for r in later):
+        assert isinstance(got, BrtraceError), "a damaged header with nothing intact after it"
         assert_clear(got)
         return
     assert not isinstance(got, BrtraceError), got
     events, damage, complete = got
-    assert events == kept_before(first), "everything before the damage is kept"
+    assert events == kept_untouched(changed), "every record without a changed byte is kept"
     assert damage is not None and DAMAGE.fullmatch(damage), damage
-    assert not complete
+    assert complete == (not touched(changed, TRAILER)), "an intact trailer is read"
+    if first < HEADER_END and not touched(changed, COPY):
+        assert "the header: restored from its copy" in damage
 
 
 @settings(max_examples=2000, deadline=None, database=None)

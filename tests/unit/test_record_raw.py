@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.support.synth import flannel_batch
+from tests.unit.test_record import record_offsets
 from tracer.correlate import Correlator, build_hops
 from tracer.model import Event, Hook
 from tracer.record import RecordWriter, ReplaySource, open_recording
@@ -92,3 +93,43 @@ def test_truncated_raw_record_keeps_what_came_before(tmp_path: Path) -> None:
     rec = open_recording(io.BytesIO(data[: len(data) - 20000]))
     kept = sum(len(b) for b in rec.batches())
     assert kept == fmt.BATCH_EVENTS and rec.damage and "truncated" in rec.damage
+
+
+def test_damaged_raw_record_keeps_its_verified_events(tmp_path: Path) -> None:
+    """Schema 3 stores a sum per event: a flipped byte costs that event, not the record's 4096."""
+    path = tmp_path / "s.brt"
+    want = _write(path, _kfree(flannel_batch(5000)))
+    data = bytearray(path.read_bytes())
+    offs = [o for o in record_offsets(bytes(data)) if o < len(data) and data[o + 8:o + 9] == KIND_RAW]
+    assert len(offs) == 2
+    hit = offs[0] + (offs[1] - offs[0]) // 2  # the middle of the first record's events
+    for i in range(8):
+        data[hit + i] ^= 0xFF
+    rec = open_recording(bytes(data))
+    got = [e for b in rec.batches() for e in b]
+    assert rec.complete and rec.damage is not None
+    assert f"of its {fmt.BATCH_EVENTS} events verified and kept" in rec.damage
+    lost = len(want) - len(got)
+    assert 1 <= lost <= 2, "the 8 bytes touch one or two events"
+    assert set(got) <= set(want) and got == [e for e in want if e in set(got)]
+    assert rec.report.lost(rec.end_stats) == lost
+
+
+def test_raw_record_without_sums_is_not_salvaged(tmp_path: Path) -> None:
+    """Before schema 4 there is no check per event: the damaged record is skipped whole."""
+    import msgspec
+
+    arr = flannel_batch(100)
+    payload = msgspec.msgpack.decode(encode_raw(arr, Decoder()))
+    del payload["sums"]
+    old = msgspec.msgpack.encode(payload)
+    path = tmp_path / "o.brt"
+    with RecordWriter(path, INFO) as w:
+        w._write_record(KIND_RAW, old)
+        w._write_record(KIND_RAW, old)
+    data = bytearray(path.read_bytes())
+    offs = [o for o in record_offsets(bytes(data)) if o < len(data) and data[o + 8:o + 9] == KIND_RAW]
+    data[offs[0] + 2000] ^= 0x10
+    rec = open_recording(bytes(data))
+    assert sum(len(b) for b in rec.batches()) == 100 and rec.complete
+    assert rec.damage is not None and "verified" not in rec.damage

@@ -20,7 +20,7 @@ from tracer.topology.discover import netns_from_dump, topology_from_dumps
 from tracer.topology.model import (
     ROLE_BRIDGE,
     ROLE_LOOPBACK,
-    ROLE_POD_ETH,
+    ROLE_NETNS_ETH,
     ROLE_TAP,
     ROLE_UPLINK,
     ROLE_VETH,
@@ -94,12 +94,12 @@ def test_every_lab_namespace_and_device_is_in_the_dump(topo: Topology) -> None:
 
 
 @pytest.mark.parametrize("ns,dev,role", [
-    ("pod-a", "eth0", ROLE_POD_ETH), ("node1", "veth-pod-a", ROLE_VETH_HOST),
+    ("pod-a", "eth0", ROLE_NETNS_ETH), ("node1", "veth-pod-a", ROLE_VETH_HOST),
     ("node1", "eth0", ROLE_UPLINK), ("node1", "cni0", ROLE_BRIDGE),
     ("node1", "flannel.1", ROLE_VXLAN), ("node1", "lo", ROLE_LOOPBACK),
     ("docker-host", "eth0", ROLE_UPLINK), ("outside", "eth0", ROLE_VETH),
-    ("ns0", "veth0", ROLE_POD_ETH), ("bridge-host", "tap0", ROLE_TAP),
-    ("nns2", "veth21", ROLE_POD_ETH), ("bridge-host", "veth20", ROLE_VETH_HOST),
+    ("ns0", "veth0", ROLE_NETNS_ETH), ("bridge-host", "tap0", ROLE_TAP),
+    ("nns2", "veth21", ROLE_NETNS_ETH), ("bridge-host", "veth20", ROLE_VETH_HOST),
 ])
 def test_roles(topo: Topology, ns: str, dev: str, role: str) -> None:
     assert _role(topo, ns, dev) == role

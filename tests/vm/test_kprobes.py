@@ -56,7 +56,7 @@ def bridge() -> Iterator[None]:
 
 def hooks_seen(out: str) -> set[str]:
     """Every hook named by any hop of any probe, request and reply."""
-    probes = [json.loads(line) for line in out.splitlines() if line.strip()]
+    probes = [x for line in out.splitlines() if line.strip() and (x := json.loads(line))["type"] == "packet"]
     assert probes and all(p["status"] == "delivered" for p in probes), out
     return {hk for p in probes for h in p["request"] + p["reply"] for hk in h["hooks"]}
 

@@ -9,7 +9,6 @@ scrolls by). On loopback, plain gRPC is allowed (the one-kernel labs).
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import grpc
 
 from tracer.errors import BrtraceError
+from tracer.hostaddr import is_loopback
 
 TOKEN_HEADER = "authorization"
 
@@ -55,15 +55,6 @@ def split_addr(addr: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise BrtraceError(f"not HOST:PORT: {addr!r}", 2)
     return host.strip("[]"), int(port)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_listen(addr: str, sec: Security) -> None:

@@ -56,7 +56,24 @@ def checks() -> list[dict[str, object]]:
     ok, detail = _bcc_headers()
     add("bcc headers", ok, detail, detail)
     out.extend(_hook_checks())
+    out.extend(_runtime_checks())
     return out
+
+
+def _runtime_checks() -> list[dict[str, object]]:
+    """Which runtimes name containers and pods here; an absent one is fine (it costs nothing)."""
+    from tracer.names.gather import gather
+    from tracer.names.runtime import STATUS_ABSENT, STATUS_UNREACHABLE
+
+    rows: list[dict[str, object]] = []
+    for r in gather():
+        what = {STATUS_ABSENT: "not here", STATUS_UNREACHABLE: "unreachable"}.get(r.status, "names from")
+        row: dict[str, object] = {"check": f"runtime {r.runtime}", "ok": r.status != STATUS_UNREACHABLE,
+                                  "detail": f"{what}: {r.detail}"}
+        if r.status == STATUS_UNREACHABLE:
+            row["fix"] = "containers show as netns:INODE until it answers (check its socket)"
+        rows.append(row)
+    return rows
 
 
 def _hook_checks() -> list[dict[str, object]]:

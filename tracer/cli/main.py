@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from tracer import interrupt
 from tracer.errors import BrtraceError
 
-COMMANDS = ("ping", "trace", "record", "replay", "export", "drops", "topo", "lab", "doctor",
+COMMANDS = ("ping", "trace", "record", "replay", "export", "serve", "drops", "topo", "lab", "doctor",
             "agent")
 
 
@@ -25,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="brtrace",
         description="Trace packets hop by hop through veths, bridges, routes and VXLAN.",
     )
+    parser.add_argument("--docker-sock", metavar="PATH",
+                        help="Docker's API socket for container names (default $BRTRACE_DOCKER_SOCK "
+                             "or /var/run/docker.sock)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
@@ -36,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     interrupt.install()
     try:
         args = build_parser().parse_args(argv)  # imports: an interrupt may come here too
+        if args.docker_sock:  # read by tracer.names.docker wherever names are gathered
+            os.environ["BRTRACE_DOCKER_SOCK"] = args.docker_sock
         rc = args.func(args)
     except BrtraceError as exc:
         print(f"brtrace: {exc}", file=sys.stderr)

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("ping", help="send ICMP probes and show each one's path hop by hop")
     p.add_argument("dest", metavar="DEST", help="IPv4 address to probe")
-    p.add_argument("--from", dest="src", metavar="NETNS|POD",
-                   help="namespace to send from (default: one with a route to DEST)")
+    p.add_argument("--from", dest="src", metavar="WHERE",
+                   help="namespace to send from: netns name or label, container name or id, "
+                        "pod as namespace/name, PID, netns inode or path "
+                        "(default: one with a route to DEST)")
     p.add_argument("-c", "--count", type=int, default=3, help="probes to send (default 3)")
     p.add_argument("-i", "--interval", type=float, default=0.5, help="seconds between probes")
     p.add_argument("-s", "--size", type=int, default=56,
@@ -29,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object per probe")
     out.add_argument("--plain", action="store_true", help="text output even on a terminal")
+    out.add_argument("--tui", action="store_true",
+                     help="the TUI even when stdout is not a terminal (as under brtrace serve)")
     p.add_argument("--record", metavar="FILE", help="also write the trace to FILE")
     add_live_args(p)
     p.set_defaults(func=run)
@@ -54,16 +58,24 @@ def run(args: argparse.Namespace) -> int:
     from tracer.filter import TraceFilter
     from tracer.multinode.edges import with_local_node
     from tracer.ping import choose_source, parse_dest, run_ping
-    from tracer.render.text import probe_json, probe_text, summary_text
+    from tracer.render.text import probe_text, summary_text
     from tracer.topology.discover import discover
 
     dest = parse_dest(args.dest)
     _check(args)
     topo = discover()
-    src = choose_source(topo, dest, args.src)
+    if args.src:
+        from tracer.names.lookup import pick_netns
+
+        picked = pick_netns(args.src, topo)
+        if not picked.plain:
+            print(f"brtrace: {picked.line(args.src)}", file=sys.stderr)
+        src = picked.netns
+    else:
+        src = choose_source(topo, dest, None)
     opts = options_from(args, " ".join(sys.argv), record=args.record or "")
-    if not (args.json or args.plain) and sys.stdout.isatty():
-        return _tui(args, opts, topo, dest, src)  # the TUI on a terminal; text paths below
+    if args.tui or (not (args.json or args.plain) and sys.stdout.isatty()):
+        return _tui(args, opts, topo, dest, src)  # the TUI on a terminal (or --tui); text paths below
 
     def open_source(flt: TraceFilter) -> EventSource:
         source = open_live_source(flt, topo, opts)
@@ -71,14 +83,24 @@ def run(args: argparse.Namespace) -> int:
             print(hooks_line(source), file=sys.stderr)
         return source
 
+    from tracer.jsonout import WallClock, dumps, packet_record, summary_record
+
+    clock = WallClock.live()
     res = run_ping(topo, dest, src, args.count, args.interval, open_source, size=args.size)
-    for r in res.results:
+    dest_name = topo.name_of_address(dest)  # a container or pod here, or a pod on another node
+    dest_shown = f"{dest_name} ({dest})" if dest_name else dest
+    for n, r in enumerate(res.results, 1):
         if args.json:
-            print(with_local_node(probe_json(r, topo), topo.hostname, res.lost))
+            record = dumps(packet_record("ping", n, r, topo, src=res.src_addr, dst=str(dest),
+                                         clock=clock))
+            print(with_local_node(record, topo.hostname, res.lost))
         else:
-            print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest, topo)))
+            print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest_shown, topo)))
             print()
-    if not args.json:
+    if args.json:
+        print(dumps(summary_record("ping", [r.status for r in res.results], res.events, res.lost,
+                                   clock=clock, evicted=res.evicted)))
+    else:
         print(summary_text(res.results, res.lost, res.events))
         if res.lost:
             print(f"brtrace: warning: {res.lost} events lost (ring buffer full)", file=sys.stderr)

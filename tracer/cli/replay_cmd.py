@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object per packet")
     out.add_argument("--plain", action="store_true", help="text output even on a terminal")
+    out.add_argument("--tui", action="store_true",
+                     help="the TUI even when stdout is not a terminal (as under brtrace serve)")
     p.add_argument("--explain", action="store_true",
                    help="teaching mode: every hop with a short explanation (text)")
     p.add_argument("--lang", default="en", help="language of --explain texts (data file explain.LANG.json)")
@@ -29,27 +31,43 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from tracer.record import ReplaySource
 
-    if args.json or args.plain or args.explain or not sys.stdout.isatty():
+    if not args.tui and (args.json or args.plain or args.explain or not sys.stdout.isatty()):
         return _text(args)
+    if args.explain:  # --tui --explain: the TUI starts in teaching mode
+        from tracer.explain import texts
+
+        texts(args.lang)
     source = ReplaySource(args.file, speed=args.speed)
     from tui.app import BrtraceApp
 
-    app = BrtraceApp(source, label=f"replay {args.file}")
+    app = BrtraceApp(source, label=f"replay {args.file}", teach=args.lang if args.explain else None)
     try:
         app.run()
     finally:
         app.stop_source()
+    if source.damage:  # shown in the TUI too; said again once the screen is gone
+        from tracer.render.inert import inert
+
+        print(f"brtrace: warning: {inert(args.file)}: {inert(source.damage)}", file=sys.stderr)
+        return 1
     return 0
 
 
 def _text(args: argparse.Namespace) -> int:
-    """Every packet of the recording as text or JSON; damage and lost events are reported."""
+    """Every packet of the recording as text, JSON or explanations; then what was lost.
+
+    A damaged recording shows everything salvaged, says what the damage cost
+    (stderr, the JSON summary record, the explain text) and exits 1: a
+    script must not take a partial trace for a whole one.
+    """
+    from tracer.cli.packet_views import first_ts, json_lines
     from tracer.correlate import Correlator
     from tracer.correlate.pairing import PacketBook
-    from tracer.explain import explain_lines, texts
+    from tracer.explain import damage_lines, explain_lines, texts
+    from tracer.jsonout import WallClock, dumps, summary_record
     from tracer.record import open_recording
     from tracer.render.inert import inert
-    from tracer.render.text import probe_json, probe_text, summary_text
+    from tracer.render.text import probe_text, summary_text
 
     if args.explain:
         texts(args.lang)  # an unknown language fails before any output
@@ -64,24 +82,34 @@ def _text(args: argparse.Namespace) -> int:
         filed += sum(j.count for j in corr.flush())
         lost = rec.end_stats.lost if rec.end_stats else 0
         damage = rec.damage
+        damage_obj = rec.report.to_dict(rec.end_stats) if damage else None
     topo = rec.info.topology
+    events = filed
     packets = list(book.packets.values())
-    for p in packets:
-        if args.json:
-            print(probe_json(p, topo))
-        elif args.explain:
-            print("\n".join(explain_lines(p, p.src, p.dst, args.lang)))
+    if args.json:
+        clock = WallClock.recording(rec.created, first_ts(book))
+        for line in json_lines("replay", book, topo, clock):
+            print(line)
+        print(dumps(summary_record("replay", [p.status for p in packets], events, lost,
+                                   damage_obj, clock, corr.evicted)))
+    else:
+        for p in packets:
+            lines = (explain_lines(p, p.src, p.dst, args.lang, topo) if args.explain
+                     else probe_text(p, p.src, p.dst, topo))
+            print("\n".join(lines))
             print()
-        else:
-            print("\n".join(probe_text(p, p.src, p.dst, topo)))
+        if args.explain and damage:
+            print("\n".join(damage_lines(damage, args.lang)))
             print()
-    if not args.json:
-        print(summary_text(packets, lost, filed))
-    if damage:
-        print(f"brtrace: warning: {inert(args.file)}: {inert(damage)}", file=sys.stderr)
+        print(summary_text(packets, lost, events))
+        if damage and not args.explain:
+            print(f"damaged recording: {inert(damage)}")
     if lost:
         print(f"brtrace: warning: {lost} events lost while recording", file=sys.stderr)
     if corr.evicted:
         print(f"brtrace: warning: {corr.evicted} packets not shown (evicted before completion)",
               file=sys.stderr)
+    if damage:
+        print(f"brtrace: warning: {inert(args.file)}: {inert(damage)}", file=sys.stderr)
+        return 1
     return 0

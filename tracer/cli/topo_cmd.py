@@ -17,8 +17,9 @@ def register(subparsers: Any) -> None:
         description="Discover every network namespace (named or only held by a process) "
                     "and print it as a tree.")
     p.add_argument("--json", action="store_true", help="print the topology model as JSON")
-    p.add_argument("--netns", nargs="+", metavar="NAME",
-                   help="only these namespaces (name, label such as pod-a, 'host', or inode)")
+    p.add_argument("--netns", nargs="+", metavar="WHERE",
+                   help="only these namespaces: netns name or label, 'host', container name or "
+                        "id, pod as namespace/name, PID, netns inode or path")
     p.add_argument("--local", action="store_true", help="also show the local routing table")
     p.add_argument("--dump", action="store_true",
                    help="print the raw netlink-derived dump (for bug reports and test data)")
@@ -36,18 +37,36 @@ def run(args: argparse.Namespace) -> int:
 
         return remote_topo(args)
     notes: list[str] = []
+    whole = discover.discover(None, notes)
+    topo = _only(whole, args.netns) if args.netns else whole
     if args.dump:
-        dumps = discover.dump_all(args.netns, notes)
+        inodes = [str(ns.inode) for ns in topo.namespaces] if args.netns else None
+        dumps = discover.dump_all(inodes, notes)
         _check(dumps, args.netns, notes)
         print(json.dumps(dumps, indent=1, ensure_ascii=True))
         return 0
-    topo = discover.discover(args.netns, notes)
     _check(topo.namespaces, args.netns, notes)
-    out = render.to_json(topo) + "\n" if args.json else render.render(topo, args.local)
+    only = frozenset(ns.inode for ns in topo.namespaces) if args.netns else None
+    out = render.to_json(topo) + "\n" if args.json else render.render(whole, args.local, only)
     sys.stdout.write(out)
     for note in notes:
         print(f"brtrace: note: {render.inert(note)}", file=sys.stderr)
     return 0
+
+
+def _only(topo: Any, wanted: list[str]) -> Any:
+    """The namespaces ``wanted`` name, through the one resolver (each pick said on stderr)."""
+    from dataclasses import replace
+
+    from tracer.names.lookup import pick_netns
+
+    keep: list[int] = []
+    for query in wanted:
+        picked = pick_netns(query, topo, option="--netns")
+        if not picked.plain:
+            print(f"brtrace: {picked.line(query, '--netns')}", file=sys.stderr)
+        keep += [picked.netns.inode] if picked.netns.inode not in keep else []
+    return replace(topo, namespaces=tuple(ns for ns in topo.namespaces if ns.inode in keep))
 
 
 def _check(found: Any, wanted: list[str] | None, notes: list[str]) -> None:

@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object per packet")
     out.add_argument("--plain", action="store_true", help="text output even on a terminal")
+    out.add_argument("--tui", action="store_true",
+                     help="the TUI even when stdout is not a terminal (as under brtrace serve)")
     p.add_argument("--record", metavar="FILE", help="also write the trace to FILE")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND")
     p.set_defaults(func=run)
@@ -35,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     cmd, topo, source = open_live(args, "trace", record=args.record or "")
-    if not (args.json or args.plain) and sys.stdout.isatty():
+    if args.tui or (not (args.json or args.plain) and sys.stdout.isatty()):
         return _tui(source, source.info.filter, args.record or "", cmd)
     return _text(source, topo, args, cmd)
 
@@ -58,9 +60,10 @@ def _text(source: EventSource, topo: Topology, args: argparse.Namespace, cmd: li
     """Trace for --duration or until COMMAND exits, printing each packet once its
     journey is done (tracer/render/stream.py says why)."""
     from tracer.correlate import Correlator
+    from tracer.jsonout import WallClock
     from tracer.render.stream import PacketPrinter
 
-    corr, printer = Correlator(), PacketPrinter(topo, args.json)
+    corr, printer = Correlator(), PacketPrinter(topo, args.json, clock=WallClock.live())
     n, stopped_by = 0, 0
     proc: subprocess.Popen[bytes] | None = None
     try:

@@ -17,10 +17,10 @@ from tracer.correlate.vocab import MOVING, Verb
 from tracer.model import Event, Hook, ip4
 from tracer.topology.model import (
     ROLE_BRIDGE,
-    ROLE_POD_ETH,
     ROLE_VETH,
     ROLE_VETH_HOST,
     ROLE_VXLAN,
+    WORKLOAD_ROLES,
     Link,
     Netns,
     Topology,
@@ -240,7 +240,7 @@ def _tx_text(topo: Topology, p: Place, ev: Event, nxt: Event | None) -> tuple[Ve
         peer = _peer_text(topo, p)
         return Verb.BRIDGE_OUT, (f"bridge {br.name if br else '?'} sends it out of port {p.dev}"
                               + (f"; the veth pair carries it to {peer}" if peer else ""))
-    if p.role in (ROLE_POD_ETH, ROLE_VETH):
+    if p.role in WORKLOAD_ROLES or p.role == ROLE_VETH:
         peer = _peer_text(topo, p)
         return Verb.SEND, f"sent from {p.label} on {p.dev}" + (f" (veth pair to {peer})" if peer else "")
     return Verb.SEND, f"sent on {p.dev} ({ev.key.src} → {ev.key.dst})"
@@ -261,7 +261,7 @@ def _rx_text(topo: Topology, p: Place, ev: Event) -> tuple[Verb, str]:
         br = p.netns.link(p.link.master) if p.netns and p.link else None
         return Verb.VETH_CROSS, (f"veth pair: crossed into {p.label} on {p.dev}, "
                               f"a port of bridge {br.name if br else '?'}")
-    if p.role == ROLE_POD_ETH or p.role == ROLE_VETH:
+    if p.role in WORKLOAD_ROLES or p.role == ROLE_VETH:
         if local:
             return Verb.DELIVER, f"veth pair: crossed into {p.label}; delivered ({ev.key.dst} is local)"
         return Verb.VETH_CROSS, f"veth pair: crossed into {p.label} on {p.dev}"

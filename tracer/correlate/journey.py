@@ -57,7 +57,7 @@ def _indices(idx: Indices, start: int, stop: int) -> list[int]:
 class Hop:
     """One place a packet was seen, with what happened there in words.
 
-    ``kind`` is the device's role (pod-eth0, veth-host, bridge, vxlan, uplink)
+    ``kind`` is the device's role (pod-eth0 or container-eth0, veth-host, bridge, vxlan, uplink)
     or the step type (route, drop, fdb); ``verb`` a stable machine word for
     the action; ``inferred`` marks a hop deduced from its neighbours (a bridge
     forwarding between two ports emits no event of its own on tracepoints).

@@ -8,6 +8,12 @@ a batch costs what it changed, not what has been seen; status timeouts run
 on *event* time, never the wall clock, so a replay shows the same thing on
 every run. ``ping`` knows more than the events (the socket saw the reply),
 so :func:`probe_packet` builds one probe's Packet from that answer.
+
+A long live view cannot keep every packet's hops (a flood's hops and their
+events are most of its memory, issue 18), so a settled packet can be made
+*light* (:meth:`PacketBook.lighten`): its row stays, its hops go, and
+:func:`hops_of` finds them again in a correlator re-fed with the events the
+packet spanned.
 """
 
 from __future__ import annotations
@@ -42,11 +48,13 @@ class Packet:
     ident: int = 0
     error: str = ""  # what the sending socket reported (ping only)
     places: frozenset[str] = field(default_factory=frozenset)
+    light: bool = False  # hops dropped to save memory (the row stays): see PacketBook.lighten
+    t_first: int = 0  # t0 kept when light
 
     @property
     def t0(self) -> int:
         hops = self.request or self.reply
-        return hops[0].t_ns if hops else 0
+        return hops[0].t_ns if hops else self.t_first
 
     @property
     def hops(self) -> tuple[Hop, ...]:
@@ -70,6 +78,7 @@ class PacketBook:
         self._by_jid: dict[int, int] = {}
         self._by_echo: dict[tuple[int, int], int] = {}
         self._open: set[int] = set()  # pids still in flight
+        self._places: dict[frozenset[str], frozenset[str]] = {}  # light rows share equal sets
         self.now_ns = 0
 
     def update(self, corr: Correlator, changed: set[int], final: bool = False) -> tuple[list[int], set[int]]:
@@ -84,6 +93,9 @@ class PacketBook:
             pid, is_new = self._packet_for(j)
             if is_new:
                 new.append(pid)
+            if self.packets[pid].light:
+                touched.add(pid)  # settled: its status stays; hops_of reads the journey again
+                continue
             self._refresh(self.packets[pid], j)
             touched.add(pid)
         touched |= self._expire(final)
@@ -144,6 +156,29 @@ class PacketBook:
             self._judge(self.packets[pid], final=True)
         return gone
 
+    def forget(self, jids: list[int]) -> list[int]:
+        """The correlator handed these journeys out (they will not change): unmap
+        them; returns their packets' ids, candidates for :meth:`lighten`."""
+        return [pid for jid in jids if (pid := self._by_jid.pop(jid, None)) is not None]
+
+    def lighten(self, pid: int) -> bool:
+        """Drop a settled packet's hops, keeping its row (status, RTT, what, places).
+
+        Only a packet no longer in flight is made light; its echo pairing is
+        forgotten too, so a very late journey shows as a packet of its own
+        rather than being lost. Returns whether the packet is light now.
+        """
+        p = self.packets[pid]
+        if p.light or pid in self._open:
+            return p.light
+        p.t_first = p.t0
+        p.request = p.reply = ()
+        p.places = self._places.setdefault(p.places, p.places)
+        p.light = True
+        if p.echo and self._by_echo.get((p.ident, p.seq)) == pid:
+            del self._by_echo[(p.ident, p.seq)]
+        return True
+
     def matching(self, text: str) -> list[int]:
         """Packet ids whose status, addresses or places contain ``text`` (case-insensitive)."""
         needle = text.strip().lower()
@@ -167,6 +202,22 @@ def probe_packet(corr: Correlator, topo: Topology, ident: int, seq: int,
     else:
         p.status = Status.UNANSWERED
     return p
+
+
+def hops_of(p: Packet, corr: Correlator, topo: Topology) -> tuple[tuple[Hop, ...], tuple[Hop, ...]]:
+    """(request, reply) hops of ``p`` found in ``corr`` (re-fed with the events
+    ``p`` spanned): an echo by id and sequence, another packet by what it is
+    and when it began. Empty when the events are not there."""
+    if p.echo:
+        req = corr.icmp_journey(ICMP_ECHO, p.ident, p.seq)
+        rep = corr.icmp_journey(ICMP_ECHOREPLY, p.ident, p.seq)
+        return (tuple(build_hops(req, topo)) if req else (),
+                tuple(build_hops(rep, topo)) if rep else ())
+    for j in corr.journeys.values():
+        if j.events and j.events[0].ts_ns == p.t0 and _what(j) == p.what:
+            hops = tuple(build_hops(j, topo))
+            return ((), hops) if j.is_reply() else (hops, ())
+    return (), ()
 
 
 def _echo(j: Journey) -> tuple[int, int] | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tracer.diagnose.context import Context, Diagnosis, dst_of, in_netns
+from tracer.diagnose.context import Context, Diagnosis, device, dst_of, in_netns
 from tracer.topology.model import Link, Netns, Topology
 
 DEFAULT_FDB_PORT_STATE = "forwarding"
@@ -33,11 +33,12 @@ def rule_bridge_port(ctx: Context) -> Diagnosis | None:
     if ln.state != "up":
         return Diagnosis("port-down", f"bridge port {ln.name} of {brn} in {ns.label} is down: "
                          f"the bridge has nowhere to send frames for {dst_of(ctx)}",
-                         in_netns(ns, f"ip link set dev {ln.name} up"), tuple(facts), ctx.hop)
+                         in_netns(ns, f"ip link set dev {ln.name} up"), tuple(facts), ctx.hop,
+                         device(ns, ln))
     return Diagnosis("bridge-port-blocked", f"bridge port {ln.name} of {brn} in {ns.label} is in "
                      f"STP state '{state}', not forwarding: the bridge drops frames it would "
                      f"send through it", in_netns(ns, f"bridge link set dev {ln.name} state 3"),
-                     tuple(facts), ctx.hop)
+                     tuple(facts), ctx.hop, device(ns, ln))
 
 
 def _port_problem(ln: Link) -> bool:

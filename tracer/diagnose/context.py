@@ -27,10 +27,15 @@ class Diagnosis:
     fix: str = ""  # one shell command; "" when no configuration check explained it
     evidence: tuple[str, ...] = ()
     hop: Hop | None = None  # where the packet died, or the last hop it reached
+    # The device whose setting is at fault when it is not where the packet died (the
+    # disabled port veth20 for a drop seen on veth10): (netns, dev, netns inode, ifindex).
+    culprit: tuple[str, str, int, int] | None = None
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"kind": self.kind, "cause": self.cause, "fix": self.fix,
                                   "evidence": list(self.evidence)}
+        if self.culprit is not None:
+            out["culprit"] = {"netns": self.culprit[0], "dev": self.culprit[1]}
         if self.hop is not None:
             out["hop"] = {"index": self.hop.index, "netns": self.hop.netns, "dev": self.hop.dev,
                           "verb": self.hop.verb, "reason": self.hop.reason,
@@ -122,3 +127,8 @@ def unexplained(ctx: Context) -> Diagnosis:
                      f"{ctx.hop.dev or '?'} (reason {ctx.reason or '?'} at "
                      f"{ctx.location or '?'}); no configuration check explained it", "",
                      (f"kfree_skb reason {ctx.reason} at {ctx.location}",), ctx.hop)
+
+
+def device(ns: Netns, ln: Link) -> tuple[str, str, int, int]:
+    """A diagnosis's culprit: the device named and placed on the map."""
+    return (ns.label, ln.name, ns.inode, ln.ifindex)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tracer.diagnose.context import Context, Diagnosis, dst_of, in_netns, ip_length
+from tracer.diagnose.context import Context, Diagnosis, device, dst_of, in_netns, ip_length
 from tracer.topology.model import Link, Netns, Topology
 
 
@@ -35,7 +35,7 @@ def rule_mtu(ctx: Context) -> Diagnosis | None:
     cause = (f"MTU mismatch: a {length}-byte packet is larger than the MTU {ln.mtu} of "
              f"{ns.label}/{ln.name} ({why}), so the kernel drops it there")
     return Diagnosis("mtu", cause, in_netns(ns, f"ip link set dev {ln.name} mtu {need}"),
-                     tuple(facts), ctx.hop)
+                     tuple(facts), ctx.hop, device(ns, ln))
 
 
 def _vxlan_hint(ctx: Context) -> str:

@@ -13,8 +13,9 @@ everything before the damage stays readable. The first record is the header
 time. Then come event batches, as msgpack arrays (kind ``B``) or as the
 kernel's raw records (kind ``R``, ``record/raw.py``, from schema_version 2),
 and, when the writer was closed cleanly, one trailer (kind ``E``) with the
-source's counters. The magic, the version and the kinds are schema
-(``tracer/schema/recording.py``).
+source's counters. Since schema_version 4 a copy of the header follows it
+(kind ``C``), read only when the header is damaged. The magic, the version
+and the kinds are schema (``tracer/schema/recording.py``).
 
 Events are msgpack arrays of :class:`~tracer.model.Event`'s fields in
 declaration order (``L4Key``/``Route`` nested as arrays too), one array of
@@ -43,6 +44,7 @@ from tracer.model import Event, Hook, HookMode, HookStatus, L4Key, Route, Source
 from tracer.schema.recording import KIND_BATCH as KIND_BATCH
 from tracer.schema.recording import KIND_END as KIND_END
 from tracer.schema.recording import KIND_HEADER as KIND_HEADER
+from tracer.schema.recording import KIND_HEADER_COPY as KIND_HEADER_COPY
 from tracer.schema.recording import MAGIC as MAGIC
 from tracer.schema.recording import READABLE_VERSIONS as READABLE_VERSIONS
 from tracer.schema.recording import SCHEMA_VERSION as SCHEMA_VERSION

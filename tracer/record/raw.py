@@ -21,6 +21,7 @@ import msgspec
 import numpy as np
 
 from tracer.model import Hook
+from tracer.record.rowsums import row_sums
 from tracer.schema.decode import Decoder, EventBatch
 from tracer.schema.event import event_dtype
 from tracer.schema.recording import KIND_RAW as KIND_RAW
@@ -35,6 +36,7 @@ class _WireRaw(msgspec.Struct):
     records: memoryview  # into the payload, not a copy: the batch's array keeps it alive
     reasons: dict[int, str]
     syms: dict[int, str]
+    sums: bytes = b""  # schema 4: one row_sums() uint64 per record, for salvage (rowsums.py)
 
 
 _DECODER: Final = msgspec.msgpack.Decoder(_WireRaw)
@@ -55,7 +57,7 @@ def encode_raw(arr: np.ndarray, dec: Decoder) -> bytes:
     syms = {int(a): dec.symbol(int(a)) for a in np.unique(arr["location"][kfree])}
     snaplen = int(arr.dtype["headers"].itemsize)
     return _ENCODER.encode({"snaplen": snaplen, "records": np.ascontiguousarray(arr).tobytes(),
-                            "reasons": reasons, "syms": syms})
+                            "reasons": reasons, "syms": syms, "sums": row_sums(arr).tobytes()})
 
 
 def decode_raw(payload: bytes) -> EventBatch:

@@ -26,7 +26,7 @@ WRITER_NAME = "brtrace-record/1"
 
 
 class RecordWriter:
-    """Append-only writer: header at open, one record per batch, trailer at close."""
+    """Append-only writer: header (and its copy) at open, one record per batch, trailer at close."""
 
     def __init__(self, path: str | os.PathLike[str], info: SourceInfo,
                  created: float | None = None) -> None:
@@ -39,7 +39,11 @@ class RecordWriter:
             raise BrtraceError(f"cannot write recording {self.path}: {exc.strerror}") from None
         when = time.time() if created is None else created
         self._write(fmt.preamble())
-        self._write_record(fmt.KIND_HEADER, fmt.encode_header(info, when, WRITER_NAME))
+        header = fmt.encode_header(info, when, WRITER_NAME)
+        self._write_record(fmt.KIND_HEADER, header)
+        # The topology snapshot is most of a short recording: a copy lets a reader
+        # whose header was damaged still name every device and diagnose the drops.
+        self._write_record(fmt.KIND_HEADER_COPY, header)
 
     def write_batch(self, events: Sequence[Event]) -> None:
         """Append ``events`` and flush; large batches become several records.

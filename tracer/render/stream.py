@@ -9,12 +9,12 @@ and said in the summary — never left out without a word.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable
 from typing import TextIO
 
 from tracer.correlate import Journey, build_hops
+from tracer.jsonout import NO_CLOCK, WallClock, dumps, journey_packet, packet_record, summary_record
 from tracer.render.inert import inert
 from tracer.render.text import hop_table
 from tracer.topology.model import Topology
@@ -25,10 +25,13 @@ EVICTED_TEXT = "packets not shown (evicted before completion)"
 class PacketPrinter:
     """Prints journeys as text or one JSON object each, and counts them."""
 
-    def __init__(self, topo: Topology, as_json: bool, out: TextIO | None = None) -> None:
+    def __init__(self, topo: Topology, as_json: bool, out: TextIO | None = None,
+                 clock: WallClock = NO_CLOCK) -> None:
         self.topo, self.as_json = topo, as_json
         self.out = out or sys.stdout
         self.printed = 0
+        self.clock = clock  # JSON: kernel times to wall-clock times
+        self.statuses: list[str] = []  # JSON: each record's status, for the summary record
 
     def show(self, journeys: Iterable[Journey]) -> None:
         for j in journeys:
@@ -38,22 +41,21 @@ class PacketPrinter:
     def _one(self, j: Journey) -> None:
         hops = build_hops(j, self.topo)
         k = j.packet()
-        if self.as_json:
-            t0 = hops[0].t_ns if hops else 0
-            prev = ([t0] + [h.t_ns for h in hops])[:len(hops)]  # each hop's predecessor's time
-            dicts = [h.to_dict(t0, p) for h, p in zip(hops, prev, strict=True)]
-            print(json.dumps({"packet": [str(x) for x in j.key], "src": k.src, "dst": k.dst,
-                              "hops": dicts}, ensure_ascii=False), file=self.out)
+        if self.as_json:  # the one JSON schema of ping/trace/replay (docs/json-schema.md)
+            p = journey_packet(j, self.topo, self.printed + 1)
+            self.statuses.append(str(p.status))
+            print(dumps(packet_record("trace", p.pid, p, self.topo, clock=self.clock, paired=False)),
+                  file=self.out)
         else:
             print(f"packet {inert(' '.join(str(x) for x in j.key))}  {k.src} → {k.dst}", file=self.out)
             print("\n".join(hop_table(hops)), file=self.out)
             print(file=self.out)
 
     def summary(self, events: int, lost: int, evicted: int) -> str:
-        """The closing line (stderr); with JSON also a last ``{"summary": …}`` object."""
+        """The closing line (stderr); with JSON also the last record, of type ``summary``."""
         if self.as_json:
-            print(json.dumps({"summary": {"packets": self.printed, "events": events, "lost": lost,
-                                          "evicted": evicted}}), file=self.out)
+            print(dumps(summary_record("trace", self.statuses, events, lost, clock=self.clock,
+                                       evicted=evicted)), file=self.out, flush=True)
         return summary_line(self.printed, events, lost, evicted)
 
 

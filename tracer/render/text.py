@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 
 from tracer.correlate.journey import Hop
 from tracer.correlate.pairing import Packet
 from tracer.correlate.vocab import Status
 from tracer.diagnose import Diagnosis, diagnose
+from tracer.jsonout import dumps, packet_record
 from tracer.render.inert import inert
 from tracer.topology.model import Topology
 
@@ -78,22 +78,5 @@ def summary_text(results: Iterable[Packet], lost: int, events: int) -> str:
 
 
 def probe_json(p: Packet, topo: Topology | None = None) -> str:
-    def hops(hs: Sequence[Hop]) -> list[dict[str, object]]:
-        t0 = p.t0
-        out, prev = [], t0
-        for h in hs:
-            out.append(h.to_dict(t0, prev))
-            prev = h.t_ns
-        return out
-
-    obj: dict[str, object] = {"seq": p.seq, "id": p.ident, "status": p.status,
-                              "rtt_ns": p.rtt_ns, "request": hops(p.request), "reply": hops(p.reply)}
-    if p.drop is not None:
-        obj["drop"] = {"netns": p.drop.netns, "dev": p.drop.dev, "reason": p.drop.reason,
-                       "location": p.drop.location}
-    if p.error:
-        obj["error"] = p.error
-    d = diagnose(p, topo) if topo is not None else None
-    if d is not None:
-        obj["diagnosis"] = d.to_dict()
-    return json.dumps(obj, ensure_ascii=False)
+    """One probe as a ``packet`` record of the JSON schema; its home is ``tracer.jsonout``."""
+    return dumps(packet_record("ping", p.seq or 1, p, topo))

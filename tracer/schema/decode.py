@@ -15,6 +15,7 @@ from typing import Any, cast, overload
 import numpy as np
 
 from tracer.model import Event, Hook, L4Key, Route, mac
+from tracer.names.devname import dev_name
 from tracer.schema.event import F_FDB, F_INNER, F_L3, F_MAC, F_ROUTE
 
 _HOOKS: list[Hook | None] = [None] * 256
@@ -62,7 +63,7 @@ class Decoder:
         if s is None:
             if len(self._strs) > 4096:
                 self._strs.clear()
-            s = self._strs[raw] = raw.decode("utf-8", "replace")
+            s = self._strs[raw] = dev_name(raw)
         return s
 
     def _mac(self, raw: bytes) -> str:

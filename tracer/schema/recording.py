@@ -15,11 +15,17 @@ from typing import Final
 
 # PNG-style: the high bit catches 7-bit transports, CRLF/^Z catch text-mode mangling.
 MAGIC: Final = b"\x89BRT\r\n\x1a\n"
-SCHEMA_VERSION: Final = 2
-# 1: event batches as msgpack arrays (kind B); 2 adds raw kernel batches (kind R)
-READABLE_VERSIONS: Final = (1, 2)
+SCHEMA_VERSION: Final = 4
+# 1: event batches as msgpack arrays (kind B); 2 adds raw kernel batches (kind R);
+# 3: the header's topology names its namespaces' owners (containers, pods), bridges'
+# networks and pod addresses (older brtraces refuse a Link with "network"; older files
+# read unchanged)
+# 4 adds the header's copy (kind C) and a sum per event in raw batches (record/rowsums.py):
+# a damaged header or raw batch is salvaged
+READABLE_VERSIONS: Final = (1, 2, 3, 4)
 
 KIND_HEADER: Final = b"H"  # first record: the SourceInfo and the created time
 KIND_BATCH: Final = b"B"  # events as msgpack arrays of Event fields
 KIND_RAW: Final = b"R"  # brt_event records as the kernel wrote them (version 2)
 KIND_END: Final = b"E"  # trailer of a cleanly closed file: the source's counters
+KIND_HEADER_COPY: Final = b"C"  # the header again, read only when the first is damaged (version 4)

@@ -20,11 +20,56 @@ ROLE_LOOPBACK = "loopback"
 ROLE_BRIDGE = "bridge"
 ROLE_VXLAN = "vxlan"
 ROLE_TAP = "tap"
-ROLE_POD_ETH = "pod-eth0"  # container end of a veth whose peer is a bridge port
+# The workload end of a veth whose peer is a bridge port, worded as its runtime
+# says: a Kubernetes pod, a container (Docker, containerd), or a plain netns.
+ROLE_POD_ETH = "pod-eth0"
+ROLE_CONTAINER_ETH = "container-eth0"
+ROLE_NETNS_ETH = "netns-eth0"
+WORKLOAD_ROLES = frozenset((ROLE_POD_ETH, ROLE_CONTAINER_ETH, ROLE_NETNS_ETH))
 ROLE_VETH_HOST = "veth-host"  # veth end enslaved to a bridge
 ROLE_UPLINK = "uplink"  # a node's link to the underlay / outside
 ROLE_VETH = "veth"
 ROLE_NIC = "nic"
+
+
+OWNER_CONTAINER = "container"
+OWNER_POD = "pod"
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who holds a namespace, as its runtime names it (Docker, containerd, CRI-O, Kubernetes).
+
+    A pod is named ``namespace/name``; a container by its name. ``id`` is the
+    runtime's full container or sandbox id, so a person can match ``docker ps``.
+    """
+
+    kind: str  # container|pod
+    runtime: str  # docker|containerd|cri|kubernetes
+    name: str
+    id: str = ""
+    namespace: str = ""  # the pod's Kubernetes namespace
+    netns_path: str = ""  # the runtime's file for the netns (Docker's SandboxKey …), if any
+
+    @property
+    def label(self) -> str:
+        if self.kind == OWNER_POD and self.namespace:
+            return f"{self.namespace}/{self.name}"
+        return self.name
+
+
+@dataclass(frozen=True, slots=True)
+class PodAddress:
+    """A pod's address anywhere in the cluster (Kubernetes API), for names on other nodes."""
+
+    address: str
+    namespace: str
+    name: str
+    node: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +122,7 @@ class Link:
     bridge_port: BridgePort | None = None
     vxlan: VxlanInfo | None = None
     addresses: tuple[Address, ...] = ()
+    network: str = ""  # the runtime's network this bridge carries (Docker: "bridge", "web")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +177,16 @@ class Netns:
     sysctls: tuple[tuple[str, str], ...] = ()
     pids: tuple[int, ...] = ()
     is_init: bool = False
+    owners: tuple[Owner, ...] = ()  # containers or the pod holding it, as runtimes name them
     node: str = ""  # the node it is on, when merged from several agents (tracer/multinode)
 
     @property
     def label(self) -> str:
-        """Short name a person uses: ``pod-a`` for netns ``brt-pod-a``."""
+        """Short name a person uses: ``pod-a`` for netns ``brt-pod-a``, a container's name."""
         if self.is_init:
             return HOST_LABEL
+        if self.owners:
+            return self.owners[0].label
         if self.name.startswith(LAB_PREFIX):
             return self.name[len(LAB_PREFIX):]
         if self.name:
@@ -182,12 +231,23 @@ class Topology:
     namespaces: tuple[Netns, ...] = ()
     taken_at: float = 0.0
     hostname: str = ""
+    pod_addresses: tuple[PodAddress, ...] = ()  # pods on every node, from the Kubernetes API
 
     def netns_by_inode(self, inode: int) -> Netns | None:
         for ns in self.namespaces:
             if ns.inode == inode:
                 return ns
         return None
+
+    def name_of_address(self, addr: str) -> str:
+        """The workload owning ``addr`` here, else a pod elsewhere in the cluster, else ""."""
+        ns = self.netns_owning(addr)
+        if ns is not None and not ns.is_init and (ns.owners or ns.name):
+            return ns.label
+        for pod in self.pod_addresses:
+            if pod.address == addr:
+                return pod.label
+        return ""
 
     def find_netns(self, name: str) -> Netns | None:
         """By full name (``brt-pod-a``), label (``pod-a``) or ``host``."""
@@ -230,6 +290,7 @@ class Topology:
             namespaces=tuple(_netns_from_dict(n) for n in d.get("namespaces", ())),
             taken_at=float(d.get("taken_at", 0.0)),
             hostname=str(d.get("hostname", "")),
+            pod_addresses=tuple(PodAddress(**p) for p in d.get("pod_addresses", ())),
         )
 
 
@@ -245,10 +306,16 @@ def link_role(topo: Topology, ns: Netns, ln: Link) -> str:
         return ROLE_VETH_HOST
     peer = topo.peer_of(ns.inode, ln.ifindex)
     if peer is not None and peer[1].master:
-        return ROLE_POD_ETH
+        return workload_role(ns)
     if any(x.kind in ("bridge", "vxlan") for x in ns.links):
         return ROLE_UPLINK
     return ROLE_VETH
+
+
+def workload_role(ns: Netns) -> str:
+    """The workload end's role, worded as the runtime says (no "pod" outside Kubernetes)."""
+    kind = ns.owners[0].kind if ns.owners else ""
+    return {OWNER_POD: ROLE_POD_ETH, OWNER_CONTAINER: ROLE_CONTAINER_ETH}.get(kind, ROLE_NETNS_ETH)
 
 
 def _netns_from_dict(d: dict[str, Any]) -> Netns:
@@ -262,6 +329,7 @@ def _netns_from_dict(d: dict[str, Any]) -> Netns:
         sysctls=tuple((str(k), str(v)) for k, v in d.get("sysctls", ())),
         pids=tuple(int(p) for p in d.get("pids", ())),
         is_init=bool(d.get("is_init", False)),
+        owners=tuple(Owner(**o) for o in d.get("owners", ())),
         node=str(d.get("node", "")),
     )
 
@@ -280,16 +348,25 @@ def empty_topology() -> Topology:
 
 
 __all__ = [
+    "OWNER_CONTAINER",
+    "OWNER_POD",
+    "ROLE_CONTAINER_ETH",
+    "ROLE_NETNS_ETH",
+    "ROLE_POD_ETH",
+    "WORKLOAD_ROLES",
     "Address",
     "BridgePort",
     "FdbEntry",
     "Link",
     "Neighbour",
     "Netns",
+    "Owner",
     "PeerRef",
+    "PodAddress",
     "RouteEntry",
     "Topology",
     "VxlanInfo",
     "empty_topology",
     "link_role",
+    "workload_role",
 ]

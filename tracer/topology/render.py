@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 
 from tracer.render.inert import inert
-from tracer.topology.model import Link, Netns, RouteEntry, Topology, link_role
+from tracer.topology.model import Link, Netns, Owner, RouteEntry, Topology, link_role
 
 LOCAL_TABLE = 255
 MAIN_TABLE = 254
@@ -29,10 +29,21 @@ def from_json(text: str) -> Topology:
     return Topology.from_dict(json.loads(text))
 
 
-def render(topo: Topology, local_routes: bool = False) -> str:
-    """The whole topology as a tree: netns -> devices -> peers/ports/vxlan, routes, FDB."""
-    blocks = ["\n".join(_netns_lines(topo, ns, local_routes)) for ns in topo.namespaces]
+def render(topo: Topology, local_routes: bool = False, only: frozenset[int] | None = None) -> str:
+    """The topology as a tree: netns -> devices -> peers/ports/vxlan, routes, FDB.
+
+    ``only`` (inodes) shows just those namespaces, but peers and roles are still
+    read from the whole topology: a container's eth0 stays a container's end.
+    """
+    shown = [ns for ns in topo.namespaces if only is None or ns.inode in only]
+    blocks = ["\n".join(_netns_lines(topo, ns, local_routes)) for ns in shown]
     return "\n\n".join(blocks) + ("\n" if blocks else "")
+
+
+def owner_text(o: Owner) -> str:
+    """``docker container 3972b7b76e2d`` / ``kubernetes pod shop/web-1``: what holds a netns."""
+    ident = f" {inert(o.id[:12])}" if o.id else ""
+    return f"{inert(o.runtime)} {o.kind} {inert(o.label)}{ident}"
 
 
 def _netns_header(ns: Netns) -> str:
@@ -42,6 +53,8 @@ def _netns_header(ns: Netns) -> str:
         what = f"netns {inert(ns.name)}"
     else:
         what = "unnamed netns" + (f", pid {ns.pids[0]}" if ns.pids else "")
+    if ns.owners:
+        what = ", ".join(owner_text(o) for o in ns.owners) + ", " + what
     facts = [f"{short}={inert(ns.sysctl(key))}" for key, short in NS_SYSCTLS if ns.sysctl(key)]
     return f"{inert(ns.label)}  ({what}, inode {ns.inode})" + ("  " + " ".join(facts) if facts else "")
 
@@ -80,6 +93,8 @@ def _link_line(topo: Topology, ns: Netns, ln: Link) -> str:
     role = link_role(topo, ns, ln)
     kind = role if role == ln.kind else f"{role} ({inert(ln.kind)})"
     parts = [inert(ln.name), kind, inert(ln.state), f"mtu {ln.mtu}"]
+    if ln.network:
+        parts.insert(2, f"network {inert(ln.network)}")
     if ln.mac and ln.kind != "loopback":
         parts.append(inert(ln.mac))
     if ln.promisc:
@@ -149,4 +164,4 @@ def _fdb_line(ns: Netns, ifindex: int, mac: str, master: int, dst: str, vlan: in
     return " ".join(parts)
 
 
-__all__ = ["from_json", "inert", "render", "to_json"]
+__all__ = ["from_json", "inert", "owner_text", "render", "to_json"]

@@ -1,7 +1,9 @@
-"""The detail pane: the selected hop's headers decoded, and the hooks that saw it.
+"""The detail pane: the selected hop's headers decoded, the hooks that saw it, and why it died.
 
 Decoding runs only for the hop under the cursor (scapy is slow); everything
-shown is built as ``Text`` so packet bytes and names stay inert.
+shown is built as ``Text`` so packet bytes and names stay inert. A packet that
+was dropped shows its diagnosis (cause, fix, checks, culprit) right under the
+drop line, before the hooks and headers, so it is in view without scrolling.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from textual.widgets import Static
 
 from tracer.correlate import Hop
 from tracer.correlate.vocab import Verb
+from tracer.diagnose import Diagnosis
 from tracer.explain import explain
 from tracer.model import Event, Hook, HookMode, ip4
 from tracer.render.inert import inert
 from tui.decode import decode_headers
+from tui.diagnosis import detail_lines as diagnosis_lines
 
 
 class DetailPane(ScrollableContainer):
@@ -27,24 +31,30 @@ class DetailPane(ScrollableContainer):
         super().__init__(**kw)  # type: ignore[arg-type]
         self.lines: list[Text] = []
 
-    def show(self, hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None = None) -> None:
-        self.lines = detail_lines(hop, modes, teach)
+    def show(self, hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None = None,
+             diagnosis: Diagnosis | None = None) -> None:
+        self.lines = detail_lines(hop, modes, teach, diagnosis)
         self.query_one("#detail-body", Static).update(RichGroup(*self.lines))
 
 
-def detail_lines(hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None = None) -> list[Text]:
-    """Headline, (teaching mode: the explanation), hooks and how each is attached, headers."""
+def detail_lines(hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None = None,
+                 diagnosis: Diagnosis | None = None) -> list[Text]:
+    """Headline, the drop and its diagnosis, (teaching mode: the explanation), hooks, headers."""
     if hop is None:
         return [Text("select a hop to see its headers", style="dim")]
     head = Text(f"hop {hop.index}  ", style="bold")
     head.append(inert(f"{hop.netns} {hop.dev}"), style="bold cyan")
     head.append("  " + inert(hop.verb) + ("  (inferred)" if hop.inferred else ""))
-    lines = [head, Text(inert(hop.action))]
-    if teach:
-        lines.append(Text(inert(explain(hop, teach)), style="italic green"))
+    lines = [head]
+    if not (hop.verb == Verb.DROP and hop.action.startswith("dropped:")):
+        lines.append(Text(inert(hop.action)))  # else the red line below says the same, and more
     if hop.verb == Verb.DROP:
         lines.append(Text(inert(f"dropped: reason {hop.reason or '?'} at {hop.location or '?'}"),
                           style="bold red"))
+    if diagnosis is not None:
+        lines.extend(diagnosis_lines(diagnosis, hop, teach))
+    if teach:
+        lines.append(Text(inert(explain(hop, teach)), style="italic green"))
     if not hop.events:
         lines.append(Text("no event of its own: deduced from the hops around it", style="dim"))
     for ev in hop.events:

@@ -15,12 +15,15 @@ from tracer.correlate.vocab import Verb
 from tui.topomap import DevKey, MapLayout
 
 PATH, CURRENT, DROP = "bold green", "bold black on yellow", "bold white on red"
+CULPRIT = "bold yellow on dark_magenta"  # the device whose setting the diagnosis blames
+CULPRIT_MARK = "✗"
 
 
 class PathMarks:
-    """Which devices and namespaces the selected packet touches, and where it is now."""
+    """Which devices and namespaces the selected packet touches, where it is now, and the culprit."""
 
-    def __init__(self, hops: list[Hop], current: Hop | None) -> None:
+    def __init__(self, hops: list[Hop], current: Hop | None, culprit: DevKey | None = None) -> None:
+        self.culprit = culprit
         self.devices: set[DevKey] = {(h.netns_inode, h.ifindex) for h in hops if h.netns_inode}
         self.netns = {h.netns_inode for h in hops}
         self.current = (current.netns_inode, current.ifindex) if current else None
@@ -34,6 +37,8 @@ class PathMarks:
         kind = tag[0]
         if kind == "dev":
             key = (tag[1], tag[2])
+            if key == self.culprit:
+                return CULPRIT
             if key == self.current:
                 return DROP if key in self.dropped else CURRENT
             return DROP if key in self.dropped else (PATH if key in self.devices else None)
@@ -75,4 +80,7 @@ class MapView(Widget):
         if marks.current and marks.current in lay.devices:
             x, y = lay.devices[marks.current]
             overlay[(x + 1, y)] = "▶"
+        if marks.culprit and marks.culprit in lay.devices:
+            x, y = lay.devices[marks.culprit]
+            overlay[(x + 1, y)] = CULPRIT_MARK
         return RichGroup(*lay.canvas.render(lambda tag: marks.style(tag, lay), overlay))

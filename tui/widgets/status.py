@@ -1,8 +1,10 @@
-"""The status bar: hooks and how they are attached, event rate, lost events, recording, source.
+"""The status bar: source, lost events, damage, the selected packet's diagnosis, recording, rate, hooks.
 
 Lost events are always shown, red when non-zero, and come right after the
 source so a narrow terminal cannot cut them off: a trace with holes must never
-look complete. Values arrive from the app; nothing here reads a clock.
+look complete. A damaged recording says so right after them, and the selected
+packet's drop diagnosis (cause and fix) follows, ahead of the counters.
+Values arrive from the app; nothing here reads a clock.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tracer.render.inert import inert
 class StatusFacts:
     source: str = "starting"
     hooks: tuple[HookStatus, ...] = ()
+    packets: int = 0  # rows in the book (an echo request and its reply are one)
     events: int = 0
     rate: float | None = None  # events/s, None until measured
     lost: int = 0
@@ -30,6 +33,8 @@ class StatusFacts:
     follow: bool = True
     done: bool = False
     error: str = ""
+    damage: str = ""  # what a damaged recording lost, "" = intact
+    diagnosis: str = ""  # the selected packet's cause and fix, "" = none
 
 
 def status_text(f: StatusFacts) -> Text:
@@ -43,10 +48,14 @@ def status_text(f: StatusFacts) -> Text:
     t.append(f"lost {f.lost:,}", style="bold white on red" if f.lost else "green")
     if f.evicted:
         t.append(f"  {f.evicted:,} packets not shown (evicted before completion)", style="bold white on red")
+    if f.damage:
+        t.append("  DAMAGED RECORDING: " + inert(f.damage), style="bold white on red")
+    if f.diagnosis:
+        t.append("  ✗ " + inert(f.diagnosis), style="bold red")
     t.append("  rec ")
     t.append(inert(f.recording) if f.recording else "off", style="bold red" if f.recording else "dim")
     rate = "- ev/s" if f.rate is None else f"{f.rate:,.0f} ev/s"
-    t.append(f"  {f.events:,} ev  {rate}  hooks ")
+    t.append(f"  {f.packets:,} pkts  {f.events:,} ev  {rate}  hooks ")
     t.append_text(hooks_text(f.hooks))
     if f.follow:
         t.append("  follow", style="cyan")

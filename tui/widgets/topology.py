@@ -15,9 +15,10 @@ from textual.widgets import Static, Tree
 
 from tracer.correlate import Hop
 from tracer.render.inert import inert
+from tracer.topology.groups import device_text, group_namespaces
 from tracer.topology.model import Topology
-from tui.topomap import device_text, group_namespaces, layout
-from tui.widgets.map_view import CURRENT, PATH, MapView, PathMarks
+from tui.topomap import DevKey, layout
+from tui.widgets.map_view import CULPRIT, CULPRIT_MARK, CURRENT, PATH, MapView, PathMarks
 
 
 class TopologyPane(Vertical):
@@ -53,9 +54,10 @@ class TopologyPane(Vertical):
         self._fill_tree()
         self._choose_view()
 
-    def mark(self, hops: list[Hop], current: Hop | None, caption: Text) -> None:
-        """Light the path and the current hop; no relayout."""
-        self.marks = PathMarks(hops, current)
+    def mark(self, hops: list[Hop], current: Hop | None, caption: Text,
+             culprit: DevKey | None = None) -> None:
+        """Light the path, the current hop and the culprit device; no relayout."""
+        self.marks = PathMarks(hops, current, culprit)
         view = self.query_one(MapView)
         view.marks = self.marks
         view.refresh()
@@ -86,7 +88,8 @@ class TopologyPane(Vertical):
                 if ln.kind == "loopback":
                     continue
                 key = (ns.inode, ln.ifindex)
-                st = (CURRENT if key == self.marks.current
+                st = (CULPRIT if key == self.marks.culprit else CURRENT if key == self.marks.current
                       else PATH if key in self.marks.devices else "")
-                node.add_leaf(Text(("▶ " if key == self.marks.current else "")
-                                   + device_text(self.topo, ns, ln), style=st))
+                lead = (f"{CULPRIT_MARK} " if key == self.marks.culprit
+                        else "▶ " if key == self.marks.current else "")
+                node.add_leaf(Text(lead + device_text(self.topo, ns, ln), style=st))

@@ -1,0 +1,56 @@
+"""``brtrace replay`` of a damaged recording in a real terminal (tmux): the TUI shows what
+was salvaged and says it is damaged; after ``q`` the warning is repeated and the exit status is 1.
+No root, no eBPF: a recording replays anywhere."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SESSION = f"brt-replay-test-{os.getpid()}"
+
+
+def _tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=False).stdout
+
+
+def _wait_for(pred, timeout: float) -> str:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < end:
+        screen = _tmux("capture-pane", "-p", "-J", "-t", SESSION)
+        if pred(screen):
+            return screen
+        time.sleep(0.3)
+    raise AssertionError(f"timed out; screen was:\n{screen}")
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (scripts/setup.sh installs it)")
+def test_damaged_replay_in_a_terminal(tmp_path: Path) -> None:
+    data = bytearray((ROOT / "samples/flannel-ping.brt").read_bytes())
+    mid = len(data) // 2
+    for i in range(8):
+        data[mid + i] ^= 0xFF
+    rec = tmp_path / "brt-damaged.brt"
+    rec.write_bytes(bytes(data))
+    brtrace = str(Path(sys.executable).parent / "brtrace")
+    cmd = (f"cd {tmp_path} && env -u COLUMNS -u LINES {brtrace} replay {rec}; "
+           "echo brtrace-exit=$?; sleep 60")
+    try:
+        _tmux("new-session", "-d", "-s", SESSION, "-x", "200", "-y", "45", cmd)
+        _tmux("resize-window", "-t", SESSION, "-x", "200", "-y", "45")
+        screen = _wait_for(lambda s: "DAMAGED RECORDING" in s and s.count("delivered") >= 2, 60)
+        assert "lost 46 of 141 recorded" in screen
+        _tmux("send-keys", "-t", SESSION, "q")
+        screen = _wait_for(lambda s: "brtrace-exit=" in s, 30)
+        assert "brtrace-exit=1" in screen
+        assert "brtrace: warning:" in screen and "corrupted record at byte" in screen
+    finally:
+        _tmux("kill-session", "-t", SESSION)

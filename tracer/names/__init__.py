@@ -1,0 +1,1 @@
+"""Names for what the kernel numbers: devices, namespaces, containers, pods, networks."""
