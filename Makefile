@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 BRTRACE := .venv/bin/brtrace
 
-.PHONY: setup demo lint test test-unit test-kernel vmtest bench samples clean proto
+.PHONY: setup demo lint test test-unit test-kernel vmtest vmtest2 bench samples clean proto
 
 setup:
 	@bash scripts/setup.sh
@@ -20,11 +20,18 @@ lint: setup
 test: setup lint
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(MAKE) vmtest
+	$(MAKE) vmtest2
 
 # The kernel tests again inside a QEMU VM on Debian's stock kernel, where the
 # kprobe hooks are live (this machine has none): see vm/run.sh.
 vmtest: setup
 	@bash vm/run.sh
+
+# Two real kernels: the flannel lab split over two QEMU VMs joined by a socket
+# link, one agent in each, merged by this host's brtrace (tests/vm2/).
+# timeout: the VMs are killed by the test on failure; this bounds a hung run.
+vmtest2: setup
+	BRTRACE_VM2=1 timeout -k 10 1200 $(PY) -m pytest -q -p no:cacheprovider tests/vm2
 
 test-unit: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit

@@ -26,6 +26,10 @@ echo /src > .venv/lib/python3.11/site-packages/brtrace-src.pth
 printf '#!/src/.venv/bin/python\nimport sys\nfrom tracer.cli.main import main\nsys.exit(main())\n' > .venv/bin/brtrace
 chmod 755 .venv/bin/brtrace
 
+# A node of the two-kernel test (tests/vm2/) instead of the kernel tests.
+role=$(sed -n 's/.*brtrace_role=\([a-z0-9]*\).*/\1/p' /proc/cmdline)
+[ -n "$role" ] && exec /bin/sh /src/vm/guest-node.sh "$role"
+
 echo "BRTRACE_VM_BEGIN kernel $(uname -r), $(( $(cut -d. -f1 /proc/uptime) )) s after boot"
 # vm/run.sh chooses the pytest arguments, one a line.
 set --

@@ -8,6 +8,7 @@ speaks another schema must never look like "no packets".
 from __future__ import annotations
 
 import json
+import os
 import queue
 import threading
 import time
@@ -25,7 +26,22 @@ from tracer.filter import TraceFilter
 from tracer.multinode.clock import ClockSample
 from tracer.topology.model import Topology
 
-CALL_TIMEOUT_S = 5.0
+
+def _timeout_scale() -> float:
+    """BRTRACE_AGENT_TIMEOUT_SCALE stretches every wait on an agent.
+
+    Why: agents on emulated machines (the two-kernel test's TCG VMs, 1 vCPU)
+    answer a TLS handshake in seconds and compile their probes in a minute;
+    the defaults are for real nodes. A bad value is ignored, never fatal.
+    """
+    try:
+        return max(1.0, float(os.environ.get("BRTRACE_AGENT_TIMEOUT_SCALE", "1")))
+    except ValueError:
+        return 1.0
+
+
+TIMEOUT_SCALE = _timeout_scale()
+CALL_TIMEOUT_S = 5.0 * TIMEOUT_SCALE
 CLOCK_SAMPLES = 16
 
 
@@ -108,7 +124,7 @@ class AgentClient:
 
     def topology(self) -> Topology:
         try:
-            r = self._stub.Topology(pb.TopologyRequest(), timeout=30, metadata=self._meta)
+            r = self._stub.Topology(pb.TopologyRequest(), timeout=30 * TIMEOUT_SCALE, metadata=self._meta)
             return Topology.from_dict(json.loads(r.topology_json))
         except grpc.RpcError as exc:
             raise self._fail(exc, "topology") from None
@@ -120,8 +136,8 @@ class AgentClient:
         req = pb.SendProbesRequest(netns=netns, dest=dest, ident=ident, count=count,
                                    interval=interval, size=size)
         try:
-            reply: pb.SendProbesReply = self._stub.SendProbes(req, timeout=count * interval + 30,
-                                                              metadata=self._meta)
+            wait = count * interval + 30 * TIMEOUT_SCALE
+            reply: pb.SendProbesReply = self._stub.SendProbes(req, timeout=wait, metadata=self._meta)
             return reply
         except grpc.RpcError as exc:
             raise self._fail(exc, "sending probes") from None

@@ -18,10 +18,10 @@ from tracer.filter import TraceFilter
 from tracer.multinode.clock import ClockEstimate, best_of, tighten
 from tracer.multinode.merge import TimeMerger
 from tracer.multinode.nodes import Cluster, merge_topologies
-from tracer.remote.client import AgentClient, AgentError, StreamItem
+from tracer.remote.client import TIMEOUT_SCALE, AgentClient, AgentError, StreamItem
 from tracer.schema.decode import EventBatch
 
-READY_TIMEOUT_S = 30.0  # an agent compiles its probes for each stream (~1 s, more under load)
+READY_TIMEOUT_S = 30.0 * TIMEOUT_SCALE  # an agent compiles its probes for each stream (~1 s, more under load)
 LAG_WARN_S = 2.0
 
 
