@@ -80,7 +80,9 @@ def brtrace_ping(*args: str, timeout: float = 120) -> subprocess.CompletedProces
 
 
 def probes(out: str) -> list[dict]:  # type: ignore[type-arg]
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
+    """The packet records of ``--json`` output (its last line is the summary: docs/json-schema.md)."""
+    lines = [json.loads(line) for line in out.splitlines() if line.strip()]
+    return [x for x in lines if x.get("type") != "summary"]
 
 
 def moving(hops: list[dict]) -> list[tuple[str, str, str]]:  # type: ignore[type-arg]
@@ -266,9 +268,10 @@ def test_trace_and_record_through_agents_merge_both_nodes(flannel_lab: object, t
         rc = subprocess.run([BRTRACE, "record", "-o", str(rec), *agents, *pinger], capture_output=True,
                             text=True, timeout=120)
     assert tr.returncode == 0 and "Traceback" not in tr.stderr, tr.stderr
-    pkts = [p for p in probes(tr.stdout) if "summary" not in p]
-    assert len(pkts) == 4  # two requests, two replies
-    assert probes(tr.stdout)[-1]["summary"]["packets"] == 4
+    lines = [json.loads(line) for line in tr.stdout.splitlines() if line.strip()]
+    pkts = [{**p, "hops": p["request"] + p["reply"]} for p in lines if p["type"] == "packet"]
+    assert len(pkts) == 4  # two requests, two replies: trace streams each journey on its own
+    assert lines[-1]["type"] == "summary" and lines[-1]["packets"] == 4
     for p in pkts:
         verbs = [h["verb"] for h in p["hops"] if h["kind"] != "route"]
         assert verbs.index("send-encap") + 1 == verbs.index("recv-encap")

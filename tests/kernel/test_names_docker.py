@@ -169,7 +169,8 @@ def test_trace_and_drops_name_the_containers(docker: Docker) -> None:
                     *exec_in_web1, "ping", "-c", "1", dest)
     assert trace.returncode == 0, trace.stderr
     pkts = [json.loads(line) for line in trace.stdout.splitlines() if line.strip()]
-    hops = [(h["netns"], h["dev"]) for p in pkts for h in p.get("hops", ())]  # (and a summary line)
+    hops = [(h["netns"], h["dev"]) for p in pkts if p["type"] == "packet"  # (and a summary line)
+            for h in p["request"] + p["reply"]]
     assert ("brt-web1", "eth0") in hops and ("brt-web2", "eth0") in hops, hops
 
     env = dict(os.environ, BRTRACE_DOCKER_SOCK=d.sock)
