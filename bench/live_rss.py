@@ -17,20 +17,11 @@ from typing import Any
 
 from bench.context import Bench
 from bench.figure import Figure, Target, single
+from tests.support.proc import rss_kb
 
 FLAT = 1.05  # the last half grows at most 5 %
 LIVE_RSS = Target.at_most(200, "MB", also="+5 % at most over the last half")
 
-
-def _rss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def measure(tree_path: str, seconds: int) -> dict[str, Any]:
@@ -48,7 +39,7 @@ def measure(tree_path: str, seconds: int) -> dict[str, Any]:
         proc = subprocess.Popen(cmd, stdout=null, stderr=subprocess.PIPE, cwd=tree_path)
         try:
             while proc.poll() is None and time.monotonic() - start < seconds + 60:
-                kb = _rss_kb(proc.pid)
+                kb = rss_kb(proc.pid)
                 if kb:
                     samples.append((time.monotonic() - start, kb / 1024))
                 time.sleep(1.0)

@@ -19,21 +19,12 @@ from pathlib import Path
 import pytest
 
 from tests.kernel.test_ping import no_brtrace_programs
+from tests.support.proc import rss_kb
 
 pytestmark = pytest.mark.kernel
 BRTRACE = str(Path(sys.executable).with_name("brtrace"))
 SECONDS = 60
 
-
-def rss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def _sample_rss(proc: subprocess.Popen[bytes], limit_s: float) -> list[tuple[float, int]]:

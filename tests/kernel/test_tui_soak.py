@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.kernel.test_ping import no_brtrace_programs
-from tests.kernel.test_soak import rss_kb
+from tests.support.proc import rss_kb
 from tracer.lab import LabInfo
 
 pytestmark = pytest.mark.kernel
