@@ -44,8 +44,15 @@ def _need_browser() -> None:
     pytest.skip(f"{' and '.join(missing)} missing and not root (as root, scripts/setup.sh installs them)")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """One chromium for tests/browser, stopped when the package's tests end.
+
+    Playwright's sync API keeps an asyncio loop running in this thread while it
+    lives; session scope left it running for every later test of the run, and
+    each asyncio.run() there (pyroute2, the TUI tests) failed with "cannot be
+    called from a running event loop".
+    """
     _need_browser()
     from playwright.sync_api import sync_playwright
 
