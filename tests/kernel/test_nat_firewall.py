@@ -39,9 +39,10 @@ def ping_json(dest: str, src: str) -> dict[str, Any]:
     proc = subprocess.run([BRTRACE, "ping", dest, "--from", src, "-c", "1", "--json"],
                           capture_output=True, text=True, timeout=120, check=False)
     assert "Traceback" not in proc.stderr, proc.stderr
-    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stdout + proc.stderr
-    out: dict[str, Any] = json.loads(lines[0])
+    lines = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]
+    # one packet record, then the summary record (docs/json-schema.md)
+    assert [x["type"] for x in lines] == ["packet", "summary"], proc.stdout + proc.stderr
+    out: dict[str, Any] = lines[0]
     return out
 
 
