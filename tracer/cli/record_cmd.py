@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -171,21 +172,23 @@ def _start(cmd: list[str], quiet_stdout: bool = False) -> subprocess.Popen[bytes
     Its own group, so ending it ends what it started too (``ip netns exec`` →
     ping); the kernel sends it SIGTERM if brtrace dies first (PR_SET_PDEATHSIG,
     even on SIGKILL), so a killed ``record`` leaves nothing running.
+
+    The death signal is set by ``setpriv --pdeathsig`` (util-linux, essential
+    on Debian), not by a Python ``preexec_fn``: a pre-exec hook makes CPython
+    fork() rather than vfork(), and fork() runs gRPC's at-fork handlers while
+    the agents' stream threads are inside gRPC ("skipping fork() handlers"),
+    after which the parent's event engine saw a closed epoll fd and the
+    recording through ``--agents`` came out empty (CI, 2026-12-02).
     """
     if not cmd:
         return None
+    if shutil.which(cmd[0]) is None:  # setpriv would exec it: say so here, in our words
+        raise BrtraceError(f"cannot run {cmd[0]!r}: No such file or directory")
+    wrapped = ["setpriv", "--pdeathsig", "TERM", "--", *cmd] if shutil.which("setpriv") else cmd
     try:
-        return subprocess.Popen(cmd, stdout=sys.stderr if quiet_stdout else None,
-                                process_group=0, preexec_fn=_die_with_parent)
+        return subprocess.Popen(wrapped, stdout=sys.stderr if quiet_stdout else None, process_group=0)
     except OSError as exc:
         raise BrtraceError(f"cannot run {cmd[0]!r}: {exc.strerror}") from None
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG)."""
-    import ctypes
-
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
 
 
 def end_command(proc: subprocess.Popen[bytes] | None) -> None:
