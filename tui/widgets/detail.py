@@ -18,6 +18,7 @@ from tracer.correlate.vocab import Verb
 from tracer.diagnose import Diagnosis
 from tracer.explain import explain
 from tracer.model import Event, Hook, HookMode, ip4
+from tracer.render.hopdiff import HopDiff
 from tracer.render.inert import inert
 from tui.decode import decode_headers
 from tui.diagnosis import detail_lines as diagnosis_lines
@@ -32,14 +33,17 @@ class DetailPane(ScrollableContainer):
         self.lines: list[Text] = []
 
     def show(self, hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None = None,
-             diagnosis: Diagnosis | None = None) -> None:
-        self.lines = detail_lines(hop, modes, teach, diagnosis)
+             diagnosis: Diagnosis | None = None, diff: HopDiff | None = None) -> None:
+        """A new hop's detail starts at its top: the headline, the change and the explanation."""
+        self.lines = detail_lines(hop, modes, teach, diagnosis, diff)
         self.query_one("#detail-body", Static).update(RichGroup(*self.lines))
+        self.scroll_home(animate=False)
 
 
 def detail_lines(hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None = None,
-                 diagnosis: Diagnosis | None = None) -> list[Text]:
-    """Headline, the drop and its diagnosis, (teaching mode: the explanation), hooks, headers."""
+                 diagnosis: Diagnosis | None = None, diff: HopDiff | None = None) -> list[Text]:
+    """Headline, the drop and its diagnosis, the headers changed here, (teaching mode: the
+    explanation), hooks, headers."""
     if hop is None:
         return [Text("select a hop to see its headers", style="dim")]
     head = Text(f"hop {hop.index}  ", style="bold")
@@ -53,6 +57,9 @@ def detail_lines(hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None
                           style="bold red"))
     if diagnosis is not None:
         lines.extend(diagnosis_lines(diagnosis, hop, teach))
+    if diff is not None:
+        lines.extend(Text(("Δ " if i == 0 else "  ") + inert(line), style="yellow")
+                     for i, line in enumerate(diff.lines()))
     if teach:
         lines.append(Text(inert(explain(hop, teach)), style="italic green"))
     if not hop.events:

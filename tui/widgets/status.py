@@ -35,15 +35,21 @@ class StatusFacts:
     error: str = ""
     damage: str = ""  # what a damaged recording lost, "" = intact
     diagnosis: str = ""  # the selected packet's cause and fix, "" = none
+    teach: str = ""  # teaching mode's language, "" = off (said here, not in a toast over this line)
+    step: str = ""  # step playback: "" = off, else what drives it ("→ key", "every 500 ms", "stopped")
 
 
 def status_text(f: StatusFacts) -> Text:
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(inert(f.source), style="bold")
-    if f.paused:
+    if f.paused and not f.done:  # an ended replay has nothing left to pause
         t.append("  PAUSED", style="bold black on yellow")
     if f.done:
         t.append("  ended", style="bold")
+    if f.step:
+        t.append(f"  step {f.step}", style="bold cyan")
+    if f.teach:
+        t.append(f"  explain ({f.teach})", style="bold green")
     t.append("  ")
     t.append(f"lost {f.lost:,}", style="bold white on red" if f.lost else "green")
     if f.evicted:

@@ -1,0 +1,79 @@
+"""Step playback: one hop at a time, on → (or space), or every N ms (``replay --step [--step-ms N]``).
+
+``--speed`` scales recorded time, and a recording's hops are microseconds
+apart while its probes are a second apart, so nobody can watch a packet walk
+at any speed. Stepping moves the journey's cursor instead: the next hop of
+the selected packet, then the first hop of the next packet; the map, the
+detail (with the headers that changed at that hop) and the caption follow as
+they do for ``j``. With ``--step-ms`` a timer presses → for you and space
+stops and restarts it.
+"""
+
+from __future__ import annotations
+
+from textual.timer import Timer
+
+from tui.state import AppState
+from tui.widgets.journey import JourneyTable
+from tui.widgets.packet_list import PacketList
+
+
+class Playback(AppState):
+    """The → / ← keys (always), space and the timer (in step mode)."""
+
+    step_ms: int | None  # --step-ms: the timer's period, None = on a key press
+    stepping: bool  # --step: space steps (or starts and stops the timer) instead of pausing
+    _step_timer: Timer | None
+
+    def start_playback(self) -> None:
+        """Called once mounted: step mode starts at the first hop of the first packet."""
+        if not self.stepping:
+            return
+        self.facts.follow = False
+        if self.step_ms is not None:
+            self._step_timer = self.set_interval(self.step_ms / 1000, self._auto_step)
+            self.facts.step = f"every {self.step_ms} ms (space stops)"
+        else:
+            self.facts.step = "→ or space: next hop"
+
+    def action_play_step(self, delta: int) -> None:
+        """One hop on; past a packet's last hop, the next packet's first (back: the previous one's last)."""
+        self.facts.follow = False
+        table, plist = self.query_one(JourneyTable), self.query_one(PacketList)
+        row = table.cursor_row + delta
+        if table.hops and 0 <= row < len(table.hops):
+            table.move_cursor(row=row, animate=False)
+        elif 0 <= plist.cursor + delta < len(plist.rows):
+            plist.select_index(plist.cursor + delta)  # shows its first hop (follow is off)
+            if delta < 0:
+                self.call_after_refresh(self._to_last_hop)
+        else:
+            self._at_end()
+        self._show_status()
+
+    def _to_last_hop(self) -> None:
+        table = self.query_one(JourneyTable)
+        if table.hops:
+            table.move_cursor(row=len(table.hops) - 1, animate=False)
+
+    def _at_end(self) -> None:
+        if self._step_timer is not None:
+            self._step_timer.pause()
+            self.facts.step = "at the last hop"
+
+    def _auto_step(self) -> None:
+        self.action_play_step(1)
+
+    def step_space(self) -> None:
+        """Space in step mode: the next hop, or stop / restart the timer."""
+        timer = self._step_timer
+        if timer is None:
+            self.action_play_step(1)
+            return
+        if self.facts.step.startswith("every"):
+            timer.pause()
+            self.facts.step = "stopped (space goes on)"
+        else:
+            timer.resume()
+            self.facts.step = f"every {self.step_ms} ms (space stops)"
+        self._show_status()
