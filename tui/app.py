@@ -218,6 +218,8 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving, Playback):
 
     def on_unmount(self) -> None:
         self._stopping.set()
+        if self._step_timer is not None:
+            self._step_timer.stop()
         self.seen.close()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:

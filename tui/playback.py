@@ -44,17 +44,11 @@ class Playback(AppState):
         if table.hops and 0 <= row < len(table.hops):
             table.move_cursor(row=row, animate=False)
         elif 0 <= plist.cursor + delta < len(plist.rows):
-            plist.select_index(plist.cursor + delta)  # shows its first hop (follow is off)
-            if delta < 0:
-                self.call_after_refresh(self._to_last_hop)
-        else:
+            plist.select_index(plist.cursor + delta)
+            self._show_packet(plist.selected, to_last=delta < 0)  # back: the previous one's last hop
+        elif self.facts.done:  # before the recording is loaded there is simply nothing yet
             self._at_end()
         self._show_status()
-
-    def _to_last_hop(self) -> None:
-        table = self.query_one(JourneyTable)
-        if table.hops:
-            table.move_cursor(row=len(table.hops) - 1, animate=False)
 
     def _at_end(self) -> None:
         if self._step_timer is not None:
@@ -62,7 +56,9 @@ class Playback(AppState):
             self.facts.step = "at the last hop"
 
     def _auto_step(self) -> None:
-        self.action_play_step(1)
+        """The timer's press of →, once the whole recording is in (it loads at once, in a second)."""
+        if self.facts.done:
+            self.action_play_step(1)
 
     def step_space(self) -> None:
         """Space in step mode: the next hop, or stop / restart the timer."""
