@@ -18,24 +18,24 @@ from textual.widgets import Static
 
 KEY_NAMES = {"slash": "/", "question_mark": "?", "right": "→", "left": "←", "escape": "Esc"}
 
-MAP_LEGEND = (
-    "Map: boxes are network namespaces (pods left, nodes middle), rows are devices.\n"
-    "─ lines are veth pairs and bridge ports, ═ (violet) is the VXLAN tunnel, the grey line on\n"
-    "the right the underlay between the nodes.\n"
-    "Green: the request's path, blue: the reply's; bright where the packet has been, dark where\n"
-    "it is still going.  Black on yellow ▶: the current hop.  Red: where it was dropped (only).\n"
-    "A narrow terminal shows the path as lines instead: one namespace a line, → request, ← reply.\n"
-    "\n"
-    "Journey: ~ before a hop number means brtrace saw no event there: the hop is inferred\n"
-    "from the hops around it (e.g. a veth crossing between two seen devices), shown dim.\n"
-    "Δ before an action: the headers changed at this hop (routing: TTL and MACs; NAT;\n"
-    "VXLAN outer headers added or removed); the hop detail says old → new.\n"
-    "Packets: ✓ delivered, ✗ dropped, ? unanswered, … in flight.\n"
-    "\n"
-    "Step playback (replay --step): → or space shows the next hop, ← the previous;\n"
-    "with --step-ms N a timer steps and space stops and restarts it.\n"
-    "Filter: / and type; Esc clears it.  Mouse: click a packet or a hop.  Ctrl+P: command palette."
-)
+MAP_LEGEND = "\n".join((  # one paragraph a line: the box wraps them to its width
+    "Map: boxes are network namespaces (pods left, nodes middle), rows are devices. ─ lines are "
+    "veth pairs and bridge ports, ═ (violet) is the VXLAN tunnel, the grey line on the right the "
+    "underlay between the nodes.",
+    "Green: the request's path, blue: the reply's; bright where the packet has been, dark where it "
+    "is still going. Black on yellow ▶: the current hop. Red: where it was dropped (only that).",
+    "A narrow terminal shows the path as lines instead: one namespace a line, → request, ← reply.",
+    "",
+    "Journey: ~ before a hop number means brtrace saw no event there: the hop is inferred from "
+    "the hops around it (e.g. a veth crossing between two seen devices), shown dim. Δ before an "
+    "action: the headers changed at this hop (routing: TTL and MACs; NAT; VXLAN outer headers "
+    "added or removed); the hop detail says old → new.",
+    "Packets: ✓ delivered, ✗ dropped, ? unanswered, … in flight.",
+    "",
+    "Step playback (replay --step): → or space shows the next hop, ← the previous; with "
+    "--step-ms N a timer steps and space stops and restarts it.",
+    "Filter: / and type; Esc clears it. Mouse: click a packet or a hop. Ctrl+P: command palette.",
+))
 
 
 class HelpScreen(ModalScreen[None]):

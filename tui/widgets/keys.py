@@ -11,5 +11,6 @@ from textual.binding import Binding, BindingType
 STEP_KEYS: list[BindingType] = [
     Binding("right", "app.play_step(1)", "Step", key_display="→",
             tooltip="next hop, on into the next packet"),
-    Binding("left", "app.play_step(-1)", "Step back", show=False),
+    Binding("left", "app.play_step(-1)", "Step back", show=False,
+            tooltip="previous hop, back into the previous packet"),
 ]
