@@ -10,7 +10,8 @@ from pathlib import Path
 from tests.unit.test_svg_export import book_of
 from tracer.cli.stepping import play_steps
 from tracer.correlate.vocab import Verb
-from tracer.render.hopdiff import hop_diffs
+from tracer.model import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, L4Key
+from tracer.render.hopdiff import hop_diffs, port_changes
 from tracer.render.steps import step_chunks
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -69,3 +70,13 @@ def test_replay_plain_step_ms_prints_hops_with_diffs() -> None:
                           str(SAMPLES / "flannel-ping.brt"), "--json", "--step"],
                          capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "--step" in bad.stderr
+
+
+def test_port_rewrites_are_named() -> None:
+    a = L4Key(proto=IPPROTO_UDP, sport=40000, dport=53)
+    assert port_changes(a, L4Key(proto=IPPROTO_UDP, sport=1024, dport=53)) == ["udp sport 40000 → 1024"]
+    assert port_changes(L4Key(proto=IPPROTO_TCP, sport=5, dport=80),
+                        L4Key(proto=IPPROTO_TCP, sport=5, dport=8080)) == ["tcp dport 80 → 8080"]
+    assert port_changes(L4Key(proto=IPPROTO_ICMP, sport=1), L4Key(proto=IPPROTO_ICMP, sport=2)) == [
+        "icmp id 0x0001 → 0x0002"]
+    assert port_changes(a, a) == []

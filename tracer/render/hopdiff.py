@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tracer.correlate.journey import Hop
-from tracer.render.svg_headers import HeaderView, header_changes
+from tracer.model import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, L4Key
+from tracer.render.svg_headers import NO_HEADERS, HeaderView, header_changes
 
 ADDED, REMOVED = "+", "−"
 
@@ -59,7 +60,35 @@ class HopDiff:
         return [f"{self.why}: {f}" if i == 0 else pad + f for i, f in enumerate(self.fields)]
 
 
+def _l4(h: Hop) -> L4Key | None:
+    """The transport key the hop's headers carry (the event ``hop_headers`` reads)."""
+    ev = next((e for e in h.events if e.hook not in NO_HEADERS and e.key.present), None)
+    return ev.key if ev is not None else None
+
+
+def port_changes(before: L4Key, after: L4Key) -> list[str]:
+    """NAT's port (or ICMP echo id) rewrite: ``udp sport 40000 → 1024``, ``icmp id 0x1 → 0x2``."""
+    if before.proto != after.proto:
+        return []
+    if after.proto == IPPROTO_ICMP:
+        return [f"icmp id {before.sport:#06x} → {after.sport:#06x}"] if before.sport != after.sport else []
+    if after.proto not in (IPPROTO_TCP, IPPROTO_UDP):
+        return []
+    name = "tcp" if after.proto == IPPROTO_TCP else "udp"
+    return [f"{name} {end} {a} → {b}" for end, a, b in
+            (("sport", before.sport, after.sport), ("dport", before.dport, after.dport)) if a != b]
+
+
 def hop_diffs(hops: Sequence[Hop]) -> dict[int, HopDiff]:
     """For one direction's hops (request or reply): hop index → the header changes at it."""
-    return {c.hop.index: HopDiff(c.title, tuple(field_changes(c.before, c.after)))
-            for c in header_changes(hops)}
+    changes = {c.hop.index: c for c in header_changes(hops)}
+    out: dict[int, HopDiff] = {}
+    last: L4Key | None = None
+    for h in hops:
+        key = _l4(h)
+        c = changes.get(h.index)
+        if c is not None:
+            ports = port_changes(last, key) if last is not None and key is not None else []
+            out[h.index] = HopDiff(c.title, tuple(field_changes(c.before, c.after) + ports))
+        last = key if key is not None else last
+    return out
