@@ -151,6 +151,8 @@ async def test_filter_matching_nothing_says_so_and_escape_clears_it() -> None:
         await pilot.press("slash", *"zzz")
         await pilot.pause()
         assert "no packet matches 'zzz' — Esc clears" in screen_text(app)
+        journey, pane = app.query_one(JourneyTable), app.query_one("#packets-pane")
+        assert journey.outer_size.height == pane.outer_size.height > 5  # the box keeps its shape
         await pilot.press("enter")  # keeps the filter, focus back on the list
         await pilot.pause()
         assert app.query_one(PacketList).rows == []

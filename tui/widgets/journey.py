@@ -73,17 +73,17 @@ class JourneyTable(DataTable[Text]):
         self.pid = p.pid if p else None
         self.hops = list(p.request + p.reply) if p else []
         self.n_request = len(p.request) if p else 0
-        if p is None:
-            self.diffs = []
-            if self.empty:
-                self.add_column("", key="empty", width=max(10, self.size.width - 4))
-                self.add_row(Text(self.empty, style="bold yellow"), key="empty")
+        self.diffs = []
+        if p is None and self.empty:  # a filter's miss is said across the whole pane
+            self.add_column("", key="empty", width=max(10, self.size.width - 4))
+            self.add_row(Text(self.empty, style="bold yellow"), key="empty")
             return
         cols = self.plan(self.hops, self.size.width)
         for label, key, width in cols:
             self.add_column(label, key=key, width=width)
         keys = [key for _, key, _ in cols]
-        self.diffs = []
+        if p is None:
+            return
         for direction, hops in ((REQUEST, p.request), (REPLY, p.reply)):
             diffs = hop_diffs(hops)
             t0 = prev = hops[0].t_ns if hops else p.t0  # t restarts with the reply, as in --plain
