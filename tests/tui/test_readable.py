@@ -46,7 +46,8 @@ def _check_hop(app: BrtraceApp, screen: str) -> None:
     hop = table.current
     assert hop is not None
     action = inert(hop.action)
-    rows = [ln for ln in screen.splitlines() if f" {hop.index}  " in ln and inert(hop.dev) in ln]
+    nums = [f"{lead}{hop.index}  " for lead in " →←~"]  # "→12": the arrow joins # when narrow
+    rows = [ln for ln in screen.splitlines() if any(n in ln for n in nums) and inert(hop.dev) in ln]
     assert any(action[:14] in ln for ln in rows), (hop.index, action, screen)
     top = _top_pane(screen)
     marked = [ln[ln.index("▶") + 1:] for ln in top if "▶" in ln]

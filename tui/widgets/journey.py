@@ -58,10 +58,15 @@ class JourneyTable(DataTable[Text]):
         if width <= 0:  # not laid out yet: every column, the action as long as it is
             return [*cols, ("action", "act", None)]
         avail = width - 2  # the vertical scrollbar
+        def room() -> int:
+            return avail - sum((w or 0) + PAD for _, _, w in cols) - PAD
+
         for key in OPTIONAL:
-            if avail - sum((w or 0) + PAD for _, _, w in cols) - PAD >= MIN_ACTION:
+            if room() >= MIN_ACTION:
                 break
             cols = [c for c in cols if c[1] != key]
+        if room() < MIN_ACTION:  # still narrow: the direction arrow moves into the # column ("→12")
+            cols = [("#", "n", 4) if c[1] == "n" else c for c in cols if c[1] != "dir"]
         used = sum((w or 0) + PAD for _, _, w in cols) + PAD
         return [*cols, ("action", "act", max(12, avail - used))]
 
@@ -92,6 +97,8 @@ class JourneyTable(DataTable[Text]):
                 diff = diffs.get(h.index)
                 self.diffs.append(diff)
                 cells = hop_cells(h, direction, h.t_ns - prev, h.t_ns - t0, diff is not None)
+                if "dir" not in keys:
+                    cells["n"] = Text(direction, style=cells["n"].style, justify="right") + cells["n"]
                 self.add_row(*(cells[k] for k in keys), key=key)
                 prev = h.t_ns
         if self.hops:
