@@ -119,7 +119,7 @@ def _text(args: argparse.Namespace) -> int:
     elif args.step:
         from tracer.cli.stepping import play_steps
 
-        play_steps(packets, args.step_ms)
+        play_steps(packets, args.step_ms, topo)
         print(summary_text(packets, lost, events))
     else:
         for p in packets:

@@ -16,21 +16,22 @@ from typing import TextIO
 
 from tracer.correlate.pairing import Packet
 from tracer.render.steps import step_chunks
+from tracer.topology.model import Topology
 
 Wait = Callable[[], bool]  # False: stop stepping (the user pressed q)
 
 QUIT_KEYS = ("q", "Q", "\x03", "\x04")  # q, Ctrl-C and Ctrl-D in cbreak mode
 
 
-def play_steps(packets: Sequence[Packet], step_ms: int | None, out: TextIO | None = None,
-               keys: TextIO | None = None) -> None:
+def play_steps(packets: Sequence[Packet], step_ms: int | None, topo: Topology | None = None,
+               out: TextIO | None = None, keys: TextIO | None = None) -> None:
     """Every packet's chunks in order, waiting between them; q ends early (the summary still prints)."""
     out = out or sys.stdout
     wait = _timer(step_ms) if step_ms is not None else _key_waiter(keys or sys.stdin)
     for n, p in enumerate(packets):
         if n:
             print(file=out)
-        for chunk in step_chunks(p, p.src, p.dst):
+        for chunk in step_chunks(p, p.src, p.dst, topo):
             print("\n".join(chunk), file=out, flush=True)
             if not wait():
                 print(file=out)
