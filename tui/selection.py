@@ -79,6 +79,8 @@ class Selection(AppState):
         self.facts.teach = self.teach or ""  # in the status line: a toast would cover it
         self._last_hop = None
         self._show_hop()
+        if self.teach:
+            self.query_one(DetailPane).reveal_teach()
 
     def action_next_packet(self) -> None:
         self._move_packet(1)

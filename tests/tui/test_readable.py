@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.tui.conftest import SAMPLES, screen_text
+from tracer.explain import explain
 from tracer.record import ReplaySource
 from tracer.render.inert import inert
 from tui.app import BrtraceApp
@@ -178,7 +179,11 @@ async def test_space_on_ended_replay_says_ended_and_explain_starts_at_the_top() 
         assert detail.scroll_y > 0
         await pilot.press("e")
         await pilot.pause()
-        assert detail.scroll_y == 0
+        await pilot.pause()
+        hop = app.query_one(JourneyTable).current
+        assert hop is not None
+        said = inert(explain(hop, "en"))
+        assert said[:40] in screen_text(app).replace("\n│", " ")  # the new text is in view
         status = screen_text(app).splitlines()[-2]
         assert "explain (en)" in status and "lost 0" in status  # said in the status line, not over it
         assert not app._notifications

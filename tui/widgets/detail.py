@@ -23,6 +23,8 @@ from tracer.render.inert import inert
 from tui.decode import decode_headers
 from tui.diagnosis import detail_lines as diagnosis_lines
 
+TEACH_STYLE = "italic green"  # the explanation's line (teaching mode)
+
 
 class DetailPane(ScrollableContainer):
     def compose(self):  # type: ignore[no-untyped-def]
@@ -38,6 +40,17 @@ class DetailPane(ScrollableContainer):
         self.lines = detail_lines(hop, modes, teach, diagnosis, diff)
         self.query_one("#detail-body", Static).update(RichGroup(*self.lines))
         self.scroll_home(animate=False)
+
+    def reveal_teach(self) -> None:
+        """``e`` turned teaching mode on: bring the explanation into view if it starts below it
+        (a 24-line terminal shows three lines of detail)."""
+        at = next((i for i, ln in enumerate(self.lines) if str(ln.style) == TEACH_STYLE), None)
+        width = self.scrollable_content_region.width
+        if at is None or width <= 0:
+            return
+        y = sum(len(ln.wrap(self.app.console, width)) for ln in self.lines[:at])
+        if y >= self.scrollable_content_region.height:
+            self.call_after_refresh(self.scroll_to, y=y, animate=False)
 
 
 def detail_lines(hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None = None,
@@ -57,11 +70,11 @@ def detail_lines(hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None
                           style="bold red"))
     if diagnosis is not None:
         lines.extend(diagnosis_lines(diagnosis, hop, teach))
+    if teach:
+        lines.append(Text(inert(explain(hop, teach)), style="italic green"))
     if diff is not None:
         lines.extend(Text(("Δ " if i == 0 else "  ") + inert(line), style="yellow")
                      for i, line in enumerate(diff.lines()))
-    if teach:
-        lines.append(Text(inert(explain(hop, teach)), style="italic green"))
     if not hop.events:
         lines.append(Text("no event of its own: deduced from the hops around it", style="dim"))
     for ev in hop.events:
