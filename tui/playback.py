@@ -32,9 +32,9 @@ class Playback(AppState):
         self.facts.follow = False
         if self.step_ms is not None:
             self._step_timer = self.set_interval(self.step_ms / 1000, self._auto_step)
-            self.facts.step = f"every {self.step_ms} ms (space stops)"
+            self.facts.step = f"every {self.step_ms} ms"
         else:
-            self.facts.step = "→ or space: next hop"
+            self.facts.step = "→ next hop"
 
     def action_play_step(self, delta: int) -> None:
         """One hop on; past a packet's last hop, the next packet's first (back: the previous one's last)."""
@@ -53,7 +53,7 @@ class Playback(AppState):
     def _at_end(self) -> None:
         if self._step_timer is not None:
             self._step_timer.pause()
-            self.facts.step = "at the last hop"
+            self.facts.step = "at the end"
 
     def _auto_step(self) -> None:
         """The timer's press of →, once the whole recording is in (it loads at once, in a second)."""
@@ -68,8 +68,8 @@ class Playback(AppState):
             return
         if self.facts.step.startswith("every"):
             timer.pause()
-            self.facts.step = "stopped (space goes on)"
+            self.facts.step = "stopped"
         else:
             timer.resume()
-            self.facts.step = f"every {self.step_ms} ms (space stops)"
+            self.facts.step = f"every {self.step_ms} ms"
         self._show_status()

@@ -74,7 +74,7 @@ async def test_every_hop_shows_its_action_and_the_current_hop_on_the_map(size: t
             seen.append((plist.selected, table.cursor_row))
             await pilot.press("right")
         assert len(set(seen)) == total == 3 * 31  # every hop of the three probes, once each
-        assert "step at the last hop" not in screen_text(app)  # no timer: nothing to stop
+        assert "step at the end" not in screen_text(app)  # no timer: nothing to stop
         assert seen[-1] == (3, 30)
 
 
@@ -106,7 +106,7 @@ async def test_step_keys_cross_packets_and_the_timer_steps() -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await _loaded(app, pilot)
         plist, table = app.query_one(PacketList), app.query_one(JourneyTable)
-        assert "step → or space: next hop" in screen_text(app)
+        assert "step → next hop" in screen_text(app)
         await pilot.press("space", "space")
         await pilot.pause()
         assert table.cursor_row == 2 and plist.selected == 1
