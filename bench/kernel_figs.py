@@ -106,6 +106,9 @@ class CostSamples:
 
     per_pkt: dict[str, list[float]] = field(default_factory=dict)
     per_run: dict[str, list[float]] = field(default_factory=dict)
+    runs_pp: dict[str, list[float]] = field(default_factory=dict)
+    # variant -> program name -> [(ns per run, runs per packet)], one per round: where the time goes
+    per_prog: dict[str, dict[str, list[tuple[float, float]]]] = field(default_factory=dict)
     base_ns: list[float] = field(default_factory=list)
 
     def add(self, name: str, res: dict[str, Any], progs: list[progstats.ProgStats]) -> str:
@@ -117,6 +120,12 @@ class CostSamples:
         runs = sum(p.run_cnt for p in progs)
         self.per_pkt.setdefault(name, []).append(ns / res["sent"] if res["sent"] else 0.0)
         self.per_run.setdefault(name, []).append(ns / runs if runs else 0.0)
+        sent = max(res["sent"], 1)
+        self.runs_pp.setdefault(name, []).append(runs / sent)
+        progs_of = self.per_prog.setdefault(name, {})
+        for p in progs:
+            if p.run_cnt:
+                progs_of.setdefault(p.name, []).append((p.run_time_ns / p.run_cnt, p.run_cnt / sent))
         return (f"probe cost {name}: {self.per_pkt[name][-1]:,.0f} ns per packet, "
                 f"{self.per_run[name][-1]:,.0f} ns per run, {runs / max(res['sent'], 1):.1f} runs "
                 "per packet")
@@ -149,9 +158,27 @@ def probecost(b: Bench) -> None:
         for t in b.trees:
             key = f"{kind}:{t.name}"
             fig.results[t.name] = {**spread(samples.per_pkt.get(key, [])),
-                                   "per_run_ns": spread(samples.per_run.get(key, []))}
+                                   "per_run_ns": spread(samples.per_run.get(key, [])),
+                                   "runs_per_packet": spread(samples.runs_pp.get(key, [])),
+                                   "per_program": per_program(samples.per_prog.get(key, {}))}
     f_fl.results["after"] = spread(samples.per_run.get("floor", []))
     _cost_notes(f_nm, f_m, f_fl, statistics.median(samples.base_ns) if samples.base_ns else 0.0)
+
+
+def per_program(rounds: dict[str, list[tuple[float, float]]]) -> dict[str, dict[str, float]]:
+    """Per program (hook): median ns per run and runs per packet over the rounds.
+
+    A tail-called program (brt_emit) is charged to the entry that called it
+    (the kernel times the entry's whole run), so each row is a hook's full cost."""
+    return {name: {"ns_per_run": statistics.median(v[0] for v in vals),
+                   "runs_per_packet": statistics.median(v[1] for v in vals)}
+            for name, vals in sorted(rounds.items())}
+
+
+def _hooks_text(res: dict[str, Any]) -> str:
+    progs: dict[str, dict[str, float]] = res.get("per_program", {})
+    return "; ".join(f"{n.removeprefix('brt_tp_')} {p['ns_per_run']:,.0f} ns x {p['runs_per_packet']:.1f}"
+                     for n, p in progs.items())
 
 
 def _cost_notes(f_nm: Figure, f_m: Figure, f_fl: Figure, base: float) -> None:
@@ -166,6 +193,7 @@ def _cost_notes(f_nm: Figure, f_m: Figure, f_fl: Figure, base: float) -> None:
         fig.note = (f"{run_ns:,.0f} ns per program run x {runs_pp:.1f} runs per packet; without "
                     f"bpf_stats' own timing (the floor) ~{own:,.0f} ns per packet against "
                     f"{base:,.0f} ns of sender CPU per untraced packet: probe time alone caps "
-                    f"the kept share near {ceiling:.0f} %")
+                    f"the kept share near {ceiling:.0f} %; per hook (ns per run x runs per "
+                    f"packet): {_hooks_text(res)}")
     f_fl.note = ("probes/floor.c on the same tracepoints: what bpf_stats' clock reads and the "
                  "dispatch add to every run; the figures above include it")
