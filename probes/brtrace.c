@@ -561,6 +561,45 @@ static __always_inline u32 vlan_frame(struct brt_scratch *s, u32 n, u16 tci)
 }
 #endif
 
+#if defined(BRT_FIXED_FILTER) && !defined(BRT_PCAP_FILTER)
+/* The fixed filter on the headers as read (b[0..n) from start), before the
+ * frame is parsed into an event's fields (MACs, VLAN, the whole keys): on a
+ * busy node most packets are not ours, and this is what each of them pays at
+ * each hook. 1 only when the whole parse could not match either: a plain
+ * IPv4 packet (skb->protocol, its header where the frame says, no options,
+ * not a fragment) whose key fails and, when it goes to a VXLAN port, whose
+ * untagged inner IPv4 packet's key fails too. Anything else goes the whole
+ * way, so a packet this rejects is one packet_match would have rejected. */
+static __always_inline int quick_reject(u8 *b, u32 n, struct brt_skbf *f, u32 start, u8 l3)
+{
+    if (f->proto != bswap16(ETH_IP) || f->nh == MAC_UNSET)
+        return 0;
+    u32 off; /* constants, so the verifier sees every offset below bounded */
+    if (l3) { /* b starts at L3 */
+        if (f->nh != start)
+            return 0;
+        off = 0;
+    } else { /* a frame whose L3 is right after its type */
+        if (f->nh != start + 14 || n < 14 || hb16(b, 12) != ETH_IP)
+            return 0;
+        off = 14;
+    }
+    struct brt_key k = {};
+    if (parse_ip(b, n, off, &k) != off + 20)
+        return 0;
+    if (key_match(&k))
+        return 0;
+    if (k.proto != PROTO_UDP || !(k.dport == VXLAN_PORT || k.dport == VXLAN_PORT2 || k.dport == VXLAN_PORT3))
+        return 1;
+    /* VXLAN (parse_vxlan): the I flag, then an untagged inner IPv4 frame */
+    u32 vx = off + 28;
+    if (vx + 50 > n || !(HB(b, vx) & 0x08) || hb16(b, vx + 20) != ETH_IP)
+        return 0;
+    struct brt_key in = {};
+    return parse_ip(b, n, vx + 22, &in) == vx + 42 && !key_match(&in);
+}
+#endif
+
 /* Parse, filter, emit. s is this CPU's scratch, held (busy) by the caller. */
 static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb, void *dev, int mode,
                                      u32 reason, u64 location)
@@ -571,6 +610,12 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     u8 l3 = 0;
     u32 start = header_start(&f, mode, &l3);
     u32 n = read_headers(s->hdr, &f, start);
+#if defined(BRT_FIXED_FILTER) && !defined(BRT_PCAP_FILTER)
+    if (quick_reject(s->hdr, n, &f, start, l3)) {
+        s->cur_skb = 0; /* a route lookup now is for this packet, not ours */
+        return;
+    }
+#endif
     u8 *fb = s->hdr; /* the frame the expression sees */
     u32 fn = n;
 #ifdef BRT_PCAP_FILTER
