@@ -9,7 +9,18 @@ from typing import Any
 
 from bench import progstats
 from bench.context import Bench
-from bench.figure import FLOOR, WHY, Figure, Target, rotated, single, spread
+from bench.figure import (
+    FLOOR,
+    NET_NOT_MATCHING,
+    NET_TRACED,
+    REFERENCE,
+    WHY,
+    Figure,
+    Target,
+    rotated,
+    single,
+    spread,
+)
 from bench.procs import Tracer, flood
 from bench.throughput import UNTRACED, Variant, tracers
 
@@ -136,7 +147,12 @@ def probecost(b: Bench) -> None:
     f_nm = b.add(Figure("cost_nomatch", "probe time per packet, filter not matching (bpf_stats)", WHY, "ns"))
     f_m = b.add(Figure("cost_match", "probe time per packet, every packet traced (bpf_stats)", WHY, "ns"))
     f_fl = b.add(Figure("cost_floor", "empty program per run (bpf_stats: dispatch + timing)", FLOOR, "ns"))
-    if b.skip_kernel(f_nm, f_m, f_fl):
+    nets = {"nomatch": b.add(Figure("cost_net_nomatch", "probe time per packet net of the empty program, "
+                                    "filter not matching (bpf_stats)", NET_NOT_MATCHING, "ns")),
+            "match": b.add(Figure("cost_net_match", "probe time per packet net of the empty program, "
+                                  "every packet traced (bpf_stats)", NET_TRACED, "ns"))}
+    f_runs = b.add(Figure("cost_runs", "program runs per packet, filter not matching", REFERENCE, "runs"))
+    if b.skip_kernel(f_nm, f_m, f_fl, *nets.values(), f_runs):
         return
     dur = 0.3 if b.smoke else 1.0
     after = b.after
@@ -162,7 +178,27 @@ def probecost(b: Bench) -> None:
                                    "runs_per_packet": spread(samples.runs_pp.get(key, [])),
                                    "per_program": per_program(samples.per_prog.get(key, {}))}
     f_fl.results["after"] = spread(samples.per_run.get("floor", []))
+    _net_figures(b, samples, nets, f_runs)
     _cost_notes(f_nm, f_m, f_fl, statistics.median(samples.base_ns) if samples.base_ns else 0.0)
+
+
+def _net_figures(b: Bench, samples: CostSamples, nets: dict[str, Figure], f_runs: Figure) -> None:
+    """Probe time per packet less what the empty program costs on the same hooks
+    (median per run, times this round's runs per packet): brtrace's own work."""
+    floor = statistics.median(samples.per_run["floor"]) if samples.per_run.get("floor") else 0.0
+    for kind, fig in nets.items():
+        for t in b.trees:
+            key = f"{kind}:{t.name}"
+            vals = [pp - floor * runs for pp, runs in
+                    zip(samples.per_pkt.get(key, []), samples.runs_pp.get(key, []), strict=True)]
+            fig.results[t.name] = spread(vals)
+        if "median" in fig.results.get("after", {}):
+            fig.judge(fig.after_median())
+        fig.note = f"the empty program's {floor:,.0f} ns per run taken out, run by run"
+    for t in b.trees:
+        f_runs.results[t.name] = spread(samples.runs_pp.get(f"nomatch:{t.name}", []))
+    f_runs.note = ("program runs (hooks crossed, tail calls not counted) per packet sent: every run "
+                   "pays the dispatch at least")
 
 
 def per_program(rounds: dict[str, list[tuple[float, float]]]) -> dict[str, dict[str, float]]:
