@@ -91,3 +91,15 @@ def test_the_client_role_only_reads_pods() -> None:
     assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]
     (sa,) = [d for d in documents() if d["kind"] == "ServiceAccount"]
     assert sa["automountServiceAccountToken"] is False
+
+
+def test_k8s_finds_what_the_manifest_deploys() -> None:
+    """``--k8s``'s defaults (tracer/remote/k8s.py) select exactly these pods, on the port named grpc."""
+    from tracer.remote.k8s import DEFAULT_NAMESPACE, DEFAULT_PORT, DEFAULT_SELECTOR, PORT_NAME
+
+    ds = daemonset()
+    key, _, value = DEFAULT_SELECTOR.partition("=")
+    assert ds["metadata"]["namespace"] == DEFAULT_NAMESPACE
+    assert ds["spec"]["template"]["metadata"]["labels"][key] == value
+    (port,) = agent_container()["ports"]
+    assert port["name"] == PORT_NAME and port["containerPort"] == DEFAULT_PORT

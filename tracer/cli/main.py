@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from tracer import interrupt
 from tracer.errors import BrtraceError
+from tracer.remote.options import resolve_k8s
 
 COMMANDS = ("ping", "trace", "record", "replay", "export", "serve", "drops", "topo", "lab", "doctor",
             "agent")
@@ -42,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)  # imports: an interrupt may come here too
         if args.docker_sock:  # read by tracer.names.docker wherever names are gathered
             os.environ["BRTRACE_DOCKER_SOCK"] = args.docker_sock
+        resolve_k8s(args)  # --k8s: the agents' addresses from the Kubernetes API
         rc = args.func(args)
     except BrtraceError as exc:
         print(f"brtrace: {exc}", file=sys.stderr)
