@@ -22,6 +22,17 @@ COMMANDS = ("ping", "trace", "record", "replay", "export", "serve", "drops", "to
             "agent")
 
 
+def version() -> str:
+    """The installed distribution's version (the image checks it runs: tests/kernel/test_image.py)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return f"brtrace {dist_version('brtrace')}"
+    except PackageNotFoundError:
+        return "brtrace (not installed: run from a source tree)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="brtrace",
@@ -30,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--docker-sock", metavar="PATH",
                         help="Docker's API socket for container names (default $BRTRACE_DOCKER_SOCK "
                              "or /var/run/docker.sock)")
+    parser.add_argument("--version", action="version", version=version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
