@@ -95,7 +95,10 @@ SH
 chmod 755 "$work/root/usr/local/bin/brtrace"
 out="$CACHE/brtrace-image.tar"
 cp "$base" "$out.partial"
-tar -rf "$out.partial" -C "$work/root" --owner=0 --group=0 usr
+# Only what the base lacks: a directory entry it already has would be a
+# duplicate path, which docker import refuses.
+(cd "$work/root" && find . -mindepth 1 \( ! -type d -o -path './usr/local/lib/python3.11/dist-packages/*' \) \
+    -print) | tar -rf "$out.partial" -C "$work/root" --owner=0 --group=0 --no-recursion -T -
 mv "$out.partial" "$out"
 
 if "$DOCKER" info >/dev/null 2>&1; then
