@@ -34,7 +34,9 @@ import tomllib
 print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))
 PY
 )
-key=$( { cat scripts/build-image.sh; echo "$reqs"; } | sha256sum | cut -c1-16)
+# The base's recipe is this script down to its second layer: editing below that
+# line (or brtrace's code) rebuilds only the quick layer.
+key=$( { sed '/^# Layer 2:/q' scripts/build-image.sh; echo "$reqs"; } | sha256sum | cut -c1-16)
 base="$CACHE/base-$key.tar"
 mkdir -p "$CACHE"
 t0=$(date +%s)
@@ -74,7 +76,7 @@ if [ ! -f "$base" ]; then
     say "base built in $(( $(date +%s) - t0 )) s"
 fi
 
-# brtrace itself: a wheel of this tree, installed beside its dependencies.
+# Layer 2: brtrace itself, a wheel of this tree, installed beside its dependencies.
 work=$(mktemp -d "$CACHE/brt-stage.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 PY=.venv/bin/python
