@@ -28,6 +28,7 @@ from textual.widgets import Footer, Input, Static
 from tracer.correlate import Correlator
 from tracer.correlate.pairing import PacketBook
 from tracer.model import SourceStats
+from tracer.pcapf.offline import ExprCompiler
 from tracer.record.spill import SeenSpill
 from tracer.render.inert import inert
 from tracer.source import EventSource, SourceInfo
@@ -76,7 +77,8 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
     def __init__(self, source: EventSource | None = None, *, topology: Topology | None = None,
                  runner: Runner | None = None, label: str = "", recording: str = "",
                  save_dir: str | os.PathLike[str] = ".", rate_interval: float | None = 1.0,
-                 clock: Callable[[], float] = time.monotonic, teach: str | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, teach: str | None = None,
+                 compile_filter: ExprCompiler | None = None) -> None:
         super().__init__()
         info = source.info if source is not None else None
         topo = topology or (info.topology if info else Topology())
@@ -96,6 +98,9 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
         self._label = self.facts.source
         self._nodes_note = getattr(source, "nodes_note", None)  # across nodes: clocks (tracer/remote)
         self.filter_text = ""
+        self.compile_filter = compile_filter  # pcap expressions in the filter box (probes/pcap.py)
+        self.pcap = None
+        self._pcap_shown = set()
         self.save_dir = Path(save_dir)
         self.saved = []
         self._rate_interval, self._clock = rate_interval, clock
@@ -114,7 +119,8 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
         with Horizontal(id="middle"):
             with Vertical(id="packets-pane"):
                 yield Static(Text(HEADER, style="bold"), id="packets-header")
-                yield Input(placeholder="filter: netns, device, status, address…", id="filter")
+                yield Input(placeholder="filter: pcap expression, or netns, device, status, address…",
+                            id="filter")
                 yield PacketList(self.book.packets, id="packets")
             yield JourneyTable(id="journey")
         yield DetailPane(id="detail")

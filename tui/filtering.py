@@ -1,10 +1,21 @@
-"""The filter box: show only packets whose status, addresses, namespaces or devices match."""
+"""The filter box: a pcap-filter expression, or text in the packets' status, addresses, namespaces or devices.
+
+A text that compiles as a pcap-filter expression (libpcap, through the
+compiler the CLI injects: ``tui`` does not import ``probes``) selects the
+packets any of whose events' stored headers match it, as tcpdump would on
+the pcap export; ``inner EXPR`` also matches the frame inside VXLAN, as
+``--inner`` does in the kernel (``tracer/pcapf/offline.py``). Any other text
+is the old search over status, addresses, namespaces and devices; a text
+that is neither says why in the status bar.
+"""
 
 from __future__ import annotations
 
 from textual import on
 from textual.widgets import Input
 
+from tracer.pcapf.offline import parse_filter
+from tui.pcapmatch import matching, packet_matches
 from tui.state import AppState
 from tui.widgets.packet_list import PacketList
 
@@ -32,8 +43,36 @@ class Filtering(AppState):
         self.action_close_filter()
 
     def set_filter(self, text: str) -> None:
-        """Show only packets whose status, addresses, namespaces or devices contain ``text``."""
+        """Show only the packets ``text`` selects: a pcap expression's, else the old search's."""
         self.filter_text = text.strip().lower()
+        self.pcap, why = parse_filter(text, self.compile_filter, self.topo)
+        if self.pcap is not None:
+            rows = matching(self.pcap, self.book, self.seen)
+        else:
+            rows = self.book.matching(self.filter_text)
+        self._pcap_shown = set(rows) if self.pcap is not None else set()
+        self.facts.filter_note = (f"filter matches nothing: {why}; nor is it in any packet's text"
+                                  if why and not rows else "")
         plist = self.query_one(PacketList)
-        plist.set_rows(self.book.matching(self.filter_text))
+        plist.set_rows(rows)
         self._show_packet(plist.selected, to_last=False)
+        self._show_status()
+
+    def filter_shows(self, pid: int) -> bool:
+        """Whether the filter lets packet ``pid`` (new, or changed) into the list."""
+        if self.pcap is None:
+            return not self.filter_text or self.filter_text in self.book.packets[pid].search_text()
+        if pid in self._pcap_shown:
+            return True
+        p = self.book.packets[pid]
+        return not p.light and packet_matches(self.pcap, p)
+
+    def filter_late(self, touched: set[int]) -> list[int]:
+        """Packets already listed as not matching that match now: a live
+        packet's later crossings (its VXLAN leg) may be what the expression
+        selects. Only for an expression: the old search keeps its rule."""
+        if self.pcap is None:
+            return []
+        late = sorted(pid for pid in touched if pid not in self._pcap_shown and self.filter_shows(pid))
+        self._pcap_shown.update(late)
+        return late

@@ -35,6 +35,7 @@ class StatusFacts:
     error: str = ""
     damage: str = ""  # what a damaged recording lost, "" = intact
     diagnosis: str = ""  # the selected packet's cause and fix, "" = none
+    filter_note: str = ""  # why the filter box's text selects nothing, "" = it is fine
 
 
 def status_text(f: StatusFacts) -> Text:
@@ -50,6 +51,8 @@ def status_text(f: StatusFacts) -> Text:
         t.append(f"  {f.evicted:,} packets not shown (evicted before completion)", style="bold white on red")
     if f.damage:
         t.append("  DAMAGED RECORDING: " + inert(f.damage), style="bold white on red")
+    if f.filter_note:
+        t.append("  " + inert(f.filter_note), style="bold yellow")
     if f.diagnosis:
         t.append("  ✗ " + inert(f.diagnosis), style="bold red")
     t.append("  rec ")
