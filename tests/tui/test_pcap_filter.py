@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from probes.pcap import offline_filter
-from tests.tui.conftest import ListSource
+from tests.tui.conftest import ListSource, sample_events
 from tests.tui.test_app import _loaded
 from tests.tui.test_light_rows import PacedSource, _echo_flood, _reference
 from tracer.correlate import Correlator
@@ -172,3 +172,18 @@ async def test_light_rows_are_judged_from_the_spill_as_heavy_ones_are() -> None:
             assert got == want, expr
             counts.append(len(got))
         assert 0 in counts and 0 < min(c for c in counts if c) < len(ref), counts
+
+
+async def test_live_packets_join_when_a_later_crossing_matches() -> None:
+    """Typed before the events arrive: a ping's packet is listed by ``udp port
+    8472`` once its VXLAN crossing comes in, not judged on its first hops only."""
+    info, events = sample_events()
+    app = BrtraceApp(PacedSource(info, events, batch=8), rate_interval=None, compile_filter=offline_filter)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.set_filter("udp port 8472")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.pause()
+        live = list(app.query_one(PacketList).rows)
+        app.set_filter("udp port 8472")  # the same expression over everything, afterwards
+        assert live and sorted(live) == sorted(app.query_one(PacketList).rows) == list(app.book.packets)
