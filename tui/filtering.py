@@ -51,7 +51,7 @@ class Filtering(AppState):
         else:
             rows = self.book.matching(self.filter_text)
         self._pcap_shown = set(rows) if self.pcap is not None else set()
-        self.facts.filter_note = (f"filter matches nothing: {why}; nor is it in any packet's text"
+        self.facts.filter_note = (f"filter selects nothing: {why}; no packet's text has it"
                                   if why and not rows else "")
         plist = self.query_one(PacketList)
         plist.set_rows(rows)

@@ -107,21 +107,21 @@ async def test_old_words_keep_working_and_neither_says_why() -> None:
         everything = len(app.book.packets)
         rows = await _typed(app, pilot, "pod-b")  # no pcap word: the old search over places
         assert app.pcap is None and 0 < len(rows) <= everything
-        assert "filter matches nothing" not in app.query_one(StatusBar).text.plain
+        assert "filter selects nothing" not in app.query_one(StatusBar).text.plain
         app.set_filter("delivered")
         assert app.pcap is None and app.query_one(PacketList).rows
         app.set_filter("icmp and hots 10.244.1.3")  # neither pcap nor any packet's text
         await pilot.pause()
         status = app.query_one(StatusBar).text.plain
         assert not app.query_one(PacketList).rows
-        assert "filter matches nothing: 'hots' is no pcap-filter word" in status
+        assert "filter selects nothing: 'hots' is no pcap word" in status
         app.set_filter("icmp and (")
         await pilot.pause()
         assert "syntax error" in app.query_one(StatusBar).text.plain
         app.set_filter("")
         await pilot.pause()
         assert len(app.query_one(PacketList).rows) == everything
-        assert "filter matches" not in app.query_one(StatusBar).text.plain
+        assert "filter selects" not in app.query_one(StatusBar).text.plain
 
 
 async def test_inner_matches_the_frame_inside_vxlan_as_the_kernel_does() -> None:

@@ -174,7 +174,7 @@ def parse_filter(text: str, compile_expr: ExprCompiler | None,
         return None, ""
     resolved = names_resolved(body)
     if resolved:
-        return None, f"{resolved[0]!r} is no pcap-filter word (host names are not looked up here)"
+        return None, f"{resolved[0]!r} is no pcap word (host names are not looked up)"
     try:
         test = compile_expr(body)
     except BrtraceError as exc:  # libpcap's message, or its absence: one line, old syntax next
