@@ -101,6 +101,7 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
         self.compile_filter = compile_filter  # pcap expressions in the filter box (probes/pcap.py)
         self.pcap = None
         self._pcap_shown = set()
+        self._filter_timer = None
         self.save_dir = Path(save_dir)
         self.saved = []
         self._rate_interval, self._clock = rate_interval, clock

@@ -19,6 +19,9 @@ from tui.pcapmatch import matching, packet_matches
 from tui.state import AppState
 from tui.widgets.packet_list import PacketList
 
+DEBOUNCE_FROM = 5000  # packets listed from which the box waits for a pause in typing
+DEBOUNCE_S = 0.3
+
 
 class Filtering(AppState):
     """``/`` opens the box; typing filters at once; Escape or Enter hands focus back."""
@@ -36,7 +39,16 @@ class Filtering(AppState):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, msg: Input.Changed) -> None:
-        self.set_filter(msg.value)
+        """At once on a small list; on a long one (a live flood: an expression
+        re-reads the spill for light rows) once typing pauses, not per key."""
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+            self._filter_timer = None
+        if len(self.book.packets) < DEBOUNCE_FROM:
+            self.set_filter(msg.value)
+        else:
+            value = msg.value
+            self._filter_timer = self.set_timer(DEBOUNCE_S, lambda: self.set_filter(value))
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, msg: Input.Submitted) -> None:

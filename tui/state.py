@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from textual.app import App
+from textual.timer import Timer
 
 from tracer.correlate import Correlator
 from tracer.correlate.pairing import PacketBook
@@ -44,6 +45,7 @@ class AppState(App[int]):
     compile_filter: ExprCompiler | None  # libpcap, injected by the CLI (tui does not import probes)
     pcap: ExprFilter | None  # the filter box's text as a pcap expression, when it compiles as one
     _pcap_shown: set[int]  # packets the expression selected so far
+    _filter_timer: Timer | None  # a long list's filter, applied once typing pauses
     save_dir: Path
     saved: list[str]
     hook_modes: dict[Hook, HookMode]

@@ -26,6 +26,7 @@ from tracer.correlate.pairing import PacketBook
 from tracer.model import Event
 from tracer.record import ReplaySource, open_recording
 from tracer.record.pcap import export_pcapng
+from tui import filtering
 from tui.app import BrtraceApp
 from tui.pcapmatch import packet_matches
 from tui.widgets.packet_list import PacketList
@@ -187,3 +188,16 @@ async def test_live_packets_join_when_a_later_crossing_matches() -> None:
         live = list(app.query_one(PacketList).rows)
         app.set_filter("udp port 8472")  # the same expression over everything, afterwards
         assert live and sorted(live) == sorted(app.query_one(PacketList).rows) == list(app.book.packets)
+
+
+async def test_a_long_list_filters_once_typing_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(filtering, "DEBOUNCE_FROM", 1)  # the sample's few packets count as long
+    app = BrtraceApp(ReplaySource(ROOT / "samples" / "flannel-ping.brt"), rate_interval=None,
+                     compile_filter=offline_filter)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _loaded(app, pilot)
+        await pilot.press("slash", *"arp")
+        assert app.pcap is None and app.query_one(PacketList).rows  # not yet: still typing
+        await pilot.pause(filtering.DEBOUNCE_S + 0.3)
+        assert app.pcap is not None and app.pcap.expr == "arp"
+        assert app.query_one(PacketList).rows == []
