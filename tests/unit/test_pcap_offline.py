@@ -13,7 +13,14 @@ from scapy.layers.vxlan import VXLAN
 from probes.pcap import offline_filter
 from tracer.agent.pb.brtrace import agent_pb2 as pb
 from tracer.model import Event, Hook
-from tracer.pcapf.offline import ExprFilter, inner_frame, names_resolved, parse_filter, vxlan_ports
+from tracer.pcapf.offline import (
+    ExprFilter,
+    as_on_the_wire,
+    inner_frame,
+    names_resolved,
+    parse_filter,
+    vxlan_ports,
+)
 from tracer.remote.client import AgentClient, StreamItem
 from tracer.topology.model import Link, Netns, Topology, VxlanInfo
 
@@ -75,3 +82,16 @@ def test_an_agent_that_ignored_the_expression_ends_its_stream_in_one_line() -> N
     assert item.ended and "did not apply the filter expression 'icmp'" in item.ended
     assert out.empty()
     client.close()
+
+
+def test_an_out_of_band_vlan_tag_is_put_back_as_the_kernel_does() -> None:
+    frame = bytes(Ether() / IP(src="10.99.5.1", dst="10.99.5.2") / ICMP())
+    offloaded = Event(0, 0, Hook.NET_DEV_QUEUE, 0, 0, 0, "veth", len(frame), vlan=5, headers=frame)
+    untagged = Event(0, 0, Hook.NET_DEV_QUEUE, 0, 0, 0, "veth", len(frame), headers=frame)
+    vlan5 = ExprFilter("vlan 5 and icmp", offline_filter("vlan 5 and icmp"))
+    assert vlan5.event(offloaded) and not vlan5.event(untagged)
+    plain = ExprFilter("icmp", offline_filter("icmp"))  # as tcpdump: a tagged frame is not plain "icmp"
+    assert plain.event(untagged) and not plain.event(offloaded)
+    tagged = bytes(Ether() / Dot1Q(vlan=5) / IP() / ICMP())
+    assert as_on_the_wire(tagged, False, 5) == tagged  # the tag is in the frame already
+    assert as_on_the_wire(frame, True, 5) == frame  # headers from the IP header on

@@ -125,6 +125,15 @@ def inner_frame(h: bytes, l3: bool, ports: frozenset[int]) -> bytes | None:
     return h[l4 + 16:]
 
 
+def as_on_the_wire(h: bytes, l3: bool, vlan: int) -> bytes:
+    """The frame with the 802.1Q tag the skb carried out of band put back, as
+    the kernel program's vlan_frame does before the expression runs (only
+    the VLAN id was recorded: the priority bits read 0)."""
+    if l3 or not vlan or len(h) < 14 or int.from_bytes(h[12:14], "big") == ETH_8021Q:
+        return h
+    return h[:12] + ETH_8021Q.to_bytes(2, "big") + (vlan & 0x0FFF).to_bytes(2, "big") + h[12:]
+
+
 @dataclass
 class ExprFilter:
     """One compiled expression, judging events by their stored headers.
@@ -139,15 +148,15 @@ class ExprFilter:
     test: HeaderTest
     inner: bool = False
     ports: frozenset[int] = frozenset({FLANNEL_VXLAN_PORT, IANA_VXLAN_PORT})
-    _seen: dict[tuple[bytes, bool], bool] = field(default_factory=dict, repr=False)
+    _seen: dict[tuple[bytes, bool, int], bool] = field(default_factory=dict, repr=False)
 
     def event(self, e: Event) -> bool:
         if not e.headers:
             return False
-        key = (e.headers, e.headers_l3)
+        key = (e.headers, e.headers_l3, e.vlan)
         hit = self._seen.get(key)
         if hit is None:
-            hit = self.test(e.headers, e.headers_l3)
+            hit = self.test(as_on_the_wire(e.headers, e.headers_l3, e.vlan), e.headers_l3)
             if not hit and self.inner:
                 frame = inner_frame(e.headers, e.headers_l3, self.ports)
                 hit = frame is not None and self.test(frame, False)
