@@ -210,7 +210,8 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
                             self.action_toggle_follow)
         yield SystemCommand("Save recording", "Write what was seen so far to a .brt file",
                             self.action_save)
-        yield SystemCommand("Filter packets", "Show packets matching text", self.action_filter)
+        yield SystemCommand("Filter packets", "A pcap expression (udp port 8472), or text in the rows",
+                            self.action_filter)
         yield SystemCommand("Next packet", "Select the next packet", self.action_next_packet)
         yield SystemCommand("Previous packet", "Select the previous packet", self.action_prev_packet)
 
