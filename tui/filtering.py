@@ -52,6 +52,10 @@ class Filtering(AppState):
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, msg: Input.Submitted) -> None:
+        if self._filter_timer is not None:  # Enter does not wait for the pause
+            self._filter_timer.stop()
+            self._filter_timer = None
+            self.set_filter(msg.value)
         self.action_close_filter()
 
     def set_filter(self, text: str) -> None:

@@ -201,3 +201,7 @@ async def test_a_long_list_filters_once_typing_pauses(monkeypatch: pytest.Monkey
         await pilot.pause(filtering.DEBOUNCE_S + 0.3)
         assert app.pcap is not None and app.pcap.expr == "arp"
         assert app.query_one(PacketList).rows == []
+        await pilot.press("backspace", "backspace", "backspace", *"icmp", "enter")  # the box has focus
+        await pilot.pause()
+        assert app.pcap is not None and app.pcap.expr == "icmp"  # Enter applies it at once
+        assert len(app.query_one(PacketList).rows) == len(app.book.packets)
