@@ -29,7 +29,7 @@ INNER = Ether(src="02:00:00:00:00:01") / IP(src="10.244.0.2", dst="10.244.1.3") 
 
 
 @pytest.mark.parametrize(("text", "names"), [
-    ("icmp and host 10.244.1.3", []), ("udp port 8472", []), ("tcp port http", []),
+    ("icmp and host 10.244.1.3", []), ("udp port 8472", []), ("tcp port http", []), ("portrange 1-1024", []),
     ("net 10.244.0.0/16 or ether host 02:00:00:00:00:01", []), ("ip[8] < 64 and not arp", []),
     ("pod-a", ["pod-a"]), ("host web", ["web"]), ("dropped", ["dropped"]), ("cni0", ["cni0"]),
 ])

@@ -52,7 +52,7 @@ PCAP_WORDS = frozenset("""
     tcp-push tcp-ack tcp-urg tcp-ece tcp-cwr
 """.split())
 _TOKEN = re.compile(r"[A-Za-z0-9_.:/-]+")
-_NUMBER = re.compile(r"(0x[0-9a-fA-F]+|[0-9]+)")
+_NUMBER = re.compile(r"(0x[0-9a-fA-F]+|[0-9]+(-[0-9]+)?)")  # and a portrange's 1000-2000
 _MAC_OR_V6 = re.compile(r"[0-9a-fA-F:.]+(/[0-9]+)?")
 
 
