@@ -273,7 +273,8 @@ def compile_probes(  # type: ignore[no-untyped-def]
         cflags.append("-DFILTER_NETNS=1")
     header = schema_header(snaplen, kprobes=[h.hook for h in hooks if h.mode == HookMode.KPROBE],
                            fentries=[h.hook for h in hooks if h.mode == HookMode.FENTRY])
-    pcap = filter_header(flt.expr, *compile_both(flt.expr), flt.inner) if flt.expr else \
+    expr = flt.kernel_expr
+    pcap = filter_header(expr, *compile_both(expr), flt.looks_inside) if expr else \
         filter_header(None, None, None, False)
     # brt_schema.h and brt_filter.h live only while bcc compiles: it reads the includes then
     with tempfile.TemporaryDirectory(prefix="brt-cgen-") as gen:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+from collections.abc import Callable
 from enum import IntEnum
 from functools import cache
 
@@ -117,3 +118,52 @@ def offline_matches(expr: str, dlt: Dlt, packets: list[bytes]) -> list[bool]:
             lib.pcap_freecode(ctypes.byref(prog))
     finally:
         lib.pcap_close(p)
+
+
+class _Compiled:
+    """One expression compiled for one link type, freed with the object."""
+
+    def __init__(self, expr: str, dlt: Dlt) -> None:
+        self._lib = _lib()
+        self.prog = _Prog()
+        p = self._lib.pcap_open_dead(int(dlt), SNAPLEN)
+        if not p:
+            raise BrtraceError("libpcap: pcap_open_dead failed")
+        try:
+            code = ctypes.byref(self.prog)
+            if self._lib.pcap_compile(p, code, expr.encode(), 1, PCAP_NETMASK_UNKNOWN) != 0:
+                err = (self._lib.pcap_geterr(p) or b"").decode(errors="replace")
+                raise BrtraceError(f"bad filter expression {expr!r}: {err}", 2)
+        finally:
+            self._lib.pcap_close(p)
+        self._live = True
+
+    def __call__(self, pkt: bytes) -> bool:
+        hdr = _PktHdr(0, 0, len(pkt), len(pkt))
+        return bool(self._lib.pcap_offline_filter(ctypes.byref(self.prog), ctypes.byref(hdr), pkt))
+
+    def __del__(self) -> None:
+        if getattr(self, "_live", False):
+            self._live = False
+            self._lib.pcap_freecode(ctypes.byref(self.prog))
+
+
+def offline_filter(expr: str) -> Callable[[bytes, bool], bool]:
+    """libpcap's verdict on stored headers, compiled once (the TUI's filter box:
+    ``tracer/pcapf/offline.ExprCompiler``, injected by the CLI): the Ethernet
+    program for a frame, the raw-IP one for headers that start at the IP
+    header. An expression with no meaning without a link layer (``arp``)
+    never matches bare IP headers, as in the kernel. BrtraceError (one line)
+    when it does not compile."""
+    l2 = _Compiled(expr, Dlt.EN10MB)
+    try:
+        l3: _Compiled | None = _Compiled(expr, Dlt.RAW)
+    except BrtraceError:
+        l3 = None
+
+    def test(headers: bytes, is_l3: bool) -> bool:
+        if is_l3:
+            return l3 is not None and l3(headers)
+        return l2(headers)
+
+    return test

@@ -3,7 +3,10 @@
 The loader turns it into ``-D`` cflags for the C program, so that packets of
 other flows cost one header parse and no event. A pcap-filter expression
 (``expr``) travels as text: the loader compiles it with libpcap and writes it
-into the program as brt_filter.h (tracer/pcapf). Pure: no bcc here.
+into the program as brt_filter.h (tracer/pcapf). ``--host/--proto/--port``
+are shorthands of an expression (``shorthand_expr``): they run as the fixed
+filter when it is equivalent (``fast_path``), else as part of the expression.
+Pure: no bcc here.
 """
 
 from __future__ import annotations
@@ -39,6 +42,39 @@ class TraceFilter:
     inner: bool = False  # expr also matches the frame inside VXLAN (and so its outer packet)
     topo_vxlan_port: int = 0  # a VXLAN device's dstport in the topology besides the two above
 
+    @property
+    def shorthand(self) -> str | None:
+        """``--host/--proto/--port`` as the pcap expression they stand for."""
+        return shorthand_expr(self.host, self.proto, self.port)
+
+    @property
+    def expression(self) -> str | None:
+        """The one expression this filter means: the shorthands' and the user's, ANDed."""
+        parts = [x for x in (self.shorthand, self.expr) if x]
+        return " and ".join(f"({x})" for x in parts) if len(parts) > 1 else (parts[0] if parts else None)
+
+    @property
+    def looks_inside(self) -> bool:
+        """Whether the expression also matches the frame inside VXLAN: with
+        ``--inner``, and always with a shorthand (``--host`` has always
+        matched the outer or the VXLAN-inner packet: ``--host H`` is
+        ``--inner 'host H'``)."""
+        return self.inner or self.shorthand is not None
+
+    @property
+    def fast_path(self) -> bool:
+        """Whether the shorthands run as brtrace.c's fixed -D filter rather than
+        as the translated expression: only when nothing else is asked and the
+        fixed filter selects the same packets (``tests/kernel/test_pcap_filter.py``
+        holds it to the expression): its port test reads ICMP's id and
+        sequence too, so ``--port`` alone, or with ``--proto icmp``, is not."""
+        return self.expr is None and (self.port is None or self.proto in ("tcp", "udp"))
+
+    @property
+    def kernel_expr(self) -> str | None:
+        """What the loader compiles into brt_filter.h (None: the fixed filter alone)."""
+        return None if self.fast_path else self.expression
+
     def __post_init__(self) -> None:
         for a in ((self.host,) if self.host else ()) + self.fib_addrs:
             try:
@@ -49,7 +85,9 @@ class TraceFilter:
             raise BrtraceError(f"unknown protocol {self.proto!r} (use icmp, tcp or udp)", 2)
         if self.port is not None and not 0 < self.port < 65536:
             raise BrtraceError(f"port out of range: {self.port}", 2)
-        if self.inner and not self.expr:
+        if self.port is not None and self.proto == "icmp":
+            raise BrtraceError("--port is a TCP or UDP port: it selects nothing with --proto icmp", 2)
+        if self.inner and not self.expression:
             raise BrtraceError("--inner needs a filter expression (e.g. 'icmp and host 10.244.1.3')", 2)
 
     def cflags(self) -> list[str]:
@@ -58,12 +96,13 @@ class TraceFilter:
             out.append(f"-DVXLAN_PORT3={self.topo_vxlan_port}")
         if self.icmp_id is not None:
             out.append(f"-DFILTER_ICMP_ID={self.icmp_id}")
-        if self.host:
-            out.append(f"-DFILTER_HOST={be32(self.host)}U")
-        if self.proto:
-            out.append(f"-DFILTER_PROTO={PROTOS[self.proto]}")
-        if self.port is not None:
-            out.append(f"-DFILTER_PORT={self.port}")
+        if self.fast_path:  # else the shorthands are part of kernel_expr
+            if self.host:
+                out.append(f"-DFILTER_HOST={be32(self.host)}U")
+            if self.proto:
+                out.append(f"-DFILTER_PROTO={PROTOS[self.proto]}")
+            if self.port is not None:
+                out.append(f"-DFILTER_PORT={self.port}")
         for macro, addr in zip(("FIB_ADDR_A", "FIB_ADDR_B"), self.fib_addrs, strict=False):
             out.append(f"-D{macro}={be32(addr)}U")
         if self.only_drops:
@@ -85,6 +124,22 @@ class TraceFilter:
         if self.only_drops:
             parts.append("drops only")
         return " and ".join(parts) or "all packets"
+
+
+def shorthand_expr(host: str | None, proto: str | None, port: int | None) -> str | None:
+    """The pcap-filter expression ``--host/--proto/--port`` stand for: the one
+    place that says what they mean. IPv4 only, as brtrace's fixed filter:
+    ``ip proto N`` rather than ``tcp`` (which also means IPv6); ``--port`` is
+    a TCP or UDP port (``tcp port N`` with ``--proto tcp``)."""
+    parts = []
+    if host:
+        parts.append(f"host {host}")
+    if proto:
+        parts.append(f"ip proto {PROTOS[proto]}")
+    if port is not None:
+        parts.append(f"{proto} port {port}" if proto in ("tcp", "udp")
+                     else f"ip and (tcp port {port} or udp port {port})")
+    return " and ".join(parts) or None
 
 
 def with_topology(flt: TraceFilter, topo: Topology) -> TraceFilter:

@@ -28,6 +28,7 @@ from textual.widgets import Footer, Input, Static
 from tracer.correlate import Correlator
 from tracer.correlate.pairing import PacketBook
 from tracer.model import SourceStats
+from tracer.pcapf.offline import ExprCompiler
 from tracer.record.spill import SeenSpill
 from tracer.render.inert import inert
 from tracer.source import EventSource, SourceInfo
@@ -84,7 +85,8 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving, Playback):
                  runner: Runner | None = None, label: str = "", recording: str = "",
                  save_dir: str | os.PathLike[str] = ".", rate_interval: float | None = 1.0,
                  clock: Callable[[], float] = time.monotonic, teach: str | None = None,
-                 step: bool = False, step_ms: int | None = None) -> None:
+                 step: bool = False, step_ms: int | None = None,
+                 compile_filter: ExprCompiler | None = None) -> None:
         super().__init__()
         info = source.info if source is not None else None
         topo = topology or (info.topology if info else Topology())
@@ -104,6 +106,10 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving, Playback):
         self._label = self.facts.source
         self._nodes_note = getattr(source, "nodes_note", None)  # across nodes: clocks (tracer/remote)
         self.filter_text = ""
+        self.compile_filter = compile_filter  # pcap expressions in the filter box (probes/pcap.py)
+        self.pcap = None
+        self._pcap_shown = set()
+        self._filter_timer = None
         self.save_dir = Path(save_dir)
         self.saved = []
         self._rate_interval, self._clock = rate_interval, clock
@@ -126,7 +132,8 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving, Playback):
         with Horizontal(id="middle"):
             with Vertical(id="packets-pane"):
                 yield Static(Text(header(False), style="bold"), id="packets-header")
-                yield Input(placeholder="filter: netns, device, status, address…", id="filter")
+                yield Input(placeholder="filter: pcap expression, or netns, device, status, address…",
+                            id="filter")
                 yield PacketList(self.book.packets, id="packets")
             yield JourneyTable(id="journey")
         yield DetailPane(id="detail")
@@ -230,7 +237,8 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving, Playback):
                             self.action_toggle_follow)
         yield SystemCommand("Save recording", "Write what was seen so far to a .brt file",
                             self.action_save)
-        yield SystemCommand("Filter packets", "Show packets matching text", self.action_filter)
+        yield SystemCommand("Filter packets", "A pcap expression (udp port 8472), or text in the rows",
+                            self.action_filter)
         yield SystemCommand("Next packet", "Select the next packet", self.action_next_packet)
         yield SystemCommand("Previous packet", "Select the previous packet", self.action_prev_packet)
 

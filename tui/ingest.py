@@ -94,6 +94,7 @@ class Ingest(AppState):
         self.facts.packets = len(self.book.packets)
         plist = self.query_one(PacketList)
         shown = [pid for pid in new if self._matches(pid)]
+        shown += self.filter_late(touched - set(new))
         if shown:
             plist.append(shown)
         plist.changed(touched)
@@ -119,4 +120,4 @@ class Ingest(AppState):
         gc.freeze()
 
     def _matches(self, pid: int) -> bool:
-        return not self.filter_text or self.filter_text in self.book.packets[pid].search_text()
+        return self.filter_shows(pid)

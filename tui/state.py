@@ -13,10 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from textual.app import App
+from textual.timer import Timer
 
 from tracer.correlate import Correlator
 from tracer.correlate.pairing import PacketBook
 from tracer.model import Hook, HookMode
+from tracer.pcapf.offline import ExprCompiler, ExprFilter
 from tracer.record.spill import SeenSpill
 from tracer.source import EventSource, SourceInfo
 from tracer.topology.model import Topology
@@ -40,6 +42,10 @@ class AppState(App[int]):
     held: list[Batch]  # batches that arrived while paused
     facts: StatusFacts
     filter_text: str
+    compile_filter: ExprCompiler | None  # libpcap, injected by the CLI (tui does not import probes)
+    pcap: ExprFilter | None  # the filter box's text as a pcap expression, when it compiles as one
+    _pcap_shown: set[int]  # packets the expression selected so far
+    _filter_timer: Timer | None  # a long list's filter, applied once typing pauses
     save_dir: Path
     saved: list[str]
     hook_modes: dict[Hook, HookMode]
@@ -56,6 +62,14 @@ class AppState(App[int]):
 
     def _show_status(self) -> None:
         self.query_one(StatusBar).show(self.facts)
+
+    def filter_shows(self, pid: int) -> bool:
+        """Whether the filter box lets packet ``pid`` in (``filtering.Filtering``)."""
+        raise NotImplementedError
+
+    def filter_late(self, touched: set[int]) -> list[int]:
+        """Changed packets the filter lets in only now (``filtering.Filtering``)."""
+        raise NotImplementedError
 
     def _show_packet(self, pid: int | None, to_last: bool) -> None:
         """Show packet ``pid`` in the journey pane (``selection.Selection``)."""

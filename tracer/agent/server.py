@@ -71,7 +71,7 @@ def trace_filter(req: pb.TraceRequest) -> TraceFilter:
                        host=req.host or None, proto=req.proto or None,
                        port=req.port if req.HasField("port") else None,
                        fib_addrs=tuple(req.fib_addrs), only_drops=req.only_drops,
-                       vxlan_port=req.vxlan_port or 8472)
+                       vxlan_port=req.vxlan_port or 8472, expr=req.expr or None, inner=req.inner)
 
 
 def _log(msg: str) -> None:
@@ -113,8 +113,8 @@ class AgentService(pbg.AgentServicer):  # type: ignore[misc]
         except wire.WireError as exc:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         try:
-            source = self.kern.open_source(trace_filter(request), request.snaplen or 128,
-                                           request.all_hooks)
+            flt = trace_filter(request)  # an expression: the loader compiles it with this node's libpcap
+            source = self.kern.open_source(flt, request.snaplen or 128, request.all_hooks)
         except BrtraceError as exc:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"{self.cfg.node}: {exc}")
         who = f"brtrace agent {self.cfg.node}: stream for {context.peer()}"
@@ -122,7 +122,8 @@ class AgentService(pbg.AgentServicer):  # type: ignore[misc]
         try:
             yield pb.TraceBatch(schema_version=wire.EVENT_SCHEMA_VERSION, node=self.cfg.node,
                                 ready=True, hooks=_hook_states(source.info.hooks),
-                                lost=source.stats().lost, read_to_ns=time.monotonic_ns())
+                                lost=source.stats().lost, read_to_ns=time.monotonic_ns(),
+                                expr=flt.expr or "")
             yield from self._stream(source, context)
         finally:
             source.close()

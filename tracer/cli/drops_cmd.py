@@ -50,7 +50,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tracer.cli.live import LiveOptions, open_live_source
-    from tracer.cli.record_cmd import check_expression, refuse_expr_on_agents
+    from tracer.cli.record_cmd import check_expression
     from tracer.drops import DropTable
     from tracer.filter import TraceFilter
     from tracer.topology.discover import discover
@@ -61,7 +61,6 @@ def run(args: argparse.Namespace) -> int:
                       expr=expr, inner=args.inner)
     _check(args)
     if args.agents:  # every node's drops through its agent (tracer/remote)
-        refuse_expr_on_agents(flt)
         from tracer.remote.cli import open_session
         from tracer.remote.source import RemoteSource
 

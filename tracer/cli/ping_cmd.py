@@ -141,10 +141,12 @@ def _runner(args: argparse.Namespace, opts: LiveOptions, topo: Topology, dest: s
 
 def _tui(args: argparse.Namespace, opts: LiveOptions, topo: Topology, dest: str, src: Netns) -> int:
     """Open the TUI on a live ping; returns once the probes are detached."""
+    from probes.pcap import offline_filter
     from tui.app import BrtraceApp
 
     app = BrtraceApp(topology=topo, runner=_runner(args, opts, topo, dest, src),
-                     label=f"live ping {dest} from {src.label}", recording=opts.record)
+                     label=f"live ping {dest} from {src.label}", recording=opts.record,
+                     compile_filter=offline_filter)
     try:
         app.run()
     finally:

@@ -71,14 +71,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
-def refuse_expr_on_agents(flt: TraceFilter) -> None:
-    """The agent wire (TraceRequest) carries the fixed filter only: an expression
-    would be dropped on the way, so it is refused rather than ignored."""
-    if flt.expr:
-        raise BrtraceError("a filter expression does not reach agents yet: with --agents use "
-                           "--host/--proto/--port", 2)
-
-
 def build_filter(args: argparse.Namespace) -> TraceFilter:
     from tracer.filter import TraceFilter
 
@@ -103,7 +95,6 @@ def open_live(args: argparse.Namespace, what: str,
     if not 0 < args.duration <= 3600:
         raise BrtraceError("--duration must be between 0 and 3600 seconds", 2)
     if getattr(args, "agents", ""):  # across nodes: the agents trace (tracer/remote), no root here
-        refuse_expr_on_agents(flt)
         from tracer.remote.cli import open_session
         from tracer.remote.source import RemoteSource
 

@@ -58,10 +58,11 @@ def run(args: argparse.Namespace) -> int:
 
         texts(args.lang)
     source = ReplaySource(args.file, speed=args.speed)
+    from probes.pcap import offline_filter
     from tui.app import BrtraceApp
 
     app = BrtraceApp(source, label=f"replay {args.file}", teach=args.lang if args.explain else None,
-                     step=args.step, step_ms=args.step_ms)
+                     step=args.step, step_ms=args.step_ms, compile_filter=offline_filter)
     try:
         app.run()
     finally:

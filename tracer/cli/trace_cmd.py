@@ -44,10 +44,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _tui(source: EventSource, what: str, recording: str, cmd: list[str]) -> int:
+    from probes.pcap import offline_filter
     from tui.app import BrtraceApp
 
     proc = _start(cmd)
-    app = BrtraceApp(source, label=f"live trace: {what}", recording=recording)
+    app = BrtraceApp(source, label=f"live trace: {what}", recording=recording, compile_filter=offline_filter)
     try:
         app.run()
     finally:

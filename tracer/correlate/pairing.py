@@ -213,11 +213,24 @@ def hops_of(p: Packet, corr: Correlator, topo: Topology) -> tuple[tuple[Hop, ...
         rep = corr.icmp_journey(ICMP_ECHOREPLY, p.ident, p.seq)
         return (tuple(build_hops(req, topo)) if req else (),
                 tuple(build_hops(rep, topo)) if rep else ())
+    key = packet_key(p)
     for j in corr.journeys.values():
-        if j.events and j.events[0].ts_ns == p.t0 and _what(j) == p.what:
+        if j.events and journey_key(j) == key:
             hops = tuple(build_hops(j, topo))
             return ((), hops) if j.is_reply() else (hops, ())
     return (), ()
+
+
+def packet_key(p: Packet) -> tuple[object, ...]:
+    """What finds a packet's journeys again in a correlator re-fed with its
+    events (``hops_of``, the TUI's pcap filter over light rows)."""
+    return ("echo", p.ident, p.seq) if p.echo else (p.t0, p.what)
+
+
+def journey_key(j: Journey) -> tuple[object, ...]:
+    """``packet_key`` of the packet journey ``j`` belongs to (``j`` has events)."""
+    echo = _echo(j)
+    return ("echo", *echo) if echo is not None else (j.events[0].ts_ns, _what(j))
 
 
 def _echo(j: Journey) -> tuple[int, int] | None:

@@ -147,23 +147,27 @@ class AgentClient:
         """Start the stream in a thread feeding ``out``; its first item means every hook is live."""
         req = pb.TraceRequest(host=flt.host or "", proto=flt.proto or "", fib_addrs=list(flt.fib_addrs),
                               only_drops=flt.only_drops, vxlan_port=flt.vxlan_port, snaplen=snaplen,
-                              all_hooks=all_hooks, schema_version=wire.EVENT_SCHEMA_VERSION)
+                              all_hooks=all_hooks, schema_version=wire.EVENT_SCHEMA_VERSION,
+                              expr=flt.expr or "", inner=flt.inner)
         if flt.icmp_id is not None:
             req.icmp_id = flt.icmp_id
         if flt.port is not None:
             req.port = flt.port
         call = self._stub.Trace(req, metadata=self._meta)
         self._call = call
-        th = threading.Thread(target=self._read, args=(call, out), daemon=True,
+        th = threading.Thread(target=self._read, args=(call, out, flt.expr or ""), daemon=True,
                               name=f"brt-remote-{self.name}")
         th.start()
         return th
 
-    def _read(self, call: Sequence[pb.TraceBatch], out: queue.Queue[StreamItem]) -> None:
+    def _read(self, call: Sequence[pb.TraceBatch], out: queue.Queue[StreamItem], expr: str) -> None:
         who = f"agent {self.name} ({self.addr})"
         why = "stream ended"
         try:
             for msg in call:
+                if msg.ready and msg.expr != expr:  # an agent older than the field ignored it
+                    raise wire.WireError(f"{who} did not apply the filter expression {expr!r} "
+                                         "(an older brtrace agent): upgrade it, or use --host/--proto/--port")
                 out.put(StreamItem(self.name, wire.records_of(msg, who), ready=msg.ready))
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.CANCELLED:

@@ -37,6 +37,7 @@ class StatusFacts:
     diagnosis: str = ""  # the selected packet's cause and fix, "" = none
     teach: str = ""  # teaching mode's language, "" = off (said here, not in a toast over this line)
     step: str = ""  # step playback: "" = off, else "→ next hop", "every 500 ms", "stopped", "at the end"
+    filter_note: str = ""  # why the filter box's text selects nothing, "" = it is fine
 
 
 def status_text(f: StatusFacts) -> Text:
@@ -56,6 +57,8 @@ def status_text(f: StatusFacts) -> Text:
         t.append(f"  step {f.step}", style="bold cyan")
     if f.teach:
         t.append(f"  explain ({f.teach})", style="bold green")
+    if f.filter_note:
+        t.append("  " + inert(f.filter_note), style="bold yellow")
     if f.diagnosis:
         t.append("  ✗ " + inert(f.diagnosis), style="bold red")
     t.append("  rec ")

@@ -51,7 +51,7 @@ class TopologyReply(_message.Message):
     def __init__(self, node: _Optional[str] = ..., topology_json: _Optional[bytes] = ...) -> None: ...
 
 class TraceRequest(_message.Message):
-    __slots__ = ("icmp_id", "host", "proto", "port", "fib_addrs", "only_drops", "vxlan_port", "snaplen", "all_hooks", "schema_version")
+    __slots__ = ("icmp_id", "host", "proto", "port", "fib_addrs", "only_drops", "vxlan_port", "snaplen", "all_hooks", "schema_version", "expr", "inner")
     ICMP_ID_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     PROTO_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +62,8 @@ class TraceRequest(_message.Message):
     SNAPLEN_FIELD_NUMBER: _ClassVar[int]
     ALL_HOOKS_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXPR_FIELD_NUMBER: _ClassVar[int]
+    INNER_FIELD_NUMBER: _ClassVar[int]
     icmp_id: int
     host: str
     proto: str
@@ -72,10 +74,12 @@ class TraceRequest(_message.Message):
     snaplen: int
     all_hooks: bool
     schema_version: int
-    def __init__(self, icmp_id: _Optional[int] = ..., host: _Optional[str] = ..., proto: _Optional[str] = ..., port: _Optional[int] = ..., fib_addrs: _Optional[_Iterable[str]] = ..., only_drops: _Optional[bool] = ..., vxlan_port: _Optional[int] = ..., snaplen: _Optional[int] = ..., all_hooks: _Optional[bool] = ..., schema_version: _Optional[int] = ...) -> None: ...
+    expr: str
+    inner: bool
+    def __init__(self, icmp_id: _Optional[int] = ..., host: _Optional[str] = ..., proto: _Optional[str] = ..., port: _Optional[int] = ..., fib_addrs: _Optional[_Iterable[str]] = ..., only_drops: _Optional[bool] = ..., vxlan_port: _Optional[int] = ..., snaplen: _Optional[int] = ..., all_hooks: _Optional[bool] = ..., schema_version: _Optional[int] = ..., expr: _Optional[str] = ..., inner: _Optional[bool] = ...) -> None: ...
 
 class TraceBatch(_message.Message):
-    __slots__ = ("schema_version", "node", "snaplen", "records", "reasons", "syms", "lost", "events", "ready", "hooks", "read_to_ns")
+    __slots__ = ("schema_version", "node", "snaplen", "records", "reasons", "syms", "lost", "events", "ready", "hooks", "read_to_ns", "expr")
     class ReasonsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -101,6 +105,7 @@ class TraceBatch(_message.Message):
     READY_FIELD_NUMBER: _ClassVar[int]
     HOOKS_FIELD_NUMBER: _ClassVar[int]
     READ_TO_NS_FIELD_NUMBER: _ClassVar[int]
+    EXPR_FIELD_NUMBER: _ClassVar[int]
     schema_version: int
     node: str
     snaplen: int
@@ -112,7 +117,8 @@ class TraceBatch(_message.Message):
     ready: bool
     hooks: _containers.RepeatedCompositeFieldContainer[HookState]
     read_to_ns: int
-    def __init__(self, schema_version: _Optional[int] = ..., node: _Optional[str] = ..., snaplen: _Optional[int] = ..., records: _Optional[bytes] = ..., reasons: _Optional[_Mapping[int, str]] = ..., syms: _Optional[_Mapping[int, str]] = ..., lost: _Optional[int] = ..., events: _Optional[int] = ..., ready: _Optional[bool] = ..., hooks: _Optional[_Iterable[_Union[HookState, _Mapping]]] = ..., read_to_ns: _Optional[int] = ...) -> None: ...
+    expr: str
+    def __init__(self, schema_version: _Optional[int] = ..., node: _Optional[str] = ..., snaplen: _Optional[int] = ..., records: _Optional[bytes] = ..., reasons: _Optional[_Mapping[int, str]] = ..., syms: _Optional[_Mapping[int, str]] = ..., lost: _Optional[int] = ..., events: _Optional[int] = ..., ready: _Optional[bool] = ..., hooks: _Optional[_Iterable[_Union[HookState, _Mapping]]] = ..., read_to_ns: _Optional[int] = ..., expr: _Optional[str] = ...) -> None: ...
 
 class SendProbesRequest(_message.Message):
     __slots__ = ("netns", "dest", "ident", "count", "interval", "size")
