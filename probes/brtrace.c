@@ -950,6 +950,10 @@ int brt_tp_fib6_table_lookup(struct bpf_raw_tracepoint_args *ctx)
     RD(type, res, OFF_F6R_TYPE);
     RD(nh, res, OFF_F6R_NH);
     ev->fib_err = fib6_type_err(type);
+    if (ev->fib_err && ev->fib_table == 255) { /* RT6_TABLE_LOCAL: every lookup tries it first */
+        bpf_ringbuf_discard(ev, 0);
+        return 0;
+    }
     bpf_probe_read_kernel(ev->saddr6, 16, flp + OFF_FLOWI6_SADDR);
     bpf_probe_read_kernel(ev->daddr6, 16, flp + OFF_FLOWI6_DADDR);
     __builtin_memcpy(&ev->outer.saddr, &ev->saddr6[12], 4);

@@ -24,7 +24,7 @@ from typing import Any
 
 from tracer.errors import BrtraceError
 from tracer.netns import enter
-from tracer.topology.build import AF_INET, netns_from_dump, topology_from_dumps
+from tracer.topology.build import AF_INET, AF_INET6, netns_from_dump, topology_from_dumps
 from tracer.topology.candidates import Candidate, candidates, selected
 from tracer.topology.model import Topology
 
@@ -131,7 +131,7 @@ def _dump_one(cand: Candidate) -> tuple[dict[str, Any], Any]:
             "name": cand.name, "inode": cand.inode, "is_init": cand.is_init, "pids": cand.pids,
             "links": links,
             "addrs": [plain(m) for m in ipr.get_addr()],
-            "routes": [plain(m) for m in ipr.route("dump", family=AF_INET)],
+            "routes": [plain(m) for fam in (AF_INET, AF_INET6) for m in ipr.route("dump", family=fam)],
             "neighbours": [plain(m) for m in ipr.get_neighbours(family=AF_INET)],
             "fdb": [plain(m) for m in ipr.fdb("dump")],
             "nsids": {},
