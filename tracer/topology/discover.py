@@ -28,7 +28,7 @@ from tracer.topology.build import AF_INET, AF_INET6, netns_from_dump, topology_f
 from tracer.topology.candidates import Candidate, candidates, selected
 from tracer.topology.model import Topology
 
-SYSCTLS = ("net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter",
+SYSCTLS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding", "net.ipv4.conf.all.rp_filter",
            "net.bridge.bridge-nf-call-iptables")
 
 
@@ -51,7 +51,9 @@ def plain(obj: Any) -> Any:
 
 def _read_sysctls(devices: Iterable[str]) -> dict[str, str]:
     """Forwarding-relevant sysctls of the calling thread's netns (missing ones are left out)."""
-    keys = list(SYSCTLS) + [f"net.ipv4.conf.{d}.rp_filter" for d in devices]
+    devs = list(devices)
+    keys = (list(SYSCTLS) + [f"net.ipv4.conf.{d}.rp_filter" for d in devs]
+            + [f"net.ipv6.conf.{d}.disable_ipv6" for d in devs])
     out = {}
     for key in keys:
         head, _, dev_tail = key.partition(".conf.")
