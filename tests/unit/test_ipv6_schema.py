@@ -16,8 +16,12 @@ import pytest
 
 from tests.support.synth import flannel_batch
 from tracer.correlate.columns import columns, key_tuples
-from tracer.correlate.journey import packet_key
+from tracer.correlate.journey import Hop, packet_key
+from tracer.correlate.vocab import Verb
+from tracer.explain import explain
+from tracer.headers import decode
 from tracer.model import ICMP_ECHO, IPPROTO_ICMPV6, Event, Hook, L4Key
+from tracer.ndp import ndp_name
 from tracer.record import RecordWriter, open_recording
 from tracer.record.raw import decode_raw, encode_raw
 from tracer.record.rowsums import row_sums
@@ -121,3 +125,24 @@ def test_column_keys_match_packet_keys_for_icmpv6() -> None:
     assert got == [packet_key(e) for e in evs]
     assert got[0] == got[1] == ("icmp", ICMP_ECHO, 0xB702, 1)
     assert got[2] is not None and got[2][:2] == ("ip", IPPROTO_ICMPV6) and evs[2].key.is_ndp
+
+
+def test_ipv6_headers_decode_with_extension_headers_and_ndp_target() -> None:
+    """tracer/headers.py skips extension headers as the probes do and names the NDP target."""
+    from scapy.layers.inet6 import ICMPv6ND_NS, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop
+    from scapy.layers.l2 import Ether
+
+    frame = bytes(Ether() / IPv6(src="fd00:172:16::11", dst="ff02::1:ff00:21") / IPv6ExtHdrHopByHop()
+                  / IPv6ExtHdrDestOpt() / ICMPv6ND_NS(tgt="fd00:172:16::21"))
+    layers = decode(frame)
+    assert [x["layer"] for x in layers] == ["ethernet", "ipv6", "icmpv6"]
+    assert layers[1]["src"] == "fd00:172:16::11" and layers[1]["proto"] == "icmpv6"
+    assert layers[2]["name"] == "neighbor-solicitation" and layers[2]["target"] == "fd00:172:16::21"
+
+
+def test_ndp_is_named_and_taught_as_arp_is() -> None:
+    ns = L4Key(1, 2, IPPROTO_ICMPV6, icmp_type=135, saddr6=A6, daddr6=B6)
+    assert ndp_name(ns) == "ndp neighbor-solicitation" and ndp_name(L4Key(1, 2, 1)) is None
+    hop = Hop(1, 0, netns="bridge-host", dev="br0", kind="bridge", verb=Verb.BRIDGE_FLOOD, action="flooded",
+              events=(Event(1, 0, Hook.NETIF_RECEIVE_SKB, 1, 1, 1, "br0", 86, outer=ns),))
+    assert "IPv6's ARP" in explain(hop) and "ARP" in explain(hop, "zh")
