@@ -65,10 +65,12 @@
 #define MAC_UNSET 0xffff
 #define ETH_IP 0x0800
 #define ETH_ARP 0x0806
+#define ETH_IPV6 0x86DD
 #define ETH_8021Q 0x8100
 #define PROTO_ICMP 1
 #define PROTO_TCP 6
 #define PROTO_UDP 17
+#define PROTO_ICMPV6 58
 
 #define L2_HOOK 0
 #define L3_HOOK 1
@@ -122,6 +124,8 @@ struct brt_parsed {
     u8 dst_mac[6];
     u8 inner_src_mac[6];
     u8 inner_dst_mac[6];
+    u8 saddr6[16];  /* the IPv6 key's addresses (brt_event.saddr6) */
+    u8 daddr6[16];
     u8 flags;
     u8 inner_l2;    /* buffer offset of the VXLAN-inner frame (pcap --inner) */
 };
@@ -176,6 +180,61 @@ static __always_inline u32 parse_ip(u8 *b, u32 n, u32 off, struct brt_key *k)
     return l4;
 }
 
+/* IPv6: the fixed header, then at most IP6_EXT_MAX extension headers skipped
+ * (hop-by-hop 0, routing 43, destination options 60: (len + 1) * 8 bytes;
+ * fragment 44: 8 bytes, and a later fragment has no L4 header), then the
+ * first 8 bytes of L4. The key holds the addresses' last 4 bytes (what
+ * packet keys compare), the flow label's low 16 bits as ip_id, the hop limit
+ * as ttl; a6/b6 the whole addresses, and v6 |= bit once the header is read.
+ * ICMPv6 echo puts its id and sequence where ICMP's go. Returns the L4
+ * offset or 0. */
+#define IP6_EXT_MAX 4
+static __always_inline u32 parse_ip6(u8 *b, u32 n, u32 off, struct brt_key *k, u8 *a6, u8 *b6,
+                                     u8 *v6, u8 bit)
+{
+    if (off + 40 > n || (HB(b, off) >> 4) != 6)
+        return 0;
+    __builtin_memcpy(a6, &b[(off + 8) & (HDR_BUF - 1)], 16);
+    __builtin_memcpy(b6, &b[(off + 24) & (HDR_BUF - 1)], 16);
+    *v6 |= bit;
+    k->saddr = hb32(b, off + 20);
+    k->daddr = hb32(b, off + 36);
+    k->ip_id = hb16(b, off + 2);
+    k->ttl = HB(b, off + 7);
+    k->icmp_type = 0xff;
+    u8 nh = HB(b, off + 6);
+    u32 l4 = off + 40;
+#pragma unroll
+    for (int i = 0; i < IP6_EXT_MAX; i++) {
+        if (nh != 0 && nh != 43 && nh != 60 && nh != 44)
+            break;
+        if (l4 + 8 > n)
+            return 0;
+        if (nh == 44 && (hb16(b, l4 + 2) & 0xfff8)) {
+            k->proto = HB(b, l4); /* a later fragment: no L4 header */
+            return 0;
+        }
+        u32 len = nh == 44 ? 8 : (HB(b, l4 + 1) + 1) * 8;
+        nh = HB(b, l4);
+        l4 += len;
+    }
+    k->proto = nh;
+    if (l4 + 8 > n)
+        return 0;
+    if (nh == PROTO_ICMPV6) {
+        k->icmp_type = HB(b, l4);
+        k->icmp_code = HB(b, l4 + 1);
+        if (k->icmp_type == 128 || k->icmp_type == 129) {
+            k->sport = hb16(b, l4 + 4);
+            k->dport = hb16(b, l4 + 6);
+        }
+    } else if (nh == PROTO_TCP || nh == PROTO_UDP) {
+        k->sport = hb16(b, l4);
+        k->dport = hb16(b, l4 + 2);
+    }
+    return l4;
+}
+
 static __always_inline void parse_arp(u8 *b, u32 n, u32 off, struct brt_key *k)
 {
     if (off + 28 > n)
@@ -222,13 +281,20 @@ static __always_inline void parse_vxlan(u8 *b, u32 n, u32 l4off, struct brt_pars
     else if (l3 && it == ETH_ARP) {
         parse_arp(b, n, l3, &p->inner);
         p->flags |= BRT_F_INNER;
+    } else if (l3 && it == ETH_IPV6) {
+        parse_ip6(b, n, l3, &p->inner, p->saddr6, p->daddr6, &p->flags, BRT_F_INNER_V6);
+        if (p->flags & BRT_F_INNER_V6)
+            p->flags |= BRT_F_INNER;
     }
 }
 
 static __always_inline int key_match(struct brt_key *k)
 {
-#ifdef FILTER_ICMP_ID
-    if (k->proto != PROTO_ICMP || (k->icmp_type != 0 && k->icmp_type != 8) || k->sport != FILTER_ICMP_ID)
+#ifdef FILTER_ICMP_ID /* an echo of ICMP or ICMPv6 */
+    if (k->proto == PROTO_ICMP ? (k->icmp_type != 0 && k->icmp_type != 8)
+                               : (k->proto != PROTO_ICMPV6 || (k->icmp_type != 128 && k->icmp_type != 129)))
+        return 0;
+    if (k->sport != FILTER_ICMP_ID)
         return 0;
 #endif
 #ifdef FILTER_HOST
@@ -510,6 +576,10 @@ static __always_inline void parse_skb(struct brt_skbf *f, u8 *b, u32 n, u32 star
             parse_vxlan(b, n, l4, p);
     } else if (p->ethertype == ETH_ARP) {
         parse_arp(b, n, off, &p->outer);
+    } else if (p->ethertype == ETH_IPV6) {
+        u32 l4 = parse_ip6(b, n, off, &p->outer, p->saddr6, p->daddr6, &p->flags, BRT_F_V6);
+        if (l4)
+            parse_vxlan(b, n, l4, p);
     }
 }
 
@@ -662,6 +732,10 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     __builtin_memcpy(ev->dst_mac, p.dst_mac, 6);
     __builtin_memcpy(ev->inner_src_mac, p.inner_src_mac, 6);
     __builtin_memcpy(ev->inner_dst_mac, p.inner_dst_mac, 6);
+    if (p.flags & (BRT_F_V6 | BRT_F_INNER_V6)) {
+        __builtin_memcpy(ev->saddr6, p.saddr6, 16);
+        __builtin_memcpy(ev->daddr6, p.daddr6, 16);
+    }
     ev->flags = p.flags | (l3 ? BRT_F_L3 : 0);
     copy_headers(ev, s->hdr, n, &f, start);
     events.ringbuf_submit(ev, 0);
@@ -885,6 +959,67 @@ int brt_tp_fib_table_lookup(struct bpf_raw_tracepoint_args *ctx)
     if (ev->netns && NETNS_REFUSED(ev))
         return 0;
 #endif
+    events.ringbuf_submit(ev, 0);
+    return 0;
+}
+
+/* fib6_table_lookup(net, res, table, flp) (include/trace/events/fib6.h, read in
+ * 6.18): an IPv6 route lookup. Emitted as a route lookup (HOOK_FIB_TABLE_LOOKUP)
+ * with BRT_F_V6, the flow's addresses in saddr6/daddr6, so one route path in
+ * user space serves both families; tied to this CPU's packet like IPv4's.
+ * err as the tracepoint computes it: ip6_rt_type_to_error(res->fib6_type). */
+static __always_inline s32 fib6_type_err(u8 type)
+{
+    switch (type) {
+    case 7: return -113; /* RTN_UNREACHABLE (also the null entry: no route): -EHOSTUNREACH */
+    case 8: return -13;  /* RTN_PROHIBIT: -EACCES */
+    case 9: return -11;  /* RTN_THROW: -EAGAIN */
+    case 3: case 5: case 6: case 10: case 11: return -22; /* -EINVAL */
+    default: return 0;
+    }
+}
+
+int brt_tp_fib6_table_lookup(struct bpf_raw_tracepoint_args *ctx)
+{
+#ifdef ONLY_DROPS
+    return 0;
+#endif
+    u32 zero = 0;
+    struct brt_scratch *c = scratch.lookup(&zero);
+    if (!c || !c->cur_skb)
+        return 0; /* IPv6 lookups are kept only for a packet that just matched */
+    u64 now = bpf_ktime_get_ns();
+    if (now - c->cur_ts >= FIB_TIE_NS)
+        return 0;
+    void *res = (void *)ctx->args[1], *flp = (void *)ctx->args[3];
+    struct brt_event *ev = reserve(1, now);
+    if (!ev)
+        return 0;
+    ev->hook = HOOK_FIB_TABLE_LOOKUP;
+    ev->skb = c->cur_skb;
+    ev->flags = BRT_F_ROUTE | BRT_F_V6;
+    RD(ev->fib_table, (void *)ctx->args[2], OFF_F6T_ID);
+    u8 type = 0;
+    void *nh = 0;
+    RD(type, res, OFF_F6R_TYPE);
+    RD(nh, res, OFF_F6R_NH);
+    ev->fib_err = fib6_type_err(type);
+    if (ev->fib_err && ev->fib_table == 255) { /* RT6_TABLE_LOCAL: every lookup tries it first */
+        bpf_ringbuf_discard(ev, 0);
+        return 0;
+    }
+    bpf_probe_read_kernel(ev->saddr6, 16, flp + OFF_FLOWI6_SADDR);
+    bpf_probe_read_kernel(ev->daddr6, 16, flp + OFF_FLOWI6_DADDR);
+    __builtin_memcpy(&ev->outer.saddr, &ev->saddr6[12], 4);
+    __builtin_memcpy(&ev->outer.daddr, &ev->daddr6[12], 4);
+    ev->outer.icmp_type = 0xff;
+    RD(ev->outer.proto, flp, OFF_FLOWI6_PROTO);
+    RD(ev->fib_oif, flp, OFF_FLOWI6_OIF);
+    RD(ev->fib_iif, flp, OFF_FLOWI6_IIF);
+    if (nh && ev->fib_err == 0)
+        fill_nexthop(ev, nh + OFF_F6NH_NHC);
+    if (ev->netns && NETNS_REFUSED(ev))
+        return 0;
     events.ringbuf_submit(ev, 0);
     return 0;
 }

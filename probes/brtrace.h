@@ -19,7 +19,7 @@
 #endif
 
 struct brt_key {
-    u32 saddr;          /* network byte order */
+    u32 saddr;          /* network byte order; IPv6: the last 4 bytes (whole: brt_event.saddr6) */
     u32 daddr;
     u16 ip_id;          /* host order */
     u16 sport;          /* host order; ICMP echo id */
@@ -59,6 +59,8 @@ struct brt_event {
     u8 inner_src_mac[6];
     u8 inner_dst_mac[6];
     u8 fdb_mac[6];
+    u8 saddr6[16];      /* the IPv6 key's addresses (BRT_F_V6 outer, BRT_F_INNER_V6 inner) */
+    u8 daddr6[16];
     u16 hdr_len;
     struct brt_key outer;
     struct brt_key inner;

@@ -26,7 +26,7 @@ from probes import childload, kernel
 from probes.btf import BTF, BTFError
 from probes.cgen import HEADER_NAME, schema_header
 from probes.drain import RingDrain
-from probes.offsets import drop_reason_names, offset_macros
+from probes.offsets import MEMBERS, drop_reason_names, offset_macros
 from probes.pcap import compile_both
 from probes.ringbuf import RingBuffer
 from tracer.errors import BrtraceError, NeedRoot
@@ -114,7 +114,8 @@ class Plan:
 
 
 def _plan_key() -> str:
-    """Same boot and same loaded modules (a module adds tracepoints and functions)."""
+    """Same boot, same loaded modules (a module adds tracepoints and functions), and
+    the same struct members and hooks asked for."""
     try:
         with open("/proc/sys/kernel/random/boot_id") as f:
             boot = f.read().strip()
@@ -125,7 +126,9 @@ def _plan_key() -> str:
             mods = sorted(line.split(" ", 1)[0] for line in f)
     except OSError:  # CONFIG_MODULES off: everything is built in
         mods = []
-    h = hashlib.sha256("\n".join([boot, kernel.release(), *mods]).encode()).hexdigest()
+    # and what the plan is made of here: another brtrace (a new member, a new hook) asks anew
+    wanted = [f"{m}={st}.{p}" for m, (st, p) in sorted(MEMBERS.items())] + [h.target for h in Hook]
+    h = hashlib.sha256("\n".join([boot, kernel.release(), *mods, *wanted]).encode()).hexdigest()
     return h[:32]
 
 

@@ -33,6 +33,15 @@ MEMBERS: dict[str, tuple[str, str]] = {
     "OFF_NHC_GW": ("fib_nh_common", "nhc_gw"),
     "OFF_NHC_GW_FAMILY": ("fib_nh_common", "nhc_gw_family"),
     "OFF_NBP_DEV": ("net_bridge_port", "dev"),
+    "OFF_FLOWI6_OIF": ("flowi6", "__fl_common.flowic_oif"),
+    "OFF_FLOWI6_IIF": ("flowi6", "__fl_common.flowic_iif"),
+    "OFF_FLOWI6_PROTO": ("flowi6", "__fl_common.flowic_proto"),
+    "OFF_FLOWI6_SADDR": ("flowi6", "saddr"),
+    "OFF_FLOWI6_DADDR": ("flowi6", "daddr"),
+    "OFF_F6R_NH": ("fib6_result", "nh"),
+    "OFF_F6R_TYPE": ("fib6_result", "fib6_type"),
+    "OFF_F6T_ID": ("fib6_table", "tb6_id"),
+    "OFF_F6NH_NHC": ("fib6_nh", "nh_common"),
 }
 
 

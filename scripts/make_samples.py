@@ -30,6 +30,9 @@ SAMPLES = {
     "arp-fdb.brt": ("bridge", "first contact nns1 → nns2: ARP broadcast flooded, FDB learning, then the ping",
                     ["record", "--host", "172.16.0.21", "--duration", "5", "--",
                      "ip", "netns", "exec", "brt-nns1", "ping", "-c", "1", "-W", "1", "172.16.0.21"]),
+    "ipv6-ping.brt": ("flannel", "pod-a pings pod-b over IPv6 (ICMPv6 echo): the same hops as IPv4, the IPv6 "
+                      "frame inside the IPv4 VXLAN underlay, IPv6 route lookups (fib6)",
+                      ["ping", "fd00:10:244:1::3", "--from", "pod-a", "-c", "2", "-i", "0.2"]),
 }
 
 

@@ -44,6 +44,8 @@ def explain(hop: Hop, lang: str = "en") -> str:
     text = template.format_map(values)
     if "NAT rewrote" in hop.action and "nat" in t:
         text += " " + t["nat"]
+    if "ndp" in t and any(e.key.is_ndp for e in hop.events):  # IPv6's ARP (tracer/ndp.py)
+        text += " " + t["ndp"]
     return text
 
 

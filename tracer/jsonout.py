@@ -32,6 +32,7 @@ from tracer.model import (
     ICMP_ECHO,
     ICMP_ECHOREPLY,
     IPPROTO_ICMP,
+    IPPROTO_ICMPV6,
     IPPROTO_TCP,
     IPPROTO_UDP,
     Event,
@@ -98,10 +99,10 @@ def _packet_event(h: Hop) -> Event | None:
 
 
 def flow(k: L4Key) -> Obj:
-    """Addresses, protocol and ports (or the ICMP header) of one IPv4 key."""
+    """Addresses, protocol and ports (or the ICMP/ICMPv6 header) of one IPv4 or IPv6 key."""
     out: Obj = {"src": k.src or None, "dst": k.dst or None,
                 "proto": IP_PROTOS.get(k.proto, str(k.proto) if k.proto else None)}
-    if k.proto == IPPROTO_ICMP and k.icmp_type != 0xFF:  # 0xFF: not read at this hook
+    if k.proto in (IPPROTO_ICMP, IPPROTO_ICMPV6) and k.icmp_type != 0xFF:  # 0xFF: not read here
         out["icmp"] = {"type": k.icmp_type, "code": k.icmp_code,
                        **({"id": k.sport, "seq": k.dport} if k.is_icmp_echo else {})}
     elif k.proto in (IPPROTO_TCP, IPPROTO_UDP):

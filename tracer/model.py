@@ -24,13 +24,25 @@ ETH_P_IPV6 = 0x86DD
 IPPROTO_ICMP = 1
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
+IPPROTO_ICMPV6 = 58
 ICMP_ECHOREPLY = 0
 ICMP_ECHO = 8
+ICMPV6_ECHO = 128
+ICMPV6_ECHOREPLY = 129
+NDP_NS = 135  # neighbour solicitation: IPv6's "who has" (RFC 4861)
+NDP_NA = 136  # neighbour advertisement: its "is at"
+# An ICMPv6 echo's type as ICMP's: a ping is paired by id and sequence whatever its family.
+ECHO_AS_ICMP: dict[int, int] = {ICMPV6_ECHO: ICMP_ECHO, ICMPV6_ECHOREPLY: ICMP_ECHOREPLY}
 
 
 def ip4(value: int) -> str:
     """Dotted quad of an address the probe stored in network byte order."""
     return str(ipaddress.IPv4Address(value.to_bytes(4, "little"))) if value else ""
+
+
+def ip6(value: bytes) -> str:
+    """An IPv6 address from its 16 bytes, compressed as ``ip -6`` prints it."""
+    return str(ipaddress.IPv6Address(value)) if len(value) == 16 else ""
 
 
 def mac(value: bytes) -> str:
@@ -39,10 +51,13 @@ def mac(value: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class L4Key:
-    """Addresses and transport key of one IPv4 header (outer or VXLAN-inner).
+    """Addresses and transport key of one IP header (outer or VXLAN-inner).
 
-    For ICMP, ``sport``/``dport`` carry the echo id and sequence (host order),
-    which is what lets a journey be followed across NAT and encapsulation.
+    For ICMP and ICMPv6, ``sport``/``dport`` carry the echo id and sequence
+    (host order), which is what lets a journey be followed across NAT and
+    encapsulation. An IPv6 key has its whole addresses in ``saddr6``/``daddr6``
+    and their last 4 bytes in ``saddr``/``daddr`` (what packet keys compare);
+    ``ip_id`` is then the low 16 bits of the flow label.
     """
 
     saddr: int = 0  # network byte order, as the kernel stores it
@@ -54,18 +69,37 @@ class L4Key:
     dport: int = 0
     icmp_type: int = 0xFF
     icmp_code: int = 0
+    saddr6: bytes = b""  # IPv6 only: 16 bytes each
+    daddr6: bytes = b""
+
+    @property
+    def v6(self) -> bool:
+        return bool(self.saddr6)
 
     @property
     def src(self) -> str:
-        return ip4(self.saddr)
+        return ip6(self.saddr6) if self.saddr6 else ip4(self.saddr)
 
     @property
     def dst(self) -> str:
-        return ip4(self.daddr)
+        return ip6(self.daddr6) if self.daddr6 else ip4(self.daddr)
+
+    @property
+    def echo_type(self) -> int | None:
+        """ICMP_ECHO or ICMP_ECHOREPLY for an echo of either family, else None."""
+        if self.proto == IPPROTO_ICMP and self.icmp_type in (ICMP_ECHO, ICMP_ECHOREPLY):
+            return self.icmp_type
+        if self.proto == IPPROTO_ICMPV6:
+            return ECHO_AS_ICMP.get(self.icmp_type)
+        return None
 
     @property
     def is_icmp_echo(self) -> bool:
-        return self.proto == IPPROTO_ICMP and self.icmp_type in (ICMP_ECHO, ICMP_ECHOREPLY)
+        return self.echo_type is not None
+
+    @property
+    def is_ndp(self) -> bool:
+        return self.proto == IPPROTO_ICMPV6 and self.icmp_type in (NDP_NS, NDP_NA)
 
     @property
     def present(self) -> bool:
@@ -132,7 +166,7 @@ class Event:
         for f in fields(self):
             v = getattr(self, f.name)
             if isinstance(v, (L4Key, Route)):
-                v = {g.name: getattr(v, g.name) for g in fields(v)}
+                v = {g.name: _plain(getattr(v, g.name)) for g in fields(v)}
             elif isinstance(v, Hook):
                 v = int(v)
             elif isinstance(v, bytes):
@@ -145,13 +179,25 @@ class Event:
         """Rebuild an event from :meth:`to_dict` output; raises on bad data."""
         kw = dict(d)
         kw["hook"] = Hook(int(kw["hook"]))  # type: ignore[call-overload]
-        kw["outer"] = L4Key(**kw["outer"])  # type: ignore[arg-type]
+        kw["outer"] = _key_from(kw["outer"])
         if kw.get("inner") is not None:
-            kw["inner"] = L4Key(**kw["inner"])  # type: ignore[arg-type]
+            kw["inner"] = _key_from(kw["inner"])
         if kw.get("route") is not None:
             kw["route"] = Route(**kw["route"])  # type: ignore[arg-type]
         kw["headers"] = bytes.fromhex(str(kw.get("headers", "")))
         return Event(**kw)  # type: ignore[arg-type]
+
+
+def _plain(v: object) -> object:
+    return v.hex() if isinstance(v, bytes) else v
+
+
+def _key_from(d: object) -> L4Key:
+    """An L4Key from to_dict's map (the IPv6 addresses as hex; absent before IPv6)."""
+    kw = dict(d)  # type: ignore[call-overload]
+    for name in ("saddr6", "daddr6"):
+        kw[name] = bytes.fromhex(str(kw.get(name, "")))
+    return L4Key(**kw)
 
 
 class HookMode(enum.StrEnum):

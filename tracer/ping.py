@@ -41,7 +41,7 @@ class PingRun:
 
 
 def parse_dest(dest: str) -> str:
-    """DEST as a unicast IPv4 address: a probe is one packet to one host.
+    """DEST as a unicast IPv4 or IPv6 address: a probe is one packet to one host.
 
     Broadcast and multicast destinations have no single path to show (and the
     raw socket refuses them without SO_BROADCAST: a PermissionError used to end
@@ -49,9 +49,11 @@ def parse_dest(dest: str) -> str:
     never leaves ``lo`` while the summary claimed a delivery to 0.0.0.0.
     """
     try:
-        addr = ipaddress.IPv4Address(dest)
+        addr = ipaddress.ip_address(dest)
     except ValueError:
-        raise BrtraceError(f"DEST must be an IPv4 address, not {dest!r}", 2) from None
+        raise BrtraceError(f"DEST must be an IPv4 or IPv6 address, not {dest!r}", 2) from None
+    if addr.version == 6:
+        return _unicast6(addr)
     if addr.is_multicast or addr == ipaddress.IPv4Address("255.255.255.255"):
         kind = "multicast" if addr.is_multicast else "broadcast"
         raise BrtraceError(f"{addr} is a {kind} address: brtrace traces probes to one host; "
@@ -59,6 +61,20 @@ def parse_dest(dest: str) -> str:
     if addr.is_unspecified:
         raise BrtraceError("0.0.0.0 is not a destination (the kernel sends it to the sender "
                            "itself); give the address of a host", 2)
+    return str(addr)
+
+
+def _unicast6(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """An IPv6 DEST: one host (no multicast, ::, or a link-local address, whose scope
+    would need an interface to mean anything)."""
+    if addr.is_multicast:
+        raise BrtraceError(f"{addr} is a multicast address: brtrace traces probes to one host; "
+                           "give a unicast DEST", 2)
+    if addr.is_unspecified:
+        raise BrtraceError(":: is not a destination; give the address of a host", 2)
+    if addr.is_link_local:
+        raise BrtraceError(f"{addr} is link-local (it needs an interface to mean anything): "
+                           "give a global or unique-local address", 2)
     return str(addr)
 
 
@@ -92,9 +108,11 @@ def source_address(ns: Netns, dest: str) -> str:
     if route and route.prefsrc:
         return route.prefsrc
     dev = ns.link(route.ifindex) if route else None
+    fam = ipaddress.ip_address(dest).version
     for ln in ([dev] if dev else []) + list(ns.links):
         for a in ln.addresses:
-            if a.family == 4 and not a.address.startswith("127."):
+            if a.family == fam and not ipaddress.ip_address(a.address).is_loopback \
+                    and not ipaddress.ip_address(a.address).is_link_local:
                 return a.address
     return ""
 
@@ -116,7 +134,8 @@ def run_ping(topo: Topology, dest: str, src: Netns, count: int, interval: float,
     run = PingRun(dest, src_addr, probe_id(), count)
     pinger = Pinger(netns_file(src), dest, count, interval, run.ident, size=size)
     pinger.check_route()
-    flt = TraceFilter(icmp_id=run.ident, fib_addrs=tuple(a for a in (dest, src_addr) if a))
+    # FIB_ADDR_* are IPv4's: an IPv6 probe's route lookups are kept by their tie to it
+    flt = TraceFilter(icmp_id=run.ident, fib_addrs=tuple(a for a in (dest, src_addr) if a and ":" not in a))
     source = open_source(flt)
     corr = Correlator()
     try:

@@ -33,10 +33,11 @@ def _decode(data: bytes, l3: bool) -> list[Text]:
     if not data:
         return [Text("(no header bytes captured at this hook)", style="dim")]
     from scapy.layers.inet import IP  # lazy: scapy takes ~0.5 s to import
+    from scapy.layers.inet6 import IPv6
     from scapy.layers.l2 import Ether
 
     try:
-        pkt = IP(data) if l3 else Ether(data)
+        pkt = (IPv6(data) if data[0] >> 4 == 6 else IP(data)) if l3 else Ether(data)
     except Exception as exc:  # noqa: BLE001 - malformed capture: say so, never crash the view
         return [Text(inert(f"undecodable headers ({type(exc).__name__})"), style="red")]
     return _layers(pkt, depth=0)
@@ -68,6 +69,8 @@ def _line(layer: Any, depth: int) -> Text:
 
 
 def _label(name: str) -> str:
+    if name.startswith("ICMPv6"):
+        return "NDP" if "Neighbor Discovery" in name else "ICMPv6"
     return {"Ethernet": "Ethernet", "IP": "IPv4", "ICMP": "ICMP", "UDP": "UDP", "TCP": "TCP",
             "VXLAN": "VXLAN", "ARP": "ARP"}.get(name, name[:9])
 
@@ -85,6 +88,13 @@ def _fields(layer: Any) -> str:
         kind = ICMP_TYPES.get(layer.type, f"type {layer.type}")
         extra = f"  id {layer.id:#06x}  seq {layer.seq}" if layer.type in (0, 8) else f"  code {layer.code}"
         return kind + extra
+    if n == "IPv6":
+        return f"{layer.src} → {layer.dst}  hlim {layer.hlim}  nh {layer.nh}  plen {layer.plen}"
+    if n.startswith("ICMPv6 Echo"):
+        return f"{n[7:].lower()}  id {layer.id:#06x}  seq {layer.seq}"
+    if n.startswith("ICMPv6 Neighbor Discovery - "):  # NDP: IPv6's ARP
+        what = "who-has" if "Solicitation" in n else "is-at"
+        return f"{what} {layer.tgt}"
     if n == "UDP":
         return f"{layer.sport} → {layer.dport}  len {layer.len}"
     if n == "TCP":

@@ -24,6 +24,7 @@ BRTRACE = str(Path(sys.executable).with_name("brtrace"))
 # fault -> (diagnosis kind, hop netns, hop dev, acceptable reasons ("" = no drop: unanswered))
 EXPECTED = {
     "ip-forward-off": ("ip-forward-off", "node1", "cni0", {"IP_INADDRERRORS"}),
+    "ip6-forward-off": ("ip-forward-off", "node1", "cni0", {"IP_INADDRERRORS"}),
     "forward-drop": ("netfilter-drop", "docker-host", "veth1p", {"NETFILTER_DROP"}),
     "stp-blocking": ("bridge-port-blocked", "bridge-host", "veth10", {"NO_TX_TARGET", "NOT_SPECIFIED"}),
     "port-down": ("port-down", "bridge-host", "veth10", {"NO_TX_TARGET", "NOT_SPECIFIED"}),

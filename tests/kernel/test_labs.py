@@ -199,7 +199,7 @@ def test_all_labs_coexist_and_full_discovery_sees_them(flannel_lab: LabInfo, doc
     names = {n.name for n in topo.namespaces}
     for spec in LABS.values():
         assert set(spec.namespaces) <= names
-    out = sh(BRTRACE, "lab", "status").stdout.splitlines()
+    out = [ln for ln in sh(BRTRACE, "lab", "status").stdout.splitlines() if not ln.startswith(" ")]
     assert [line.split(":")[0] for line in out] == list(LABS)
     assert all(": up (" in line for line in out)
 

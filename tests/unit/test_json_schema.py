@@ -65,12 +65,12 @@ def test_replay_json_validates(rec: Path, capsys: pytest.CaptureFixture[str]) ->
 
 def _hop_matches_its_headers(h: dict[str, Any]) -> None:
     """The flat fields say what the decoded headers say (the inner packet when encapsulated)."""
-    ips = [x for x in h["headers"] if x["layer"] == "ipv4" and not x.get("truncated")]
+    ips = [x for x in h["headers"] if x["layer"] in ("ipv4", "ipv6") and not x.get("truncated")]
     if not ips or h["verb"] == "route":
         return
     inner = ips[-1]
     assert (h["src"], h["dst"], h["proto"]) == (inner["src"], inner["dst"], inner["proto"]), h
-    icmp = [x for x in h["headers"] if x["layer"] == "icmp"]
+    icmp = [x for x in h["headers"] if x["layer"] in ("icmp", "icmpv6")]
     if icmp and "id" in icmp[-1]:
         assert (h["icmp"]["id"], h["icmp"]["seq"]) == (icmp[-1]["id"], icmp[-1]["seq"])
     if h["outer"] is not None:

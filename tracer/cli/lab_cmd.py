@@ -34,8 +34,7 @@ def run(args: argparse.Namespace) -> int:
         # built means built: from then on an interrupt cannot make it exit 130
         info = lab.up(args.name or lab.DEFAULT_LAB, on_built=interrupt.ignore_from_now)
         print(info.line())
-        for host, addr in info.addresses.items():
-            print(f"  {lab.ns_name(host)}  {addr}")
+        print("\n".join(info.address_lines()))
         return 0
     if args.action == "down":
         removed = lab.down(args.name)
@@ -45,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     infos = [lab.status(n) for n in names]
     for info in infos:
         print(info.line() + _faults_note(info))
+        if info.state == lab.STATE_UP:
+            print("\n".join(info.address_lines()))
     if any(i.state == lab.STATE_PARTIAL for i in infos):
         raise BrtraceError("a lab is half-built; 'brtrace lab down NAME' removes it")
     return 0

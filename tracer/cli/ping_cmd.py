@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("ping", help="send ICMP probes and show each one's path hop by hop")
-    p.add_argument("dest", metavar="DEST", help="IPv4 address to probe")
+    p.add_argument("dest", metavar="DEST", help="IPv4 or IPv6 address to probe")
     p.add_argument("--from", dest="src", metavar="WHERE",
                    help="namespace to send from: netns name or label, container name or id, "
                         "pod as namespace/name, PID, netns inode or path "

@@ -27,7 +27,15 @@ from typing import Final
 import numpy as np
 
 from tracer.correlate.journey import PacketKey
-from tracer.model import ETH_P_ARP, ICMP_ECHO, ICMP_ECHOREPLY, IPPROTO_ICMP
+from tracer.model import (
+    ETH_P_ARP,
+    ICMP_ECHO,
+    ICMP_ECHOREPLY,
+    ICMPV6_ECHO,
+    ICMPV6_ECHOREPLY,
+    IPPROTO_ICMP,
+    IPPROTO_ICMPV6,
+)
 from tracer.schema.event import F_INNER, KEY_DTYPE, event_dtype
 
 _U64 = np.uint64
@@ -38,6 +46,9 @@ _MASK_LO: Final = np.array([0, 0xFFFF << 16, 0xFFFF_FFFF << 16, 0xFF_FFFF_FFFF_F
 _KIND_BITS: Final = np.arange(4, dtype=_U64) << _U64(56)
 _PROTO_BITS: Final = _U64(0xFF << 48)
 _ICMP_BITS: Final = _U64(IPPROTO_ICMP << 48)
+_ICMPV6_BITS: Final = _U64(IPPROTO_ICMPV6 << 48)
+_ECHO_TYPE: Final = np.arange(256, dtype=np.uint8)  # an echo's type as journey.packet_key has it
+_ECHO_TYPE[ICMPV6_ECHO], _ECHO_TYPE[ICMPV6_ECHOREPLY] = ICMP_ECHO, ICMP_ECHOREPLY
 _INNER_BIT: Final = _U64(F_INNER << 56)
 _PROTO_2: Final = _U64(2 << 48)  # protocols 0 (none, ARP) and 1 (ICMP) are below it
 _LOW16, _LOW32 = _U64(0xFFFF), _U64(0xFFFF_FFFF)
@@ -123,13 +134,14 @@ def _key_words(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     b = np.where(enc, v["ib"], v["ob"])
     proto = b & _PROTO_BITS
     dst = a >> _U64(32), oa >> _U64(32)
-    # the usual batch: every key an IP one (a protocol above ICMP's 1, no ARP frame)
-    if bool((proto >= _PROTO_2).all()) and bool((ef.view("<u2")[::4] != ETH_P_ARP).all()):
+    # the usual batch: every key an IP one (a protocol above ICMP's 1 but not ICMPv6, no ARP)
+    if (bool((proto >= _PROTO_2).all()) and not bool((proto == _ICMPV6_BITS).any())
+            and bool((ef.view("<u2")[::4] != ETH_P_ARP).all())):
         return a, (b & _MASK_LO[_KIND_IP]) | _KIND_BITS[_KIND_IP], *dst
-    t = np.where(enc, v["it"], v["ot"])
+    t = _ECHO_TYPE[np.where(enc, v["it"], v["ot"])]
     present = (proto != 0) | ((a & _LOW32) != 0)
     arp = np.where(enc, proto == 0, (ef & _LOW16) == ETH_P_ARP)
-    icmp = (proto == _ICMP_BITS) & ((t == ICMP_ECHO) | (t == ICMP_ECHOREPLY))
+    icmp = (((proto == _ICMP_BITS) | (proto == _ICMPV6_BITS)) & ((t == ICMP_ECHO) | (t == ICMP_ECHOREPLY)))
     kind = np.where(present, np.where(arp, _KIND_ARP, np.where(icmp, _KIND_ICMP, _KIND_IP)), _KIND_NONE)
     hi = a & _MASK_HI[kind]
     lo = (b & _MASK_LO[kind]) | _KIND_BITS[kind]

@@ -199,7 +199,7 @@ def _describe(topo: Topology, p: Place, group: list[Event], nxt: Event | None,
 
 def _route_text(p: Place, ev: Event) -> tuple[Verb, str]:
     r = ev.route
-    dst = ip4(ev.outer.daddr)
+    dst = ev.outer.dst
     where = f"in {p.label}"
     if r is None or r.err:
         why = ERRNO_TEXT.get(-r.err if r else 0, f"error {r.err if r else '?'}")
@@ -210,6 +210,8 @@ def _route_text(p: Place, ev: Event) -> tuple[Verb, str]:
     out = p.netns.link(r.nh_ifindex) if p.netns else None
     dev = out.name if out else (ev.ifname or f"if{r.nh_ifindex}")
     via = f" via {ip4(r.gateway)}" if r.gateway else ""
+    if ev.outer.v6 and entry and entry.gateway:  # an IPv6 lookup's event carries no gateway
+        via = f" via {entry.gateway}"
     prefix = entry.dst if entry else dst
     onlink = " onlink" if entry and entry.onlink else ""
     table = "" if r.table in (254, 255) else f" (table {r.table})"

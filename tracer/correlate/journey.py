@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from tracer.correlate.vocab import Verb
-from tracer.model import ETH_P_ARP, ICMP_ECHOREPLY, IPPROTO_ICMP, Event, L4Key
+from tracer.model import ETH_P_ARP, ICMP_ECHOREPLY, Event, L4Key
 
 PacketKey = tuple[object, ...]
 Indices = list[int] | np.ndarray  # record indices of a batch, shared by the runs filed from it
@@ -27,8 +27,9 @@ def packet_key(ev: Event) -> PacketKey | None:
     arp = (ev.inner is not None and k.proto == 0) or (ev.inner is None and ev.ethertype == ETH_P_ARP)
     if arp:
         return ("arp", k.sport, k.saddr, k.daddr)
-    if k.is_icmp_echo:
-        return ("icmp", k.icmp_type, k.sport, k.dport)
+    echo = k.echo_type  # ICMPv6's echo types as ICMP's: one pairing for both families
+    if echo is not None:
+        return ("icmp", echo, k.sport, k.dport)
     return ("ip", k.proto, k.saddr, k.daddr, k.sport, k.dport, k.ip_id)
 
 
@@ -181,5 +182,4 @@ class Journey:
         return self.first.key
 
     def is_reply(self) -> bool:
-        k = self.packet()
-        return k.proto == IPPROTO_ICMP and k.icmp_type == ICMP_ECHOREPLY
+        return self.packet().echo_type == ICMP_ECHOREPLY

@@ -25,6 +25,7 @@ from tracer.correlate.hops import build_hops
 from tracer.correlate.journey import Hop, Journey
 from tracer.correlate.vocab import Status, Verb
 from tracer.model import ICMP_ECHO, ICMP_ECHOREPLY
+from tracer.ndp import ndp_name
 from tracer.render.inert import inert
 from tracer.topology.model import Topology
 
@@ -253,5 +254,8 @@ def _what(j: Journey) -> str:
         return f"icmp seq {k[3]} id {int(k[2]):#06x}"  # type: ignore[call-overload]
     if k[0] == "arp":
         return "arp"
+    ndp = ndp_name(j.packet())
+    if ndp is not None:
+        return ndp
     proto = {6: "tcp", 17: "udp"}.get(int(k[1]), f"ip proto {k[1]}")  # type: ignore[call-overload]
     return inert(f"{proto} {k[4]}→{k[5]} id {k[6]}")

@@ -34,13 +34,13 @@ from tracer.diagnose.down import rule_link_down
 from tracer.diagnose.filters import rule_rp_filter
 from tracer.diagnose.link import rule_mtu, rule_vxlan
 from tracer.diagnose.netfilter import rule_netfilter
-from tracer.diagnose.routing import rule_routing
+from tracer.diagnose.routing import rule_ipv6_disabled, rule_routing
 from tracer.diagnose.unanswered import unanswered
 from tracer.netfilter.rules import Counters
 from tracer.topology.model import Topology
 
 RULES: tuple[Rule, ...] = (rule_netfilter, rule_rp_filter, rule_mtu, rule_vxlan,
-                           rule_bridge_port, rule_link_down, rule_routing)
+                           rule_bridge_port, rule_link_down, rule_routing, rule_ipv6_disabled)
 
 
 def find_drop(p: Packet) -> tuple[Hop, tuple[Hop, ...]] | None:

@@ -15,20 +15,34 @@ def rule_routing(ctx: Context) -> Diagnosis | None:
     if not routing or ctx.ns is None:
         return None
     ns, dst = ctx.ns, dst_of(ctx)
-    fwd = ns.sysctl("net.ipv4.ip_forward")
+    key = "net.ipv6.conf.all.forwarding" if ":" in dst else "net.ipv4.ip_forward"  # ip6_forward
+    fwd = ns.sysctl(key)
     route = ns.route_for(dst) if dst else None
     facts = [f"kfree_skb reason {ctx.reason} at {ctx.location or '?'} in {ns.label}",
-             f"net.ipv4.ip_forward = {fwd or '?'} in {ns.label}",
+             f"{key} = {fwd or '?'} in {ns.label}",
              f"route to {dst} in {ns.label}: " + (f"{route.dst}" if route else "none")]
     if fwd == "0" and not ns.owns_address(dst):
-        return Diagnosis("ip-forward-off", f"IP forwarding is off in {ns.label} "
-                         f"(net.ipv4.ip_forward=0): it received a packet for {dst}, which is not "
+        return Diagnosis("ip-forward-off", f"{'IPv6' if ':' in dst else 'IP'} forwarding is off in "
+                         f"{ns.label} ({key}=0): it received a packet for {dst}, which is not "
                          "its own address, and may not route it on",
-                         in_netns(ns, "sysctl -w net.ipv4.ip_forward=1"), tuple(facts), ctx.hop)
+                         in_netns(ns, f"sysctl -w {key}=1"), tuple(facts), ctx.hop)
     if route is None:
         return Diagnosis("no-route", f"{ns.label} has no route to {dst}",
                          _route_fix(ctx.topo, ns, dst), tuple(facts), ctx.hop)
     return None
+
+
+def rule_ipv6_disabled(ctx: Context) -> Diagnosis | None:
+    """IPV6DISABLED: an IPv6 packet reached a device whose IPv6 is off (ip6_rcv_core, 6.18)."""
+    if ctx.reason != "IPV6DISABLED" or ctx.ns is None:
+        return None
+    ns, dev = ctx.ns, ctx.hop.dev
+    key = f"net.ipv6.conf.{dev or 'all'}.disable_ipv6"
+    facts = (f"kfree_skb reason IPV6DISABLED at {ctx.location or '?'} in {ns.label}",
+             f"{key} = {ns.sysctl(key) or '?'} in {ns.label}")
+    return Diagnosis("ipv6-disabled", f"IPv6 is disabled on {dev or 'the device'} in {ns.label}: "
+                     f"it drops every IPv6 packet it receives, this one to {dst_of(ctx) or '?'}",
+                     in_netns(ns, f"sysctl -w {key}=0"), facts, ctx.hop)
 
 
 def _route_fix(topo: Topology, ns: Netns, dst: str) -> str:

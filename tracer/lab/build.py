@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
 import struct
 import subprocess
 from typing import Any, Self
@@ -23,6 +24,7 @@ from tracer.netns import enter, named_path
 LAB_PREFIX = "brt-"
 RTNH_F_ONLINK = 4
 NUD_PERMANENT = 0x80
+IFA_F_NODAD = 0x02
 
 # /dev/net/tun ioctls (linux/if_tun.h) for the tap device pyroute2 cannot place in a netns.
 TUNSETIFF = 0x400454CA
@@ -79,6 +81,17 @@ class Builder:
             "net.ipv4.ip_forward": "0",
         })
         self.set_up(host, "lo")
+
+    def enable_ipv6(self, host: str) -> None:
+        """IPv6 on, for a dual-stack lab, before its devices exist (they take the
+        defaults), without router solicitations or DAD, so a trace shows the labs'
+        own traffic and its neighbour discovery rather than autoconfiguration.
+        Link-local addresses stay: a router's neighbour solicitation for a packet
+        it forwards is sent from one (ndisc_send_ns, read in 6.18), none without."""
+        for scope in ("all", "default"):
+            self.sysctls(host, {f"net.ipv6.conf.{scope}.{key}": value for key, value in (
+                ("disable_ipv6", "0"), ("accept_ra", "0"),
+                ("router_solicitations", "0"), ("accept_dad", "0"), ("dad_transmits", "0"))})
 
     def ipr(self, host: str) -> IPRoute:
         """The netlink socket of a lab netns; every build step passes here, so it
@@ -137,11 +150,16 @@ class Builder:
 
     # -- L3 ---------------------------------------------------------------
     def addr(self, host: str, dev: str, cidr: str) -> None:
+        """An IPv6 address skips duplicate address detection (IFA_F_NODAD): usable at
+        once, as the labs' first probe needs, and nothing else claims it."""
         address, plen = cidr.split("/")
-        self.ipr(host).addr("add", index=self.index(host, dev), address=address, prefixlen=int(plen))
+        kw: dict[str, Any] = {"flags": IFA_F_NODAD} if ":" in address else {}
+        self.ipr(host).addr("add", index=self.index(host, dev), address=address, prefixlen=int(plen), **kw)
 
     def route(self, host: str, dst: str, gateway: str = "", dev: str = "", onlink: bool = False) -> None:
         kw: dict[str, Any] = {"dst": dst, "proto": 3}  # RTPROT_BOOT, as `ip route add`
+        if ":" in dst:
+            kw["family"] = socket.AF_INET6
         if gateway:
             kw["gateway"] = gateway
         if dev:

@@ -79,6 +79,10 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           (_in("node1", "sysctl", "-qw", "net.ipv4.ip_forward=0"),),
           (_in("node1", "sysctl", "-qw", "net.ipv4.ip_forward=1"),),
           _in("node1", "sysctl", "-n", "net.ipv4.ip_forward"), "0", "10.244.1.3", "pod-a"),
+    Fault("ip6-forward-off", "flannel", "node1 stops routing IPv6 (net.ipv6.conf.all.forwarding=0)",
+          (_in("node1", "sysctl", "-qw", "net.ipv6.conf.all.forwarding=0"),),
+          (_in("node1", "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"),),
+          _in("node1", "sysctl", "-n", "net.ipv6.conf.all.forwarding"), "0", "fd00:10:244:1::3", "pod-a"),
     Fault("forward-drop", "docker", "FORWARD policy DROP with bridge-nf-call-iptables=1: "
           "bridged ns0 → ns1 traffic is dropped by iptables (docker's default trap)",
           (_ipt(docker.HOST, "-P", "FORWARD", "DROP"),),

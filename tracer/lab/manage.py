@@ -76,7 +76,8 @@ def status(name: str = DEFAULT_LAB) -> LabInfo:
     else:
         problems = _problems(lab) if os.geteuid() == 0 else ()
         state = STATE_PARTIAL if problems else STATE_UP
-    return LabInfo(lab.name, state, present, missing, dict(lab.addresses), problems)
+    return LabInfo(lab.name, state, present, missing, dict(lab.addresses), problems,
+                   dict(lab.addresses6))
 
 
 def up(name: str = DEFAULT_LAB, on_built: Callable[[], None] | None = None) -> LabInfo:

@@ -33,6 +33,7 @@ class Lab:
     addresses: Mapping[str, str]  # host -> its main IPv4 address (what you ping)
     devices: Mapping[str, tuple[str, ...]]  # host -> device names it must have (besides lo)
     build: Callable[[Builder], None] = field(repr=False)
+    addresses6: Mapping[str, str] = field(default_factory=dict)  # host -> its IPv6 address (dual stack)
 
     @property
     def namespaces(self) -> tuple[str, ...]:
@@ -54,6 +55,12 @@ class LabInfo:
     missing: tuple[str, ...]  # netns names that do not
     addresses: Mapping[str, str]
     problems: tuple[str, ...] = ()  # why a lab with all namespaces is still partial
+    addresses6: Mapping[str, str] = field(default_factory=dict)
+
+    def address_lines(self) -> list[str]:
+        """``  brt-pod-a  10.244.0.2  fd00:10:244::2``: what to ping, both families."""
+        return [f"  brt-{h}  {a}" + (f"  {self.addresses6[h]}" if h in self.addresses6 else "")
+                for h, a in self.addresses.items()]
 
     def line(self) -> str:
         """One status line, e.g. ``flannel: up (brt-node1 brt-node2 …)``."""

@@ -73,6 +73,8 @@ class _WireKey(msgspec.Struct, array_like=True, gc=False):
     dport: int
     icmp_type: int
     icmp_code: int
+    saddr6: bytes = b""  # schema 5: an IPv6 key's whole addresses (absent before)
+    daddr6: bytes = b""
 
 
 class _WireRoute(msgspec.Struct, array_like=True, gc=False):

@@ -35,7 +35,7 @@ from typing import BinaryIO, Final
 
 from tracer.errors import BrtraceError
 from tracer.headers import FLANNEL_VXLAN_PORT
-from tracer.model import ETH_P_IP, IPPROTO_UDP, Event, Hook
+from tracer.model import ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP, Event, Hook
 from tracer.record.reader import Recording, open_recording
 from tracer.topology.model import Topology
 
@@ -115,18 +115,20 @@ def original_length(e: Event) -> int:
     h = e.headers
     if off >= 0 and len(h) >= off + 4 and h[off] >> 4 == 4:
         return max(len(h), off + int.from_bytes(h[off + 2:off + 4], "big"))
+    if off >= 0 and len(h) >= off + 6 and h[off] >> 4 == 6:  # IPv6: payload length after 40 bytes
+        return max(len(h), off + 40 + int.from_bytes(h[off + 4:off + 6], "big"))
     return max(len(h), e.length)
 
 
 def _l2_len(h: bytes) -> int:
-    """Bytes before the IPv4 header of an Ethernet frame (VLAN tags included); -1 if not IPv4."""
+    """Bytes before the IP header of an Ethernet frame (VLAN tags included); -1 if not IP."""
     off = 12
     while len(h) >= off + 2:
         etype = int.from_bytes(h[off:off + 2], "big")
         if etype in (0x8100, 0x88A8):
             off += 4
             continue
-        return off + 2 if etype == ETH_P_IP else -1
+        return off + 2 if etype in (ETH_P_IP, ETH_P_IPV6) else -1
     return -1
 
 

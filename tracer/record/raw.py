@@ -23,7 +23,7 @@ import numpy as np
 from tracer.model import Hook
 from tracer.record.rowsums import row_sums
 from tracer.schema.decode import Decoder, EventBatch
-from tracer.schema.event import event_dtype
+from tracer.schema.event import LAYOUT, event_dtype, legacy_event_dtype, upgrade
 from tracer.schema.recording import KIND_RAW as KIND_RAW
 
 _KNOWN_HOOK: Final = np.zeros(1 << 16, dtype=bool)  # by hook id: one lookup per event
@@ -37,6 +37,7 @@ class _WireRaw(msgspec.Struct):
     reasons: dict[int, str]
     syms: dict[int, str]
     sums: bytes = b""  # schema 4: one row_sums() uint64 per record, for salvage (rowsums.py)
+    layout: int = 4  # schema 5: the struct's layout (tracer/schema/event.py LAYOUT); absent: 4
 
 
 _DECODER: Final = msgspec.msgpack.Decoder(_WireRaw)
@@ -57,7 +58,8 @@ def encode_raw(arr: np.ndarray, dec: Decoder) -> bytes:
     syms = {int(a): dec.symbol(int(a)) for a in np.unique(arr["location"][kfree])}
     snaplen = int(arr.dtype["headers"].itemsize)
     return _ENCODER.encode({"snaplen": snaplen, "records": np.ascontiguousarray(arr).tobytes(),
-                            "reasons": reasons, "syms": syms, "sums": row_sums(arr).tobytes()})
+                            "reasons": reasons, "syms": syms, "sums": row_sums(arr).tobytes(),
+                            "layout": LAYOUT})
 
 
 def decode_raw(payload: bytes) -> EventBatch:
@@ -68,11 +70,15 @@ def decode_raw(payload: bytes) -> EventBatch:
         raise RawFormatError(str(exc)) from None
     if w.snaplen % 8 or not 8 <= w.snaplen <= 1024:
         raise RawFormatError(f"bad snaplen {w.snaplen}")
-    dt = _event_dtype(w.snaplen)
+    if w.layout > LAYOUT:
+        raise RawFormatError(f"event layout {w.layout} is newer than this brtrace's {LAYOUT}")
+    dt = _event_dtype(w.snaplen, w.layout)
     if len(w.records) % dt.itemsize:
         raise RawFormatError("records are not a whole number of events")
     arr = np.frombuffer(w.records, dtype=dt)
-    if arr.ctypes.data % 8:  # where msgpack put the bytes: copy to align
+    if w.layout < LAYOUT:  # recorded before IPv6: today's struct, the new fields zero
+        arr = upgrade(arr, w.snaplen)
+    elif arr.ctypes.data % 8:  # where msgpack put the bytes: copy to align
         arr = arr.copy()
     if not _KNOWN_HOOK.take(arr["hook"]).all():
         raise RawFormatError("unknown hook id in a raw batch")
@@ -83,6 +89,6 @@ def decode_raw(payload: bytes) -> EventBatch:
 
 
 @lru_cache(maxsize=16)
-def _event_dtype(snaplen: int) -> np.dtype:
-    """One dtype object per snaplen, so every batch of a recording shares it."""
-    return event_dtype(snaplen)
+def _event_dtype(snaplen: int, layout: int = LAYOUT) -> np.dtype:
+    """One dtype object per snaplen and layout, so every batch of a recording shares it."""
+    return event_dtype(snaplen) if layout == LAYOUT else legacy_event_dtype(layout, snaplen)

@@ -15,6 +15,7 @@ import numpy as np
 from tracer.record import raw
 from tracer.record.rowsums import row_sums
 from tracer.schema.decode import Decoder, EventBatch
+from tracer.schema.event import LAYOUT, upgrade
 
 
 def salvage_raw(payload: bytes) -> tuple[EventBatch, int] | None:
@@ -23,14 +24,15 @@ def salvage_raw(payload: bytes) -> tuple[EventBatch, int] | None:
         w = raw._DECODER.decode(payload)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
-    if not w.sums or w.snaplen % 8 or not 8 <= w.snaplen <= 1024:
+    if not w.sums or w.snaplen % 8 or not 8 <= w.snaplen <= 1024 or w.layout > LAYOUT:
         return None
-    dt = raw._event_dtype(w.snaplen)
+    dt = raw._event_dtype(w.snaplen, w.layout)
     if len(w.records) % dt.itemsize or len(w.sums) != len(w.records) // dt.itemsize * 8:
         return None
     arr = np.frombuffer(w.records, dtype=dt).copy()
     stored = np.frombuffer(w.sums, dtype="<u8")
     good = (row_sums(arr) == stored) & raw._KNOWN_HOOK.take(arr["hook"]) & (arr["hdr_len"] <= w.snaplen)
     syms = w.syms
-    batch = Decoder(w.reasons, lambda a: syms.get(a, hex(a) if a else "")).decode(arr[good])
+    kept = arr[good] if w.layout == LAYOUT else upgrade(arr[good], w.snaplen)
+    batch = Decoder(w.reasons, lambda a: syms.get(a, hex(a) if a else "")).decode(kept)
     return batch, len(arr)

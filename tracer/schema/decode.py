@@ -16,15 +16,15 @@ import numpy as np
 
 from tracer.model import Event, Hook, L4Key, Route, mac
 from tracer.names.devname import dev_name
-from tracer.schema.event import F_FDB, F_INNER, F_L3, F_MAC, F_ROUTE
+from tracer.schema.event import F_FDB, F_INNER, F_INNER_V6, F_L3, F_MAC, F_ROUTE, F_V6
 
 _HOOKS: list[Hook | None] = [None] * 256
 for _h in Hook:
     _HOOKS[_h.value] = _h
 
 
-def _key(row: tuple[int, ...]) -> L4Key:
-    return L4Key(row[0], row[1], row[5], row[2], row[6], row[3], row[4], row[7], row[8])
+def _key(row: tuple[int, ...], a6: bytes = b"", b6: bytes = b"") -> L4Key:
+    return L4Key(row[0], row[1], row[5], row[2], row[6], row[3], row[4], row[7], row[8], a6, b6)
 
 
 class Decoder:
@@ -43,7 +43,7 @@ class Decoder:
         self._symbolize = symbolize or (lambda a: hex(a) if a else "")
         self._strs: dict[bytes, str] = {}
         self._macs: dict[bytes, str] = {}
-        self._keys: dict[tuple[int, ...], L4Key] = {}
+        self._keys: dict[tuple[object, ...], L4Key] = {}
 
     def reason_name(self, code: int) -> str:
         return self._reasons.get(code, str(code))
@@ -74,30 +74,33 @@ class Decoder:
             s = self._macs[raw] = mac(raw)
         return s
 
-    def _l4(self, row: tuple[int, ...]) -> L4Key:
-        k = self._keys.get(row)
+    def _l4(self, row: tuple[int, ...], a6: bytes = b"", b6: bytes = b"") -> L4Key:
+        ck: tuple[object, ...] = (*row, a6, b6) if a6 else row  # IPv6: the addresses too
+        k = self._keys.get(ck)
         if k is None:
             if len(self._keys) > 4096:
                 self._keys.clear()
-            k = self._keys[row] = _key(row)
+            k = self._keys[ck] = _key(row, a6, b6)
         return k
 
     def build(self, rec: np.void) -> Event:
         """One Event from one ``brt_event`` record."""
         (ts_ns, skb, loc, netns, ifindex, length, reason, vni, fib_table, fib_err, fib_oif,
          fib_iif, fib_nh, fib_gw, cpu, hook_v, ethertype, vlan, fdb_vlan, pkt_type, flags, ifname,
-         src_mac, dst_mac, in_src, in_dst, fdb_mac, hdr_len, outer, inner, headers) = _row(rec)
+         src_mac, dst_mac, in_src, in_dst, fdb_mac, sa6, da6, hdr_len, outer, inner,
+         headers) = _row(rec)
         hook = _HOOKS[hook_v] if hook_v < 256 else None
         if hook is None:
             hook = Hook(hook_v)  # raises: an id this brtrace does not know
         has_mac = flags & F_MAC
-        inner_key = self._l4(inner) if flags & F_INNER else None
+        in6, out6 = bool(flags & F_INNER_V6), bool(flags & F_V6) and not flags & F_INNER_V6
+        inner_key = (self._l4(inner, *((sa6, da6) if in6 else ())) if flags & F_INNER else None)
         drop = hook is Hook.KFREE_SKB
         return Event(
             ts_ns, cpu, hook, skb, netns, ifindex, self._str(ifname), length,
             self._mac(src_mac) if has_mac else "",
             self._mac(dst_mac) if has_mac else "",
-            ethertype, vlan, self._l4(outer), vni, inner_key,
+            ethertype, vlan, self._l4(outer, *((sa6, da6) if out6 else ())), vni, inner_key,
             self._mac(in_src) if inner_key else "",
             self._mac(in_dst) if inner_key else "",
             reason, loc,

@@ -28,7 +28,10 @@ F_INNER: Final = 2  # inner holds a VXLAN-encapsulated packet's key
 F_ROUTE: Final = 4  # fib_* fields are set
 F_FDB: Final = 8  # fdb_* fields are set
 F_MAC: Final = 16  # src_mac/dst_mac are set
-FLAGS: Final = {"L3": F_L3, "INNER": F_INNER, "ROUTE": F_ROUTE, "FDB": F_FDB, "MAC": F_MAC}
+F_V6: Final = 32  # outer is IPv6: saddr6/daddr6 hold its addresses (layout 5)
+F_INNER_V6: Final = 64  # inner is IPv6: saddr6/daddr6 hold its addresses (layout 5)
+FLAGS: Final = {"L3": F_L3, "INNER": F_INNER, "ROUTE": F_ROUTE, "FDB": F_FDB, "MAC": F_MAC,
+                "V6": F_V6, "INNER_V6": F_INNER_V6}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +91,9 @@ def _same(*names: str, ctype: CType) -> tuple[CField, ...]:
 
 
 BRT_KEY: Final = CStruct("brt_key", (
-    *_same("saddr", "daddr", ctype=U32),  # network byte order
+    # network byte order; an IPv6 key holds its addresses' last 4 bytes here (what the
+    # correlator's key words compare) and the whole 16 in the event's saddr6/daddr6
+    *_same("saddr", "daddr", ctype=U32),
     *_same("ip_id", "sport", "dport", ctype=U16),  # host order; ICMP: echo id, sequence
     *_same("proto", "ttl", "icmp_type", "icmp_code", ctype=U8),  # icmp_type 0xff: not ICMP
     CField("pad", U16),
@@ -111,6 +116,10 @@ BRT_EVENT: Final = CStruct("brt_event", (
     CField("ifname", CHAR, 16, event="ifname"),
     *(CField(n, U8, 6, event=n)
       for n in ("src_mac", "dst_mac", "inner_src_mac", "inner_dst_mac", "fdb_mac")),
+    # the IPv6 key's whole addresses (F_V6: outer's, F_INNER_V6: inner's, inner first when
+    # both; a route event's flow): 32 bytes only, not 16 in each key
+    CField("saddr6", U8, 16),
+    CField("daddr6", U8, 16),
     CField("hdr_len", U16),
     CField("outer", BRT_KEY, event="outer"),
     CField("inner", BRT_KEY, event="inner"),
@@ -121,6 +130,8 @@ BRT_EVENT: Final = CStruct("brt_event", (
 # Event attributes no brt_event field holds as such: the drop reason's and the
 # location's names (the loader resolves them from BTF and kallsyms) and F_L3.
 EVENT_ONLY: Final = ("reason_name", "location_sym", "headers_l3")
+# L4Key attributes the event (not brt_key) holds: the IPv6 key's whole addresses.
+KEY_FROM_EVENT: Final = ("saddr6", "daddr6")
 
 
 def _format(f: CField, snaplen: int) -> str | np.dtype:
@@ -143,6 +154,29 @@ KEY_DTYPE: Final = struct_dtype(BRT_KEY)
 def event_dtype(snaplen: int = DEFAULT_SNAPLEN) -> np.dtype:
     """``struct brt_event`` with ``headers[snaplen]``."""
     return struct_dtype(BRT_EVENT, snaplen)
+
+
+# The struct's layouts: 5 added saddr6/daddr6 (IPv6). Raw batches name theirs
+# (tracer/record/raw.py), so batches recorded before IPv6 still decode.
+LAYOUT: Final = 5
+_V6_FIELDS: Final = ("saddr6", "daddr6")
+BRT_EVENT_4: Final = CStruct("brt_event", tuple(f for f in BRT_EVENT.fields if f.name not in _V6_FIELDS))
+
+
+def legacy_event_dtype(layout: int, snaplen: int = DEFAULT_SNAPLEN) -> np.dtype:
+    """The struct as brtraces before ``layout`` 5 wrote it (no IPv6 addresses)."""
+    if layout >= LAYOUT:
+        return event_dtype(snaplen)
+    return struct_dtype(BRT_EVENT_4, snaplen)
+
+
+def upgrade(arr: np.ndarray, snaplen: int) -> np.ndarray:
+    """An array of an older layout as today's struct (new fields zero)."""
+    out = np.zeros(len(arr), dtype=event_dtype(snaplen))
+    names = arr.dtype.names or ()
+    for name in names:
+        out[name] = arr[name]
+    return out
 
 
 def record_dtype(snaplen: int = DEFAULT_SNAPLEN) -> np.dtype:

@@ -73,6 +73,9 @@ class Hook(enum.IntEnum):
     FIB_TABLE_LOOKUP = 5, TP, "fib:fib_table_lookup", CUSTOM, NO_ARG, L3  # no skb
     KFREE_SKB = 6, TP, "skb:kfree_skb", CUSTOM, NO_ARG, L3  # + location, reason
     BR_FDB_UPDATE = 7, TP, "bridge:br_fdb_update", CUSTOM, NO_ARG, L2  # no skb
+    # IPv6 route lookups; its events are route lookups (FIB_TABLE_LOOKUP's id, flag F_V6):
+    # one route path in the correlator and views for both families. This row attaches it.
+    FIB6_TABLE_LOOKUP = 8, TP, "fib6:fib6_table_lookup", CUSTOM, NO_ARG, L3  # no skb
     BR_HANDLE_FRAME = 20, FN, "br_handle_frame", CUSTOM, NO_ARG, L2  # struct sk_buff **
     VETH_XMIT = 21, FN, "veth_xmit", 0, NO_ARG, L2
     IP_FORWARD = 22, FN, "ip_forward", 0, NO_ARG, L3

@@ -15,14 +15,16 @@ from typing import Final
 
 # PNG-style: the high bit catches 7-bit transports, CRLF/^Z catch text-mode mangling.
 MAGIC: Final = b"\x89BRT\r\n\x1a\n"
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 # 1: event batches as msgpack arrays (kind B); 2 adds raw kernel batches (kind R);
 # 3: the header's topology names its namespaces' owners (containers, pods), bridges'
 # networks and pod addresses (older brtraces refuse a Link with "network"; older files
 # read unchanged)
 # 4 adds the header's copy (kind C) and a sum per event in raw batches (record/rowsums.py):
 # a damaged header or raw batch is salvaged
-READABLE_VERSIONS: Final = (1, 2, 3, 4)
+# 5: IPv6: the event struct's saddr6/daddr6 (raw batches name their layout; older ones are
+# upgraded on read) and the keys' saddr6/daddr6 in event batches (absent in older files)
+READABLE_VERSIONS: Final = (1, 2, 3, 4, 5)
 
 KIND_HEADER: Final = b"H"  # first record: the SourceInfo and the created time
 KIND_BATCH: Final = b"B"  # events as msgpack arrays of Event fields

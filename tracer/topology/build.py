@@ -156,10 +156,10 @@ def _vxlan(info: dict[str, Any]) -> VxlanInfo:
 
 
 def _route(m: dict[str, Any]) -> RouteEntry | None:
-    if m.get("family") != AF_INET:
+    if m.get("family") not in (AF_INET, AF_INET6):
         return None
     a = m.get("attrs", {})
-    dst = f"{a.get('RTA_DST', '0.0.0.0')}/{m.get('dst_len', 0)}" if m.get("dst_len") else "default"
+    dst = f"{a.get('RTA_DST', '')}/{m.get('dst_len', 0)}" if m.get("dst_len") else "default"
     hop = _first_hop(a)
     return RouteEntry(
         dst=dst,
@@ -170,6 +170,7 @@ def _route(m: dict[str, Any]) -> RouteEntry | None:
         scope=SCOPES.get(int(m.get("scope", 0)), str(m.get("scope"))),
         type=ROUTE_TYPES.get(int(m.get("type", 1)), str(m.get("type"))),
         prefsrc=str(a.get("RTA_PREFSRC", "") or ""),
+        family=6 if m.get("family") == AF_INET6 else 4,
     )
 
 

@@ -24,11 +24,11 @@ from typing import Any
 
 from tracer.errors import BrtraceError
 from tracer.netns import enter
-from tracer.topology.build import AF_INET, netns_from_dump, topology_from_dumps
+from tracer.topology.build import AF_INET, AF_INET6, netns_from_dump, topology_from_dumps
 from tracer.topology.candidates import Candidate, candidates, selected
 from tracer.topology.model import Topology
 
-SYSCTLS = ("net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter",
+SYSCTLS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding", "net.ipv4.conf.all.rp_filter",
            "net.bridge.bridge-nf-call-iptables")
 
 
@@ -51,7 +51,9 @@ def plain(obj: Any) -> Any:
 
 def _read_sysctls(devices: Iterable[str]) -> dict[str, str]:
     """Forwarding-relevant sysctls of the calling thread's netns (missing ones are left out)."""
-    keys = list(SYSCTLS) + [f"net.ipv4.conf.{d}.rp_filter" for d in devices]
+    devs = list(devices)
+    keys = (list(SYSCTLS) + [f"net.ipv4.conf.{d}.rp_filter" for d in devs]
+            + [f"net.ipv6.conf.{d}.disable_ipv6" for d in devs])
     out = {}
     for key in keys:
         head, _, dev_tail = key.partition(".conf.")
@@ -131,7 +133,7 @@ def _dump_one(cand: Candidate) -> tuple[dict[str, Any], Any]:
             "name": cand.name, "inode": cand.inode, "is_init": cand.is_init, "pids": cand.pids,
             "links": links,
             "addrs": [plain(m) for m in ipr.get_addr()],
-            "routes": [plain(m) for m in ipr.route("dump", family=AF_INET)],
+            "routes": [plain(m) for fam in (AF_INET, AF_INET6) for m in ipr.route("dump", family=fam)],
             "neighbours": [plain(m) for m in ipr.get_neighbours(family=AF_INET)],
             "fdb": [plain(m) for m in ipr.fdb("dump")],
             "nsids": {},

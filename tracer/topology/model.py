@@ -135,11 +135,13 @@ class RouteEntry:
     scope: str = "universe"
     type: str = "unicast"
     prefsrc: str = ""
+    family: int = 4  # 6: an IPv6 route ("default" is then ::/0)
 
     def matches(self, addr: str) -> bool:
-        if self.dst == "default":
-            return True
-        return ipaddress.ip_address(addr) in ipaddress.ip_network(self.dst, strict=False)
+        ip = ipaddress.ip_address(addr)
+        if ip.version != self.family:
+            return False
+        return self.dst == "default" or ip in ipaddress.ip_network(self.dst, strict=False)
 
     @property
     def prefixlen(self) -> int:

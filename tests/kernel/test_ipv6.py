@@ -1,0 +1,103 @@
+"""IPv6 end to end on the dual-stack labs: real netns, bridges, VXLAN, eBPF events.
+
+An ICMPv6 ping pod-a → pod-b on flannel walks the same hops as IPv4 (the
+IPv6 frame inside the IPv4 VXLAN underlay); across the bridge lab the
+neighbour discovery that precedes the echo is seen at the bridge's ports;
+IPv6 forwarding turned off in node1 is a named drop with its fix.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from tests.kernel.test_ping import FLANNEL_REPLY, FLANNEL_REQUEST, assert_subsequence, no_brtrace_programs
+from tracer.lab import LabInfo, fault
+from tracer.lab.bridge import ADDR6
+from tracer.lab.build import ns_name
+
+pytestmark = pytest.mark.kernel
+BRTRACE = str(Path(sys.executable).with_name("brtrace"))
+SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "brtrace-json.schema.json").read_text())
+POD_A6, POD_B6 = "fd00:10:244::2", "fd00:10:244:1::3"
+
+
+def lines(out: str) -> list[dict[str, Any]]:
+    recs = [json.loads(ln) for ln in out.splitlines() if ln.strip()]
+    for r in recs:
+        jsonschema.validate(r, SCHEMA)
+    assert recs and recs[-1]["type"] == "summary", out
+    return [r for r in recs if r["type"] == "packet"]
+
+
+def run(*args: str, rc: int = 0) -> str:
+    proc = subprocess.run([BRTRACE, *args], capture_output=True, text=True, timeout=120, check=False)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == rc, proc.stderr + proc.stdout
+    return proc.stdout
+
+
+def test_flannel_ipv6_pod_to_pod_full_path_both_ways(flannel_lab: LabInfo) -> None:
+    res = lines(run("ping", POD_B6, "--from", "pod-a", "-c", "2", "-i", "0.2", "--json"))
+    assert [p["seq"] for p in res] == [1, 2]
+    for p in res:
+        assert p["status"] == "delivered", p
+        assert_subsequence(p["request"], FLANNEL_REQUEST)
+        assert_subsequence(p["reply"], FLANNEL_REPLY)
+        sent = next(h for h in p["request"] if h["verb"] == "send")
+        assert (sent["src"], sent["dst"], sent["proto"]) == (POD_A6, POD_B6, "icmpv6")
+        assert sent["icmp"]["type"] == 128 and sent["icmp"]["id"] == p["id"]
+        back = next(h for h in p["reply"] if h["verb"] == "send")
+        assert (back["src"], back["dst"], back["icmp"]["type"]) == (POD_B6, POD_A6, 129)
+        encap = next(h for h in p["request"] if h["verb"] == "send-encap")
+        assert encap["src"] == POD_A6 and encap["outer"]["vni"] == 1  # IPv6 inside the IPv4 underlay
+        assert encap["outer"]["src"] == "192.168.50.11" and encap["outer"]["dport"] == 8472
+        layers = [x["layer"] for x in encap["headers"]]
+        assert layers[:4] == ["ethernet", "ipv4", "udp", "vxlan"] and "ipv6" in layers[4:]
+        routes = [h for h in p["request"] if h["verb"] == "route" and h["netns"] == "node1"]
+        assert any("fd00:10:244:1::/64" in h["action"] for h in routes), routes
+    assert no_brtrace_programs()
+
+
+def test_bridge_ipv6_ping_with_neighbour_discovery(bridge_lab: LabInfo, tmp_path: Path) -> None:
+    """The neighbour cache is flushed first, so nns1 must solicit nns2 across br0."""
+    for ns in ("nns1", "nns2"):
+        subprocess.run(["ip", "netns", "exec", ns_name(ns), "ip", "-6", "neigh", "flush", "all"],
+                       check=True, timeout=10)
+    rec = tmp_path / "v6.brt"
+    run("record", "-o", str(rec), "icmp6", "--", "ip", "netns", "exec", ns_name("nns1"),
+        "ping", "-6", "-c", "1", "-W", "2", ADDR6["nns2"])
+    pkts = lines(run("replay", str(rec), "--json"))
+    ndp = [h for p in pkts for h in p.get("request", []) + p.get("reply", [])
+           if h.get("icmp") and h["icmp"]["type"] in (135, 136)]
+    solicit = [h for h in ndp if h["icmp"]["type"] == 135]
+    advert = [h for h in ndp if h["icmp"]["type"] == 136]
+    assert solicit and advert, [p["what"] for p in pkts]
+    assert {h["netns"] for h in solicit} >= {"nns1", "bridge-host"}
+    assert any(h["dev"] in ("veth10", "veth20", "br0") for h in solicit)
+    ns_layer = next(x for h in solicit for x in h["headers"] if x["layer"] == "icmpv6")
+    assert ns_layer["name"] == "neighbor-solicitation" and ns_layer["target"] == ADDR6["nns2"]
+    echo = [p for p in pkts if any(h.get("icmp", {}).get("type") == 128 for h in p.get("request", []))]
+    assert echo and echo[0]["status"] == "delivered", echo
+
+
+def test_ipv6_forwarding_off_is_diagnosed_with_its_fix(flannel_lab: LabInfo) -> None:
+    f = fault.get("ip6-forward-off")
+    assert lines(run("ping", *f.ping_args(), "-c", "1", "--json"))[0]["status"] == "delivered"
+    assert fault.break_("ip6-forward-off")
+    try:
+        p = lines(run("ping", *f.ping_args(), "-c", "1", "--json", rc=1))[0]
+    finally:
+        fault.fix("ip6-forward-off")
+    assert p["status"] == "dropped", p
+    d = p["diagnosis"]
+    assert d["kind"] == "ip-forward-off" and (d["hop"]["netns"], d["hop"]["dev"]) == ("node1", "cni0")
+    assert "IPv6 forwarding is off in node1" in d["cause"]
+    assert d["fix"] == "ip netns exec brt-node1 sysctl -w net.ipv6.conf.all.forwarding=1"
+    assert lines(run("ping", *f.ping_args(), "-c", "1", "--json"))[0]["status"] == "delivered"
