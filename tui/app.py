@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
@@ -23,6 +24,7 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from tracer.correlate import Correlator
@@ -37,7 +39,7 @@ from tui.filtering import Filtering
 from tui.help import HelpScreen
 from tui.ingest import Ingest
 from tui.messages import EventsArrived, SourceEnded, SourceOpened
-from tui.pump import Batch, Coalescer, Runner, WorkerLink, source_runner
+from tui.pump import WINDOW, Batch, Coalescer, Runner, WorkerLink, source_runner
 from tui.rows import LightRows
 from tui.saving import Saving
 from tui.selection import Selection
@@ -105,6 +107,15 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
         self.hook_modes = {h.hook: h.mode for h in self.facts.hooks}
         self._last_hop = None
         self._settled = 0
+        self._coalescer: Coalescer | None = None
+        self._backlog: deque[Batch] = deque()
+        self._draining = False
+        self._owed = 0
+        self._view_new: list[int] = []
+        self._view_touched: set[int] = set()
+        self._view_at = -1.0
+        self._view_timer: Timer | None = None
+        self._shown_packet: tuple[object, ...] | None = None
         self.teach = teach
 
     # ---- layout ----------------------------------------------------------
@@ -150,7 +161,7 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
         def post(batches: list[Batch], stats: SourceStats) -> None:
             self.post_message(EventsArrived(batches, stats))
 
-        co = Coalescer(post)
+        co = self._coalescer = Coalescer(post, window=WINDOW)  # acked by Ingest
         link = WorkerLink(co.push, self._stopping.is_set, self._source_opened)
         error = ""
         try:
@@ -179,8 +190,9 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
         if not self.facts.paused:
             held, self.held = self.held, []
             if held:
-                self.ingest(held)
+                self.queue_ingest(held)
             if self.facts.done:
+                self._drain(everything=True)
                 self._apply(set(), final=True)
         self._show_status()
 
@@ -215,6 +227,7 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
         if now > t:
             self.facts.rate = (self.facts.events - events) / (now - t)
         self._rate_mark = (self.facts.events, now)
+        self.note_backlog()
         self._show_status()
 
     def _show_status(self) -> None:

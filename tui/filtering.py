@@ -33,6 +33,7 @@ class Filtering(AppState):
 
     def set_filter(self, text: str) -> None:
         """Show only packets whose status, addresses, namespaces or devices contain ``text``."""
+        self.redraw_view()  # rows ingested but not listed yet are listed by the new filter
         self.filter_text = text.strip().lower()
         plist = self.query_one(PacketList)
         plist.set_rows(self.book.matching(self.filter_text))

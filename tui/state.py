@@ -9,10 +9,12 @@ against the same attributes. Only ``BrtraceApp.__init__`` sets them.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
 from textual.app import App
+from textual.timer import Timer
 
 from tracer.correlate import Correlator
 from tracer.correlate.pairing import PacketBook
@@ -21,7 +23,7 @@ from tracer.record.spill import SeenSpill
 from tracer.source import EventSource, SourceInfo
 from tracer.topology.model import Topology
 from tui.diagnosis import Diagnoses
-from tui.pump import Batch, Runner
+from tui.pump import Batch, Coalescer, Runner
 from tui.rows import LightRows
 from tui.widgets.status import StatusBar, StatusFacts
 
@@ -50,12 +52,41 @@ class AppState(App[int]):
     diagnoses: Diagnoses  # the selected packet's drop diagnosis, cached per packet state
     source: EventSource | None  # asked for damage when it ends (a salvaged recording)
     _settled: int  # packets ingested since the last gc.freeze
+    _coalescer: Coalescer | None  # the worker's; acknowledged once per message handled
+    _backlog: deque[Batch]  # batches received, not correlated yet (a slice per UI turn)
+    _draining: bool  # a slice of the backlog is scheduled
+    _owed: int  # messages whose batches are in the backlog, to acknowledge once it is empty
+    _view_new: list[int]  # packets ingested, not yet listed (the view redraws ≤ 10 times/s)
+    _view_touched: set[int]  # packets changed since the last redraw
+    _view_at: float  # when the view was last redrawn (monotonic), -1 = never
+    _view_timer: Timer | None  # the pending redraw, if one is scheduled
+    _shown_packet: tuple[object, ...] | None  # what the journey pane shows (skip equal redraws)
     _rate_interval: float | None
     _clock: Callable[[], float]
     _rate_mark: tuple[int, float]
 
     def _show_status(self) -> None:
         self.query_one(StatusBar).show(self.facts)
+
+    def queue_ingest(self, batches: list[Batch]) -> None:
+        """Correlate batches a slice per UI turn (``ingest.Ingest``)."""
+        raise NotImplementedError
+
+    def _drain(self, everything: bool = False) -> None:
+        """Correlate the backlog, all of it if ``everything`` (``ingest.Ingest``)."""
+        raise NotImplementedError
+
+    def _apply(self, changed: set[int], final: bool, chunks: tuple[int, int] | None = None) -> None:
+        """Judge changed packets and queue them for the view (``ingest.Ingest``)."""
+        raise NotImplementedError
+
+    def note_backlog(self) -> None:
+        """Count what waits to be shown, for the status line (``ingest.Ingest``)."""
+        raise NotImplementedError
+
+    def redraw_view(self) -> None:
+        """List what was ingested since the last redraw (``ingest.Ingest``)."""
+        raise NotImplementedError
 
     def _show_packet(self, pid: int | None, to_last: bool) -> None:
         """Show packet ``pid`` in the journey pane (``selection.Selection``)."""

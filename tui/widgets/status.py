@@ -35,6 +35,7 @@ class StatusFacts:
     error: str = ""
     damage: str = ""  # what a damaged recording lost, "" = intact
     diagnosis: str = ""  # the selected packet's cause and fix, "" = none
+    queued: int = 0  # events received but not shown yet (the view is behind a flood), 0 = none
 
 
 def status_text(f: StatusFacts) -> Text:
@@ -46,6 +47,8 @@ def status_text(f: StatusFacts) -> Text:
         t.append("  ended", style="bold")
     t.append("  ")
     t.append(f"lost {f.lost:,}", style="bold white on red" if f.lost else "green")
+    if f.queued:
+        t.append(f"  view behind: {f.queued:,} ev queued", style="bold black on yellow")
     if f.evicted:
         t.append(f"  {f.evicted:,} packets not shown (evicted before completion)", style="bold white on red")
     if f.damage:
