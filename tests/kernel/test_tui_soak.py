@@ -82,6 +82,9 @@ def _flood(pid: int) -> tuple[str, list[tuple[float, int]]]:
     try:
         while ping.poll() is None and time.monotonic() - start < SECONDS + 15:
             samples.append((time.monotonic() - start, rss_kb(pid)))
+            behind = re.search(r"view behind: ([\d,]+) ev", _screen())
+            print(f"{samples[-1][0]:.0f} s: {samples[-1][1] // 1024} MB"
+                  + (f", view behind by {behind.group(1)} events" if behind else ""), file=sys.stderr)
             time.sleep(5.0)
         out, _ = ping.communicate(timeout=15)
     finally:
@@ -112,8 +115,8 @@ def test_live_tui_sixty_seconds_of_ping_flood(flannel_lab: LabInfo) -> None:
         evicted = _count(screen, re.compile(r"([\d,]+) packets not shown"))
         assert _count(screen, STATUS) + max(evicted, 0) == sent, screen
         assert evicted == -1 and "lost 0" in screen, screen  # nothing evicted, nothing lost
-        print(f"TUI RSS samples (s, MB): {[(round(t), kb // 1024) for t, kb in samples]}",
-              file=sys.stderr)
+        print(f"TUI RSS samples (s, MB): {[(round(t), kb // 1024) for t, kb in samples]}; "
+              f"ping sent {sent}", file=sys.stderr)
         assert max(kb for _, kb in samples) <= RSS_LIMIT_KB, samples
         at_30 = [kb for t, kb in samples if t <= SECONDS - 30][-1]
         assert max(kb for t, kb in samples if t >= SECONDS - 30) <= at_30 * GROWTH_LIMIT, samples
