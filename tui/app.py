@@ -43,6 +43,7 @@ from tui.pump import WINDOW, Batch, Coalescer, Runner, WorkerLink, source_runner
 from tui.rows import LightRows
 from tui.saving import Saving
 from tui.selection import Selection
+from tui.state import Pending
 from tui.widgets.detail import DetailPane
 from tui.widgets.journey import REPLY, REQUEST, JourneyTable
 from tui.widgets.packet_list import HEADER, PacketList
@@ -91,8 +92,7 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
         self.topo = topo
         self.seen = SeenSpill()  # on disk, not in memory (tracer/record/spill.py)
         self.rows = LightRows(self.book, self.seen)
-        self._chunked = 0
-        self.held: list[Batch] = []
+        self.held: list[Pending] = []
         self.facts = StatusFacts(source=label or ("live" if info and info.live else "replay"),
                                  hooks=info.hooks if info else (), recording=recording)
         self._label = self.facts.source
@@ -108,12 +108,13 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
         self._last_hop = None
         self._settled = 0
         self._coalescer: Coalescer | None = None
-        self._backlog: deque[Batch] = deque()
+        self._backlog: deque[Pending] = deque()
+        self._queued = 0
         self._draining = False
-        self._owed = 0
         self._view_new: list[int] = []
         self._view_touched: set[int] = set()
         self._view_at = -1.0
+        self._collected_at = 0.0
         self._view_timer: Timer | None = None
         self._shown_packet: tuple[object, ...] | None = None
         self.teach = teach

@@ -24,12 +24,14 @@ import numpy as np
 from tracer.render.inert import inert
 from tui.messages import EventsArrived, SourceEnded, SourceOpened
 from tui.pump import Batch
-from tui.state import AppState
+from tui.state import AppState, Pending
 from tui.widgets.packet_list import PacketList
 from tui.widgets.topology import TopologyPane
 
 BEHIND_S = 0.5  # batches waiting this long in the worker: the status line says the view is behind
 FREEZE_EVERY = 5000  # packets between two gc.freeze() calls
+COLLECT_EVERY_S = 1.0  # a collection of what is not frozen (cheap): the view's dead cycles go
+BACKLOG_EVENTS = 5000  # events waiting in memory (~1.5 MB); more wait in the spill only
 INGEST_SLICE = 1000  # events per correlate-and-judge step: a light row's rebuild reads its step's chunks
 TURN_S = 0.03  # steps per turn of the UI thread until this long: keys and redraws come between
 REDRAW_INTERVAL_S = 0.2  # the packet list, journey, map and detail: at most 5 redraws a second
@@ -59,40 +61,44 @@ class Ingest(AppState):
         self._show_status()
 
     def on_events_arrived(self, msg: EventsArrived) -> None:
-        if self.info is not None:
-            for b in msg.batches:
-                self.seen.add(b, self.info)
-        else:  # not on disk: these packets could not be rebuilt, so none is made light
-            self.rows.keep_all = True
+        entries = self._spill(msg.batches)
         self.facts.events += msg.count
         self.facts.lost = msg.stats.lost
-        self._owed += 1  # acknowledged once its batches are correlated (or held)
+        if self._coalescer is not None:
+            self._coalescer.ack()  # spilled: the worker may post what it gathered meanwhile
         if self.facts.paused:
-            self.held.extend(msg.batches)
+            self.held.extend(entries)
             self._show_status()
-        elif msg.batches:
-            self.queue_ingest(msg.batches)
-            return
+        elif entries:
+            self.queue_ingest(entries)
         else:
             self._schedule_view()  # the counters changed: the status line shows them
-        if not self._draining:
-            self._acknowledge()
 
-    def _acknowledge(self) -> None:
-        """Tell the worker the messages owed are done: it may post what it gathered meanwhile."""
-        owed, self._owed = self._owed, 0
-        for _ in range(owed):
-            if self._coalescer is not None:
-                self._coalescer.ack()
+    def _spill(self, batches: list[Batch]) -> list[Pending]:
+        """Write the batches to the spill; what waits to be correlated beyond
+        BACKLOG_EVENTS is kept as its chunk number only, read back when its turn comes."""
+        out: list[Pending] = []
+        if self.info is None:  # not on disk: these packets could not be rebuilt, so none is made light
+            self.rows.keep_all = True
+            return [Pending(-1, b, len(b)) for b in batches if len(b)]
+        for b in batches:
+            if not len(b):
+                continue
+            chunk = self.seen.chunks
+            self.seen.add(b, self.info)
+            keep = self._queued < BACKLOG_EVENTS
+            out.append(Pending(chunk, b if keep else None, len(b)))
+            self._queued += len(b)
+        return out
 
-    def queue_ingest(self, batches: list[Batch]) -> None:
-        """Correlate ``batches`` a slice at a time, other messages (keys, redraws) in between.
+    def queue_ingest(self, entries: list[Pending]) -> None:
+        """Correlate what arrived a slice at a time, other messages (keys, redraws) in between.
 
         A slice, not the whole message: a UI thread behind a flood would
         otherwise correlate seconds of events in one turn, hold the
         correlator's whole state for them (and hit its bounds), and freeze.
         """
-        self._backlog.extend(batches)
+        self._backlog.extend(entries)
         if not self._draining:
             self._drain()
 
@@ -102,15 +108,15 @@ class Ingest(AppState):
         while self._backlog:
             part, n = [], 0
             while self._backlog and n < INGEST_SLICE:
-                b = self._backlog.popleft()
-                part.append(b)
-                n += len(b)
+                e = self._backlog.popleft()
+                part.append(e)
+                n += e.events
+            self._queued = max(0, self._queued - n)
             self.ingest(part)
             if not everything and self._backlog and time.monotonic() >= end:
                 self.call_later(self._drain)
                 return
         self._draining = False
-        self._acknowledge()
 
     def on_source_ended(self, msg: SourceEnded) -> None:
         self.facts.done = True
@@ -127,15 +133,19 @@ class Ingest(AppState):
             self._apply(set(), final=True)
         self._show_status()
 
-    def ingest(self, batches: list[Batch]) -> None:
-        """Correlate coalesced batches and update the views incrementally."""
+    def ingest(self, part: list[Pending]) -> None:
+        """Correlate one slice of what arrived and queue the view's update."""
+        batches: list[Batch] = []
+        for e in part:
+            if e.batch is not None:
+                batches.append(e.batch)
+            else:  # waited on disk only
+                batches.extend(self.seen.read(e.chunk, e.chunk))
         self.query_one(TopologyPane).show_namespaces(netns_seen(batches))
         changed: set[int] = set()
         for b in batches:
             changed |= self.corr.feed(b)
-        spilled = sum(1 for b in batches if len(b))  # each was one spill chunk, in this order
-        chunks = (self._chunked, self._chunked + spilled - 1)
-        self._chunked += spilled
+        chunks = (part[0].chunk, part[-1].chunk)  # -1 when not spilled (then never rebuilt)
         self._apply(changed, final=False, chunks=chunks)
         # the book keeps what it lists; the correlator only what may change
         self.rows.handed_out(self.corr.retire())
@@ -183,12 +193,15 @@ class Ingest(AppState):
             self._show_packet(plist.selected, to_last=self.facts.follow)
         self.note_backlog()
         self._show_status()
+        if self._view_at - self._collected_at >= COLLECT_EVERY_S:
+            self._collected_at = self._view_at
+            gc.collect()  # walks only what came since the last freeze
 
     def note_backlog(self) -> None:
         """Events received but not shown yet, for the status line, when the view is behind."""
         co = self._coalescer
         behind = co is not None and co.lag() >= BEHIND_S
-        waiting = sum(len(b) for b in self._backlog) + (co.buffered if co is not None else 0)
+        waiting = self._queued + (co.buffered if co is not None else 0)
         self.facts.queued = waiting if behind else 0
 
     def settle_memory(self) -> None:

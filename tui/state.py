@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from textual.app import App
@@ -28,6 +29,16 @@ from tui.rows import LightRows
 from tui.widgets.status import StatusBar, StatusFacts
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A batch received, not correlated yet: its spill chunk (-1 = not spilled), the
+    batch itself or None when it waits on disk only (``ingest.Ingest``), its size."""
+
+    chunk: int
+    batch: Batch | None
+    events: int
+
+
 class AppState(App[int]):
     """Attributes of the running app; see ``BrtraceApp.__init__`` for their meaning."""
 
@@ -38,8 +49,7 @@ class AppState(App[int]):
     topo: Topology
     seen: SeenSpill  # every batch, as polled, on disk (tracer/record/spill.py): what a save writes
     rows: LightRows  # settled packets keep a light row; hops rebuilt from ``seen`` (tui/rows.py)
-    _chunked: int  # spill chunks already ingested (the next ingest spans from here)
-    held: list[Batch]  # batches that arrived while paused
+    held: list[Pending]  # what arrived while paused
     facts: StatusFacts
     filter_text: str
     save_dir: Path
@@ -53,12 +63,13 @@ class AppState(App[int]):
     source: EventSource | None  # asked for damage when it ends (a salvaged recording)
     _settled: int  # packets ingested since the last gc.freeze
     _coalescer: Coalescer | None  # the worker's; acknowledged once per message handled
-    _backlog: deque[Batch]  # batches received, not correlated yet (a slice per UI turn)
+    _backlog: deque[Pending]  # received, not correlated yet (a slice per UI turn)
+    _queued: int  # events in the backlog and ``held``, in memory or not
     _draining: bool  # a slice of the backlog is scheduled
-    _owed: int  # messages whose batches are in the backlog, to acknowledge once it is empty
     _view_new: list[int]  # packets ingested, not yet listed (the view redraws ≤ 10 times/s)
     _view_touched: set[int]  # packets changed since the last redraw
     _view_at: float  # when the view was last redrawn (monotonic), -1 = never
+    _collected_at: float  # when the view last ran the collector (monotonic)
     _view_timer: Timer | None  # the pending redraw, if one is scheduled
     _shown_packet: tuple[object, ...] | None  # what the journey pane shows (skip equal redraws)
     _rate_interval: float | None
@@ -68,7 +79,7 @@ class AppState(App[int]):
     def _show_status(self) -> None:
         self.query_one(StatusBar).show(self.facts)
 
-    def queue_ingest(self, batches: list[Batch]) -> None:
+    def queue_ingest(self, entries: list[Pending]) -> None:
         """Correlate batches a slice per UI turn (``ingest.Ingest``)."""
         raise NotImplementedError
 
