@@ -1,8 +1,9 @@
 """BrtraceApp: topology map, packet list, journey, detail and status, fed by one worker.
 
 One thread worker runs the source (a runner, see ``tui.pump``) and posts
-coalesced ``EventsArrived`` messages (``tui.messages``); the app feeds the
-correlator once per message and updates only what changed. Nothing on the UI
+coalesced ``EventsArrived`` messages (``tui.messages``); the app spills each,
+feeds the correlator a slice at a time and redraws only what changed, at
+most 5 times a second (``tui.ingest``). Nothing on the UI
 thread waits on the source. The app is assembled from one part per concept:
 ``ingest`` (incoming batches), ``selection`` (packet, hop, map, detail),
 ``filtering`` (the filter box) and ``saving`` (the ``s`` key).

@@ -1,17 +1,19 @@
-"""Incoming batches: correlate once per message and update only what changed.
+"""Incoming batches: spill them, correlate them in slices, redraw what changed at most 5 times a second.
 
-Every message is correlated at once (the batches it holds are then free),
-but the view is redrawn at most ``1 / REDRAW_INTERVAL_S`` times a second:
-new packet rows are appended, changed rows repainted if visible, and the
-journey, map and detail redrawn only when the selected packet changed. Why:
-under a flood (issue 18, ``ping -i 0.002``) each message rebuilt the journey
-table, the map and the scapy-decoded detail of the newest packet, the UI
-thread fell behind and queued messages grew the process by 10–16 % over 30 s.
-The newest state is always what a redraw shows; nothing is skipped but
-intermediate frames. Each handled message is acknowledged to the worker's
-``Coalescer``, which gathers batches meanwhile instead of queueing messages.
-Batches reach the correlator as they were polled, so a live (columnar) batch
-is filed from its columns like on the plain CLI path.
+Why (issue 18, ``ping -i 0.002``): each message rebuilt the journey table,
+the map and the scapy-decoded detail of the newest packet; the UI thread fell
+behind and queued messages grew the process by 10–16 % over 30 s. Now a
+message is spilled and acknowledged at once (the worker's ``Coalescer``
+posts the next only then, gathering batches meanwhile); what waits to be
+correlated stays in memory up to ``BACKLOG_EVENTS`` and beyond that in the
+spill only, read back in its turn. The backlog is correlated a slice at a
+time, keys and redraws in between; the view is redrawn at most
+``1 / REDRAW_INTERVAL_S`` times a second and always shows the newest state:
+new rows appended, changed rows repainted if visible, the journey, map and
+detail redrawn only when the selected packet changed. Nothing is skipped but
+intermediate frames; the status line says when the view is behind and by how
+many events. Batches reach the correlator as they were polled, so a live
+(columnar) batch is filed from its columns like on the plain CLI path.
 """
 
 from __future__ import annotations
