@@ -1,8 +1,9 @@
 """BrtraceApp: topology map, packet list, journey, detail and status, fed by one worker.
 
 One thread worker runs the source (a runner, see ``tui.pump``) and posts
-coalesced ``EventsArrived`` messages (``tui.messages``); the app feeds the
-correlator once per message and updates only what changed. Nothing on the UI
+coalesced ``EventsArrived`` messages (``tui.messages``); the app spills each,
+feeds the correlator a slice at a time and redraws only what changed, at
+most 5 times a second (``tui.ingest``). Nothing on the UI
 thread waits on the source. The app is assembled from one part per concept:
 ``ingest`` (incoming batches), ``selection`` (packet, hop, map, detail),
 ``filtering`` (the filter box) and ``saving`` (the ``s`` key).
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
@@ -23,6 +25,7 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from tracer.correlate import Correlator
@@ -39,10 +42,11 @@ from tui.help import HelpScreen
 from tui.ingest import Ingest
 from tui.messages import EventsArrived, SourceEnded, SourceOpened
 from tui.playback import Playback
-from tui.pump import Batch, Coalescer, Runner, WorkerLink, source_runner
+from tui.pump import WINDOW, Batch, Coalescer, Runner, WorkerLink, source_runner
 from tui.rows import LightRows
 from tui.saving import Saving
 from tui.selection import Selection
+from tui.state import Pending
 from tui.widgets.detail import DetailPane
 from tui.widgets.journey import REPLY, REQUEST, JourneyTable
 from tui.widgets.keys import STEP_KEYS
@@ -99,8 +103,7 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving, Playback):
         self.topo = topo
         self.seen = SeenSpill()  # on disk, not in memory (tracer/record/spill.py)
         self.rows = LightRows(self.book, self.seen)
-        self._chunked = 0
-        self.held: list[Batch] = []
+        self.held: list[Pending] = []
         self.facts = StatusFacts(source=label or ("live" if info and info.live else "replay"),
                                  hooks=info.hooks if info else (), recording=recording)
         self._label = self.facts.source
@@ -119,6 +122,16 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving, Playback):
         self.hook_modes = {h.hook: h.mode for h in self.facts.hooks}
         self._last_hop = None
         self._settled = 0
+        self._coalescer: Coalescer | None = None
+        self._backlog: deque[Pending] = deque()
+        self._queued = 0
+        self._draining = False
+        self._view_new: list[int] = []
+        self._view_touched: set[int] = set()
+        self._view_at = -1.0
+        self._collected_at = 0.0
+        self._view_timer: Timer | None = None
+        self._shown_packet: tuple[object, ...] | None = None
         self.teach = teach
         self.facts.teach = teach or ""
         self.stepping = step or step_ms is not None
@@ -179,7 +192,7 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving, Playback):
         def post(batches: list[Batch], stats: SourceStats) -> None:
             self.post_message(EventsArrived(batches, stats))
 
-        co = Coalescer(post)
+        co = self._coalescer = Coalescer(post, window=WINDOW)  # acked by Ingest
         link = WorkerLink(co.push, self._stopping.is_set, self._source_opened)
         error = ""
         try:
@@ -211,8 +224,9 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving, Playback):
         if not self.facts.paused:
             held, self.held = self.held, []
             if held:
-                self.ingest(held)
+                self.queue_ingest(held)
             if self.facts.done:
+                self._drain(everything=True)
                 self._apply(set(), final=True)
         self._show_status()
 
@@ -250,6 +264,7 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving, Playback):
         if now > t:
             self.facts.rate = (self.facts.events - events) / (now - t)
         self._rate_mark = (self.facts.events, now)
+        self.note_backlog()
         self._show_status()
 
     def _show_status(self) -> None:

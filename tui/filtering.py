@@ -67,6 +67,7 @@ class Filtering(AppState):
 
     def set_filter(self, text: str) -> None:
         """Show only the packets ``text`` selects: a pcap expression's, else the old search's."""
+        self.redraw_view()  # rows ingested but not listed yet are listed by the new filter
         self.filter_text = text.strip().lower()
         self.pcap, why = parse_filter(text, self.compile_filter, self.topo)
         if self.pcap is not None:

@@ -1,25 +1,42 @@
-"""Incoming batches: correlate once per message and update only what changed.
+"""Incoming batches: spill them, correlate them in slices, redraw what changed at most 5 times a second.
 
-New packet rows are appended, changed rows repainted if visible, and the
-journey and map redrawn only when the selected packet changed. Batches reach
-the correlator as they were polled, so a live (columnar) batch is filed from
-its columns like on the plain CLI path.
+Why (issue 18, ``ping -i 0.002``): each message rebuilt the journey table,
+the map and the scapy-decoded detail of the newest packet; the UI thread fell
+behind and queued messages grew the process by 10–16 % over 30 s. Now a
+message is spilled and acknowledged at once (the worker's ``Coalescer``
+posts the next only then, gathering batches meanwhile); what waits to be
+correlated stays in memory up to ``BACKLOG_EVENTS`` and beyond that in the
+spill only, read back in its turn. The backlog is correlated a slice at a
+time, keys and redraws in between; the view is redrawn at most
+``1 / REDRAW_INTERVAL_S`` times a second and always shows the newest state:
+new rows appended, changed rows repainted if visible, the journey, map and
+detail redrawn only when the selected packet changed. Nothing is skipped but
+intermediate frames; the status line says when the view is behind and by how
+many events. Batches reach the correlator as they were polled, so a live
+(columnar) batch is filed from its columns like on the plain CLI path.
 """
 
 from __future__ import annotations
 
 import gc
+import time
 
 import numpy as np
 
 from tracer.render.inert import inert
 from tui.messages import EventsArrived, SourceEnded, SourceOpened
 from tui.pump import Batch
-from tui.state import AppState
+from tui.state import AppState, Pending
 from tui.widgets.packet_list import PacketList
 from tui.widgets.topology import TopologyPane
 
+BEHIND_S = 0.5  # batches waiting this long in the worker: the status line says the view is behind
 FREEZE_EVERY = 5000  # packets between two gc.freeze() calls
+COLLECT_EVERY_S = 1.0  # a collection of what is not frozen (cheap): the view's dead cycles go
+BACKLOG_EVENTS = 5000  # events waiting in memory (~1.5 MB); more wait in the spill only
+INGEST_SLICE = 1000  # events per correlate-and-judge step: a light row's rebuild reads its step's chunks
+TURN_S = 0.03  # steps per turn of the UI thread until this long: keys and redraws come between
+REDRAW_INTERVAL_S = 0.2  # the packet list, journey, map and detail: at most 5 redraws a second
 
 
 def netns_seen(batches: list[Batch]) -> set[int]:
@@ -46,18 +63,62 @@ class Ingest(AppState):
         self._show_status()
 
     def on_events_arrived(self, msg: EventsArrived) -> None:
-        if self.info is not None:
-            for b in msg.batches:
-                self.seen.add(b, self.info)
-        else:  # not on disk: these packets could not be rebuilt, so none is made light
-            self.rows.keep_all = True
+        entries = self._spill(msg.batches)
         self.facts.events += msg.count
         self.facts.lost = msg.stats.lost
+        if self._coalescer is not None:
+            self._coalescer.ack()  # spilled: the worker may post what it gathered meanwhile
         if self.facts.paused:
-            self.held.extend(msg.batches)
-        elif msg.batches:
-            self.ingest(msg.batches)
-        self._show_status()
+            self.held.extend(entries)
+            self._show_status()
+        elif entries:
+            self.queue_ingest(entries)
+        else:
+            self._schedule_view()  # the counters changed: the status line shows them
+
+    def _spill(self, batches: list[Batch]) -> list[Pending]:
+        """Write the batches to the spill; what waits to be correlated beyond
+        BACKLOG_EVENTS is kept as its chunk number only, read back when its turn comes."""
+        out: list[Pending] = []
+        if self.info is None:  # not on disk: these packets could not be rebuilt, so none is made light
+            self.rows.keep_all = True
+            return [Pending(-1, b, len(b)) for b in batches if len(b)]
+        for b in batches:
+            if not len(b):
+                continue
+            chunk = self.seen.chunks
+            self.seen.add(b, self.info)
+            keep = self._queued < BACKLOG_EVENTS
+            out.append(Pending(chunk, b if keep else None, len(b)))
+            self._queued += len(b)
+        return out
+
+    def queue_ingest(self, entries: list[Pending]) -> None:
+        """Correlate what arrived a slice at a time, other messages (keys, redraws) in between.
+
+        A slice, not the whole message: a UI thread behind a flood would
+        otherwise correlate seconds of events in one turn, hold the
+        correlator's whole state for them (and hit its bounds), and freeze.
+        """
+        self._backlog.extend(entries)
+        if not self._draining:
+            self._drain()
+
+    def _drain(self, everything: bool = False) -> None:
+        self._draining = True
+        end = time.monotonic() + TURN_S
+        while self._backlog:
+            part, n = [], 0
+            while self._backlog and n < INGEST_SLICE:
+                e = self._backlog.popleft()
+                part.append(e)
+                n += e.events
+            self._queued = max(0, self._queued - n)
+            self.ingest(part)
+            if not everything and self._backlog and time.monotonic() >= end:
+                self.call_later(self._drain)
+                return
+        self._draining = False
 
     def on_source_ended(self, msg: SourceEnded) -> None:
         self.facts.done = True
@@ -70,17 +131,23 @@ class Ingest(AppState):
             self.notify(inert(damage), title="damaged recording: what is shown was salvaged",
                         severity="error", markup=False, timeout=30)
         if not self.facts.paused:
+            self._drain(everything=True)  # the last events first, then the final judgement
             self._apply(set(), final=True)
         self._show_status()
 
-    def ingest(self, batches: list[Batch]) -> None:
-        """Correlate coalesced batches and update the views incrementally."""
+    def ingest(self, part: list[Pending]) -> None:
+        """Correlate one slice of what arrived and queue the view's update."""
+        batches: list[Batch] = []
+        for e in part:
+            if e.batch is not None:
+                batches.append(e.batch)
+            else:  # waited on disk only
+                batches.extend(self.seen.read(e.chunk, e.chunk))
         self.query_one(TopologyPane).show_namespaces(netns_seen(batches))
         changed: set[int] = set()
         for b in batches:
             changed |= self.corr.feed(b)
-        chunks = (self._chunked, self.seen.chunks - 1)
-        self._chunked = self.seen.chunks
+        chunks = (part[0].chunk, part[-1].chunk)  # -1 when not spilled (then never rebuilt)
         self._apply(changed, final=False, chunks=chunks)
         # the book keeps what it lists; the correlator only what may change
         self.rows.handed_out(self.corr.retire())
@@ -92,6 +159,29 @@ class Ingest(AppState):
         if chunks is not None:
             self.rows.note(new, touched, chunks)
         self.facts.packets = len(self.book.packets)
+        self._view_new.extend(new)
+        self._view_touched |= touched
+        self._settled += len(new)
+        if final or self._settled >= FREEZE_EVERY:
+            self.settle_memory()
+        self._schedule_view(now=final)
+
+    def _schedule_view(self, now: bool = False) -> None:
+        """Redraw now if the last redraw is old enough (or ``now``), else once, a little later."""
+        wait = self._view_at + REDRAW_INTERVAL_S - time.monotonic()
+        if now or wait <= 0:
+            self.redraw_view()
+        elif self._view_timer is None:
+            self._view_timer = self.set_timer(wait, self.redraw_view)
+
+    def redraw_view(self) -> None:
+        """List the packets ingested since the last redraw, follow the newest, show the selected."""
+        if self._view_timer is not None:
+            self._view_timer.stop()
+            self._view_timer = None
+        self._view_at = time.monotonic()
+        new, touched = self._view_new, self._view_touched
+        self._view_new, self._view_touched = [], set()
         plist = self.query_one(PacketList)
         shown = [pid for pid in new if self._matches(pid)]
         shown += self.filter_late(touched - set(new))
@@ -104,9 +194,18 @@ class Ingest(AppState):
             plist.select_index(0)
         if plist.selected in touched:
             self._show_packet(plist.selected, to_last=self.facts.follow)
-        self._settled += len(new)
-        if final or self._settled >= FREEZE_EVERY:
-            self.settle_memory()
+        self.note_backlog()
+        self._show_status()
+        if self._view_at - self._collected_at >= COLLECT_EVERY_S:
+            self._collected_at = self._view_at
+            gc.collect()  # walks only what came since the last freeze
+
+    def note_backlog(self) -> None:
+        """Events received but not shown yet, for the status line, when the view is behind."""
+        co = self._coalescer
+        behind = co is not None and co.lag() >= BEHIND_S
+        waiting = self._queued + (co.buffered if co is not None else 0)
+        self.facts.queued = waiting if behind else 0
 
     def settle_memory(self) -> None:
         """Move what was ingested out of the cyclic collector's sight (``gc.freeze``).
@@ -114,9 +213,14 @@ class Ingest(AppState):
         With 100k packets listed, a full collection walks every Event and Hop
         and stalls a frame for ~70 ms; these objects live as long as the app
         and are freed by reference counting when the correlator drops them,
-        so the collector has nothing to find in them.
+        so the collector has nothing to find in them. But objects frozen alive
+        that die in a cycle later are never freed (a flood leaked ~0.5 MB/s of
+        the journey table's old rows that way), so each freeze follows one full
+        collection: one pause per FREEZE_EVERY packets instead of many.
         """
         self._settled = 0
+        gc.unfreeze()  # what was frozen alive and is garbage since (the journey table's rows of
+        gc.collect()  # an earlier packet: cycles) is freed here, never by the collector
         gc.freeze()
 
     def _matches(self, pid: int) -> bool:

@@ -28,6 +28,9 @@ class Selection(AppState):
 
     @on(PacketList.Highlighted)
     def _packet_highlighted(self, msg: PacketList.Highlighted) -> None:
+        if msg.pid != self.query_one(PacketList).selected or msg.pid == self.query_one(JourneyTable).pid:
+            return  # stale (following moved on) or shown by the redraw already: showing it
+            # again, rebuilt from the spill once it is light, would only repeat the work
         self._show_packet(msg.pid, to_last=self.facts.follow)
 
     def _show_packet(self, pid: int | None, to_last: bool) -> None:

@@ -9,7 +9,9 @@ against the same attributes. Only ``BrtraceApp.__init__`` sets them.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from textual.app import App
@@ -23,9 +25,19 @@ from tracer.record.spill import SeenSpill
 from tracer.source import EventSource, SourceInfo
 from tracer.topology.model import Topology
 from tui.diagnosis import Diagnoses
-from tui.pump import Batch, Runner
+from tui.pump import Batch, Coalescer, Runner
 from tui.rows import LightRows
 from tui.widgets.status import StatusBar, StatusFacts
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A batch received, not correlated yet: its spill chunk (-1 = not spilled), the
+    batch itself or None when it waits on disk only (``ingest.Ingest``), its size."""
+
+    chunk: int
+    batch: Batch | None
+    events: int
 
 
 class AppState(App[int]):
@@ -38,8 +50,7 @@ class AppState(App[int]):
     topo: Topology
     seen: SeenSpill  # every batch, as polled, on disk (tracer/record/spill.py): what a save writes
     rows: LightRows  # settled packets keep a light row; hops rebuilt from ``seen`` (tui/rows.py)
-    _chunked: int  # spill chunks already ingested (the next ingest spans from here)
-    held: list[Batch]  # batches that arrived while paused
+    held: list[Pending]  # what arrived while paused
     facts: StatusFacts
     filter_text: str
     compile_filter: ExprCompiler | None  # libpcap, injected by the CLI (tui does not import probes)
@@ -56,6 +67,16 @@ class AppState(App[int]):
     diagnoses: Diagnoses  # the selected packet's drop diagnosis, cached per packet state
     source: EventSource | None  # asked for damage when it ends (a salvaged recording)
     _settled: int  # packets ingested since the last gc.freeze
+    _coalescer: Coalescer | None  # the worker's; acknowledged once per message handled
+    _backlog: deque[Pending]  # received, not correlated yet (a slice per UI turn)
+    _queued: int  # events in the backlog and ``held``, in memory or not
+    _draining: bool  # a slice of the backlog is scheduled
+    _view_new: list[int]  # packets ingested, not yet listed (the view redraws ≤ 10 times/s)
+    _view_touched: set[int]  # packets changed since the last redraw
+    _view_at: float  # when the view was last redrawn (monotonic), -1 = never
+    _collected_at: float  # when the view last ran the collector (monotonic)
+    _view_timer: Timer | None  # the pending redraw, if one is scheduled
+    _shown_packet: tuple[object, ...] | None  # what the journey pane shows (skip equal redraws)
     _rate_interval: float | None
     _clock: Callable[[], float]
     _rate_mark: tuple[int, float]
@@ -69,6 +90,26 @@ class AppState(App[int]):
 
     def filter_late(self, touched: set[int]) -> list[int]:
         """Changed packets the filter lets in only now (``filtering.Filtering``)."""
+        raise NotImplementedError
+
+    def queue_ingest(self, entries: list[Pending]) -> None:
+        """Correlate batches a slice per UI turn (``ingest.Ingest``)."""
+        raise NotImplementedError
+
+    def _drain(self, everything: bool = False) -> None:
+        """Correlate the backlog, all of it if ``everything`` (``ingest.Ingest``)."""
+        raise NotImplementedError
+
+    def _apply(self, changed: set[int], final: bool, chunks: tuple[int, int] | None = None) -> None:
+        """Judge changed packets and queue them for the view (``ingest.Ingest``)."""
+        raise NotImplementedError
+
+    def note_backlog(self) -> None:
+        """Count what waits to be shown, for the status line (``ingest.Ingest``)."""
+        raise NotImplementedError
+
+    def redraw_view(self) -> None:
+        """List what was ingested since the last redraw (``ingest.Ingest``)."""
         raise NotImplementedError
 
     def _show_packet(self, pid: int | None, to_last: bool) -> None:

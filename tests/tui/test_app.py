@@ -112,7 +112,7 @@ async def test_pause_holds_events_until_resumed() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await _loaded(app, pilot)
         assert app.query_one(PacketList).rows == []
-        assert sum(len(b) for b in app.held) == len(events) and app.facts.events == len(events)
+        assert sum(e.events for e in app.held) == len(events) and app.facts.events == len(events)
         await pilot.press("space")
         await pilot.pause()
         assert not app.facts.paused and app.held == []

@@ -8,6 +8,7 @@ No pyroute2 here: the model must load from JSON without root or netlink.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -138,14 +139,27 @@ class RouteEntry:
     family: int = 4  # 6: an IPv6 route ("default" is then ::/0)
 
     def matches(self, addr: str) -> bool:
-        ip = ipaddress.ip_address(addr)
+        ip = _address(addr)
         if ip.version != self.family:
             return False
-        return self.dst == "default" or ip in ipaddress.ip_network(self.dst, strict=False)
+        return self.dst == "default" or ip in _network(self.dst)
 
     @property
     def prefixlen(self) -> int:
-        return 0 if self.dst == "default" else ipaddress.ip_network(self.dst, strict=False).prefixlen
+        return 0 if self.dst == "default" else _network(self.dst).prefixlen
+
+
+# Parsed once: every hop of every route lookup asks (a live flood's hops spent a
+# third of their time re-parsing the same few prefixes). Invalid text raises
+# ValueError each time, as before (lru_cache does not keep exceptions).
+@functools.lru_cache(maxsize=4096)
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(text, strict=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ class StatusFacts:
     teach: str = ""  # teaching mode's language, "" = off (said here, not in a toast over this line)
     step: str = ""  # step playback: "" = off, else "→ next hop", "every 500 ms", "stopped", "at the end"
     filter_note: str = ""  # why the filter box's text selects nothing, "" = it is fine
+    queued: int = 0  # events received but not shown yet (the view is behind a flood), 0 = none
 
 
 def status_text(f: StatusFacts) -> Text:
@@ -49,6 +50,8 @@ def status_text(f: StatusFacts) -> Text:
         t.append("  ended", style="bold")
     t.append("  ")
     t.append(f"lost {f.lost:,}", style="bold white on red" if f.lost else "green")
+    if f.queued:
+        t.append(f"  view behind: {f.queued:,} ev queued", style="bold black on yellow")
     if f.evicted:
         t.append(f"  {f.evicted:,} packets not shown (evicted before completion)", style="bold white on red")
     if f.damage:
