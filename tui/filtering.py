@@ -94,6 +94,15 @@ class Filtering(AppState):
         p = self.book.packets[pid]
         return not p.light and packet_matches(self.pcap, p)
 
+    def filter_new(self, new: list[int]) -> list[int]:
+        """New packets the filter lets in, noted as listed: with redraws
+        coalesced, a packet can be new and changed in one redraw, and
+        ``filter_late`` must not list it a second time."""
+        shown = [pid for pid in new if self.filter_shows(pid)]
+        if self.pcap is not None:
+            self._pcap_shown.update(shown)
+        return shown
+
     def filter_late(self, touched: set[int]) -> list[int]:
         """Packets already listed as not matching that match now: a live
         packet's later crossings (its VXLAN leg) may be what the expression

@@ -183,7 +183,7 @@ class Ingest(AppState):
         new, touched = self._view_new, self._view_touched
         self._view_new, self._view_touched = [], set()
         plist = self.query_one(PacketList)
-        shown = [pid for pid in new if self._matches(pid)]
+        shown = self.filter_new(new)
         shown += self.filter_late(touched - set(new))
         if shown:
             plist.append(shown)
@@ -222,6 +222,3 @@ class Ingest(AppState):
         gc.unfreeze()  # what was frozen alive and is garbage since (the journey table's rows of
         gc.collect()  # an earlier packet: cycles) is freed here, never by the collector
         gc.freeze()
-
-    def _matches(self, pid: int) -> bool:
-        return self.filter_shows(pid)

@@ -92,6 +92,10 @@ class AppState(App[int]):
         """Changed packets the filter lets in only now (``filtering.Filtering``)."""
         raise NotImplementedError
 
+    def filter_new(self, new: list[int]) -> list[int]:
+        """New packets the filter lets in, noted as listed (``filtering.Filtering``)."""
+        raise NotImplementedError
+
     def queue_ingest(self, entries: list[Pending]) -> None:
         """Correlate batches a slice per UI turn (``ingest.Ingest``)."""
         raise NotImplementedError
