@@ -145,3 +145,47 @@ def test_masquerade_out_to_a_test_netns_is_named(dockerd: Dockerd) -> None:
     label = NETNS.removeprefix("brt-")
     assert nat and f"NAT rewrote source {src} → {HOST_ADDR} in {label}" in nat[0], p["request"]
     assert "by MASQUERADE (iptables table nat, chain POSTROUTING" in nat[0], nat
+
+
+WEB = "brt-nat-web"
+CLIENT = ("import http.client; c = http.client.HTTPConnection('{addr}', 8080, timeout=5); "
+          "c.request('GET', '/'); print(c.getresponse().read().decode())")
+
+
+def published_web(d: Dockerd) -> str:
+    """busybox httpd in a container published with ``-p 8080:80``; its address on docker0."""
+    if WEB not in d.containers:
+        d.containers.append(WEB)  # removed with the daemon (tests/support/dockerd.py)
+        d.docker("run", "-d", "--name", WEB, "--security-opt", "apparmor=unconfined", "-p", "8080:80",
+                 "brt-busybox", "sh", "-c", "echo brt-web-ok > /tmp/index.html && httpd -f -p 80 -h /tmp")
+    return str(d.inspect(WEB)["NetworkSettings"]["IPAddress"])  # type: ignore[index]
+
+
+def fetch_cmd() -> list[str]:
+    """An HTTP GET of the published port from the outside netns (python: busybox wget crashes here)."""
+    return ["ip", "netns", "exec", OUT, sys.executable, "-c", CLIENT.format(addr=HOST_ADDR)]
+
+
+def test_published_port_is_followed_through_dnat_with_host(dockerd: Dockerd) -> None:
+    web = published_web(dockerd)
+    got = sh(*fetch_cmd(), check=False)  # the port answers before anything is traced
+    assert "brt-web-ok" in got.stdout, got.stderr
+    proc = dtrace(dockerd, "trace", "--host", HOST_ADDR, "--proto", "tcp", "--json", "--duration", "20",
+                  "--", *fetch_cmd())
+    lines = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]
+    assert lines and lines[-1]["type"] == "summary", proc.stdout + proc.stderr
+    hops = [h for x in lines[:-1] for h in x["request"] + x["reply"]]
+    acts = [h["action"] for h in hops]
+    print("\n".join(f"{h['netns']} {h['dev']} {h['src']}:{h.get('sport')} {h['dst']}:{h.get('dport')} "
+                    f"{h['action']}" for h in hops))
+    # the request to the published port: DNAT named with its rule, the port change, then the container
+    dnat = [a for a in acts if "NAT rewrote destination" in a]
+    assert dnat, "\n".join(acts)
+    assert f"{HOST_ADDR}:8080 → {web}:80" in dnat[0], dnat
+    assert "by DNAT (iptables table nat, chain DOCKER" in dnat[0], dnat
+    label = WEB
+    to_web = [h for h in hops if h["netns"] == label and h["dst"] == web and h.get("dport") == 80]
+    assert to_web, "\n".join(f"{h['netns']} {h['dev']} {h['action']}" for h in hops)
+    # and back: the container's answer, from web:80 before conntrack undoes the DNAT
+    back = [h for h in hops if h["netns"] == label and h["src"] == web and h.get("sport") == 80]
+    assert back, "\n".join(f"{h['netns']} {h['dev']} {h['action']}" for h in hops)

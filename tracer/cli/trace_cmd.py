@@ -62,9 +62,14 @@ def _text(source: EventSource, topo: Topology, args: argparse.Namespace, cmd: li
     journey is done (tracer/render/stream.py says why)."""
     from tracer.correlate import Correlator
     from tracer.jsonout import WallClock
+    from tracer.netfilter.read import LiveCounters
     from tracer.render.stream import PacketPrinter
 
-    corr, printer = Correlator(), PacketPrinter(topo, args.json, clock=WallClock.live())
+    # read before COMMAND starts: the NAT rule that counted and the rule that dropped are measured
+    # (an agent's namespaces are on its own node: not read from here)
+    nf = LiveCounters(() if getattr(args, "agents", "") else topo.namespaces)
+    corr = Correlator()
+    printer = PacketPrinter(topo, args.json, clock=WallClock.live(), nf=nf.now)
     n, stopped_by = 0, 0
     proc: subprocess.Popen[bytes] | None = None
     try:

@@ -201,19 +201,52 @@ def _route_text(p: Place, ev: Event) -> tuple[Verb, str]:
     r = ev.route
     dst = ip4(ev.outer.daddr)
     where = f"in {p.label}"
+    if r is not None and r.iif == 0:
+        return _addr_check_text(p, ev, dst, where)
     if r is None or r.err:
         why = ERRNO_TEXT.get(-r.err if r else 0, f"error {r.err if r else '?'}")
         return Verb.ROUTE_FAIL, f"route lookup {where} for {dst} failed: {why}"
     if p.netns and p.netns.owns_address(dst):
         return Verb.ROUTE_LOCAL, f"route lookup {where}: {dst} is local, deliver up the stack"
-    entry = p.netns.route_for(dst, r.table) if p.netns else None
+    return Verb.ROUTE, f"route lookup {where}: {dst} matches {_route_to(p, ev, dst)}"
+
+
+def _route_to(p: Place, ev: Event, dst: str) -> str:
+    """'172.17.0.0/16 via GW dev docker0': the matched route's real prefix (from the
+    topology's routes: the tracepoint names the next hop, not the prefix), never
+    the looked-up address dressed up as one."""
+    r = ev.route
+    assert r is not None
+    entry = None
+    if p.netns:  # the merged local/main trie can report either table id
+        entry = p.netns.route_for(dst, r.table) or p.netns.route_for(dst, 254)
     out = p.netns.link(r.nh_ifindex) if p.netns else None
     dev = out.name if out else (ev.ifname or f"if{r.nh_ifindex}")
     via = f" via {ip4(r.gateway)}" if r.gateway else ""
-    prefix = entry.dst if entry else dst
+    prefix = entry.dst if entry else f"a route not in the discovered table {r.table}"
     onlink = " onlink" if entry and entry.onlink else ""
     table = "" if r.table in (254, 255) else f" (table {r.table})"
-    return Verb.ROUTE, f"route lookup {where}: {dst} matches {prefix}{via} dev {dev}{onlink}{table}"
+    return f"{prefix}{via} dev {dev}{onlink}{table}"
+
+
+def _addr_check_text(p: Place, ev: Event, dst: str, where: str) -> tuple[Verb, str]:
+    """A lookup that routes no packet: flowi4_iif 0. A packet's input route sets
+    the receiving device and an output route sets LOOPBACK_IFINDEX
+    (ip_route_input_slow, ip_route_output_key_hash_rcu, read in 6.18), while
+    __inet_dev_addr_type asks with the address alone: iptables' addrtype match
+    (Docker's `-m addrtype --dst-type LOCAL`), reached by bridged frames too
+    under bridge netfilter, and arp_process for a request's sender. Printed as a
+    routing decision it said "172.17.0.3 matches 172.17.0.3" for a frame the
+    bridge merely switched."""
+    r = ev.route
+    if p.netns and p.netns.owns_address(dst):
+        what = f"{dst} is one of its own addresses"
+    elif r is None or r.err:
+        what = f"{dst} is not a local address"
+    else:
+        what = f"{dst} is not a local address (its route: {_route_to(p, ev, dst)})"
+    return Verb.ADDR_CHECK, (f"address-type lookup {where} (as ARP or iptables' addrtype match make; "
+                             f"not a routing decision): {what}")
 
 
 def _peer_text(topo: Topology, p: Place) -> str:
