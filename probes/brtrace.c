@@ -352,11 +352,22 @@ static __always_inline void follow_tuple(struct brt_key *k, struct brt_tuple *t,
     }
 }
 
-/* The filter matched this skb: follow it from here on. */
-static __always_inline void follow_mark(u64 skb, struct brt_key *k, u64 now)
+/* The filter matched this skb as it was received: follow it from here on.
+ * Only receive hooks mark: netfilter rewrites a received packet after
+ * netif_receive_skb (PREROUTING DNAT, POSTROUTING SNAT of a forwarded one),
+ * and an LRU update at every hop of every matched packet cost ~80 ns a run
+ * (bench probecost, 6.18); a locally sent packet is first seen already
+ * rewritten (OUTPUT/POSTROUTING run before net_dev_queue), so marking it
+ * would follow nothing. An skb marked at the veth is not marked again at
+ * the bridge: one lookup instead of an update. */
+static __always_inline void follow_mark(u64 skb, struct brt_key *k, u64 now, u16 hook)
 {
-    if (!k->saddr)
-        return; /* not IPv4: NAT follows nothing here */
+    if (!k->saddr || !(hook == HOOK_NETIF_RECEIVE_SKB || hook == HOOK_NETIF_RX || hook == HOOK_IP_RCV ||
+                       hook == HOOK_BR_HANDLE_FRAME))
+        return; /* and not IPv4: NAT follows nothing here */
+    struct brt_follow *old = nat_follow_skb.lookup(&skb);
+    if (old && old->ip_id == k->ip_id && old->proto == k->proto && now - old->ts < FOLLOW_SKB_NS)
+        return;
     struct brt_follow v = {.ts = now, .ip_id = k->ip_id, .proto = k->proto};
     nat_follow_skb.update(&skb, &v);
     u32 zero = 0;
@@ -690,7 +701,7 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     u64 now = bpf_ktime_get_ns();
 #ifdef BRT_NAT_FOLLOW
     if (ours && hook != HOOK_KFREE_SKB)
-        follow_mark((u64)skb, &p.outer, now);
+        follow_mark((u64)skb, &p.outer, now, hook);
     else if (ours) {
         u64 freed = (u64)skb;
         nat_follow_skb.delete(&freed); /* its address is another packet's next */
