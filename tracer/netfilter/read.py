@@ -9,11 +9,13 @@ the diagnosis then says the counters were not measured.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterable
 
+from tracer.filter import TraceFilter
 from tracer.netfilter.rules import Counters, NfEntry, parse_iptables_save, parse_nft_json
 from tracer.topology.model import Netns
 
@@ -68,6 +70,21 @@ def read_all(nss: Iterable[Netns]) -> dict[str, tuple[NfEntry, ...]]:
     return out
 
 
+NAT_VERDICTS = frozenset({"MASQUERADE", "SNAT", "DNAT"})
+
+
+def has_nat(read: dict[str, tuple[NfEntry, ...]]) -> bool:
+    """Whether any namespace read has a NAT rule: only then can NAT lose a matched packet."""
+    return any(e.verdict.upper() in NAT_VERDICTS for es in read.values() for e in es)
+
+
+def follow_nat(flt: TraceFilter, nss: Iterable[Netns]) -> tuple[TraceFilter, dict[str, tuple[NfEntry, ...]]]:
+    """``flt`` following its match through NAT when a namespace has a NAT rule, and the
+    counters read to decide (``trace`` keeps them as its "before")."""
+    read = read_all(nss)
+    return dataclasses.replace(flt, nat_follow=has_nat(read)), read
+
+
 class LiveCounters:
     """Counters since a trace began, for ``trace``, which prints each packet while still tracing.
 
@@ -80,10 +97,11 @@ class LiveCounters:
     """
 
     def __init__(self, nss: Iterable[Netns], every_s: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 before: dict[str, tuple[NfEntry, ...]] | None = None) -> None:
         self._nss = tuple(nss)
         self._every, self._clock = every_s, clock
-        self._before = read_all(self._nss)
+        self._before = read_all(self._nss) if before is None else before
         self._at: float | None = None
         self._now: Counters | None = None
 
