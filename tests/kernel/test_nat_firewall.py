@@ -249,3 +249,6 @@ def test_dnat_drop_in_trace_is_diagnosed_with_counters(dockerd: Dockerd) -> None
     assert "DROPPED" in out and "reason NETFILTER_DROP" in out, out + proc.stderr
     assert "iptables table filter, chain DOCKER-USER, rule 1" in out, out
     assert f"-d {web}/32 -p tcp -m tcp --dport 80 -j DROP" in out, out
+    # the drop shows the rewrite (kfree_skb read the DNAT'd headers), and the host did not "deliver" it
+    assert f"NAT rewrote destination {HOST_ADDR}:8080 → {web}:80" in out, out
+    assert f"delivered ({HOST_ADDR} is local" not in out, out

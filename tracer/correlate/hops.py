@@ -303,6 +303,12 @@ def _rx_text(topo: Topology, p: Place, ev: Event) -> tuple[Verb, str]:
     return Verb.RECV, f"received on {p.dev}"
 
 
+def _dropped_seen(h: Hop, e: Event) -> bool:
+    """The drop's own view of the packet: kfree_skb reads its headers as they were when it
+    died, so a packet DNAT rewrote and a rule then dropped shows the rewrite there."""
+    return h.verb == Verb.DROP and e.hook == Hook.KFREE_SKB and e.key.present
+
+
 def _undeliver_transit(hops: list[Hop]) -> None:
     """A packet that is 'local' on arrival but travels on was translated (NAT), not delivered."""
     for i, h in enumerate(hops):
@@ -310,8 +316,8 @@ def _undeliver_transit(hops: list[Hop]) -> None:
             continue
         dst = h.events[0].key.daddr
         rewritten = any(e.key.daddr != dst for x in hops[i + 1:] for e in x.events
-                        if e.hook not in SINGLE_HOOKS)
-        if rewritten and any(x.verb in MOVING for x in hops[i + 1:]):
+                        if e.hook not in SINGLE_HOOKS or _dropped_seen(x, e))
+        if rewritten and any(x.verb in MOVING or x.verb == Verb.DROP for x in hops[i + 1:]):
             hops[i] = Hop(h.index, h.t_ns, h.netns, h.dev, h.kind, Verb.RECV,
                           f"received on {h.dev}, addressed to {h.netns}; conntrack translates it "
                           "and it travels on", h.hooks, h.netns_inode, h.ifindex, h.events,
@@ -345,7 +351,7 @@ def _mark_nat(hops: list[Hop]) -> None:
     last: L4Key | None = None
     where = ""
     for i, h in enumerate(hops):
-        evs = [e for e in h.events if e.hook not in SINGLE_HOOKS]
+        evs = [e for e in h.events if e.hook not in SINGLE_HOOKS or _dropped_seen(h, e)]
         if not evs:
             continue
         k = evs[0].key
