@@ -379,6 +379,14 @@ static __always_inline void follow_mark(u64 skb, struct brt_key *k, u64 now, u16
         *armed = 1;
 }
 
+/* Whether anything matched yet (then a packet the filter rejects may be a rewritten one). */
+static __always_inline int follow_armed(void)
+{
+    u32 zero = 0;
+    u8 *armed = nat_follow_armed.lookup(&zero);
+    return armed && *armed;
+}
+
 /* A packet the filter did not match: one it matched before NAT rewrote it
  * (same skb), or the reply to a rewritten one. Returns 1 to emit it. */
 static __always_inline int follow_nat(u64 skb, struct brt_key *k, u16 hook)
@@ -407,6 +415,8 @@ static __always_inline int follow_nat(u64 skb, struct brt_key *k, u16 hook)
     u64 *seen = nat_follow_reply.lookup(&t);
     return seen && bpf_ktime_get_ns() - *seen < FOLLOW_REPLY_NS;
 }
+#else
+#define follow_armed() 0
 #endif
 
 /* A device name cut at its first NUL. Runtimes create a veth under a temporary
@@ -723,7 +733,8 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     u32 start = header_start(&f, mode, &l3);
     u32 n = read_headers(s->hdr, &f, start);
 #if defined(BRT_FIXED_FILTER) && !defined(BRT_PCAP_FILTER)
-    if (quick_reject(s->hdr, n, &f, start, l3)) {
+    /* once something matched, a rejected packet may be one NAT rewrote: parse it (follow_nat) */
+    if (quick_reject(s->hdr, n, &f, start, l3) && !follow_armed()) {
         s->cur_skb = 0; /* a route lookup now is for this packet, not ours */
         return;
     }
