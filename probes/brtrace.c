@@ -15,6 +15,7 @@
  *   FILTER_PROTO      only this IP protocol;  FILTER_PORT  only this L4 port
  *   FIB_ADDR_A/B      route lookups for these addresses always pass the filter
  *   ONLY_DROPS        emit only kfree_skb events (brtrace drops)
+ *   NAT_FOLLOW        a --host/--port match stays followed through NAT (nat_follow_*)
  *   FILTER_NETNS      only devices in the namespaces (inodes) the loader puts in
  *                     netns_allow (brtrace agent --netns: two agents, one kernel)
  *   RINGBUF_PAGES     ring buffer size in pages
@@ -363,6 +364,127 @@ static __always_inline int packet_match(struct brt_parsed *p)
 #endif
 }
 
+/* ---- following a matched packet through NAT (issue 17) ----
+ *
+ * NAT rewrites the headers the filter matched on: DNAT turns a request to the
+ * published 198.51.100.2:8080 into one to 172.17.0.2:80, and from then on
+ * neither address is the one --host named. A packet the filter matched is
+ * therefore remembered by its skb (nat_follow_skb: the same sk_buff carries
+ * it through PREROUTING, the forward and the veth, as seen on 6.18), with
+ * its IP id and protocol as a fingerprint, because a freed skb's address is
+ * soon reused: its kfree_skb clears it, and a consumed skb (consume_skb is
+ * not attached: it would cost every packet of the machine) is told apart by
+ * the fingerprint and the age. Every header a followed skb shows is the
+ * rewritten tuple: its reverse goes to nat_follow_reply, and the reply
+ * (whose tuple is exactly that reverse until conntrack undoes the NAT) is
+ * followed by it. Both maps are LRU, so a busy machine bounds them.
+ * Only --host and --port filters follow (NAT rewrites addresses and ports),
+ * and only with NAT_FOLLOW: the loader sets it where a namespace has a NAT
+ * rule. Cost for packets the filter rejects: one array read while nothing
+ * has matched (nat_follow_armed: ~7 ns a run on 6.18, bench probecost),
+ * two hash lookups once something has. */
+#if defined(NAT_FOLLOW) && (defined(FILTER_HOST) || defined(FILTER_PORT)) && !defined(ONLY_DROPS)
+#define BRT_NAT_FOLLOW 1
+#define FOLLOW_SKB_NS 1000000000ULL    /* a packet crosses a host in far less than 1 s */
+#define FOLLOW_REPLY_NS 30000000000ULL /* a reply, or the next one of a connection */
+
+struct brt_follow {
+    u64 ts;
+    u16 ip_id;
+    u8 proto;
+};
+
+struct brt_tuple {
+    u32 saddr;
+    u32 daddr;
+    u16 sport; /* ICMP: the echo id (sport), 0 (dport): both directions carry the same */
+    u16 dport;
+    u8 proto;
+    u8 pad[3];
+};
+
+BPF_TABLE("lru_hash", u64, struct brt_follow, nat_follow_skb, 8192);
+BPF_TABLE("lru_hash", struct brt_tuple, u64, nat_follow_reply, 8192);
+BPF_ARRAY(nat_follow_armed, u8, 1);
+
+static __always_inline void follow_tuple(struct brt_key *k, struct brt_tuple *t, int reverse)
+{
+    __builtin_memset(t, 0, sizeof(*t));
+    t->proto = k->proto;
+    t->saddr = reverse ? k->daddr : k->saddr;
+    t->daddr = reverse ? k->saddr : k->daddr;
+    if (k->proto == PROTO_ICMP) {
+        t->sport = k->sport;
+    } else {
+        t->sport = reverse ? k->dport : k->sport;
+        t->dport = reverse ? k->sport : k->dport;
+    }
+}
+
+/* The filter matched this skb as it was received: follow it from here on.
+ * Only receive hooks mark: netfilter rewrites a received packet after
+ * netif_receive_skb (PREROUTING DNAT, POSTROUTING SNAT of a forwarded one),
+ * and an LRU update at every hop of every matched packet cost ~80 ns a run
+ * (bench probecost, 6.18); a locally sent packet is first seen already
+ * rewritten (OUTPUT/POSTROUTING run before net_dev_queue), so marking it
+ * would follow nothing. An skb marked at the veth is not marked again at
+ * the bridge: one lookup instead of an update. */
+static __always_inline void follow_mark(u64 skb, struct brt_key *k, u64 now, u16 hook)
+{
+    if (!k->saddr || !(hook == HOOK_NETIF_RECEIVE_SKB || hook == HOOK_NETIF_RX || hook == HOOK_IP_RCV ||
+                       hook == HOOK_BR_HANDLE_FRAME))
+        return; /* and not IPv4: NAT follows nothing here */
+    struct brt_follow *old = nat_follow_skb.lookup(&skb);
+    if (old && old->ip_id == k->ip_id && old->proto == k->proto && now - old->ts < FOLLOW_SKB_NS)
+        return;
+    struct brt_follow v = {.ts = now, .ip_id = k->ip_id, .proto = k->proto};
+    nat_follow_skb.update(&skb, &v);
+    u32 zero = 0;
+    u8 *armed = nat_follow_armed.lookup(&zero);
+    if (armed && !*armed)
+        *armed = 1;
+}
+
+/* Whether anything matched yet (then a packet the filter rejects may be a rewritten one). */
+static __always_inline int follow_armed(void)
+{
+    u32 zero = 0;
+    u8 *armed = nat_follow_armed.lookup(&zero);
+    return armed && *armed;
+}
+
+/* A packet the filter did not match: one it matched before NAT rewrote it
+ * (same skb), or the reply to a rewritten one. Returns 1 to emit it. */
+static __always_inline int follow_nat(u64 skb, struct brt_key *k, u16 hook)
+{
+    u32 zero = 0;
+    u8 *armed = nat_follow_armed.lookup(&zero);
+    if (!armed || !*armed || !k->saddr)
+        return 0;
+    struct brt_tuple t;
+    struct brt_follow *v = nat_follow_skb.lookup(&skb);
+    if (v) {
+        u64 now = bpf_ktime_get_ns();
+        if (v->ip_id != k->ip_id || v->proto != k->proto || now - v->ts > FOLLOW_SKB_NS) {
+            nat_follow_skb.delete(&skb); /* a reused skb: another packet */
+            return 0;
+        }
+        if (hook == HOOK_KFREE_SKB) {
+            nat_follow_skb.delete(&skb);
+        } else {
+            follow_tuple(k, &t, 1); /* the reply will carry the rewritten tuple, reversed */
+            nat_follow_reply.update(&t, &now);
+        }
+        return 1;
+    }
+    follow_tuple(k, &t, 0);
+    u64 *seen = nat_follow_reply.lookup(&t);
+    return seen && bpf_ktime_get_ns() - *seen < FOLLOW_REPLY_NS;
+}
+#else
+#define follow_armed() 0
+#endif
+
 /* A device name cut at its first NUL. Runtimes create a veth under a temporary
  * name and rename it to eth0 inside the container; the rename (dev_change_name
  * -> dev_get_valid_name -> strscpy, read in 6.18) writes the new name and its
@@ -681,7 +803,8 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     u32 start = header_start(&f, mode, &l3);
     u32 n = read_headers(s->hdr, &f, start);
 #if defined(BRT_FIXED_FILTER) && !defined(BRT_PCAP_FILTER)
-    if (quick_reject(s->hdr, n, &f, start, l3)) {
+    /* once something matched, a rejected packet may be one NAT rewrote: parse it (follow_nat) */
+    if (quick_reject(s->hdr, n, &f, start, l3) && !follow_armed()) {
         s->cur_skb = 0; /* a route lookup now is for this packet, not ours */
         return;
     }
@@ -703,11 +826,25 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
 #endif
     struct brt_parsed p = {};
     parse_skb(&f, s->hdr, n, start, mode, l3, &p);
-    if (!packet_match(&p) || !(outer_ok || pcap_inner(s->hdr, n, &p))) {
+    int ours = packet_match(&p) && (outer_ok || pcap_inner(s->hdr, n, &p));
+#ifdef BRT_NAT_FOLLOW
+    int followed = !ours && follow_nat((u64)skb, &p.outer, hook);
+#else
+    int followed = 0;
+#endif
+    if (!ours && !followed) {
         s->cur_skb = 0; /* a route lookup now is for this packet, not ours */
         return;
     }
     u64 now = bpf_ktime_get_ns();
+#ifdef BRT_NAT_FOLLOW
+    if (ours && hook != HOOK_KFREE_SKB)
+        follow_mark((u64)skb, &p.outer, now, hook);
+    else if (ours) {
+        u64 freed = (u64)skb;
+        nat_follow_skb.delete(&freed); /* its address is another packet's next */
+    }
+#endif
     s->cur_ts = now;
     s->cur_skb = (u64)skb;
     struct brt_event *ev = reserve(BRT_SNAPLEN > HDR_BUF, now);

@@ -41,6 +41,10 @@ class TraceFilter:
     expr: str | None = None  # a pcap-filter expression, ANDed with the fields above
     inner: bool = False  # expr also matches the frame inside VXLAN (and so its outer packet)
     topo_vxlan_port: int = 0  # a VXLAN device's dstport in the topology besides the two above
+    # follow a --host/--port match through NAT in the kernel (probes/brtrace.c, nat_follow_*):
+    # set where a NAT rule exists (tracer/netfilter/read.follow_nat), else it costs every
+    # packet the filter rejects a map read for nothing
+    nat_follow: bool = False
 
     @property
     def shorthand(self) -> str | None:
@@ -107,6 +111,8 @@ class TraceFilter:
             out.append(f"-D{macro}={be32(addr)}U")
         if self.only_drops:
             out.append("-DONLY_DROPS=1")
+        if self.nat_follow and (self.host or self.port is not None):
+            out.append("-DNAT_FOLLOW=1")
         return out
 
     def describe(self) -> str:

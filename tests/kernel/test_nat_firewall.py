@@ -145,3 +145,110 @@ def test_masquerade_out_to_a_test_netns_is_named(dockerd: Dockerd) -> None:
     label = NETNS.removeprefix("brt-")
     assert nat and f"NAT rewrote source {src} → {HOST_ADDR} in {label}" in nat[0], p["request"]
     assert "by MASQUERADE (iptables table nat, chain POSTROUTING" in nat[0], nat
+
+
+WEB = "brt-nat-web"
+CLIENT = ("import http.client\ntry:\n c = http.client.HTTPConnection('{addr}', 8080, timeout={t})\n"
+          " c.request('GET', '/'); print(c.getresponse().read().decode())\n"
+          "except OSError as e:\n print('no answer:', e)")
+
+
+def published_web(d: Dockerd) -> str:
+    """busybox httpd in a container published with ``-p 8080:80``; its address on docker0."""
+    if WEB not in d.containers:
+        d.containers.append(WEB)  # removed with the daemon (tests/support/dockerd.py)
+        d.docker("run", "-d", "--name", WEB, "--security-opt", "apparmor=unconfined", "-p", "8080:80",
+                 "brt-busybox", "sh", "-c", "echo brt-web-ok > /tmp/index.html && httpd -f -p 80 -h /tmp")
+    return str(d.inspect(WEB)["NetworkSettings"]["IPAddress"])  # type: ignore[index]
+
+
+def fetch_cmd(timeout: float = 5) -> list[str]:
+    """An HTTP GET of the published port from the outside netns (python: busybox wget crashes here)."""
+    return ["ip", "netns", "exec", OUT, sys.executable, "-c", CLIENT.format(addr=HOST_ADDR, t=timeout)]
+
+
+def trace_hops(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [h for x in lines if x["type"] == "packet" for h in x["request"] + x["reply"]]
+
+
+def shown(hops: list[dict[str, Any]]) -> str:
+    return "\n".join(f"{h['netns']} {h['dev']} {h['src']}:{h.get('sport')} → {h['dst']}:{h.get('dport')} "
+                     f"{h['action']}" for h in hops)
+
+
+def test_published_port_is_followed_through_dnat_with_host(dockerd: Dockerd) -> None:
+    web = published_web(dockerd)
+    got = sh(*fetch_cmd(), check=False)  # the port answers before anything is traced
+    assert "brt-web-ok" in got.stdout, got.stderr
+    proc = dtrace(dockerd, "trace", "--host", HOST_ADDR, "--proto", "tcp", "--json", "--duration", "20",
+                  "--", *fetch_cmd())
+    lines = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]
+    assert lines and lines[-1]["type"] == "summary", proc.stdout + proc.stderr
+    hops = trace_hops(lines)
+    # the request to the published port: DNAT named with its rule and the port change
+    dnat = [h["action"] for h in hops if "NAT rewrote destination" in h["action"]]
+    assert dnat, shown(hops)
+    assert f"{HOST_ADDR}:8080 → {web}:80" in dnat[0], dnat
+    assert "by DNAT (iptables table nat, chain DOCKER" in dnat[0] and "--to-destination" in dnat[0], dnat
+    # --host names the published address, which the packet no longer carries after DNAT:
+    # the kernel followed it to the container (its skb) ...
+    to_web = [h for h in hops if h["netns"] == WEB and h["dst"] == web and h.get("dport") == 80]
+    assert to_web, shown(hops)
+    # ... and the answer back (the reverse of the rewritten tuple), before conntrack undoes the DNAT
+    back = [h for h in hops if h["netns"] == WEB and h["src"] == web and h.get("sport") == 80]
+    assert back, shown(hops)
+    undo = [h["action"] for h in hops if f"NAT rewrote source {web}:80 → {HOST_ADDR}:8080" in h["action"]]
+    assert undo and "conntrack undoing the DNAT of its connection" in undo[0], shown(hops)
+    # the addrtype match of Docker's nat PREROUTING rule is not a routing decision
+    label = NETNS.removeprefix("brt-")
+    assert not [h for h in hops if h["netns"] == label and f"{HOST_ADDR} is local, deliver" in h["action"]], \
+        shown(hops)
+    assert [h for h in hops if h["verb"] == "addr-check" and h["netns"] == label], shown(hops)
+
+
+def test_trace_text_reads_like_ping(dockerd: Dockerd) -> None:
+    published_web(dockerd)
+    proc = dtrace(dockerd, "trace", "--host", HOST_ADDR, "--proto", "tcp", "--plain", "--duration", "20",
+                  "--", *fetch_cmd())
+    heads = [ln for ln in proc.stdout.splitlines() if ln.startswith("packet ")]
+    assert heads, proc.stdout + proc.stderr
+    # "packet 1  tcp  nat-out? (198.51.100.1:PORT) → 198.51.100.2:8080  ip id N  DELIVERED"
+    first = heads[0]
+    assert first.split()[2] == "tcp" and f"{HOST_ADDR}:8080" in first and " ip id " in first, heads
+    assert first.split()[-1] in ("DELIVERED", "UNANSWERED", "DROPPED"), heads
+    assert "by DNAT (iptables table nat, chain DOCKER" in proc.stdout, proc.stdout
+
+
+def test_bridged_lookup_is_an_address_check_and_routes_show_prefixes(dockerd: Dockerd) -> None:
+    dest = str(dockerd.inspect("brt-nat2")["NetworkSettings"]["IPAddress"])  # type: ignore[index]
+    proc = dtrace(dockerd, "ping", dest, "--from", "brt-nat1", "-c", "1", "--json")
+    p = json.loads(proc.stdout.splitlines()[0])
+    assert p["status"] == "delivered", p
+    hops = p["request"] + p["reply"]
+    # br_netfilter runs nat PREROUTING on the bridged frame; its addrtype match looks the address up
+    assert f"{dest} matches {dest}" not in proc.stdout, shown(hops)
+    label = NETNS.removeprefix("brt-")
+    checks = [h for h in hops if h["verb"] == "addr-check" and h["netns"] == label]
+    assert checks and "not a routing decision" in checks[0]["action"], shown(hops)
+    routes = [h["action"] for h in hops if h["verb"] == "route"]
+    assert routes and all(" matches 172.17.0.0/16 " in a for a in routes), routes
+
+
+def test_dnat_drop_in_trace_is_diagnosed_with_counters(dockerd: Dockerd) -> None:
+    web = published_web(dockerd)
+    rule = ("DOCKER-USER", "-d", web, "-p", "tcp", "--dport", "80", "-j", "DROP")
+    dipt = ("ip", "netns", "exec", NETNS, "iptables", "-w")
+    sh(*dipt, "-I", *rule)
+    try:
+        proc = dtrace(dockerd, "trace", "--host", HOST_ADDR, "--proto", "tcp", "--plain", "--duration", "15",
+                      "--", *fetch_cmd(timeout=2))
+    finally:
+        sh(*dipt, "-D", *rule, check=False)
+    out = proc.stdout
+    # dropped after DNAT, where --host no longer matches: seen only because the kernel followed it
+    assert "DROPPED" in out and "reason NETFILTER_DROP" in out, out + proc.stderr
+    assert "iptables table filter, chain DOCKER-USER, rule 1" in out, out
+    assert f"-d {web}/32 -p tcp -m tcp --dport 80 -j DROP" in out, out
+    # the drop shows the rewrite (kfree_skb read the DNAT'd headers), and the host did not "deliver" it
+    assert f"NAT rewrote destination {HOST_ADDR}:8080 → {web}:80" in out, out
+    assert f"delivered ({HOST_ADDR} is local" not in out, out

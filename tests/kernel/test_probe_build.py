@@ -16,7 +16,8 @@ from tracer.model import Hook, HookMode, HookStatus
 pytestmark = pytest.mark.kernel
 
 FILTERS = [TraceFilter(), TraceFilter(icmp_id=7, fib_addrs=("10.244.1.3",)),
-           TraceFilter(proto="udp", port=5299, only_drops=True)]
+           TraceFilter(proto="udp", port=5299, only_drops=True),
+           TraceFilter(host="198.51.100.2", proto="tcp", nat_follow=True)]  # + the NAT-follow maps
 
 
 @pytest.mark.parametrize("netns", [False, True], ids=["any-netns", "netns-filter"])  # brtrace agent --netns

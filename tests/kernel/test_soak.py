@@ -69,9 +69,9 @@ def test_sixty_seconds_of_ping_i_0_002_nothing_lost(flannel_lab, tmp_path: Path)
     printed: Counter[tuple[str, str]] = Counter()  # (ICMP id, type): ping's id is the busiest
     with open(out) as f:
         for line in f:
-            if line.startswith("packet icmp "):
-                _, _, typ, ident, _ = line.split(maxsplit=4)
-                printed[(ident, typ)] += 1
+            # "packet N  icmp echo request id 0xb702 seq 4  …" (tracer/render/text.packet_line)
+            if m := re.match(r"packet \d+  icmp echo (request|reply) id (\S+) ", line):
+                printed[(m.group(2), "8" if m.group(1) == "request" else "0")] += 1
     ident = max(printed, key=printed.__getitem__)[0]
     ours = printed[(ident, "8")] + printed[(ident, "0")]
     assert ours + evicted == sent + received, (printed, evicted, sent, received)

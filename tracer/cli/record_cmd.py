@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from tracer import interrupt
@@ -80,8 +80,9 @@ def build_filter(args: argparse.Namespace) -> TraceFilter:
                        fib_addrs=(args.host,) if args.host else (), expr=expr, inner=args.inner)
 
 
-def open_live(args: argparse.Namespace, what: str,
-              record: str = "") -> tuple[list[str], Topology, EventSource]:
+def open_live(args: argparse.Namespace, what: str, record: str = "",
+              tune: Callable[[TraceFilter, Topology], TraceFilter] | None = None,
+              ) -> tuple[list[str], Topology, EventSource]:
     """Check the arguments, discover the topology, attach the probes: (cmd, topo, source).
 
     Shared by ``record`` and ``trace``: the probes are attached when this
@@ -108,13 +109,16 @@ def open_live(args: argparse.Namespace, what: str,
     if os.geteuid() != 0:
         raise NeedRoot(f"brtrace {what}")
     topo = discover()
+    if tune is not None:  # what the topology decides (trace/record: NAT following, issue 17)
+        flt = tune(flt, topo)
     return cmd, topo, open_live_source(flt, topo, options_from(args, " ".join(cmd), record))
 
 
 def run(args: argparse.Namespace) -> int:
+    from tracer.netfilter.read import follow_nat
     from tracer.record.writer import RecordWriter
 
-    cmd, _topo, source = open_live(args, "record")
+    cmd, _topo, source = open_live(args, "record", tune=lambda f, t: follow_nat(f, t.namespaces)[0])
     n, stopped_by = 0, 0
     proc: subprocess.Popen[bytes] | None = None
     try:

@@ -17,6 +17,8 @@ from tracer import interrupt
 from tracer.cli.record_cmd import _start, add_filter_args, command_status, drain_rest, end_command, open_live
 
 if TYPE_CHECKING:
+    from tracer.filter import TraceFilter
+    from tracer.netfilter.rules import NfEntry
     from tracer.source import EventSource
     from tracer.topology.model import Topology
 
@@ -37,10 +39,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    cmd, topo, source = open_live(args, "trace", record=args.record or "")
+    from tracer.netfilter.read import follow_nat
+
+    before: dict[str, tuple[NfEntry, ...]] = {}
+
+    def tune(flt: TraceFilter, topo: Topology) -> TraceFilter:
+        """Follow through NAT where a NAT rule exists; the rules read are the counters'
+        "before" (read before COMMAND starts: which rule rewrote or dropped is measured)."""
+        flt, read = follow_nat(flt, topo.namespaces)
+        before.update(read)
+        return flt
+
+    cmd, topo, source = open_live(args, "trace", record=args.record or "", tune=tune)
     if args.tui or (not (args.json or args.plain) and sys.stdout.isatty()):
         return _tui(source, source.info.filter, args.record or "", cmd)
-    return _text(source, topo, args, cmd)
+    return _text(source, topo, args, cmd, before)
 
 
 def _tui(source: EventSource, what: str, recording: str, cmd: list[str]) -> int:
@@ -58,14 +71,19 @@ def _tui(source: EventSource, what: str, recording: str, cmd: list[str]) -> int:
     return 0
 
 
-def _text(source: EventSource, topo: Topology, args: argparse.Namespace, cmd: list[str]) -> int:
+def _text(source: EventSource, topo: Topology, args: argparse.Namespace, cmd: list[str],
+          before: dict[str, tuple[NfEntry, ...]]) -> int:
     """Trace for --duration or until COMMAND exits, printing each packet once its
     journey is done (tracer/render/stream.py says why)."""
     from tracer.correlate import Correlator
     from tracer.jsonout import WallClock
+    from tracer.netfilter.read import LiveCounters
     from tracer.render.stream import PacketPrinter
 
-    corr, printer = Correlator(), PacketPrinter(topo, args.json, clock=WallClock.live())
+    # (an agent's namespaces are on its own node: not read from here)
+    nf = LiveCounters(() if getattr(args, "agents", "") else topo.namespaces, before=before)
+    corr = Correlator()
+    printer = PacketPrinter(topo, args.json, clock=WallClock.live(), nf=nf.now)
     n, stopped_by = 0, 0
     proc: subprocess.Popen[bytes] | None = None
     try:

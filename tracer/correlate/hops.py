@@ -201,21 +201,54 @@ def _route_text(p: Place, ev: Event) -> tuple[Verb, str]:
     r = ev.route
     dst = ev.outer.dst
     where = f"in {p.label}"
+    if r is not None and r.iif == 0:
+        return _addr_check_text(p, ev, dst, where)
     if r is None or r.err:
         why = ERRNO_TEXT.get(-r.err if r else 0, f"error {r.err if r else '?'}")
         return Verb.ROUTE_FAIL, f"route lookup {where} for {dst} failed: {why}"
     if p.netns and p.netns.owns_address(dst):
         return Verb.ROUTE_LOCAL, f"route lookup {where}: {dst} is local, deliver up the stack"
-    entry = p.netns.route_for(dst, r.table) if p.netns else None
+    return Verb.ROUTE, f"route lookup {where}: {dst} matches {_route_to(p, ev, dst)}"
+
+
+def _route_to(p: Place, ev: Event, dst: str) -> str:
+    """'172.17.0.0/16 via GW dev docker0': the matched route's real prefix (from the
+    topology's routes: the tracepoint names the next hop, not the prefix), never
+    the looked-up address dressed up as one."""
+    r = ev.route
+    assert r is not None
+    entry = None
+    if p.netns:  # the merged local/main trie can report either table id
+        entry = p.netns.route_for(dst, r.table) or p.netns.route_for(dst, 254)
     out = p.netns.link(r.nh_ifindex) if p.netns else None
     dev = out.name if out else (ev.ifname or f"if{r.nh_ifindex}")
     via = f" via {ip4(r.gateway)}" if r.gateway else ""
     if ev.outer.v6 and entry and entry.gateway:  # an IPv6 lookup's event carries no gateway
         via = f" via {entry.gateway}"
-    prefix = entry.dst if entry else dst
+    prefix = entry.dst if entry else f"a route not in the discovered table {r.table}"
     onlink = " onlink" if entry and entry.onlink else ""
     table = "" if r.table in (254, 255) else f" (table {r.table})"
-    return Verb.ROUTE, f"route lookup {where}: {dst} matches {prefix}{via} dev {dev}{onlink}{table}"
+    return f"{prefix}{via} dev {dev}{onlink}{table}"
+
+
+def _addr_check_text(p: Place, ev: Event, dst: str, where: str) -> tuple[Verb, str]:
+    """A lookup that routes no packet: flowi4_iif 0. A packet's input route sets
+    the receiving device and an output route sets LOOPBACK_IFINDEX
+    (ip_route_input_slow, ip_route_output_key_hash_rcu, read in 6.18), while
+    __inet_dev_addr_type asks with the address alone: iptables' addrtype match
+    (Docker's `-m addrtype --dst-type LOCAL`), reached by bridged frames too
+    under bridge netfilter, and arp_process for a request's sender. Printed as a
+    routing decision it said "172.17.0.3 matches 172.17.0.3" for a frame the
+    bridge merely switched."""
+    r = ev.route
+    if p.netns and p.netns.owns_address(dst):
+        what = f"{dst} is one of its own addresses"
+    elif r is None or r.err:
+        what = f"{dst} is not a local address"
+    else:
+        what = f"{dst} is not a local address (its route: {_route_to(p, ev, dst)})"
+    return Verb.ADDR_CHECK, (f"address-type lookup {where} (as ARP or iptables' addrtype match make; "
+                             f"not a routing decision): {what}")
 
 
 def _peer_text(topo: Topology, p: Place) -> str:
@@ -272,6 +305,12 @@ def _rx_text(topo: Topology, p: Place, ev: Event) -> tuple[Verb, str]:
     return Verb.RECV, f"received on {p.dev}"
 
 
+def _dropped_seen(h: Hop, e: Event) -> bool:
+    """The drop's own view of the packet: kfree_skb reads its headers as they were when it
+    died, so a packet DNAT rewrote and a rule then dropped shows the rewrite there."""
+    return h.verb == Verb.DROP and e.hook == Hook.KFREE_SKB and e.key.present
+
+
 def _undeliver_transit(hops: list[Hop]) -> None:
     """A packet that is 'local' on arrival but travels on was translated (NAT), not delivered."""
     for i, h in enumerate(hops):
@@ -279,8 +318,8 @@ def _undeliver_transit(hops: list[Hop]) -> None:
             continue
         dst = h.events[0].key.daddr
         rewritten = any(e.key.daddr != dst for x in hops[i + 1:] for e in x.events
-                        if e.hook not in SINGLE_HOOKS)
-        if rewritten and any(x.verb in MOVING for x in hops[i + 1:]):
+                        if e.hook not in SINGLE_HOOKS or _dropped_seen(x, e))
+        if rewritten and any(x.verb in MOVING or x.verb == Verb.DROP for x in hops[i + 1:]):
             hops[i] = Hop(h.index, h.t_ns, h.netns, h.dev, h.kind, Verb.RECV,
                           f"received on {h.dev}, addressed to {h.netns}; conntrack translates it "
                           "and it travels on", h.hooks, h.netns_inode, h.ifindex, h.events,
@@ -314,7 +353,7 @@ def _mark_nat(hops: list[Hop]) -> None:
     last: L4Key | None = None
     where = ""
     for i, h in enumerate(hops):
-        evs = [e for e in h.events if e.hook not in SINGLE_HOOKS]
+        evs = [e for e in h.events if e.hook not in SINGLE_HOOKS or _dropped_seen(h, e)]
         if not evs:
             continue
         k = evs[0].key

@@ -83,8 +83,8 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           (_in("node1", "sysctl", "-qw", "net.ipv6.conf.all.forwarding=0"),),
           (_in("node1", "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"),),
           _in("node1", "sysctl", "-n", "net.ipv6.conf.all.forwarding"), "0", "fd00:10:244:1::3", "pod-a"),
-    Fault("forward-drop", "docker", "FORWARD policy DROP with bridge-nf-call-iptables=1: "
-          "bridged ns0 → ns1 traffic is dropped by iptables (docker's default trap)",
+    Fault("forward-drop", "docker", "FORWARD policy DROP with bridge-nf-call-iptables=1: bridged "
+          "ns0 → ns1 frames pass iptables' FORWARD chain (br_netfilter), whose policy drops them",
           (_ipt(docker.HOST, "-P", "FORWARD", "DROP"),),
           (_ipt(docker.HOST, "-P", "FORWARD", "ACCEPT"),),
           _ipt(docker.HOST, "-S", "FORWARD"), "-P FORWARD DROP", "192.168.88.3", "ns0"),

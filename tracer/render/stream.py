@@ -10,13 +10,14 @@ and said in the summary — never left out without a word.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TextIO
 
-from tracer.correlate import Journey, build_hops
+from tracer.correlate import Journey
 from tracer.jsonout import NO_CLOCK, WallClock, dumps, journey_packet, packet_record, summary_record
-from tracer.render.inert import inert
-from tracer.render.text import hop_table
+from tracer.netfilter.annotate import name_nat, needs_counters
+from tracer.netfilter.rules import Counters
+from tracer.render.text import drop_text, hop_table, packet_line
 from tracer.topology.model import Topology
 
 EVICTED_TEXT = "packets not shown (evicted before completion)"
@@ -26,12 +27,13 @@ class PacketPrinter:
     """Prints journeys as text or one JSON object each, and counts them."""
 
     def __init__(self, topo: Topology, as_json: bool, out: TextIO | None = None,
-                 clock: WallClock = NO_CLOCK) -> None:
+                 clock: WallClock = NO_CLOCK, nf: Callable[[], Counters] | None = None) -> None:
         self.topo, self.as_json = topo, as_json
         self.out = out or sys.stdout
         self.printed = 0
         self.clock = clock  # JSON: kernel times to wall-clock times
         self.statuses: list[str] = []  # JSON: each record's status, for the summary record
+        self.nf = nf  # rule counters since the trace began (tracer/netfilter/read.LiveCounters)
 
     def show(self, journeys: Iterable[Journey]) -> None:
         for j in journeys:
@@ -39,17 +41,19 @@ class PacketPrinter:
             self.printed += 1
 
     def _one(self, j: Journey) -> None:
-        hops = build_hops(j, self.topo)
-        k = j.packet()
+        p = journey_packet(j, self.topo, self.printed + 1)
+        # counters are read (a tool run per namespace) only for a packet they say something about
+        nf = self.nf() if self.nf is not None and needs_counters(p.hops) else None
         if self.as_json:  # the one JSON schema of ping/trace/replay (docs/json-schema.md)
-            p = journey_packet(j, self.topo, self.printed + 1)
             self.statuses.append(str(p.status))
-            print(dumps(packet_record("trace", p.pid, p, self.topo, clock=self.clock, paired=False)),
+            print(dumps(packet_record("trace", p.pid, p, self.topo, clock=self.clock, paired=False, nf=nf)),
                   file=self.out)
-        else:
-            print(f"packet {inert(' '.join(str(x) for x in j.key))}  {k.src} → {k.dst}", file=self.out)
-            print("\n".join(hop_table(hops)), file=self.out)
-            print(file=self.out)
+            return
+        lines = [packet_line(p.pid, p, j.packet(), self.topo)]
+        lines += hop_table(name_nat(p.hops, nf, reply=bool(p.reply)))
+        lines += drop_text(p, self.topo, nf, diagnose_all=False)
+        print("\n".join(lines), file=self.out)
+        print(file=self.out)
 
     def summary(self, events: int, lost: int, evicted: int) -> str:
         """The closing line (stderr); with JSON also the last record, of type ``summary``."""

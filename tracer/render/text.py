@@ -8,7 +8,9 @@ from tracer.correlate.journey import Hop
 from tracer.correlate.pairing import Packet
 from tracer.correlate.vocab import Status
 from tracer.diagnose import Diagnosis, diagnose
+from tracer.headers import IP_PROTOS
 from tracer.jsonout import dumps, packet_record
+from tracer.model import ICMP_ECHOREPLY, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, L4Key
 from tracer.netfilter.annotate import name_nat
 from tracer.netfilter.rules import Counters
 from tracer.render.inert import inert
@@ -60,14 +62,51 @@ def probe_text(p: Packet, src: str, dest: str, topo: Topology | None = None,
            "  request:", *hop_table(name_nat(p.request, nf, reply=False))]
     if p.reply or p.status != Status.DROPPED:
         out += ["  reply:", *hop_table(name_nat(p.reply, nf, reply=True))]
+    return out + drop_text(p, topo, nf)
+
+
+def drop_text(p: Packet, topo: Topology | None, nf: Counters | None, *,
+              diagnose_all: bool = True) -> list[str]:
+    """Where the packet was dropped and why, as ``ping`` and ``trace`` both end a packet.
+
+    ``diagnose_all`` False (``trace``): only a drop is diagnosed; a lone
+    journey not seen arriving proves nothing (its reply may be another one).
+    """
+    out = []
     drop = p.drop
     if drop is not None:
         out.append(f"  dropped at hop {drop.index} in {inert(drop.netns)}: reason {inert(drop.reason)}"
                    f", location {inert(drop.location)}")
-    d = diagnose(p, topo, nf) if topo is not None else None
+    wanted = diagnose_all or p.status == Status.DROPPED
+    d = diagnose(p, topo, nf) if topo is not None and wanted else None
     if d is not None:
         out += diagnosis_text(d)
     return out
+
+
+def _endpoint(addr: str, port: str, topo: Topology | None) -> str:
+    name = topo.name_of_address(addr) if topo is not None and addr else None
+    at = f"{addr}{port}" if addr else "?"
+    return f"{inert(name)} ({at})" if name else at
+
+
+def packet_line(n: int, p: Packet, k: L4Key, topo: Topology | None) -> str:
+    """``trace``'s first line of a packet, in ping's words: what it is, who to whom, how it ended.
+
+    ``packet 3  tcp  brt-nat-out (198.51.100.1:40102) → 198.51.100.2:8080  ip id 8646  DELIVERED``
+    rather than the correlator's key in raw numbers.
+    """
+    ports = k.proto in (IPPROTO_TCP, IPPROTO_UDP)
+    sp, dp = (f":{k.sport}", f":{k.dport}") if ports else ("", "")
+    if k.proto == IPPROTO_ICMP and k.is_icmp_echo:
+        kind = "reply" if k.icmp_type == ICMP_ECHOREPLY else "request"
+        what = f"icmp echo {kind} id {k.sport:#06x} seq {k.dport}"
+    elif k.proto == IPPROTO_ICMP and k.icmp_type != 0xFF:
+        what = f"icmp type {k.icmp_type} code {k.icmp_code}"
+    else:
+        what = IP_PROTOS.get(k.proto, f"ip proto {k.proto}")
+    return (f"packet {n}  {what}  {_endpoint(k.src, sp, topo)} → {_endpoint(k.dst, dp, topo)}"
+            f"  ip id {k.ip_id}  {p.status.upper()}")
 
 
 def summary_text(results: Iterable[Packet], lost: int, events: int) -> str:
