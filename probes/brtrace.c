@@ -802,9 +802,11 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     u8 l3 = 0;
     u32 start = header_start(&f, mode, &l3);
     u32 n = read_headers(s->hdr, &f, start);
-#if defined(BRT_FIXED_FILTER) && !defined(BRT_PCAP_FILTER)
-    /* once something matched, a rejected packet may be one NAT rewrote: parse it (follow_nat) */
-    if (quick_reject(s->hdr, n, &f, start, l3) && !follow_armed()) {
+#if defined(BRT_FIXED_FILTER) && !defined(BRT_PCAP_FILTER) && !defined(BRT_NAT_FOLLOW)
+    /* Not with NAT following: a rejected packet may be one NAT rewrote
+     * (follow_nat), and both together with the IPv6 parser took the
+     * verifier past its 1M-instruction budget (E2BIG on 6.18). */
+    if (quick_reject(s->hdr, n, &f, start, l3)) {
         s->cur_skb = 0; /* a route lookup now is for this packet, not ours */
         return;
     }
