@@ -76,7 +76,8 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
     def __init__(self, source: EventSource | None = None, *, topology: Topology | None = None,
                  runner: Runner | None = None, label: str = "", recording: str = "",
                  save_dir: str | os.PathLike[str] = ".", rate_interval: float | None = 1.0,
-                 clock: Callable[[], float] = time.monotonic, teach: str | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, teach: str | None = None,
+                 lang: str = "en") -> None:
         super().__init__()
         info = source.info if source is not None else None
         topo = topology or (info.topology if info else Topology())
@@ -106,6 +107,7 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
         self._last_hop = None
         self._settled = 0
         self.teach = teach
+        self.lang = lang  # the language `e` turns teaching mode on in (--lang)
 
     # ---- layout ----------------------------------------------------------
 

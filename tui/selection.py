@@ -53,7 +53,7 @@ class Selection(AppState):
         self._last_hop = shown
         d = self.diagnoses.get(p)
         self.query_one(TopologyPane).mark(table.hops, hop, self._caption(hop), culprit_key(d))
-        self.query_one(DetailPane).show(hop, self.hook_modes, self.teach, d)
+        self.query_one(DetailPane).show(hop, self.hook_modes, self.teach, d, self.book.topo)
         self.facts.diagnosis = status_text(d)
         self._show_status()
 
@@ -74,7 +74,7 @@ class Selection(AppState):
 
     def action_toggle_explain(self) -> None:
         """Teaching mode: each hop's detail starts with what the kernel did, in the seeds' terms."""
-        self.teach = None if self.teach else "en"
+        self.teach = None if self.teach else self.lang
         self._last_hop = None
         self._show_hop()
         self.notify("teaching mode " + ("on" if self.teach else "off"))

@@ -29,17 +29,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--docker-sock", metavar="PATH",
                         help="Docker's API socket for container names (default $BRTRACE_DOCKER_SOCK "
                              "or /var/run/docker.sock)")
+    parser.add_argument("--version", action="version", version=f"brtrace {_version()}")
+    # not required here: argparse would then name the missing COMMAND before an unknown
+    # option ("brtrace --bogus" must say "unrecognized arguments: --bogus"); main() asks for it
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
     for name in COMMANDS:
         importlib.import_module(f"tracer.cli.{name}_cmd").register(sub)
     return parser
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml), without importing anything heavy."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("brtrace")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     interrupt.install()
     try:
-        args = build_parser().parse_args(argv)  # imports: an interrupt may come here too
+        parser = build_parser()
+        args = parser.parse_args(argv)  # imports: an interrupt may come here too
+        if args.command is None:
+            parser.error("the following arguments are required: COMMAND")
         if args.docker_sock:  # read by tracer.names.docker wherever names are gathered
             os.environ["BRTRACE_DOCKER_SOCK"] = args.docker_sock
         rc = args.func(args)

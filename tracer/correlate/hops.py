@@ -10,7 +10,7 @@ lookup picks the next hop, VXLAN wraps the packet in UDP.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tracer.correlate.journey import Hop, Journey
 from tracer.correlate.vocab import MOVING, Verb
@@ -82,11 +82,30 @@ def _groups(events: list[Event]) -> list[list[Event]]:
             out[-1].append(ev)
             continue
         back = _last_place_group(out)
+        if back is None or not _same_place(out[back][-1], ev):
+            back = _same_skb_group(out, ev)
         if back is not None and ev.hook not in SINGLE_HOOKS and _same_place(out[back][-1], ev):
             out[back].append(ev)
         else:
             out.append([ev])
     return out
+
+
+def _same_skb_group(out: list[list[Event]], ev: Event) -> int | None:
+    """The group this event continues when only another copy's events came between.
+
+    A flooded broadcast is cloned per port: the copy's netif_rx on veth21 and
+    its netif_receive_skb (from the backlog) enclose the original's events on
+    br0. The skb address tells the copies apart: ``ev`` joins the last group
+    of its own skb at its own place if no group since then was on that skb.
+    """
+    if not ev.skb:
+        return None
+    for i in range(len(out) - 1, -1, -1):
+        skbs = {e.skb for e in out[i]}
+        if ev.skb in skbs:
+            return i if _same_place(out[i][-1], ev) else None
+    return None
 
 
 def _last_place_group(out: list[list[Event]]) -> int | None:
@@ -141,10 +160,8 @@ def _carried_after(groups: list[list[Event]], gi: int) -> bool:
 
 
 def _renumber(h: Hop, i: int) -> Hop:
-    if h.index == i:
-        return h
-    return Hop(i, h.t_ns, h.netns, h.dev, h.kind, h.verb, h.action, h.hooks, h.netns_inode,
-               h.ifindex, h.events, h.inferred, h.reason, h.location)
+    # replace() keeps every field (node too: a positional copy lost it)
+    return h if h.index == i else replace(h, index=i)
 
 
 def _inferred_bridge(topo: Topology, hops: list[Hop], prev: Place | None, cur: Place,
@@ -279,10 +296,9 @@ def _undeliver_transit(hops: list[Hop]) -> None:
         rewritten = any(e.key.daddr != dst for x in hops[i + 1:] for e in x.events
                         if e.hook not in SINGLE_HOOKS)
         if rewritten and any(x.verb in MOVING for x in hops[i + 1:]):
-            hops[i] = Hop(h.index, h.t_ns, h.netns, h.dev, h.kind, Verb.RECV,
-                          f"received on {h.dev}, addressed to {h.netns}; conntrack translates it "
-                          "and it travels on", h.hooks, h.netns_inode, h.ifindex, h.events,
-                          h.inferred, h.reason, h.location)
+            hops[i] = replace(h, verb=Verb.RECV,
+                              action=f"received on {h.dev}, addressed to {h.netns}; conntrack "
+                                     "translates it and it travels on")
 
 
 def _endpoint(addr: int, port: int, ported: bool) -> str:
@@ -320,7 +336,5 @@ def _mark_nat(hops: list[Hop]) -> None:
         # hook fires before PREROUTING, and POSTROUTING runs before the packet leaves)
         text = _nat_text(last, k, where) if last else ""
         if text:
-            hops[i] = Hop(h.index, h.t_ns, h.netns, h.dev, h.kind, h.verb,
-                          h.action + f"; {text}", h.hooks, h.netns_inode,
-                          h.ifindex, h.events, h.inferred, h.reason, h.location)
+            hops[i] = replace(h, action=h.action + f"; {text}")
         last, where = k, h.netns

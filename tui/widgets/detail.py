@@ -16,9 +16,10 @@ from textual.widgets import Static
 from tracer.correlate import Hop
 from tracer.correlate.vocab import Verb
 from tracer.diagnose import Diagnosis
-from tracer.explain import explain
+from tracer.explain import action_text, explain
 from tracer.model import Event, Hook, HookMode, ip4
 from tracer.render.inert import inert
+from tracer.topology.model import Topology
 from tui.decode import decode_headers
 from tui.diagnosis import detail_lines as diagnosis_lines
 
@@ -32,13 +33,13 @@ class DetailPane(ScrollableContainer):
         self.lines: list[Text] = []
 
     def show(self, hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None = None,
-             diagnosis: Diagnosis | None = None) -> None:
-        self.lines = detail_lines(hop, modes, teach, diagnosis)
+             diagnosis: Diagnosis | None = None, topo: Topology | None = None) -> None:
+        self.lines = detail_lines(hop, modes, teach, diagnosis, topo)
         self.query_one("#detail-body", Static).update(RichGroup(*self.lines))
 
 
 def detail_lines(hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None = None,
-                 diagnosis: Diagnosis | None = None) -> list[Text]:
+                 diagnosis: Diagnosis | None = None, topo: Topology | None = None) -> list[Text]:
     """Headline, the drop and its diagnosis, (teaching mode: the explanation), hooks, headers."""
     if hop is None:
         return [Text("select a hop to see its headers", style="dim")]
@@ -47,14 +48,15 @@ def detail_lines(hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None
     head.append("  " + inert(hop.verb) + ("  (inferred)" if hop.inferred else ""))
     lines = [head]
     if not (hop.verb == Verb.DROP and hop.action.startswith("dropped:")):
-        lines.append(Text(inert(hop.action)))  # else the red line below says the same, and more
+        # else the red line below says the same, and more; in teaching mode in its language
+        lines.append(Text(inert(action_text(hop, teach, topo) if teach else hop.action)))
     if hop.verb == Verb.DROP:
         lines.append(Text(inert(f"dropped: reason {hop.reason or '?'} at {hop.location or '?'}"),
                           style="bold red"))
     if diagnosis is not None:
         lines.extend(diagnosis_lines(diagnosis, hop, teach))
     if teach:
-        lines.append(Text(inert(explain(hop, teach)), style="italic green"))
+        lines.append(Text(inert(explain(hop, teach, topo)), style="italic green"))
     if not hop.events:
         lines.append(Text("no event of its own: deduced from the hops around it", style="dim"))
     for ev in hop.events:
