@@ -1,0 +1,43 @@
+"""The TUI's `e` speaks the language given with --lang (issue 21 item 4)."""
+
+from __future__ import annotations
+
+import os
+
+from rich.console import Console, Group
+
+from tests.tui.conftest import SAMPLE
+from tracer.correlate.vocab import Verb
+from tracer.record import ReplaySource
+from tui.app import BrtraceApp
+from tui.widgets.detail import DetailPane
+from tui.widgets.journey import JourneyTable
+
+
+def _plain(lines: Group) -> str:
+    with open(os.devnull, "w") as sink:
+        console = Console(width=200, record=True, color_system=None, file=sink)
+        console.print(lines)
+        return console.export_text()
+
+
+async def test_e_explains_in_the_language_given() -> None:
+    app = BrtraceApp(ReplaySource(SAMPLE), label="replay flannel-ping.brt", rate_interval=None,
+                     lang="zh")
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if app.book.packets and app.query_one(JourneyTable).hops:
+                break
+        table = app.query_one(JourneyTable)
+        up = next(i for i, h in enumerate(table.hops) if h.verb == Verb.BRIDGE_UP)
+        table.move_cursor(row=up)
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        assert app.teach == "zh"
+        text = _plain(Group(*app.query_one(DetailPane).lines))
+        assert "目的 MAC 就是网桥自己的 MAC" in text
+        assert "网桥 cni0 把帧交给 node1 的 IP 协议栈" in text or "网桥 cni0 把帧交给 node2 的 IP 协议栈" in text
+        assert "passes the frame up" not in text
+        await pilot.press("q")
