@@ -132,6 +132,8 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
             hops.append(bridge)
         kind, verb, action = _describe(topo, place, group, nxt,
                                        is_last=not _carried_after(groups, gi))
+        if j.key[0] == "arp" and verb in (Verb.ROUTE, Verb.ROUTE_LOCAL):
+            action = _arp_lookup_text(place, ev, verb)
         if verb == Verb.DROP and ev.reason_name in AFTER_DELIVERY and any(
                 h.verb == Verb.DELIVER for h in hops):
             verb, action = Verb.CONSUMED, (f"freed after delivery ({ev.reason_name}): "
@@ -233,6 +235,15 @@ def _route_text(p: Place, ev: Event) -> tuple[Verb, str]:
     return Verb.ROUTE, f"route lookup {where}: {dst} matches {prefix}{via} dev {dev}{onlink}{table}"
 
 
+def _arp_lookup_text(p: Place, ev: Event, verb: Verb) -> str:
+    """A lookup on an ARP frame is the receiving ARP code asking whether the target is its own
+    (arp_process -> ip_route_input_noref, net/ipv4/arp.c, Linux 6.18), not a routing decision."""
+    target = ip4(ev.outer.daddr)
+    if verb == Verb.ROUTE_LOCAL:
+        return f"ARP in {p.label}: {target} is local, the kernel answers"
+    return f"ARP in {p.label}: {target} is not local here, no answer"
+
+
 def _peer_text(topo: Topology, p: Place) -> str:
     if p.netns is None or p.link is None:
         return ""
@@ -271,7 +282,9 @@ def _rx_text(topo: Topology, p: Place, ev: Event) -> tuple[Verb, str]:
         return Verb.DECAP, f"VXLAN {p.dev} decapsulated the packet (VNI from the outer header)"
     if p.role == ROLE_BRIDGE:
         own = p.link is not None and ev.dst_mac == p.link.mac
-        why = "destination MAC is the bridge's own" if own else "addressed to the host"
+        why = ("destination MAC is the bridge's own" if own else
+               f"{ev.dst_mac} is a broadcast: the host gets a copy too" if _multicast(ev.dst_mac)
+               else "addressed to the host")
         return Verb.BRIDGE_UP, f"bridge {p.dev} passes the frame up to {p.label}'s IP stack ({why})"
     local = p.netns is not None and p.netns.owns_address(ev.key.dst)
     if p.role == ROLE_VETH_HOST:

@@ -86,14 +86,14 @@ def explain(hop: Hop, lang: str = "en", topo: Topology | None = None, packet: st
     return _spaced(("" if lang == "zh" else " ").join(out), lang)
 
 
-def action_text(hop: Hop, lang: str = "en", topo: Topology | None = None) -> str:
+def action_text(hop: Hop, lang: str = "en", topo: Topology | None = None, packet: str = "") -> str:
     """The hop's action: the correlator's own sentence in English, else written from the facts."""
     if lang == "en":
         return hop.action
     t = texts(lang)
-    f = hop_facts(hop, topo)
+    f = hop_facts(hop, topo, packet)
     v = _values(f, lang, hop)
-    keys = [f"act.{k}" for k in _keys(hop, f, frozenset()) if not k.endswith(("." + f.packet, ".outer"))]
+    keys = [f"act.{k}" for k in _keys(hop, f, frozenset())]
     if hop.verb == Verb.SEND and f.peer:
         keys.insert(0, f"act.{hop.verb}.peer")
     key = next((k for k in keys if k in t), "")

@@ -81,7 +81,7 @@ def _dst(hops: Iterable[Hop]) -> str:
 def _hop_lines(h: Hop, lang: str, topo: Topology | None, kind: str, dst: str,
                tunnel: frozenset[str], width: int) -> list[str]:
     head = f"   {h.index:>2}. [{inert(h.netns)} {inert(h.dev)}] "
-    body = wrap_cells(inert(action_text(h, lang, topo)), width - cells(head)) or [""]
+    body = wrap_cells(inert(action_text(h, lang, topo, kind)), width - cells(head)) or [""]
     out = [head + body[0], *(" " * cells(head) + x for x in body[1:])]
     text = inert(explain(h, lang, topo, kind, dst, tunnel))
     return out + ["       " + x for x in wrap_cells(text, width - 7)]
