@@ -28,14 +28,14 @@ from probes.cgen import HEADER_NAME, schema_header
 from probes.drain import RingDrain
 from probes.offsets import drop_reason_names, offset_macros
 from probes.pcap import compile_both
-from probes.ringbuf import RingBuffer, record_dtype
+from probes.ringbuf import RingBuffer
 from tracer.errors import BrtraceError, NeedRoot
 from tracer.filter import TraceFilter, with_topology
 from tracer.model import Event, Hook, HookMode, HookStatus, SourceStats
 from tracer.pcapf.translate import HEADER_NAME as FILTER_HEADER
 from tracer.pcapf.translate import filter_header
 from tracer.schema.decode import Decoder
-from tracer.schema.event import DEFAULT_SNAPLEN
+from tracer.schema.event import DEFAULT_SNAPLEN, record_dtype
 from tracer.source import SourceInfo
 from tracer.topology.model import Topology
 

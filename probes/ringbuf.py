@@ -20,8 +20,6 @@ import time
 
 import numpy as np
 
-from tracer.schema.event import DEFAULT_SNAPLEN, event_dtype
-
 BUSY_BIT = 1 << 31
 DISCARD_BIT = 1 << 30
 # The record header's length word is little-endian: both flag bits sit in its high byte.
@@ -29,15 +27,6 @@ _LEN_HIGH_BYTE = 3
 _BUSY, _DISCARD = b"\x02", b"\x01"
 _FLAG_OF_HIGH_BYTE = bytes(2 if b & (BUSY_BIT >> 24) else 1 if b & (DISCARD_BIT >> 24) else 0
                            for b in range(256))
-
-
-def record_dtype(snaplen: int = DEFAULT_SNAPLEN) -> np.dtype:
-    """A ring-buffer record: 8-byte header (len | busy/discard bits, page offset),
-    the event, padded to 8 bytes as the kernel's ring buffer does."""
-    ev = event_dtype(snaplen)
-    size = (8 + ev.itemsize + 7) & ~7
-    return np.dtype({"names": ["rb_len", "rb_pgoff", "ev"],
-                     "formats": ["<u4", "<u4", ev], "offsets": [0, 4, 8], "itemsize": size})
 
 
 def _keep_freed_memory() -> None:

@@ -14,9 +14,9 @@ import mmap
 
 import numpy as np
 
-from probes.ringbuf import RingBuffer, record_dtype
+from probes.ringbuf import RingBuffer
 from tracer.model import Hook
-from tracer.schema.event import F_INNER, F_L3, F_MAC, F_ROUTE, event_dtype
+from tracer.schema.event import F_INNER, F_L3, F_MAC, F_ROUTE, event_dtype, record_dtype
 
 POD_A, POD_B = 0x0200F40A, 0x0301F40A  # 10.244.0.2, 10.244.1.3 as the kernel stores them
 NODE1, NODE2 = 0x0B32A8C0, 0x0C32A8C0  # 192.168.50.11 / .12

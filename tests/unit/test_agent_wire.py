@@ -11,7 +11,6 @@ import grpc
 import numpy as np
 import pytest
 
-from probes.ringbuf import record_dtype
 from tests.support.synth import flannel_batch
 from tracer.agent import wire
 from tracer.agent.pb.brtrace import agent_pb2 as pb
@@ -21,6 +20,7 @@ from tracer.errors import BrtraceError
 from tracer.model import Hook, HookMode, HookStatus
 from tracer.remote.client import AgentClient, AgentError
 from tracer.schema.decode import Decoder
+from tracer.schema.event import record_dtype
 from tracer.topology.model import Topology
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from probes.ringbuf import record_dtype
 from tests.support.synth import flannel_batch
 from tests.unit.test_correlate_batch import mixed
 from tracer.correlate.columns import columns, key_ids, key_tuples, last_by, prev_on_skb
 from tracer.correlate.journey import packet_key
 from tracer.schema.decode import Decoder
+from tracer.schema.event import record_dtype
 
 
 def batches() -> list[np.ndarray]:

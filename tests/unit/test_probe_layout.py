@@ -15,11 +15,10 @@ import pytest
 from probes.btf import BTF, BTFError
 from probes.cgen import C_LAYER, HEADER_NAME, schema_header
 from probes.offsets import MEMBERS, drop_reason_names, offset_macros
-from probes.ringbuf import record_dtype
 from tracer.filter import be32
 from tracer.model import Hook
 from tracer.schema.decode import Decoder
-from tracer.schema.event import BRT_EVENT, BRT_KEY, SNAPLEN, CStruct, CType, event_dtype
+from tracer.schema.event import BRT_EVENT, BRT_KEY, SNAPLEN, CStruct, CType, event_dtype, record_dtype
 from tracer.schema.hooks import Attach
 
 PROBES = Path(__file__).resolve().parents[2] / "probes"

@@ -15,10 +15,10 @@ from typing import Final
 
 import numpy as np
 
-from probes.ringbuf import record_dtype
 from tracer.agent.pb.brtrace import agent_pb2 as pb
 from tracer.model import Hook
 from tracer.schema.decode import Decoder
+from tracer.schema.event import record_dtype
 from tracer.schema.recording import SCHEMA_VERSION
 
 # The event struct's version: a recording and a stream of the same brtrace

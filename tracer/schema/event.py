@@ -143,3 +143,16 @@ KEY_DTYPE: Final = struct_dtype(BRT_KEY)
 def event_dtype(snaplen: int = DEFAULT_SNAPLEN) -> np.dtype:
     """``struct brt_event`` with ``headers[snaplen]``."""
     return struct_dtype(BRT_EVENT, snaplen)
+
+
+def record_dtype(snaplen: int = DEFAULT_SNAPLEN) -> np.dtype:
+    """A ring-buffer record: 8-byte header (len | busy/discard bits, page offset),
+    the event, padded to 8 bytes as the kernel's ring buffer does.
+
+    Here, not in ``probes``, because the agents' wire (``tracer/agent/wire.py``)
+    ships raw ring records and must not import the loader's package.
+    """
+    ev = event_dtype(snaplen)
+    size = (8 + ev.itemsize + 7) & ~7
+    return np.dtype({"names": ["rb_len", "rb_pgoff", "ev"],
+                     "formats": ["<u4", "<u4", ev], "offsets": [0, 4, 8], "itemsize": size})
