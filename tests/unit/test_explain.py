@@ -161,3 +161,24 @@ def test_replay_explain_cli_needs_no_root(capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     assert "MASQUERADE" in out and "veth pair" in out
     assert main(["replay", str(ROOT / "samples/docker-nat.brt"), "--explain", "--lang", "xx"]) == 2
+
+
+def test_onlink_said_only_where_the_gateway_is_off_subnet() -> None:
+    hops, topo = _hops(ROOT / "samples/flannel-ping.brt")
+    routes = [h for h in hops if h.verb == Verb.ROUTE]
+    vxlan = [h for h in routes if "onlink" in h.action]
+    assert vxlan and all("The route is onlink" in explain(h, "en", topo) for h in vxlan)
+    assert all("onlink" not in explain(h, "en", topo) for h in routes if h not in vxlan)
+
+
+def test_wrap_keeps_names_and_brackets_whole() -> None:
+    from tracer.explain.wrap import cells, wrap_cells
+
+    text = "网桥 bridge-nf-call-iptables 由网络插件（flannel）填好 veth-pod-a 的地址 10.244.0.2。" * 3
+    for width in (26, 31, 44):  # wider than the longest name (a wider name alone is cut)
+        lines = wrap_cells(text, width)
+        assert all(cells(x) <= width for x in lines)
+        assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+        for name in ("bridge-nf-call-iptables", "veth-pod-a", "10.244.0.2", "（flannel）"):
+            assert sum(x.count(name) for x in lines) == 3, (width, name, lines)
+        assert not any(x.endswith("（") or x.startswith(("。", "）")) for x in lines)

@@ -11,6 +11,7 @@ fact brtrace does not know is left empty, and the text chosen says less.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -49,6 +50,7 @@ class Facts:
     route_via: str = ""
     route_out: str = ""
     route_local: bool = False
+    route_onlink: bool = False
     nat_source: str = ""  # "A → B" when NAT rewrote the source here
     nat_dest: str = ""
     nat_where: str = ""
@@ -134,6 +136,14 @@ def _event_facts(f: dict[str, object], e: Event, ns: Netns | None) -> None:
         f["port"] = str(e.outer.dport)
 
 
+def _on_subnet(ns: Netns | None, addr: str) -> bool:
+    if ns is None:
+        return False
+    ip = ipaddress.ip_address(addr)
+    return any(ip in ipaddress.ip_network(f"{a.address}/{a.prefixlen}", strict=False)
+               for ln in ns.links for a in ln.addresses if a.family == 4 and a.prefixlen < 32)
+
+
 def _route_facts(f: dict[str, object], e: Event, ns: Netns | None) -> None:
     r = e.route
     assert r is not None
@@ -147,5 +157,7 @@ def _route_facts(f: dict[str, object], e: Event, ns: Netns | None) -> None:
     entry = ns.route_for(dst, r.table) if ns else None
     out = ns.link(r.nh_ifindex) if ns else None
     f["route_prefix"] = entry.dst if entry else dst
+    # onlink matters when the gateway is on none of the namespace's subnets (flannel's case)
+    f["route_onlink"] = bool(entry and entry.onlink and r.gateway and not _on_subnet(ns, ip4(r.gateway)))
     f["route_via"] = ip4(r.gateway) if r.gateway else ""
     f["route_out"] = out.name if out else (e.ifname or f"if{r.nh_ifindex}")

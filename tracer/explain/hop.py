@@ -79,6 +79,8 @@ def explain(hop: Hop, lang: str = "en", topo: Topology | None = None, packet: st
     out = [t[key].format_map(v)]
     if hop.verb == Verb.SEND and f.peer and f.dev_kind == "veth" and not f.packet.startswith("arp"):
         out.append(t["x.veth-peer"].format_map(v))
+    if hop.verb == Verb.ROUTE and f.route_onlink and f.route_via:
+        out.append(t["x.onlink"].format_map(v))
     if f.nat_source:
         out.append(t["nat.source"].format_map(v))
     if f.nat_dest:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import unicodedata
 
 _NO_BREAK_BEFORE = set("，。；：、）》」』！？,.;:)%")
+_NO_BREAK_AFTER = set("（《「『")
 
 
 def cells(text: str) -> int:
@@ -49,10 +50,12 @@ def _tokens(text: str) -> list[str]:
 
 
 def _glue(tokens: list[str]) -> list[str]:
-    """Closing punctuation stays with the unit before it."""
+    """Closing punctuation stays with the unit before it, opening punctuation with the one after."""
     out: list[str] = []
     for t in tokens:
         if out and t[0] in _NO_BREAK_BEFORE and out[-1] != " ":
+            out[-1] += t
+        elif out and out[-1] and out[-1][-1] in _NO_BREAK_AFTER and t != " ":
             out[-1] += t
         else:
             out.append(t)
