@@ -79,3 +79,22 @@ def test_explain_in_chinese(capsys: pytest.CaptureFixture[str]) -> None:
     assert "网桥br0泛洪这个ARP请求" in flat and "FDB学习" in flat
     assert "1个探测：1个送达，0个丢弃，0个无应答；45个事件，丢失0个；ARP帧2个" in flat
     assert "request:" not in out and "delivered" not in out
+
+
+def test_trace_text_says_arp_too() -> None:
+    """``brtrace trace`` prints each journey: an ARP frame by its words, not its key's numbers."""
+    import io
+
+    from tracer.render.stream import PacketPrinter
+
+    rec = open_recording(SAMPLE)
+    corr = Correlator()
+    for batch in rec.batches():
+        corr.feed(batch)
+    out = io.StringIO()
+    PacketPrinter(rec.info.topology, False, out).show(corr.flush())
+    heads = [ln for ln in out.getvalue().splitlines() if ln.startswith("packet ")]
+    assert heads[:2] == [
+        "packet arp who-has 172.16.0.21 tell 172.16.0.11  4e:65:c0:4a:60:d6 → ff:ff:ff:ff:ff:ff",
+        "packet arp 172.16.0.21 is-at 82:09:c1:36:f3:45  82:09:c1:36:f3:45 → 4e:65:c0:4a:60:d6"]
+    assert heads[2].startswith("packet icmp 8 ")

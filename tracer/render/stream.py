@@ -16,7 +16,7 @@ from typing import TextIO
 from tracer.correlate import Journey, build_hops
 from tracer.jsonout import NO_CLOCK, WallClock, dumps, journey_packet, packet_record, summary_record
 from tracer.render.inert import inert
-from tracer.render.text import hop_table
+from tracer.render.text import arp_words, hop_table
 from tracer.topology.model import Topology
 
 EVICTED_TEXT = "packets not shown (evicted before completion)"
@@ -47,7 +47,9 @@ class PacketPrinter:
             print(dumps(packet_record("trace", p.pid, p, self.topo, clock=self.clock, paired=False)),
                   file=self.out)
         else:
-            print(f"packet {inert(' '.join(str(x) for x in j.key))}  {k.src} → {k.dst}", file=self.out)
+            arp = arp_words(hops) if j.key[0] == "arp" else ""  # its own words, not its key's numbers
+            head = arp or f"{inert(' '.join(str(x) for x in j.key))}  {k.src} → {k.dst}"
+            print(f"packet {head}", file=self.out)
             print("\n".join(hop_table(hops)), file=self.out)
             print(file=self.out)
 

@@ -61,17 +61,15 @@ def title(p: Packet, src: str, dest: str) -> str:
     status = f"{p.status.upper()}{rtt}{err}"
     if p.echo:
         return f"probe seq {p.seq}  icmp id {p.ident:#06x}  {src} → {dest}  {status}"
-    arp = arp_words(p)
+    arp = arp_words(p.hops) if p.what == "arp" else ""
     if arp:
         return f"{arp}  {status}"
     return f"{inert(p.what)}  {src} → {dest}  {status}"
 
 
-def arp_words(p: Packet) -> str:
-    """'arp who-has B tell A (mac)' or 'arp B is-at mac', from the frame's own event."""
-    if p.what != "arp":
-        return ""
-    for e in (e for h in p.hops for e in h.events):
+def arp_words(hops: Sequence[Hop]) -> str:
+    """'arp who-has B tell A  mac → mac' or 'arp B is-at mac  mac → mac', from the frame's own event."""
+    for e in (e for h in hops for e in h.events):
         if e.route is None and e.key.present:
             k = e.key
             if k.sport == 1:
