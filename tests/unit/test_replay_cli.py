@@ -92,3 +92,14 @@ def test_no_chinese_line_wider_than_asked(rec: Path) -> None:
                 if line.lstrip().startswith("修复:"):
                     continue  # a shell command stays one line, to be pasted
                 assert cells(line) <= width, (width, line)
+
+
+@pytest.mark.parametrize("command", [["ping", "10.0.0.1"], ["trace"]])
+def test_live_tui_commands_take_lang(capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    """ping and trace open the TUI too: their `e` speaks --lang; an unknown one is refused first."""
+    from tracer.cli.main import build_parser
+
+    args = build_parser().parse_args([*command, "--lang", "zh"])
+    assert args.lang == "zh"
+    rc, err = _err(capsys, *command, "--lang", "xx")
+    assert rc == 2 and "invalid choice: 'xx'" in err
