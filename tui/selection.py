@@ -53,7 +53,8 @@ class Selection(AppState):
         self._last_hop = shown
         d = self.diagnoses.get(p)
         self.query_one(TopologyPane).mark(table.hops, hop, self._caption(hop), culprit_key(d))
-        self.query_one(DetailPane).show(hop, self.hook_modes, self.teach, d, self.book.topo)
+        side = (p.request if table.cursor_row < len(p.request) else p.reply) if p else ()
+        self.query_one(DetailPane).show(hop, self.hook_modes, self.teach, d, self.book.topo, side)
         self.facts.diagnosis = status_text(d)
         self._show_status()
 

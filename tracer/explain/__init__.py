@@ -6,8 +6,15 @@ terminal cells), ``lines`` (a packet, its diagnosis and the summary as text).
 """
 
 from tracer.explain.hop import action_text, explain
-from tracer.explain.lines import damage_lines, diagnosis_lines, explain_lines, headline, summary_line
+from tracer.explain.lines import (
+    damage_lines,
+    diagnosis_lines,
+    explain_in,
+    explain_lines,
+    headline,
+    summary_line,
+)
 from tracer.explain.texts import languages, texts
 
-__all__ = ["action_text", "damage_lines", "diagnosis_lines", "explain", "explain_lines", "headline",
-           "languages", "summary_line", "texts"]
+__all__ = ["action_text", "damage_lines", "diagnosis_lines", "explain", "explain_in", "explain_lines",
+           "headline", "languages", "summary_line", "texts"]

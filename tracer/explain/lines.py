@@ -8,7 +8,7 @@ than ``width`` cells except a pasted shell command (the fix).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from tracer.correlate.journey import Hop
 from tracer.correlate.pairing import Packet
@@ -58,6 +58,12 @@ def explain_lines(result: Packet, src: str, dest: str, lang: str = "en",
     if d is not None:
         out += diagnosis_lines(d, lang, width)
     return out
+
+
+def explain_in(h: Hop, hops: Sequence[Hop], lang: str = "en", topo: Topology | None = None) -> str:
+    """``h`` explained with what its direction's ``hops`` know (the packet, its destination,
+    its VXLAN outer destinations): the TUI's `e` says what ``--explain`` says."""
+    return explain(h, lang, topo, _kind(hops), _dst(hops), _tunnel(hops))
 
 
 def _kind(hops: Iterable[Hop]) -> str:

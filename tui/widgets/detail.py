@@ -8,6 +8,8 @@ drop line, before the hooks and headers, so it is in view without scrolling.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Group as RichGroup
 from rich.text import Text
 from textual.containers import ScrollableContainer
@@ -16,7 +18,7 @@ from textual.widgets import Static
 from tracer.correlate import Hop
 from tracer.correlate.vocab import Verb
 from tracer.diagnose import Diagnosis
-from tracer.explain import action_text, explain
+from tracer.explain import action_text, explain, explain_in
 from tracer.model import Event, Hook, HookMode, ip4
 from tracer.render.inert import inert
 from tracer.topology.model import Topology
@@ -33,13 +35,15 @@ class DetailPane(ScrollableContainer):
         self.lines: list[Text] = []
 
     def show(self, hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None = None,
-             diagnosis: Diagnosis | None = None, topo: Topology | None = None) -> None:
-        self.lines = detail_lines(hop, modes, teach, diagnosis, topo)
+             diagnosis: Diagnosis | None = None, topo: Topology | None = None,
+             journey: Sequence[Hop] = ()) -> None:
+        self.lines = detail_lines(hop, modes, teach, diagnosis, topo, journey)
         self.query_one("#detail-body", Static).update(RichGroup(*self.lines))
 
 
 def detail_lines(hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None = None,
-                 diagnosis: Diagnosis | None = None, topo: Topology | None = None) -> list[Text]:
+                 diagnosis: Diagnosis | None = None, topo: Topology | None = None,
+                 journey: Sequence[Hop] = ()) -> list[Text]:
     """Headline, the drop and its diagnosis, (teaching mode: the explanation), hooks, headers."""
     if hop is None:
         return [Text("select a hop to see its headers", style="dim")]
@@ -56,7 +60,9 @@ def detail_lines(hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None
     if diagnosis is not None:
         lines.extend(diagnosis_lines(diagnosis, hop, teach))
     if teach:
-        lines.append(Text(inert(explain(hop, teach, topo)), style="italic green"))
+        # with its direction's hops (journey), as --explain: what packet, to where
+        text = explain_in(hop, journey, teach, topo) if journey else explain(hop, teach, topo)
+        lines.append(Text(inert(text), style="italic green"))
     if not hop.events:
         lines.append(Text("no event of its own: deduced from the hops around it", style="dim"))
     for ev in hop.events:
