@@ -103,3 +103,20 @@ def test_live_tui_commands_take_lang(capsys: pytest.CaptureFixture[str], command
     assert args.lang == "zh"
     rc, err = _err(capsys, *command, "--lang", "xx")
     assert rc == 2 and "invalid choice: 'xx'" in err
+
+
+def test_summary_counts_probes_arp_and_other_packets_apart() -> None:
+    from tracer.correlate.pairing import Packet
+    from tracer.correlate.vocab import Status
+    from tracer.explain import summary_line
+
+    echo = Packet(1, "icmp seq 1 id 0x0001", status=Status.DELIVERED, echo=True, seq=1, ident=1)
+    arp = Packet(2, "arp", status=Status.DELIVERED)
+    tcp = [Packet(3, "tcp 1→2 id 3", status=Status.DELIVERED),
+           Packet(4, "tcp 1→2 id 4", status=Status.UNANSWERED)]
+    assert summary_line([arp, echo, *tcp], 0, 9) == (
+        "1 probes: 1 delivered, 0 dropped, 0 unanswered; 9 events, 0 lost; 1 ARP frames; 2 other packets")
+    assert summary_line([arp, *tcp], 0, 9) == (
+        "2 packets: 1 delivered, 0 dropped, 1 unanswered; 9 events, 0 lost; 1 ARP frames")
+    assert summary_line([arp, *tcp], 0, 9, "zh") == (
+        "2 个包：1 个送达，0 个丢弃，1 个无应答；9 个事件，丢失 0 个；ARP 帧 1 个")

@@ -126,11 +126,14 @@ def summary_line(packets: Iterable[Packet], lost: int, events: int, lang: str = 
     probes = [p for p in ps if p.echo]
     arp = sum(1 for p in ps if p.what == "arp")
     other = len(ps) - len(probes) - arp
+    key = "sum.probes"
+    if not probes and other:  # a trace's recording: its packets are counted the same way
+        probes, other, key = [p for p in ps if p.what != "arp"], 0, "sum.packets"
     n = {s: sum(1 for p in probes if p.status == s)
          for s in (Status.DELIVERED, Status.DROPPED, Status.UNANSWERED)}
     where = sorted({f"{p.drop.netns}/{p.drop.dev or '-'}" for p in probes if p.drop})
     at = fill(lang, "sum.at", where=", ".join(where)) if where else ""
-    out = fill(lang, "sum.probes", probes=str(len(probes)), delivered=str(n[Status.DELIVERED]),
+    out = fill(lang, key, probes=str(len(probes)), delivered=str(n[Status.DELIVERED]),
                dropped=str(n[Status.DROPPED]), at=at, unanswered=str(n[Status.UNANSWERED]),
                events=str(events), lost=str(lost))
     out += fill(lang, "sum.arp", arp=str(arp)) if arp else ""
