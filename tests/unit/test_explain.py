@@ -105,6 +105,12 @@ def test_no_generic_or_hedged_text() -> None:
 def test_echo_answered_by_the_kernel_after_the_lookup() -> None:
     """The echo request is answered by icmp_echo, said at the lookup that decides delivery."""
     hops, topo = _hops(ROOT / "samples/flannel-ping.brt")
+    pairs = [(h, hops[i + 1]) for i, h in enumerate(hops[:-1])
+             if h.verb == Verb.DELIVER and hops[i + 1].verb == Verb.ROUTE_LOCAL]
+    assert pairs
+    for arrival, lookup in pairs:  # the actions too: 'delivered' where it is decided
+        assert "delivered" not in arrival.action and "addressed to" in arrival.action
+        assert lookup.action.endswith("is local, delivered here")
     for i, h in enumerate(hops[:-1]):
         if h.verb == Verb.DELIVER and hops[i + 1].verb == Verb.ROUTE_LOCAL:
             assert "icmp_echo" not in explain(h, "en", topo)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from tracer.correlate.journey import Hop, Journey
 from tracer.correlate.vocab import MOVING, Verb
-from tracer.model import IPPROTO_TCP, IPPROTO_UDP, Event, Hook, L4Key, ip4
+from tracer.model import ETH_P_ARP, IPPROTO_TCP, IPPROTO_UDP, Event, Hook, L4Key, ip4
 from tracer.topology.model import (
     ROLE_BRIDGE,
     ROLE_VETH,
@@ -150,6 +150,7 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
             prev = place
     _mark_nat(hops)
     _undeliver_transit(hops)
+    _deliver_at_lookup(hops)
     return [_renumber(h, i + 1) for i, h in enumerate(hops)]
 
 
@@ -312,6 +313,30 @@ def _undeliver_transit(hops: list[Hop]) -> None:
             hops[i] = replace(h, verb=Verb.RECV,
                               action=f"received on {h.dev}, addressed to {h.netns}; conntrack "
                                      "translates it and it travels on")
+
+
+def _deliver_at_lookup(hops: list[Hop]) -> None:
+    """Say 'delivered' where it is decided: at the local route lookup that follows the arrival.
+
+    The receive hook fires before ip_rcv routes the packet (ip_route_input_noref,
+    Linux 6.18), so the arrival only says where the packet is addressed; the
+    lookup finding the address local is what delivers it. The verbs stay (the
+    arrival is still the DELIVER hop every view judges a packet by).
+    """
+    for i, h in enumerate(hops):
+        if h.verb != Verb.DELIVER or not h.events or h.events[0].ethertype == ETH_P_ARP:
+            continue  # an ARP frame's lookup is the ARP code's question (_arp_lookup_text)
+        dst = h.events[0].key.dst
+        for j in range(i + 1, len(hops)):
+            x = hops[j]
+            if x.verb in MOVING or x.netns != h.netns:
+                break
+            if x.verb == Verb.ROUTE_LOCAL and x.events and ip4(x.events[0].outer.daddr) == dst:
+                came = (f"veth pair: crossed into {h.netns} on {h.dev}" if h.action.startswith("veth pair")
+                        else f"received on {h.dev}")
+                hops[i] = replace(h, action=f"{came}, addressed to {dst}")
+                hops[j] = replace(x, action=f"route lookup in {x.netns}: {dst} is local, delivered here")
+                break
 
 
 def _endpoint(addr: int, port: int, ported: bool) -> str:
