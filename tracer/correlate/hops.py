@@ -334,9 +334,16 @@ def _deliver_at_lookup(hops: list[Hop]) -> None:
             if x.verb == Verb.ROUTE_LOCAL and x.events and ip4(x.events[0].outer.daddr) == dst:
                 came = (f"veth pair: crossed into {h.netns} on {h.dev}" if h.action.startswith("veth pair")
                         else f"received on {h.dev}")
-                hops[i] = replace(h, action=f"{came}, addressed to {dst}")
-                hops[j] = replace(x, action=f"route lookup in {x.netns}: {dst} is local, delivered here")
+                hops[i] = replace(h, action=f"{came}, addressed to {dst}{_nat_tail(h)}")
+                hops[j] = replace(x, action=f"route lookup in {x.netns}: {dst} is local, delivered here"
+                                            + _nat_tail(x))
                 break
+
+
+def _nat_tail(h: Hop) -> str:
+    """What _mark_nat appended to a hop's action (kept when the action is reworded)."""
+    at = h.action.find("; NAT rewrote")
+    return h.action[at:] if at >= 0 else ""
 
 
 def _endpoint(addr: int, port: int, ported: bool) -> str:
