@@ -9,7 +9,18 @@ from typing import Any
 
 from bench import progstats
 from bench.context import Bench
-from bench.figure import FLOOR, WHY, Figure, Target, rotated, single, spread
+from bench.figure import (
+    FLOOR,
+    NET_NOT_MATCHING,
+    NET_TRACED,
+    REFERENCE,
+    WHY,
+    Figure,
+    Target,
+    rotated,
+    single,
+    spread,
+)
 from bench.procs import Tracer, flood
 from bench.throughput import UNTRACED, Variant, tracers
 
@@ -106,6 +117,9 @@ class CostSamples:
 
     per_pkt: dict[str, list[float]] = field(default_factory=dict)
     per_run: dict[str, list[float]] = field(default_factory=dict)
+    runs_pp: dict[str, list[float]] = field(default_factory=dict)
+    # variant -> program name -> [(ns per run, runs per packet)], one per round: where the time goes
+    per_prog: dict[str, dict[str, list[tuple[float, float]]]] = field(default_factory=dict)
     base_ns: list[float] = field(default_factory=list)
 
     def add(self, name: str, res: dict[str, Any], progs: list[progstats.ProgStats]) -> str:
@@ -117,6 +131,12 @@ class CostSamples:
         runs = sum(p.run_cnt for p in progs)
         self.per_pkt.setdefault(name, []).append(ns / res["sent"] if res["sent"] else 0.0)
         self.per_run.setdefault(name, []).append(ns / runs if runs else 0.0)
+        sent = max(res["sent"], 1)
+        self.runs_pp.setdefault(name, []).append(runs / sent)
+        progs_of = self.per_prog.setdefault(name, {})
+        for p in progs:
+            if p.run_cnt:
+                progs_of.setdefault(p.name, []).append((p.run_time_ns / p.run_cnt, p.run_cnt / sent))
         return (f"probe cost {name}: {self.per_pkt[name][-1]:,.0f} ns per packet, "
                 f"{self.per_run[name][-1]:,.0f} ns per run, {runs / max(res['sent'], 1):.1f} runs "
                 "per packet")
@@ -127,7 +147,12 @@ def probecost(b: Bench) -> None:
     f_nm = b.add(Figure("cost_nomatch", "probe time per packet, filter not matching (bpf_stats)", WHY, "ns"))
     f_m = b.add(Figure("cost_match", "probe time per packet, every packet traced (bpf_stats)", WHY, "ns"))
     f_fl = b.add(Figure("cost_floor", "empty program per run (bpf_stats: dispatch + timing)", FLOOR, "ns"))
-    if b.skip_kernel(f_nm, f_m, f_fl):
+    nets = {"nomatch": b.add(Figure("cost_net_nomatch", "probe time per packet net of the empty program, "
+                                    "filter not matching (bpf_stats)", NET_NOT_MATCHING, "ns")),
+            "match": b.add(Figure("cost_net_match", "probe time per packet net of the empty program, "
+                                  "every packet traced (bpf_stats)", NET_TRACED, "ns"))}
+    f_runs = b.add(Figure("cost_runs", "program runs per packet, filter not matching", REFERENCE, "runs"))
+    if b.skip_kernel(f_nm, f_m, f_fl, *nets.values(), f_runs):
         return
     dur = 0.3 if b.smoke else 1.0
     after = b.after
@@ -149,9 +174,47 @@ def probecost(b: Bench) -> None:
         for t in b.trees:
             key = f"{kind}:{t.name}"
             fig.results[t.name] = {**spread(samples.per_pkt.get(key, [])),
-                                   "per_run_ns": spread(samples.per_run.get(key, []))}
+                                   "per_run_ns": spread(samples.per_run.get(key, [])),
+                                   "runs_per_packet": spread(samples.runs_pp.get(key, [])),
+                                   "per_program": per_program(samples.per_prog.get(key, {}))}
     f_fl.results["after"] = spread(samples.per_run.get("floor", []))
+    _net_figures(b, samples, nets, f_runs)
     _cost_notes(f_nm, f_m, f_fl, statistics.median(samples.base_ns) if samples.base_ns else 0.0)
+
+
+def _net_figures(b: Bench, samples: CostSamples, nets: dict[str, Figure], f_runs: Figure) -> None:
+    """Probe time per packet less what the empty program costs on the same hooks
+    (median per run, times this round's runs per packet): brtrace's own work."""
+    floor = statistics.median(samples.per_run["floor"]) if samples.per_run.get("floor") else 0.0
+    for kind, fig in nets.items():
+        for t in b.trees:
+            key = f"{kind}:{t.name}"
+            vals = [pp - floor * runs for pp, runs in
+                    zip(samples.per_pkt.get(key, []), samples.runs_pp.get(key, []), strict=True)]
+            fig.results[t.name] = spread(vals)
+        if "median" in fig.results.get("after", {}):
+            fig.judge(fig.after_median())
+        fig.note = f"the empty program's {floor:,.0f} ns per run taken out, run by run"
+    for t in b.trees:
+        f_runs.results[t.name] = spread(samples.runs_pp.get(f"nomatch:{t.name}", []))
+    f_runs.note = ("program runs (hooks crossed, tail calls not counted) per packet sent: every run "
+                   "pays the dispatch at least")
+
+
+def per_program(rounds: dict[str, list[tuple[float, float]]]) -> dict[str, dict[str, float]]:
+    """Per program (hook): median ns per run and runs per packet over the rounds.
+
+    A tail-called program (brt_emit) is charged to the entry that called it
+    (the kernel times the entry's whole run), so each row is a hook's full cost."""
+    return {name: {"ns_per_run": statistics.median(v[0] for v in vals),
+                   "runs_per_packet": statistics.median(v[1] for v in vals)}
+            for name, vals in sorted(rounds.items())}
+
+
+def _hooks_text(res: dict[str, Any]) -> str:
+    progs: dict[str, dict[str, float]] = res.get("per_program", {})
+    return "; ".join(f"{n.removeprefix('brt_tp_')} {p['ns_per_run']:,.0f} ns x {p['runs_per_packet']:.1f}"
+                     for n, p in progs.items())
 
 
 def _cost_notes(f_nm: Figure, f_m: Figure, f_fl: Figure, base: float) -> None:
@@ -166,6 +229,7 @@ def _cost_notes(f_nm: Figure, f_m: Figure, f_fl: Figure, base: float) -> None:
         fig.note = (f"{run_ns:,.0f} ns per program run x {runs_pp:.1f} runs per packet; without "
                     f"bpf_stats' own timing (the floor) ~{own:,.0f} ns per packet against "
                     f"{base:,.0f} ns of sender CPU per untraced packet: probe time alone caps "
-                    f"the kept share near {ceiling:.0f} %")
+                    f"the kept share near {ceiling:.0f} %; per hook (ns per run x runs per "
+                    f"packet): {_hooks_text(res)}")
     f_fl.note = ("probes/floor.c on the same tracepoints: what bpf_stats' clock reads and the "
                  "dispatch add to every run; the figures above include it")

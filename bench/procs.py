@@ -84,20 +84,36 @@ class Tracer:
         return res
 
 
-class Tcpdump:
-    """``tcpdump -i any`` in node1's netns: the reference users know."""
+LAB_NETNS = ("brt-node1", "brt-node2", "brt-pod-a", "brt-pod-b")
 
-    def __init__(self, expr: str = f"udp port {FLOOD_PORT}") -> None:
-        self.proc = subprocess.Popen(["ip", "netns", "exec", "brt-node1", "tcpdump", "-i", "any",
-                                      "-s", "128", "-n", "-w", "/dev/null", expr],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        assert self.proc.stderr is not None
-        self.proc.stderr.readline()  # "listening on any ..." once the capture is live
+
+class Tcpdump:
+    """``tcpdump -i any`` in node1's netns: the reference users know; with
+    ``netns`` = LAB_NETNS one in each of the lab's four namespaces at once,
+    the same coverage as brtrace's hooks."""
+
+    def __init__(self, expr: str = f"udp port {FLOOD_PORT}", netns: tuple[str, ...] = ("brt-node1",)) -> None:
+        self.procs: list[subprocess.Popen[str]] = []
+        try:
+            for ns in netns:
+                proc = subprocess.Popen(["ip", "netns", "exec", ns, "tcpdump", "-i", "any", "-s", "128",
+                                         "-n", "-w", "/dev/null", expr],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                self.procs.append(proc)
+                assert proc.stderr is not None
+                proc.stderr.readline()  # "listening on any ..." once the capture is live
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> dict[str, Any]:
-        self.proc.terminate()
-        _, err = self.proc.communicate(timeout=20)
-        return {"tcpdump": err.strip().splitlines()[-3:] if err else []}
+        out: list[str] = []
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            _, err = proc.communicate(timeout=20)
+            out += err.strip().splitlines()[-3:] if err else []
+        return {"tcpdump": out}
 
 
 def flood(duration: float, rate: int = 0, count: int = 0) -> dict[str, Any]:

@@ -25,7 +25,7 @@ def _num(x: float, unit: str) -> str:
         return f"{x / 1e6:.2f} M" if x >= 1e6 else f"{x / 1e3:.0f} k"
     if unit in ("s", "Gbit/s"):
         return f"{x:.2f}"
-    if unit == "ms":
+    if unit in ("ms", "runs"):
         return f"{x:.1f}"
     if unit.startswith("%"):
         return f"{x:.1f} %"

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.figure import Figure
+
 RUN = Path(__file__).resolve().parents[2] / "bench" / "run.py"
 
 
@@ -65,3 +67,25 @@ def test_a_target_decides_met_at_its_own_number() -> None:
     assert fig.ok is False and fig.to_json()["target"] == ">= 97 %"
     with pytest.raises(ValueError):
         Target.none("(reference)").met(1.0)
+
+
+def _kept(**medians: float) -> dict[str, Figure]:
+    from bench.figure import REFERENCE, Figure
+
+    return {k: Figure(k, k, REFERENCE, "%", results={"after": {"median": v}}) for k, v in medians.items()}
+
+
+def test_kept_share_is_judged_against_tcpdump_and_the_floor() -> None:
+    """Issue 25's relative targets: at or above tcpdump in node1, and (UDP) within 5 points of the floor."""
+    from bench.figure import FLOOR_POINTS
+    from bench.throughput import judge_kept
+
+    cases = [((80.0, 79.0, 84.0), FLOOR_POINTS, True),   # above tcpdump, 4 points under the floor
+             ((78.9, 79.0, 80.0), FLOOR_POINTS, False),  # under tcpdump
+             ((80.0, 70.0, 85.5), FLOOR_POINTS, False),  # more than 5 points under the floor
+             ((80.0, 70.0, 95.0), None, True)]           # TCP: tcpdump only
+    for (kept, tcpdump, floor), points, ok in cases:
+        figs = _kept(nomatch=kept, match=50.0, tcpdump=tcpdump, floor=floor)
+        judge_kept(figs, points)
+        assert figs["nomatch"].ok is ok, (kept, tcpdump, floor)
+        assert "floor" in figs["match"].note
