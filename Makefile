@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 BRTRACE := .venv/bin/brtrace
 
-.PHONY: setup demo lint test test-unit test-kernel vmtest vmtest2 bench samples clean proto
+.PHONY: setup demo lint test test-unit test-kernel vmtest vmtest2 bench samples clean proto image
 
 setup:
 	@bash scripts/setup.sh
@@ -39,6 +39,12 @@ test-unit: setup
 # The tests that need root, network namespaces and eBPF on the running kernel.
 test-kernel: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests/kernel
+
+# The container image brtrace:local (deploy/agent.yaml runs it): an mmdebstrap
+# rootfs cached by recipe hash plus this tree, imported where a Docker daemon
+# answers (else the tarball's path and the import command are printed).
+image: setup
+	@bash scripts/build-image.sh
 
 bench: setup
 	$(PY) bench/run.py

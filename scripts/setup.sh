@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PKGS=(python3-bpfcc bpfcc-tools linux-headers-amd64 iproute2 iptables python3-venv
-          python3-pip tshark tmux iputils-ping procps kmod tcpdump libpcap0.8 iperf3 bpftool chromium nftables)
+          python3-pip tshark tmux iputils-ping procps kmod tcpdump libpcap0.8 iperf3 bpftool chromium nftables
+          mmdebstrap)  # mmdebstrap: `make image` (scripts/build-image.sh, tests/kernel/test_image.py)
 say() { echo "setup: $*"; }
 
 if [ "$(id -u)" != 0 ]; then

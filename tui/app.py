@@ -37,18 +37,22 @@ from tui.filtering import Filtering
 from tui.help import HelpScreen
 from tui.ingest import Ingest
 from tui.messages import EventsArrived, SourceEnded, SourceOpened
+from tui.playback import Playback
 from tui.pump import Batch, Coalescer, Runner, WorkerLink, source_runner
 from tui.rows import LightRows
 from tui.saving import Saving
 from tui.selection import Selection
 from tui.widgets.detail import DetailPane
 from tui.widgets.journey import REPLY, REQUEST, JourneyTable
-from tui.widgets.packet_list import HEADER, PacketList
+from tui.widgets.keys import STEP_KEYS
+from tui.widgets.packet_list import PacketList, header
 from tui.widgets.status import StatusBar, StatusFacts
 from tui.widgets.topology import TopologyPane
 
+NARROW = 100  # columns below which the panes take their compact forms
 
-class BrtraceApp(Ingest, Selection, Filtering, Saving):
+
+class BrtraceApp(Ingest, Selection, Filtering, Saving, Playback):
     """Watch packets walk the topology, live or from a recording.
 
     Give it a ``source`` (a replay, or a live source already attached), or a
@@ -58,18 +62,21 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
 
     CSS_PATH = "styles.tcss"
     TITLE = "brtrace"
+    # Footer labels are short so every key fits 80 columns; the help screen gives the long ones.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle_pause", "Pause"),
-        Binding("n", "next_packet", "Next pkt"),
-        Binding("p", "prev_packet", "Prev pkt"),
-        Binding("j", "step(1)", "Hop ↓"),
-        Binding("k", "step(-1)", "Hop ↑"),
-        Binding("f", "toggle_follow", "Follow"),
-        Binding("e", "toggle_explain", "Explain"),
-        Binding("s", "save", "Save"),
-        Binding("slash", "filter", "Filter"),
-        Binding("escape", "close_filter", "Close filter", show=False),
-        Binding("question_mark", "help", "Help"),
+        Binding("space", "toggle_pause", "Pause", key_display="spc",
+                tooltip="pause the view (step mode: next hop)"),
+        Binding("n", "next_packet", "Pkt", key_display="n/p", tooltip="next packet"),
+        Binding("p", "prev_packet", "Prev", tooltip="previous packet", show=False),
+        Binding("j", "step(1)", "Hop", key_display="j/k", tooltip="next hop of this packet"),
+        Binding("k", "step(-1)", "Hop ↑", tooltip="previous hop of this packet", show=False),
+        *STEP_KEYS,
+        Binding("f", "toggle_follow", "Follow", tooltip="follow: select the newest packet as it comes"),
+        Binding("e", "toggle_explain", "Explain", tooltip="teaching mode: what the kernel did at each hop"),
+        Binding("s", "save", "Save", tooltip="save what was seen to a .brt recording (says where)"),
+        Binding("slash", "filter", "Find", tooltip="filter the packets"),
+        Binding("escape", "close_filter", "Clear filter", tooltip="clear the filter", show=False),
+        Binding("question_mark", "help", "Help", tooltip="this help: keys and how to read the map"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -77,7 +84,7 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
                  runner: Runner | None = None, label: str = "", recording: str = "",
                  save_dir: str | os.PathLike[str] = ".", rate_interval: float | None = 1.0,
                  clock: Callable[[], float] = time.monotonic, teach: str | None = None,
-                 lang: str = "en") -> None:
+                 step: bool = False, step_ms: int | None = None, lang: str = "en") -> None:
         super().__init__()
         info = source.info if source is not None else None
         topo = topology or (info.topology if info else Topology())
@@ -108,6 +115,10 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
         self._settled = 0
         self.teach = teach
         self.lang = lang  # the language `e` turns teaching mode on in (--lang)
+        self.facts.teach = teach or ""
+        self.stepping = step or step_ms is not None
+        self.step_ms = step_ms
+        self._step_timer = None
 
     # ---- layout ----------------------------------------------------------
 
@@ -115,13 +126,13 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
         yield TopologyPane(self.topo, id="topology")
         with Horizontal(id="middle"):
             with Vertical(id="packets-pane"):
-                yield Static(Text(HEADER, style="bold"), id="packets-header")
+                yield Static(Text(header(False), style="bold"), id="packets-header")
                 yield Input(placeholder="filter: netns, device, status, address…", id="filter")
                 yield PacketList(self.book.packets, id="packets")
             yield JourneyTable(id="journey")
         yield DetailPane(id="detail")
         yield StatusBar(id="status")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#topology").border_title = "topology"
@@ -135,14 +146,24 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
             self.set_interval(self._rate_interval, self._tick_rate)
         if self.runner is not None:
             self._poll()
-        self._fit(self.size.height)
+        self._fit()
+        self.start_playback()
 
     def on_resize(self, event: object) -> None:
-        self._fit(self.size.height)
+        self._fit()
 
-    def _fit(self, height: int) -> None:
-        """Shorter panes on small terminals so the packet and journey lists keep rows."""
+    def _fit(self) -> None:
+        """Shorter panes on small terminals so the packet and journey lists keep rows; on
+        narrow ones a compact packet list so the journey's action column keeps its width."""
+        width, height = self.size
+        narrow = width < NARROW
         self.screen.set_class(height < 32, "-short")
+        self.screen.set_class(narrow, "-narrow")
+        plist = self.query_one(PacketList)
+        if plist.compact != narrow:
+            plist.compact = narrow
+            plist.refresh()
+            self.query_one("#packets-header", Static).update(Text(header(narrow), style="bold"))
 
     # ---- the worker --------------------------------------------------------
 
@@ -177,6 +198,9 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
     # ---- actions ---------------------------------------------------------
 
     def action_toggle_pause(self) -> None:
+        if self.stepping:
+            self.step_space()
+            return
         self.facts.paused = not self.facts.paused
         if not self.facts.paused:
             held, self.held = self.held, []
@@ -195,6 +219,8 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving):
 
     def on_unmount(self) -> None:
         self._stopping.set()
+        if self._step_timer is not None:
+            self._step_timer.stop()
         self.seen.close()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:

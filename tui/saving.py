@@ -43,5 +43,5 @@ class Saving(AppState):
             self.call_from_thread(self.notify, inert(str(exc)), title="save failed",
                                   severity="error", markup=False)
             return
-        self.call_from_thread(self.notify, inert(f"saved {events} events to {path}"),
+        self.call_from_thread(self.notify, inert(f"saved {events} events to {path.resolve()}"),
                               title="recording saved", markup=False)

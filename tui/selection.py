@@ -52,9 +52,11 @@ class Selection(AppState):
             return
         self._last_hop = shown
         d = self.diagnoses.get(p)
-        self.query_one(TopologyPane).mark(table.hops, hop, self._caption(hop), culprit_key(d))
+        self.query_one(TopologyPane).mark(table.hops, hop, self._caption(hop), culprit_key(d),
+                                          table.cursor_row, table.n_request)
         side = (p.request if table.cursor_row < len(p.request) else p.reply) if p else ()
-        self.query_one(DetailPane).show(hop, self.hook_modes, self.teach, d, self.book.topo, side)
+        self.query_one(DetailPane).show(hop, self.hook_modes, self.teach, d, table.current_diff,
+                                        self.book.topo, side)
         self.facts.diagnosis = status_text(d)
         self._show_status()
 
@@ -65,9 +67,9 @@ class Selection(AppState):
             return Text("no packet selected", style="dim")
         n_req = len(p.request)
         row = table.cursor_row
-        direction = "request" if row < n_req else "reply"
+        direction = "request →" if row < n_req else "reply ←"
         n = n_req if row < n_req else len(p.reply)
-        t = Text(inert(f"#{p.pid} {p.what}  "), style="bold")
+        t = Text(inert(f"#{p.pid} {p.what}  "), style="bold", no_wrap=True, overflow="ellipsis")
         t.append(f"{direction} hop {hop.index}/{n}  ")
         t.append(inert(f"{hop.netns} {hop.dev}"), style="bold yellow")
         t.append("  " + inert(hop.verb), style="red bold" if hop.verb == Verb.DROP else "")
@@ -76,9 +78,11 @@ class Selection(AppState):
     def action_toggle_explain(self) -> None:
         """Teaching mode: each hop's detail starts with what the kernel did, in the seeds' terms."""
         self.teach = None if self.teach else self.lang
+        self.facts.teach = self.teach or ""  # in the status line: a toast would cover it
         self._last_hop = None
         self._show_hop()
-        self.notify("teaching mode " + ("on" if self.teach else "off"))
+        if self.teach:
+            self.query_one(DetailPane).reveal_teach()
 
     def action_next_packet(self) -> None:
         self._move_packet(1)

@@ -21,6 +21,7 @@ from tui.canvas import Canvas
 
 DevKey = tuple[int, int]  # (netns inode, ifindex)
 POD_GAP = 4  # columns between pod boxes and node boxes (plus one per extra pod)
+TUNNEL, UNDERLAY = "#af87ff", "#8a8a8a"  # violet and grey: red is for drops, yellow the current hop
 
 
 @dataclass(slots=True)
@@ -31,6 +32,7 @@ class MapLayout:
     devices: dict[DevKey, tuple[int, int]] = field(default_factory=dict)  # -> (x, y)
     wires: list[tuple[DevKey, DevKey]] = field(default_factory=list)
     tunnels: list[DevKey] = field(default_factory=list)
+    uplinks: list[DevKey] = field(default_factory=list)  # devices on the underlay line
     shown: set[int] = field(default_factory=set)  # netns inodes on the map
 
     @property
@@ -134,19 +136,19 @@ def _draw_tunnels(lay: MapLayout, topo: Topology, groups: list[Group], x_right: 
     if not ends:
         return
     ys = [lay.devices[k][1] for k, _ in ends]
-    c.vline(x_vx, min(ys), max(ys), "║", "magenta", ("tunnel",))
+    c.vline(x_vx, min(ys), max(ys), "║", TUNNEL, ("tunnel",))
     for k, _ln in ends:
         yy = lay.devices[k][1]
-        c.put(x_right - 1, yy, "╞", "magenta", ("tunnel",))
-        c.hline(x_right, x_vx - 1, yy, "═", "magenta", ("tunnel",))
+        c.put(x_right - 1, yy, "╞", TUNNEL, ("tunnel",))
+        c.hline(x_right, x_vx - 1, yy, "═", TUNNEL, ("tunnel",))
         c.put(x_vx, yy, "╣" if len(ends) > 1 and yy not in (min(ys), max(ys)) else
               ("╗" if yy == min(ys) and len(ends) > 1 else ("╝" if len(ends) > 1 else "╡")),
-              "magenta", ("tunnel",))
+              TUNNEL, ("tunnel",))
         lay.tunnels.append(k)
     vni = ends[0][1].vxlan.vni if ends[0][1].vxlan else "?"
     mid = (min(ys) + max(ys)) // 2
-    c.put(x_vx + 2, mid, "VXLAN", "magenta", ("tunnel",))
-    c.put(x_vx + 2, mid + 1, f"vni {vni}"[:6], "magenta", ("tunnel",))
+    c.put(x_vx + 2, mid, "VXLAN", TUNNEL, ("tunnel",))
+    c.put(x_vx + 2, mid + 1, f"vni {vni}"[:6], TUNNEL, ("tunnel",))
 
 
 def _draw_underlay(lay: MapLayout, topo: Topology, groups: list[Group], loose: list[Netns],
@@ -168,12 +170,13 @@ def _draw_underlay(lay: MapLayout, topo: Topology, groups: list[Group], loose: l
             c.hline(x_ul, x_ul + 1, yy, "─", "dim", ("up", key))
             continue
         bus.append(yy)
+        lay.uplinks.append(key)
     if len(bus) > 1:
-        c.vline(x_ul, min(bus), max(bus), "│", "yellow", ("underlay",))
+        c.vline(x_ul, min(bus), max(bus), "│", UNDERLAY, ("underlay",))
         for yy in bus:
             c.put(x_ul, yy, "┤" if yy not in (min(bus), max(bus)) else ("┐" if yy == min(bus) else "┘"),
-                  "yellow", ("underlay",))
-        c.put(x_ul + 2, (min(bus) + max(bus)) // 2, "underlay", "yellow", ("underlay",))
+                  UNDERLAY, ("underlay",))
+        c.put(x_ul + 2, (min(bus) + max(bus)) // 2, "underlay", UNDERLAY, ("underlay",))
     y = y_end
     for ns in loose:
         if ns.inode not in lay.shown:

@@ -21,12 +21,12 @@ say() { echo "vm-build: $*" >&2; }
 # brtrace's runtime + test requirements from pyproject.toml, minus the dev
 # tools and host-only test parts the VM does not run (TUI snapshot plugin,
 # mypy, ruff, stubs, the gRPC code generator, the browser driver, the
-# Kubernetes schema validator): smaller image, faster build.
+# Kubernetes client and schema validator): smaller image, faster build.
 reqs=$(python3 - <<'PY'
 import tomllib
 p = tomllib.load(open("pyproject.toml", "rb"))["project"]
 skip = ("pytest-textual-snapshot", "mypy", "ruff", "types-", "grpcio-tools", "playwright",
-        "kubernetes-validate")
+        "kubernetes", "PyYAML")
 print("\n".join(r for r in p["dependencies"] + p["optional-dependencies"]["test"]
                 if not r.startswith(skip)))
 PY

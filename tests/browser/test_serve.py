@@ -18,7 +18,7 @@ from tests.browser.conftest import (
 )
 
 SAMPLE = str(ROOT / "samples" / "flannel-ping.brt")
-CAPTION = re.compile(r"#(\d+) icmp seq \d+ id 0x[0-9a-f]+ (request|reply) hop (\d+)/(\d+)")
+CAPTION = re.compile(r"#(\d+) icmp seq \d+ id 0x[0-9a-f]+ (request|reply) [→←] hop (\d+)/(\d+)")
 
 
 def _caption(page: Any, want: str, timeout_s: float = 15.0) -> tuple[int, str, int]:
@@ -45,7 +45,7 @@ def test_served_replay_renders_and_moves_with_keys(page: Any, browser: Any, tmp_
         page.evaluate("() => window.brtraceTerminal.focus()")
         for _ in range(3):
             page.keyboard.press("p")
-        assert _caption(page, r"^#1 .* request hop 1/") == (1, "request", 1)
+        assert _caption(page, r"^#1 .* request → hop 1/") == (1, "request", 1)
         page.keyboard.press("j")
         assert _caption(page, r"hop 2/") == (1, "request", 2)
         page.keyboard.press("j")

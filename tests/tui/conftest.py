@@ -8,11 +8,14 @@ and interface names that carry markup and escape sequences.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from rich.console import Console
+from textual.app import App
 
 from tracer.model import ICMP_ECHO, Event, Hook, SourceStats
 from tracer.record import ReplaySource
@@ -21,6 +24,7 @@ from tracer.topology.model import Topology
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "flannel-ping.brt"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 EVIL = "[red]evil\x1b[2J"
 
 
@@ -50,6 +54,15 @@ class ListSource:
 
     def close(self) -> None:
         self.closed = True
+
+
+def screen_text(app: App[int]) -> str:
+    """What the terminal shows now, as text: the screen composited as a snapshot would draw it."""
+    width, height = app.size
+    con = Console(width=width, height=height, file=io.StringIO(), record=True, legacy_windows=False,
+                  safe_box=False)
+    con.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return con.export_text()
 
 
 def sample_events() -> tuple[SourceInfo, list[Event]]:

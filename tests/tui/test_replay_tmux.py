@@ -54,3 +54,42 @@ def test_damaged_replay_in_a_terminal(tmp_path: Path) -> None:
         assert "brtrace: warning:" in screen and "corrupted record at byte" in screen
     finally:
         _tmux("kill-session", "-t", SESSION)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (scripts/setup.sh installs it)")
+def test_replay_step_in_an_80x24_terminal(tmp_path: Path) -> None:
+    """``replay --step`` at 80×24: it starts at the first hop; each → shows the next one, its
+    action in the journey and ▶ on the compact map; the status line says step mode."""
+    session = f"{SESSION}-step"
+    brtrace = str(Path(sys.executable).parent / "brtrace")
+    shutil.copy(ROOT / "samples/flannel-ping.brt", tmp_path / "f.brt")  # a short name, as typed
+    cmd = (f"cd {tmp_path} && env -u COLUMNS -u LINES {brtrace} replay f.brt --step; "
+           "echo brtrace-exit=$?; sleep 60")
+
+    def pane() -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-J", "-t", session], capture_output=True,
+                              text=True, check=False).stdout
+
+    def wait(pred) -> str:  # type: ignore[no-untyped-def]
+        end, screen = time.monotonic() + 60, ""
+        while time.monotonic() < end:
+            screen = pane()
+            if pred(screen):
+                return screen
+            time.sleep(0.3)
+        raise AssertionError(f"timed out; screen was:\n{screen}")
+
+    try:
+        _tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", cmd)
+        _tmux("resize-window", "-t", session, "-x", "80", "-y", "24")
+        screen = wait(lambda s: "request → hop 1/15" in s and "ended" in s)
+        assert "step → next hop" in screen and "▶eth0" in screen
+        for _ in range(6):
+            _tmux("send-keys", "-t", session, "Right")
+        screen = wait(lambda s: "request → hop 7/15" in s)
+        assert "▶eth0" in screen and "Δ sent encapsula" in screen
+        assert "Δ encapsulated: + outer IP 192.168.50.11 → 192.168.50.12" in screen
+        _tmux("send-keys", "-t", session, "q")
+        assert "brtrace-exit=0" in wait(lambda s: "brtrace-exit=" in s)
+    finally:
+        _tmux("kill-session", "-t", session)

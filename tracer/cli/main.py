@@ -16,9 +16,21 @@ from collections.abc import Sequence
 
 from tracer import interrupt
 from tracer.errors import BrtraceError
+from tracer.remote.options import resolve_k8s
 
 COMMANDS = ("ping", "trace", "record", "replay", "export", "serve", "drops", "topo", "lab", "doctor",
             "agent")
+
+
+def version() -> str:
+    """The installed distribution's version (the image checks it runs: tests/kernel/test_image.py)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return f"brtrace {dist_version('brtrace')}"
+    except PackageNotFoundError:
+        return "brtrace (not installed: run from a source tree)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,23 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--docker-sock", metavar="PATH",
                         help="Docker's API socket for container names (default $BRTRACE_DOCKER_SOCK "
                              "or /var/run/docker.sock)")
-    parser.add_argument("--version", action="version", version=f"brtrace {_version()}")
+    parser.add_argument("--version", action="version", version=version())
     # not required here: argparse would then name the missing COMMAND before an unknown
     # option ("brtrace --bogus" must say "unrecognized arguments: --bogus"); main() asks for it
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"tracer.cli.{name}_cmd").register(sub)
     return parser
-
-
-def _version() -> str:
-    """The installed distribution's version (pyproject.toml), without importing anything heavy."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("brtrace")
-    except PackageNotFoundError:
-        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("the following arguments are required: COMMAND")
         if args.docker_sock:  # read by tracer.names.docker wherever names are gathered
             os.environ["BRTRACE_DOCKER_SOCK"] = args.docker_sock
+        resolve_k8s(args)  # --k8s: the agents' addresses from the Kubernetes API
         rc = args.func(args)
     except BrtraceError as exc:
         print(f"brtrace: {exc}", file=sys.stderr)

@@ -26,6 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="language of the explanations, text and TUI (`e`): en, zh (explain.LANG.json)")
     p.add_argument("--speed", type=_speed, default=None, metavar="X",
                    help="TUI: replay at X (> 0) times the recorded pace (default: load at once)")
+    p.add_argument("--step", action="store_true",
+                   help="one hop at a time, with the headers that changed at it: the next on a key "
+                        "press (TUI: → or space; --plain: any key, q stops)")
+    p.add_argument("--step-ms", type=_positive_ms, default=None, metavar="N",
+                   help="with --step (implied): the next hop every N ms instead of on a key press")
     p.set_defaults(func=run)
 
 
@@ -51,19 +56,39 @@ def _refuse(args: argparse.Namespace) -> None:
         raise BrtraceError("--speed paces the TUI only; --plain, --json and --explain print at once", 2)
 
 
+def _positive_ms(text: str) -> int:
+    """``--step-ms`` as a whole number of milliseconds above zero (argparse says so in one line)."""
+    try:
+        ms = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of milliseconds: {text!r}") from None
+    if ms <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0 ms: {ms}")
+    return ms
+
+
 def run(args: argparse.Namespace) -> int:
+    from tracer.errors import BrtraceError
     from tracer.explain import texts
     from tracer.record import ReplaySource
 
     _refuse(args)
     texts(args.lang)  # an unknown language fails before any output, in every view
+
+    args.step = args.step or args.step_ms is not None
+    if args.step and args.json:
+        raise BrtraceError("--step shows hops one at a time: use it with the TUI or --plain, not --json")
     if not args.tui and (args.json or args.plain or args.explain or not sys.stdout.isatty()):
         return _text(args)
+    if args.explain:  # --tui --explain: the TUI starts in teaching mode
+        from tracer.explain import texts
+
+        texts(args.lang)
     source = ReplaySource(args.file, speed=args.speed)
     from tui.app import BrtraceApp
 
     app = BrtraceApp(source, label=f"replay {args.file}", teach=args.lang if args.explain else None,
-                     lang=args.lang)
+                     step=args.step, step_ms=args.step_ms, lang=args.lang)
     try:
         app.run()
     finally:
@@ -86,12 +111,15 @@ def _text(args: argparse.Namespace) -> int:
     from tracer.cli.packet_views import first_ts, json_lines
     from tracer.correlate import Correlator
     from tracer.correlate.pairing import PacketBook
+    from tracer.errors import BrtraceError
     from tracer.explain import damage_lines, explain_lines, summary_line
     from tracer.jsonout import WallClock, dumps, summary_record
     from tracer.record import open_recording
     from tracer.render.inert import inert
     from tracer.render.text import probe_text, summary_text
 
+    if args.step and args.explain:
+        raise BrtraceError("--step with --explain is the TUI's teaching mode: add --tui")
     with open_recording(args.file) as rec:
         corr, filed = Correlator(), 0
         book = PacketBook(rec.info.topology)
@@ -113,6 +141,11 @@ def _text(args: argparse.Namespace) -> int:
             print(line)
         print(dumps(summary_record("replay", [p.status for p in packets], events, lost,
                                    damage_obj, clock, corr.evicted)))
+    elif args.step:
+        from tracer.cli.stepping import play_steps
+
+        play_steps(packets, args.step_ms, topo)
+        print(summary_text(packets, lost, events))
     else:
         for p in packets:
             lines = (explain_lines(p, p.src, p.dst, args.lang, topo) if args.explain

@@ -80,17 +80,26 @@ def arp_words(hops: Sequence[Hop]) -> str:
     return "arp"
 
 
+def directions(p: Packet, nf: Counters | None = None) -> list[tuple[str, Sequence[Hop], list[str]]]:
+    """(name, hops, table) of the request and, if there is one to show, the reply.
+
+    The reply's ``t`` goes on from the request's first hop, as in the TUI: its
+    last ``t`` is the RTT (``--plain``, ``--step`` and the TUI agree).
+    """
+    req = name_nat(p.request, nf, reply=False)
+    out: list[tuple[str, Sequence[Hop], list[str]]] = [("request", req, hop_table(req))]
+    if p.reply or (p.echo and p.status != Status.DROPPED):
+        rep = name_nat(p.reply, nf, reply=True)
+        t0, prev = (req[0].t_ns, req[-1].t_ns) if req and p.echo else (None, None)
+        out.append(("reply", rep, hop_table(rep, t0, prev)))
+    return out
+
+
 def probe_text(p: Packet, src: str, dest: str, topo: Topology | None = None,
                nf: Counters | None = None) -> list[str]:
-    req = name_nat(p.request, nf, reply=False)
-    out = [title(p, src, dest), "  request:", *hop_table(req)]
-    if p.echo and (p.reply or p.status != Status.DROPPED):
-        # the reply's t goes on from the request's first hop, as in the TUI: its last t is the RTT
-        t0 = req[0].t_ns if req else None
-        out += ["  reply:", *hop_table(name_nat(p.reply, nf, reply=True), t0,
-                                       req[-1].t_ns if req else None)]
-    elif p.reply:
-        out += ["  reply:", *hop_table(name_nat(p.reply, nf, reply=True))]
+    out = [title(p, src, dest)]
+    for name, _, table in directions(p, nf):
+        out += [f"  {name}:", *table]
     drop = p.drop
     if drop is not None:
         out.append(f"  dropped at hop {drop.index} in {inert(drop.netns)}: reason {inert(drop.reason)}"

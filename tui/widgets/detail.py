@@ -20,10 +20,13 @@ from tracer.correlate.vocab import Verb
 from tracer.diagnose import Diagnosis
 from tracer.explain import action_text, explain, explain_in
 from tracer.model import Event, Hook, HookMode, ip4
+from tracer.render.hopdiff import HopDiff
 from tracer.render.inert import inert
 from tracer.topology.model import Topology
 from tui.decode import decode_headers
 from tui.diagnosis import detail_lines as diagnosis_lines
+
+TEACH_STYLE = "italic green"  # the explanation's line (teaching mode)
 
 
 class DetailPane(ScrollableContainer):
@@ -35,16 +38,30 @@ class DetailPane(ScrollableContainer):
         self.lines: list[Text] = []
 
     def show(self, hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None = None,
-             diagnosis: Diagnosis | None = None, topo: Topology | None = None,
-             journey: Sequence[Hop] = ()) -> None:
-        self.lines = detail_lines(hop, modes, teach, diagnosis, topo, journey)
+             diagnosis: Diagnosis | None = None, diff: HopDiff | None = None,
+             topo: Topology | None = None, journey: Sequence[Hop] = ()) -> None:
+        """A new hop's detail starts at its top: the headline, the change and the explanation."""
+        self.lines = detail_lines(hop, modes, teach, diagnosis, diff, topo, journey)
         self.query_one("#detail-body", Static).update(RichGroup(*self.lines))
+        self.scroll_home(animate=False)
+
+    def reveal_teach(self) -> None:
+        """``e`` turned teaching mode on: bring the explanation into view if it starts below it
+        (a 24-line terminal shows three lines of detail)."""
+        at = next((i for i, ln in enumerate(self.lines) if str(ln.style) == TEACH_STYLE), None)
+        width = self.scrollable_content_region.width
+        if at is None or width <= 0:
+            return
+        y = sum(len(ln.wrap(self.app.console, width)) for ln in self.lines[:at])
+        if y >= self.scrollable_content_region.height:
+            self.call_after_refresh(self.scroll_to, y=y, animate=False)
 
 
 def detail_lines(hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None = None,
-                 diagnosis: Diagnosis | None = None, topo: Topology | None = None,
-                 journey: Sequence[Hop] = ()) -> list[Text]:
-    """Headline, the drop and its diagnosis, (teaching mode: the explanation), hooks, headers."""
+                 diagnosis: Diagnosis | None = None, diff: HopDiff | None = None,
+                 topo: Topology | None = None, journey: Sequence[Hop] = ()) -> list[Text]:
+    """Headline, the drop and its diagnosis, the headers changed here, (teaching mode: the
+    explanation), hooks, headers."""
     if hop is None:
         return [Text("select a hop to see its headers", style="dim")]
     head = Text(f"hop {hop.index}  ", style="bold")
@@ -62,7 +79,10 @@ def detail_lines(hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None
     if teach:
         # with its direction's hops (journey), as --explain: what packet, to where
         text = explain_in(hop, journey, teach, topo) if journey else explain(hop, teach, topo)
-        lines.append(Text(inert(text), style="italic green"))
+        lines.append(Text(inert(text), style=TEACH_STYLE))
+    if diff is not None:
+        lines.extend(Text(("Δ " if i == 0 else "  ") + inert(line), style="yellow")
+                     for i, line in enumerate(diff.lines()))
     if not hop.events:
         lines.append(Text("no event of its own: deduced from the hops around it", style="dim"))
     for ev in hop.events:

@@ -2,6 +2,10 @@
 
 Only styles change as the selection moves along a path; the layout
 (``tui.topomap``) is made by the topology pane when the namespaces shown change.
+The path says which way the packet goes: the request in green, the reply in
+blue; what it has travelled so far in that direction bright, what remains
+dark. Yellow is the current hop only, red is a drop only (the legend in
+``tui.help`` says the same).
 """
 
 from __future__ import annotations
@@ -17,18 +21,38 @@ from tui.topomap import DevKey, MapLayout
 PATH, CURRENT, DROP = "bold green", "bold black on yellow", "bold white on red"
 CULPRIT = "bold yellow on dark_magenta"  # the device whose setting the diagnosis blames
 CULPRIT_MARK = "✗"
+CURRENT_MARK = "▶"
+# (travelled, remaining) per direction; hex so no terminal theme turns them into red or yellow
+REQUEST_STYLES = ("bold #5fd75f", "#3f7f3f")
+REPLY_STYLES = ("bold #5fafff", "#3f6f9f")
 
 
 class PathMarks:
     """Which devices and namespaces the selected packet touches, where it is now, and the culprit."""
 
-    def __init__(self, hops: list[Hop], current: Hop | None, culprit: DevKey | None = None) -> None:
+    def __init__(self, hops: list[Hop], current: Hop | None, culprit: DevKey | None = None,
+                 row: int = -1, n_request: int | None = None) -> None:
         self.culprit = culprit
-        self.devices: set[DevKey] = {(h.netns_inode, h.ifindex) for h in hops if h.netns_inode}
+        self.devices: set[DevKey] = _keys(hops)
         self.netns = {h.netns_inode for h in hops}
         self.current = (current.netns_inode, current.ifindex) if current else None
         self.current_ns = current.netns_inode if current else None
         self.dropped = {(h.netns_inode, h.ifindex) for h in hops if h.verb == Verb.DROP}
+        n_req = len(hops) if n_request is None else n_request
+        self.reply = row >= n_req  # the current hop is on the reply's way back
+        end = len(hops) if self.reply else n_req
+        self.travelled = _keys(hops[:row]) if row > 0 else set()
+        self.remaining = _keys(hops[row + 1:end]) if row >= 0 else set(self.devices)
+        self.travelled -= self.remaining  # on the way back, what is still ahead counts as ahead
+        if self.current:
+            self.travelled.add(self.current)
+        self.lit, self.ahead = REPLY_STYLES if self.reply else REQUEST_STYLES
+
+    def _path(self, *keys: DevKey) -> str | None:
+        """Travelled (bright) when every end was passed, remaining (dark) when on the path at all."""
+        if all(k in self.travelled for k in keys):
+            return self.lit
+        return self.ahead if all(k in self.devices for k in keys) else None
 
     def style(self, tag: object, lay: MapLayout) -> str | None:
         """The highlight for one canvas tag, or None to keep its base style."""
@@ -41,18 +65,17 @@ class PathMarks:
                 return CULPRIT
             if key == self.current:
                 return DROP if key in self.dropped else CURRENT
-            return DROP if key in self.dropped else (PATH if key in self.devices else None)
+            return DROP if key in self.dropped else self._path(key)
         if kind == "ns":
-            return "bold yellow" if tag[1] == self.current_ns else ("green" if tag[1] in self.netns else None)
+            on_path = self.lit if tag[1] in self.netns else None
+            return "bold yellow" if tag[1] == self.current_ns else on_path
         if kind == "wire":
-            return PATH if tag[1] in self.devices and tag[2] in self.devices else None
+            return self._path(tag[1], tag[2])
         if kind == "up":
-            return PATH if tag[1] in self.devices else None
-        if kind == "tunnel":
-            return "bold magenta" if sum(k in self.devices for k in lay.tunnels) >= 2 else None
-        if kind == "underlay":
-            ups = sum(1 for t in self.devices if t in lay.devices and t not in lay.tunnels)
-            return "bold yellow" if ups and self.netns & lay.shown else None
+            return self._path(tag[1])
+        if kind in ("tunnel", "underlay"):
+            ends = [k for k in (lay.tunnels if kind == "tunnel" else lay.uplinks) if k in self.devices]
+            return self._path(*ends) if len(ends) >= 2 else None
         return None
 
 
@@ -79,8 +102,12 @@ class MapView(Widget):
         overlay = {}
         if marks.current and marks.current in lay.devices:
             x, y = lay.devices[marks.current]
-            overlay[(x + 1, y)] = "▶"
+            overlay[(x + 1, y)] = CURRENT_MARK
         if marks.culprit and marks.culprit in lay.devices:
             x, y = lay.devices[marks.culprit]
             overlay[(x + 1, y)] = CULPRIT_MARK
         return RichGroup(*lay.canvas.render(lambda tag: marks.style(tag, lay), overlay))
+
+
+def _keys(hops: list[Hop]) -> set[DevKey]:
+    return {(h.netns_inode, h.ifindex) for h in hops if h.netns_inode}

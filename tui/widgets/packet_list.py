@@ -25,12 +25,20 @@ from tracer.correlate.pairing import Packet
 from tracer.correlate.vocab import Status
 from tracer.render.inert import inert
 from tracer.render.text import fmt_ns
+from tui.widgets.keys import STEP_KEYS
 
 STATUS_STYLE = {Status.DELIVERED: Style(color="green"), Status.DROPPED: Style(color="red", bold=True),
                 Status.UNANSWERED: Style(color="yellow"), Status.IN_FLIGHT: Style(color="cyan")}
 CURSOR = Style(bgcolor="#264f78", bold=True)
 CURSOR_BLUR = Style(bgcolor="#3a3a3a")
 HEADER = f"{'#':>5} {'status':<10} {'rtt':>8}  packet"
+COMPACT_HEADER = f"{'#':>3} {'':1} packet"
+STATUS_MARK = {Status.DELIVERED: "✓", Status.DROPPED: "✗", Status.UNANSWERED: "?", Status.IN_FLIGHT: "…"}
+
+
+def header(compact: bool) -> str:
+    """The column names above the list (``compact``: a narrow terminal's columns)."""
+    return COMPACT_HEADER if compact else HEADER
 
 
 class PacketList(ScrollView, can_focus=True):
@@ -43,6 +51,7 @@ class PacketList(ScrollView, can_focus=True):
         Binding("pageup", "page(-1)", show=False),
         Binding("home", "jump(0)", show=False),
         Binding("end", "jump(-1)", show=False),
+        *STEP_KEYS,
     ]
 
     class Highlighted(Message):
@@ -57,6 +66,7 @@ class PacketList(ScrollView, can_focus=True):
         self.packets = packets
         self.rows: list[int] = []
         self.cursor = -1
+        self.compact = False  # a narrow terminal: status as one mark, no RTT, so "what" stays readable
 
     # ---- content -------------------------------------------------------
 
@@ -131,7 +141,7 @@ class PacketList(ScrollView, can_focus=True):
         if not 0 <= index < len(self.rows):
             return Strip.blank(width)
         p = self.packets[self.rows[index]]
-        segs = row_segments(p)
+        segs = compact_segments(p) if self.compact else row_segments(p)
         strip = Strip(segs).crop_extend(0, width, None)
         if index == self.cursor:
             strip = strip.apply_style(CURSOR if self.has_focus else CURSOR_BLUR)
@@ -156,4 +166,14 @@ def row_segments(p: Packet) -> list[Segment]:
         Segment(f"{p.status:<10}", STATUS_STYLE.get(p.status)),
         Segment(f" {rtt:>8}  "),
         Segment(inert(p.what + route)),
+    ]
+
+
+def compact_segments(p: Packet) -> list[Segment]:
+    """One packet in a narrow pane: number, a status mark in its colour, what (RTT is in the detail)."""
+    route = f"  {p.src} → {p.dst}" if p.src or p.dst else ""
+    return [
+        Segment(f"{p.pid:>3} "),
+        Segment(STATUS_MARK.get(p.status, "·"), STATUS_STYLE.get(p.status)),
+        Segment(" " + inert(p.what + route)),
     ]

@@ -35,12 +35,14 @@ class StatusFacts:
     error: str = ""
     damage: str = ""  # what a damaged recording lost, "" = intact
     diagnosis: str = ""  # the selected packet's cause and fix, "" = none
+    teach: str = ""  # teaching mode's language, "" = off (said here, not in a toast over this line)
+    step: str = ""  # step playback: "" = off, else "→ next hop", "every 500 ms", "stopped", "at the end"
 
 
 def status_text(f: StatusFacts) -> Text:
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(inert(f.source), style="bold")
-    if f.paused:
+    if f.paused and not f.done:  # an ended replay has nothing left to pause
         t.append("  PAUSED", style="bold black on yellow")
     if f.done:
         t.append("  ended", style="bold")
@@ -50,6 +52,10 @@ def status_text(f: StatusFacts) -> Text:
         t.append(f"  {f.evicted:,} packets not shown (evicted before completion)", style="bold white on red")
     if f.damage:
         t.append("  DAMAGED RECORDING: " + inert(f.damage), style="bold white on red")
+    if f.step:  # after what must never be cut off (lost, damage), before the rest
+        t.append(f"  step {f.step}", style="bold cyan")
+    if f.teach:
+        t.append(f"  explain ({f.teach})", style="bold green")
     if f.diagnosis:
         t.append("  ✗ " + inert(f.diagnosis), style="bold red")
     t.append("  rec ")
