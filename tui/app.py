@@ -90,7 +90,7 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving, Playback):
                  save_dir: str | os.PathLike[str] = ".", rate_interval: float | None = 1.0,
                  clock: Callable[[], float] = time.monotonic, teach: str | None = None,
                  step: bool = False, step_ms: int | None = None,
-                 compile_filter: ExprCompiler | None = None) -> None:
+                 compile_filter: ExprCompiler | None = None, lang: str = "en") -> None:
         super().__init__()
         info = source.info if source is not None else None
         topo = topology or (info.topology if info else Topology())
@@ -133,6 +133,7 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving, Playback):
         self._view_timer: Timer | None = None
         self._shown_packet: tuple[object, ...] | None = None
         self.teach = teach
+        self.lang = lang  # the language `e` turns teaching mode on in (--lang)
         self.facts.teach = teach or ""
         self.stepping = step or step_ms is not None
         self.step_ms = step_ms

@@ -57,7 +57,9 @@ class Selection(AppState):
         d = self.diagnoses.get(p)
         self.query_one(TopologyPane).mark(table.hops, hop, self._caption(hop), culprit_key(d),
                                           table.cursor_row, table.n_request)
-        self.query_one(DetailPane).show(hop, self.hook_modes, self.teach, d, table.current_diff)
+        side = (p.request if table.cursor_row < len(p.request) else p.reply) if p else ()
+        self.query_one(DetailPane).show(hop, self.hook_modes, self.teach, d, table.current_diff,
+                                        self.book.topo, side)
         self.facts.diagnosis = status_text(d)
         self._show_status()
 
@@ -78,7 +80,7 @@ class Selection(AppState):
 
     def action_toggle_explain(self) -> None:
         """Teaching mode: each hop's detail starts with what the kernel did, in the seeds' terms."""
-        self.teach = None if self.teach else "en"
+        self.teach = None if self.teach else self.lang
         self.facts.teach = self.teach or ""  # in the status line: a toast would cover it
         self._last_hop = None
         self._show_hop()

@@ -61,6 +61,7 @@ class AppState(App[int]):
     saved: list[str]
     hook_modes: dict[Hook, HookMode]
     teach: str | None  # teaching mode: language of hop explanations, or off
+    lang: str  # the language `e` turns teaching mode on in (replay --lang)
     source_done: threading.Event
     _stopping: threading.Event
     _last_hop: tuple[int | None, int, int, str] | None

@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Docker's API socket for container names (default $BRTRACE_DOCKER_SOCK "
                              "or /var/run/docker.sock)")
     parser.add_argument("--version", action="version", version=version())
+    # not required here: argparse would then name the missing COMMAND before an unknown
+    # option ("brtrace --bogus" must say "unrecognized arguments: --bogus"); main() asks for it
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
     for name in COMMANDS:
         importlib.import_module(f"tracer.cli.{name}_cmd").register(sub)
     return parser
@@ -52,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     interrupt.install()
     try:
-        args = build_parser().parse_args(argv)  # imports: an interrupt may come here too
+        parser = build_parser()
+        args = parser.parse_args(argv)  # imports: an interrupt may come here too
+        if args.command is None:
+            parser.error("the following arguments are required: COMMAND")
         if args.docker_sock:  # read by tracer.names.docker wherever names are gathered
             os.environ["BRTRACE_DOCKER_SOCK"] = args.docker_sock
         resolve_k8s(args)  # --k8s: the agents' addresses from the Kubernetes API

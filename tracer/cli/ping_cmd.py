@@ -7,6 +7,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from tracer.cli.lang import add_lang_arg
 from tracer.cli.live import LiveOptions, add_live_args, hooks_line, open_live_source, options_from
 from tracer.errors import BrtraceError, NeedRoot
 
@@ -34,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     out.add_argument("--tui", action="store_true",
                      help="the TUI even when stdout is not a terminal (as under brtrace serve)")
     p.add_argument("--record", metavar="FILE", help="also write the trace to FILE")
+    add_lang_arg(p)
     add_live_args(p)
     p.set_defaults(func=run)
 
@@ -146,7 +148,8 @@ def _tui(args: argparse.Namespace, opts: LiveOptions, topo: Topology, dest: str,
 
     app = BrtraceApp(topology=topo, runner=_runner(args, opts, topo, dest, src),
                      label=f"live ping {dest} from {src.label}", recording=opts.record,
-                     compile_filter=offline_filter)
+                     compile_filter=offline_filter,
+                     lang=args.lang)
     try:
         app.run()
     finally:

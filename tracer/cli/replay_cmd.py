@@ -21,16 +21,39 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     out.add_argument("--tui", action="store_true",
                      help="the TUI even when stdout is not a terminal (as under brtrace serve)")
     p.add_argument("--explain", action="store_true",
-                   help="teaching mode: every hop with a short explanation (text)")
-    p.add_argument("--lang", default="en", help="language of --explain texts (data file explain.LANG.json)")
-    p.add_argument("--speed", type=float, default=None, metavar="X",
-                   help="TUI: replay at X times the recorded pace (default: load at once)")
+                   help="teaching mode: every hop with a short explanation (text, or the TUI with --tui)")
+    p.add_argument("--lang", default="en",
+                   help="language of the explanations, text and TUI (`e`): en, zh (explain.LANG.json)")
+    p.add_argument("--speed", type=_speed, default=None, metavar="X",
+                   help="TUI: replay at X (> 0) times the recorded pace (default: load at once)")
     p.add_argument("--step", action="store_true",
                    help="one hop at a time, with the headers that changed at it: the next on a key "
                         "press (TUI: → or space; --plain: any key, q stops)")
     p.add_argument("--step-ms", type=_positive_ms, default=None, metavar="N",
                    help="with --step (implied): the next hop every N ms instead of on a key press")
     p.set_defaults(func=run)
+
+
+def _speed(text: str) -> float:
+    """A pace must be a positive number: 0 never advances, a negative one runs backwards."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not x > 0 or x == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return x
+
+
+def _refuse(args: argparse.Namespace) -> None:
+    """Options that would be silently ignored are refused, in one line each."""
+    from tracer.errors import BrtraceError
+
+    if args.explain and args.json:
+        raise BrtraceError("--explain is text for people; --json is for programs: choose one", 2)
+    text = args.json or args.plain or (args.explain and not args.tui)
+    if args.speed is not None and text:
+        raise BrtraceError("--speed paces the TUI only; --plain, --json and --explain print at once", 2)
 
 
 def _positive_ms(text: str) -> int:
@@ -46,7 +69,11 @@ def _positive_ms(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from tracer.errors import BrtraceError
+    from tracer.explain import texts
     from tracer.record import ReplaySource
+
+    _refuse(args)
+    texts(args.lang)  # an unknown language fails before any output, in every view
 
     args.step = args.step or args.step_ms is not None
     if args.step and args.json:
@@ -62,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     from tui.app import BrtraceApp
 
     app = BrtraceApp(source, label=f"replay {args.file}", teach=args.lang if args.explain else None,
-                     step=args.step, step_ms=args.step_ms, compile_filter=offline_filter)
+                     step=args.step, step_ms=args.step_ms, compile_filter=offline_filter,
+                     lang=args.lang)
     try:
         app.run()
     finally:
@@ -86,7 +114,7 @@ def _text(args: argparse.Namespace) -> int:
     from tracer.correlate import Correlator
     from tracer.correlate.pairing import PacketBook
     from tracer.errors import BrtraceError
-    from tracer.explain import damage_lines, explain_lines, texts
+    from tracer.explain import damage_lines, explain_lines, summary_line
     from tracer.jsonout import WallClock, dumps, summary_record
     from tracer.record import open_recording
     from tracer.render.inert import inert
@@ -94,8 +122,6 @@ def _text(args: argparse.Namespace) -> int:
 
     if args.step and args.explain:
         raise BrtraceError("--step with --explain is the TUI's teaching mode: add --tui")
-    if args.explain:
-        texts(args.lang)  # an unknown language fails before any output
     with open_recording(args.file) as rec:
         corr, filed = Correlator(), 0
         book = PacketBook(rec.info.topology)
@@ -131,7 +157,8 @@ def _text(args: argparse.Namespace) -> int:
         if args.explain and damage:
             print("\n".join(damage_lines(damage, args.lang)))
             print()
-        print(summary_text(packets, lost, events))
+        print(summary_line(packets, lost, events, args.lang) if args.explain
+              else summary_text(packets, lost, events))
         if damage and not args.explain:
             print(f"damaged recording: {inert(damage)}")
     if lost:

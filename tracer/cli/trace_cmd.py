@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from tracer import interrupt
+from tracer.cli.lang import add_lang_arg
 from tracer.cli.record_cmd import _start, add_filter_args, command_status, drain_rest, end_command, open_live
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     out.add_argument("--tui", action="store_true",
                      help="the TUI even when stdout is not a terminal (as under brtrace serve)")
     p.add_argument("--record", metavar="FILE", help="also write the trace to FILE")
+    add_lang_arg(p)
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="[EXPRESSION] -- COMMAND",
                    help="a pcap-filter expression (as tcpdump takes), then the command to run")
     p.set_defaults(func=run)
@@ -52,16 +54,17 @@ def run(args: argparse.Namespace) -> int:
 
     cmd, topo, source = open_live(args, "trace", record=args.record or "", tune=tune)
     if args.tui or (not (args.json or args.plain) and sys.stdout.isatty()):
-        return _tui(source, source.info.filter, args.record or "", cmd)
+        return _tui(source, source.info.filter, args.record or "", cmd, args.lang)
     return _text(source, topo, args, cmd, before)
 
 
-def _tui(source: EventSource, what: str, recording: str, cmd: list[str]) -> int:
+def _tui(source: EventSource, what: str, recording: str, cmd: list[str], lang: str = "en") -> int:
     from probes.pcap import offline_filter
     from tui.app import BrtraceApp
 
     proc = _start(cmd)
-    app = BrtraceApp(source, label=f"live trace: {what}", recording=recording, compile_filter=offline_filter)
+    app = BrtraceApp(source, label=f"live trace: {what}", recording=recording, compile_filter=offline_filter,
+                     lang=lang)
     try:
         app.run()
     finally:

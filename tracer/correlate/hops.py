@@ -10,11 +10,11 @@ lookup picks the next hop, VXLAN wraps the packet in UDP.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tracer.correlate.journey import Hop, Journey
 from tracer.correlate.vocab import MOVING, Verb
-from tracer.model import IPPROTO_TCP, IPPROTO_UDP, Event, Hook, L4Key, ip4
+from tracer.model import ETH_P_ARP, IPPROTO_TCP, IPPROTO_UDP, Event, Hook, L4Key, ip4
 from tracer.topology.model import (
     ROLE_BRIDGE,
     ROLE_VETH,
@@ -82,11 +82,30 @@ def _groups(events: list[Event]) -> list[list[Event]]:
             out[-1].append(ev)
             continue
         back = _last_place_group(out)
+        if back is None or not _same_place(out[back][-1], ev):
+            back = _same_skb_group(out, ev)
         if back is not None and ev.hook not in SINGLE_HOOKS and _same_place(out[back][-1], ev):
             out[back].append(ev)
         else:
             out.append([ev])
     return out
+
+
+def _same_skb_group(out: list[list[Event]], ev: Event) -> int | None:
+    """The group this event continues when only another copy's events came between.
+
+    A flooded broadcast is cloned per port: the copy's netif_rx on veth21 and
+    its netif_receive_skb (from the backlog) enclose the original's events on
+    br0. The skb address tells the copies apart: ``ev`` joins the last group
+    of its own skb at its own place if no group since then was on that skb.
+    """
+    if not ev.skb:
+        return None
+    for i in range(len(out) - 1, -1, -1):
+        skbs = {e.skb for e in out[i]}
+        if ev.skb in skbs:
+            return i if _same_place(out[i][-1], ev) else None
+    return None
 
 
 def _last_place_group(out: list[list[Event]]) -> int | None:
@@ -113,6 +132,8 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
             hops.append(bridge)
         kind, verb, action = _describe(topo, place, group, nxt,
                                        is_last=not _carried_after(groups, gi))
+        if j.key[0] == "arp" and verb in (Verb.ROUTE, Verb.ROUTE_LOCAL):
+            action = _arp_lookup_text(place, ev, verb)
         if verb == Verb.DROP and ev.reason_name in AFTER_DELIVERY and any(
                 h.verb == Verb.DELIVER for h in hops):
             verb, action = Verb.CONSUMED, (f"freed after delivery ({ev.reason_name}): "
@@ -129,6 +150,7 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
             prev = place
     _mark_nat(hops)
     _undeliver_transit(hops)
+    _deliver_at_lookup(hops)
     return [_renumber(h, i + 1) for i, h in enumerate(hops)]
 
 
@@ -141,10 +163,8 @@ def _carried_after(groups: list[list[Event]], gi: int) -> bool:
 
 
 def _renumber(h: Hop, i: int) -> Hop:
-    if h.index == i:
-        return h
-    return Hop(i, h.t_ns, h.netns, h.dev, h.kind, h.verb, h.action, h.hooks, h.netns_inode,
-               h.ifindex, h.events, h.inferred, h.reason, h.location)
+    # replace() keeps every field (node too: a positional copy lost it)
+    return h if h.index == i else replace(h, index=i)
 
 
 def _inferred_bridge(topo: Topology, hops: list[Hop], prev: Place | None, cur: Place,
@@ -251,6 +271,15 @@ def _addr_check_text(p: Place, ev: Event, dst: str, where: str) -> tuple[Verb, s
                              f"not a routing decision): {what}")
 
 
+def _arp_lookup_text(p: Place, ev: Event, verb: Verb) -> str:
+    """A lookup on an ARP frame is the receiving ARP code asking whether the target is its own
+    (arp_process -> ip_route_input_noref, net/ipv4/arp.c, Linux 6.18), not a routing decision."""
+    target = ip4(ev.outer.daddr)
+    if verb == Verb.ROUTE_LOCAL:
+        return f"ARP in {p.label}: {target} is local, the kernel answers"
+    return f"ARP in {p.label}: {target} is not local here, no answer"
+
+
 def _peer_text(topo: Topology, p: Place) -> str:
     if p.netns is None or p.link is None:
         return ""
@@ -289,7 +318,9 @@ def _rx_text(topo: Topology, p: Place, ev: Event) -> tuple[Verb, str]:
         return Verb.DECAP, f"VXLAN {p.dev} decapsulated the packet (VNI from the outer header)"
     if p.role == ROLE_BRIDGE:
         own = p.link is not None and ev.dst_mac == p.link.mac
-        why = "destination MAC is the bridge's own" if own else "addressed to the host"
+        why = ("destination MAC is the bridge's own" if own else
+               f"{ev.dst_mac} is a broadcast: the host gets a copy too" if _multicast(ev.dst_mac)
+               else "addressed to the host")
         return Verb.BRIDGE_UP, f"bridge {p.dev} passes the frame up to {p.label}'s IP stack ({why})"
     local = p.netns is not None and p.netns.owns_address(ev.key.dst)
     if p.role == ROLE_VETH_HOST:
@@ -320,10 +351,40 @@ def _undeliver_transit(hops: list[Hop]) -> None:
         rewritten = any(e.key.daddr != dst for x in hops[i + 1:] for e in x.events
                         if e.hook not in SINGLE_HOOKS or _dropped_seen(x, e))
         if rewritten and any(x.verb in MOVING or x.verb == Verb.DROP for x in hops[i + 1:]):
-            hops[i] = Hop(h.index, h.t_ns, h.netns, h.dev, h.kind, Verb.RECV,
-                          f"received on {h.dev}, addressed to {h.netns}; conntrack translates it "
-                          "and it travels on", h.hooks, h.netns_inode, h.ifindex, h.events,
-                          h.inferred, h.reason, h.location)
+            hops[i] = replace(h, verb=Verb.RECV,
+                              action=f"received on {h.dev}, addressed to {h.netns}; conntrack "
+                                     "translates it and it travels on")
+
+
+def _deliver_at_lookup(hops: list[Hop]) -> None:
+    """Say 'delivered' where it is decided: at the local route lookup that follows the arrival.
+
+    The receive hook fires before ip_rcv routes the packet (ip_route_input_noref,
+    Linux 6.18), so the arrival only says where the packet is addressed; the
+    lookup finding the address local is what delivers it. The verbs stay (the
+    arrival is still the DELIVER hop every view judges a packet by).
+    """
+    for i, h in enumerate(hops):
+        if h.verb != Verb.DELIVER or not h.events or h.events[0].ethertype == ETH_P_ARP:
+            continue  # an ARP frame's lookup is the ARP code's question (_arp_lookup_text)
+        dst = h.events[0].key.dst
+        for j in range(i + 1, len(hops)):
+            x = hops[j]
+            if x.verb in MOVING or x.netns != h.netns:
+                break
+            if x.verb == Verb.ROUTE_LOCAL and x.events and ip4(x.events[0].outer.daddr) == dst:
+                came = (f"veth pair: crossed into {h.netns} on {h.dev}" if h.action.startswith("veth pair")
+                        else f"received on {h.dev}")
+                hops[i] = replace(h, action=f"{came}, addressed to {dst}{_nat_tail(h)}")
+                hops[j] = replace(x, action=f"route lookup in {x.netns}: {dst} is local, delivered here"
+                                            + _nat_tail(x))
+                break
+
+
+def _nat_tail(h: Hop) -> str:
+    """What _mark_nat appended to a hop's action (kept when the action is reworded)."""
+    at = h.action.find("; NAT rewrote")
+    return h.action[at:] if at >= 0 else ""
 
 
 def _endpoint(addr: int, port: int, ported: bool) -> str:
@@ -361,7 +422,5 @@ def _mark_nat(hops: list[Hop]) -> None:
         # hook fires before PREROUTING, and POSTROUTING runs before the packet leaves)
         text = _nat_text(last, k, where) if last else ""
         if text:
-            hops[i] = Hop(h.index, h.t_ns, h.netns, h.dev, h.kind, h.verb,
-                          h.action + f"; {text}", h.hooks, h.netns_inode,
-                          h.ifindex, h.events, h.inferred, h.reason, h.location)
+            hops[i] = replace(h, action=h.action + f"; {text}")
         last, where = k, h.netns

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from tracer.correlate.journey import Journey, PacketKey, nat_compatible, packet_key
-from tracer.model import Event, Hook
+from tracer.model import ETH_P_ARP, Event, Hook
 
 SKB_WINDOW_NS = 5_000_000  # an skb address is evidence for 5 ms
 FIB_WINDOW_NS = 2_000_000  # a pending route lookup waits 2 ms for its packet
@@ -167,7 +167,15 @@ class CorrelatorState:
         return None
 
     def _claim_fib(self, ev: Event, j: Journey) -> None:
-        """Attach route lookups made on this CPU just before this packet showed up."""
+        """Attach route lookups made on this CPU just before this packet showed up.
+
+        Not to an ARP frame: a first IP packet to a neighbour not yet resolved
+        is routed (by the sending socket), then queued while the neighbour code
+        sends ARP; the frames that follow on this CPU are ARP, and the lookups
+        are the IP packet's, which claims them when it finally leaves.
+        """
+        if ev.ethertype == ETH_P_ARP or (ev.inner is not None and ev.key.proto == 0):
+            return  # ARP is never routed: lookups waiting here belong to the IP packet behind it
         pending = self._pending_fib.pop(ev.cpu, None)
         if not pending:
             return

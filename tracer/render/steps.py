@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tracer.correlate.pairing import Packet
-from tracer.correlate.vocab import Status
-from tracer.netfilter.annotate import name_nat
 from tracer.render.hopdiff import hop_diffs
-from tracer.render.text import hop_table, probe_text
+from tracer.render.text import directions, probe_text
 from tracer.topology.model import Topology
 
 DIFF_INDENT = " " * 10
@@ -24,13 +22,9 @@ def step_chunks(p: Packet, src: str, dest: str, topo: Topology | None = None) ->
     """The heading (with the column names), then one chunk per hop: its row and its header diff;
     last, what ``--plain`` says after the tables (where it was dropped, the diagnosis)."""
     whole = probe_text(p, src, dest, topo)
-    directions = [("request", name_nat(p.request, None, reply=False))]
-    if p.reply or p.status != Status.DROPPED:
-        directions.append(("reply", name_nat(p.reply, None, reply=True)))
     lead = [whole[0]]
     shown = 1
-    for name, hops in directions:
-        table = hop_table(hops)
+    for name, hops, table in directions(p):  # the tables --plain prints, t and all
         shown += 1 + len(table)
         if not hops:
             yield [*lead, f"  {name}:", *table]

@@ -17,7 +17,7 @@ from tracer.correlate import Journey
 from tracer.jsonout import NO_CLOCK, WallClock, dumps, journey_packet, packet_record, summary_record
 from tracer.netfilter.annotate import name_nat, needs_counters
 from tracer.netfilter.rules import Counters
-from tracer.render.text import drop_text, hop_table, packet_line
+from tracer.render.text import arp_words, drop_text, hop_table, packet_line
 from tracer.topology.model import Topology
 
 EVICTED_TEXT = "packets not shown (evicted before completion)"
@@ -49,7 +49,9 @@ class PacketPrinter:
             print(dumps(packet_record("trace", p.pid, p, self.topo, clock=self.clock, paired=False, nf=nf)),
                   file=self.out)
             return
-        lines = [packet_line(p.pid, p, j.packet(), self.topo)]
+        arp = arp_words(p.hops) if j.key[0] == "arp" else ""  # its own words, not its key's numbers
+        head = f"packet {p.pid}  {arp}  {str(p.status).upper()}" if arp else ""
+        lines = [head or packet_line(p.pid, p, j.packet(), self.topo)]
         lines += hop_table(name_nat(p.hops, nf, reply=bool(p.reply)))
         lines += drop_text(p, self.topo, nf, diagnose_all=False)
         print("\n".join(lines), file=self.out)

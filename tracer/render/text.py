@@ -25,17 +25,19 @@ def fmt_ns(ns: int) -> str:
     return f"{ns / 1_000_000:.2f}ms"
 
 
-def hop_table(hops: Sequence[Hop]) -> list[str]:
+def hop_table(hops: Sequence[Hop], t0: int | None = None, prev: int | None = None) -> list[str]:
+    """The hops as a table; ``t`` counts from ``t0`` (default: the first hop) and the first
+    ``Δt`` from ``prev`` (default: ``t0``), so a reply's table goes on from its request's."""
     if not hops:
         return ["    (no hop seen)"]
-    t0 = hops[0].t_ns
+    t0 = hops[0].t_ns if t0 is None else t0
     w_ns = max(5, *(len(inert(h.netns)) for h in hops))
     w_dev = max(6, *(len(inert(h.dev)) for h in hops))
     nodes = len({h.node for h in hops}) > 1  # across nodes: which node each hop is on
     w_node = max(4, *(len(inert(h.node)) for h in hops)) if nodes else 0
     head = f"{'node':<{w_node}}  " if nodes else ""
     lines = [f"    {'#':>2}  {head}{'netns':<{w_ns}}  {'device':<{w_dev}}  {'Δt':>8}  {'t':>8}  action"]
-    prev = t0
+    prev = t0 if prev is None else prev
     for h in hops:
         mark = "~" if h.inferred else " "
         node = f"{inert(h.node):<{w_node}}  " if nodes else ""
@@ -54,14 +56,52 @@ def diagnosis_text(d: Diagnosis) -> list[str]:
     return out
 
 
-def probe_text(p: Packet, src: str, dest: str, topo: Topology | None = None,
-               nf: Counters | None = None) -> list[str]:
+def title(p: Packet, src: str, dest: str) -> str:
+    """The packet's heading: an echo probe by seq and id, an ARP frame as who-has / is-at."""
     rtt = f"  rtt {fmt_ns(p.rtt_ns)}" if p.rtt_ns is not None else ""
     err = f"  ({inert(p.error)})" if p.error else ""
-    out = [f"probe seq {p.seq}  icmp id {p.ident:#06x}  {src} → {dest}  {p.status.upper()}{rtt}{err}",
-           "  request:", *hop_table(name_nat(p.request, nf, reply=False))]
-    if p.reply or p.status != Status.DROPPED:
-        out += ["  reply:", *hop_table(name_nat(p.reply, nf, reply=True))]
+    status = f"{p.status.upper()}{rtt}{err}"
+    if p.echo:
+        return f"probe seq {p.seq}  icmp id {p.ident:#06x}  {src} → {dest}  {status}"
+    arp = arp_words(p.hops) if p.what == "arp" else ""
+    if arp:
+        return f"{arp}  {status}"
+    return f"{inert(p.what)}  {src} → {dest}  {status}"
+
+
+def arp_words(hops: Sequence[Hop]) -> str:
+    """'arp who-has B tell A  mac → mac' or 'arp B is-at mac  mac → mac', from the frame's own event."""
+    for e in (e for h in hops for e in h.events):
+        if e.route is None and e.key.present:
+            k = e.key
+            if k.sport == 1:
+                return inert(f"arp who-has {k.dst} tell {k.src}  {e.src_mac} → {e.dst_mac}")
+            if k.sport == 2:
+                return inert(f"arp {k.src} is-at {e.src_mac}  {e.src_mac} → {e.dst_mac}")
+            return inert(f"arp op {k.sport} {k.src} → {k.dst}")
+    return "arp"
+
+
+def directions(p: Packet, nf: Counters | None = None) -> list[tuple[str, Sequence[Hop], list[str]]]:
+    """(name, hops, table) of the request and, if there is one to show, the reply.
+
+    The reply's ``t`` goes on from the request's first hop, as in the TUI: its
+    last ``t`` is the RTT (``--plain``, ``--step`` and the TUI agree).
+    """
+    req = name_nat(p.request, nf, reply=False)
+    out: list[tuple[str, Sequence[Hop], list[str]]] = [("request", req, hop_table(req))]
+    if p.reply or (p.echo and p.status != Status.DROPPED):
+        rep = name_nat(p.reply, nf, reply=True)
+        t0, prev = (req[0].t_ns, req[-1].t_ns) if req and p.echo else (None, None)
+        out.append(("reply", rep, hop_table(rep, t0, prev)))
+    return out
+
+
+def probe_text(p: Packet, src: str, dest: str, topo: Topology | None = None,
+               nf: Counters | None = None) -> list[str]:
+    out = [title(p, src, dest)]
+    for name, _, table in directions(p, nf):
+        out += [f"  {name}:", *table]
     return out + drop_text(p, topo, nf)
 
 
@@ -110,13 +150,10 @@ def packet_line(n: int, p: Packet, k: L4Key, topo: Topology | None) -> str:
 
 
 def summary_text(results: Iterable[Packet], lost: int, events: int) -> str:
-    rs = list(results)
-    n = {s: sum(1 for r in rs if r.status == s)
-         for s in (Status.DELIVERED, Status.DROPPED, Status.UNANSWERED)}
-    where = sorted({f"{r.drop.netns}/{r.drop.dev or '-'}" for r in rs if r.drop})
-    at = f" (at {', '.join(inert(w) for w in where)})" if where else ""
-    return (f"{len(rs)} probes: {n[Status.DELIVERED]} delivered, {n[Status.DROPPED]} dropped{at}, "
-            f"{n[Status.UNANSWERED]} unanswered; {events} events, {lost} lost")
+    """'N probes: …': echo exchanges only; ARP frames and other packets are counted apart."""
+    from tracer.explain.lines import summary_line  # the one summary, in every language
+
+    return summary_line(results, lost, events, "en")
 
 
 def probe_json(p: Packet, topo: Topology | None = None, nf: Counters | None = None) -> str:

@@ -8,6 +8,8 @@ drop line, before the hooks and headers, so it is in view without scrolling.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Group as RichGroup
 from rich.text import Text
 from textual.containers import ScrollableContainer
@@ -16,10 +18,11 @@ from textual.widgets import Static
 from tracer.correlate import Hop
 from tracer.correlate.vocab import Verb
 from tracer.diagnose import Diagnosis
-from tracer.explain import explain
+from tracer.explain import action_text, explain, explain_in
 from tracer.model import Event, Hook, HookMode, ip4
 from tracer.render.hopdiff import HopDiff
 from tracer.render.inert import inert
+from tracer.topology.model import Topology
 from tui.decode import decode_headers
 from tui.diagnosis import detail_lines as diagnosis_lines
 
@@ -35,9 +38,10 @@ class DetailPane(ScrollableContainer):
         self.lines: list[Text] = []
 
     def show(self, hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None = None,
-             diagnosis: Diagnosis | None = None, diff: HopDiff | None = None) -> None:
+             diagnosis: Diagnosis | None = None, diff: HopDiff | None = None,
+             topo: Topology | None = None, journey: Sequence[Hop] = ()) -> None:
         """A new hop's detail starts at its top: the headline, the change and the explanation."""
-        self.lines = detail_lines(hop, modes, teach, diagnosis, diff)
+        self.lines = detail_lines(hop, modes, teach, diagnosis, diff, topo, journey)
         self.query_one("#detail-body", Static).update(RichGroup(*self.lines))
         self.scroll_home(animate=False)
 
@@ -54,7 +58,8 @@ class DetailPane(ScrollableContainer):
 
 
 def detail_lines(hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None = None,
-                 diagnosis: Diagnosis | None = None, diff: HopDiff | None = None) -> list[Text]:
+                 diagnosis: Diagnosis | None = None, diff: HopDiff | None = None,
+                 topo: Topology | None = None, journey: Sequence[Hop] = ()) -> list[Text]:
     """Headline, the drop and its diagnosis, the headers changed here, (teaching mode: the
     explanation), hooks, headers."""
     if hop is None:
@@ -64,14 +69,17 @@ def detail_lines(hop: Hop | None, modes: dict[Hook, HookMode], teach: str | None
     head.append("  " + inert(hop.verb) + ("  (inferred)" if hop.inferred else ""))
     lines = [head]
     if not (hop.verb == Verb.DROP and hop.action.startswith("dropped:")):
-        lines.append(Text(inert(hop.action)))  # else the red line below says the same, and more
+        # else the red line below says the same, and more; in teaching mode in its language
+        lines.append(Text(inert(action_text(hop, teach, topo) if teach else hop.action)))
     if hop.verb == Verb.DROP:
         lines.append(Text(inert(f"dropped: reason {hop.reason or '?'} at {hop.location or '?'}"),
                           style="bold red"))
     if diagnosis is not None:
         lines.extend(diagnosis_lines(diagnosis, hop, teach))
     if teach:
-        lines.append(Text(inert(explain(hop, teach)), style="italic green"))
+        # with its direction's hops (journey), as --explain: what packet, to where
+        text = explain_in(hop, journey, teach, topo) if journey else explain(hop, teach, topo)
+        lines.append(Text(inert(text), style=TEACH_STYLE))
     if diff is not None:
         lines.extend(Text(("Δ " if i == 0 else "  ") + inert(line), style="yellow")
                      for i, line in enumerate(diff.lines()))
