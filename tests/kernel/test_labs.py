@@ -103,8 +103,10 @@ def check_lab(name: str) -> None:
         assert sorted(ln.name for ln in netns.links) == sorted(("lo", *spec.devices[host]))
         assert all(ln.state == "up" for ln in netns.links if ln.name != "tap0"), host
         main = {(r.dst, r.gateway, dev(netns, r.ifindex).name, r.onlink)
-                for r in netns.routes if r.table == 254}
+                for r in netns.routes if r.table == 254 and r.family == 4}
         assert main == ROUTES[name][host], host
+        if host in spec.addresses6:  # dual-stack: its IPv6 prefix routed on the same device
+            assert any(r.family == 6 and not r.dst.startswith("fe80") for r in netns.routes), host
         assert netns.owns_address(spec.addresses[host])
     for (h, hdev), (ph, pdev) in PEERS[name].items():
         a, b = ns(topo, h), ns(topo, ph)

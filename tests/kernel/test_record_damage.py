@@ -14,6 +14,7 @@ import pytest
 from tests.unit.test_json_schema import validate
 from tests.unit.test_record import record_offsets
 from tracer.record import open_recording
+from tracer.schema.recording import SCHEMA_VERSION
 
 pytestmark = pytest.mark.kernel
 BRTRACE = str(Path(sys.executable).with_name("brtrace"))
@@ -44,7 +45,7 @@ def test_live_recording_survives_flipped_bytes(flannel_lab, tmp_path: Path) -> N
     data = rec.read_bytes()
     with open_recording(rec) as good:
         total = len(good.events())
-        assert good.schema_version == 4 and good.complete
+        assert good.schema_version == SCHEMA_VERSION and good.complete
     rc, lines = _replay(rec)
     assert rc == 0 and lines[-1]["delivered"] == 3 and lines[-1]["damage"] is None
     raws = [o for o in record_offsets(data) if o < len(data) and data[o + 8:o + 9] == b"R"]
