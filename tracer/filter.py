@@ -72,7 +72,8 @@ class TraceFilter:
         fixed filter selects the same packets (``tests/kernel/test_pcap_filter.py``
         holds it to the expression): its port test reads ICMP's id and
         sequence too, so ``--port`` alone, or with ``--proto icmp``, is not."""
-        return self.expr is None and (self.port is None or self.proto in ("tcp", "udp"))
+        return (self.expr is None and (self.port is None or self.proto in ("tcp", "udp"))
+                and not is_ipv6(self.host))
 
     @property
     def kernel_expr(self) -> str | None:
@@ -80,7 +81,12 @@ class TraceFilter:
         return None if self.fast_path else self.expression
 
     def __post_init__(self) -> None:
-        for a in ((self.host,) if self.host else ()) + self.fib_addrs:
+        if self.host:
+            try:
+                ipaddress.ip_address(self.host)
+            except ValueError:
+                raise BrtraceError(f"not an IPv4 or IPv6 address: {self.host!r}", 2) from None
+        for a in self.fib_addrs:
             try:
                 ipaddress.IPv4Address(a)
             except ValueError:
@@ -111,7 +117,7 @@ class TraceFilter:
             out.append(f"-D{macro}={be32(addr)}U")
         if self.only_drops:
             out.append("-DONLY_DROPS=1")
-        if self.nat_follow and (self.host or self.port is not None):
+        if self.nat_follow and self.fast_path and (self.host or self.port is not None):
             out.append("-DNAT_FOLLOW=1")
         return out
 
@@ -132,15 +138,24 @@ class TraceFilter:
         return " and ".join(parts) or "all packets"
 
 
+def is_ipv6(addr: str | None) -> bool:
+    """Whether ``--host`` names an IPv6 address (then no fixed filter, no NAT following)."""
+    return bool(addr) and ":" in str(addr)
+
+
 def shorthand_expr(host: str | None, proto: str | None, port: int | None) -> str | None:
     """The pcap-filter expression ``--host/--proto/--port`` stand for: the one
-    place that says what they mean. IPv4 only, as brtrace's fixed filter:
-    ``ip proto N`` rather than ``tcp`` (which also means IPv6); ``--port`` is
-    a TCP or UDP port (``tcp port N`` with ``--proto tcp``)."""
+    place that says what they mean. IPv4, as brtrace's fixed filter:
+    ``ip proto N`` rather than ``tcp`` (which also means IPv6); with an IPv6
+    ``--host``, IPv6's (``icmp6``, ``ip6 proto N``: the fixed filter cannot
+    hold the address, so that one always runs as the expression); ``--port``
+    is a TCP or UDP port (``tcp port N`` with ``--proto tcp``)."""
     parts = []
     if host:
         parts.append(f"host {host}")
-    if proto:
+    if proto and is_ipv6(host):
+        parts.append("icmp6" if proto == "icmp" else f"ip6 proto {PROTOS[proto]}")
+    elif proto:
         parts.append(f"ip proto {PROTOS[proto]}")
     if port is not None:
         parts.append(f"{proto} port {port}" if proto in ("tcp", "udp")

@@ -101,3 +101,18 @@ def test_ipv6_forwarding_off_is_diagnosed_with_its_fix(flannel_lab: LabInfo) -> 
     assert "IPv6 forwarding is off in node1" in d["cause"]
     assert d["fix"] == "ip netns exec brt-node1 sysctl -w net.ipv6.conf.all.forwarding=1"
     assert lines(run("ping", *f.ping_args(), "-c", "1", "--json"))[0]["status"] == "delivered"
+
+
+def test_trace_host_ipv6_follows_the_ping_across_vxlan(flannel_lab: LabInfo) -> None:
+    """``--host`` with an IPv6 address: the expression, looking inside VXLAN, so
+    the encapsulated crossing on the underlay joins each packet's journey."""
+    out = run("trace", "--json", "--host", POD_B6, "--proto", "icmp", "--duration", "10", "--",
+              "ip", "netns", "exec", "brt-pod-a", "ping", "-6", "-c", "1", POD_B6)
+    pkts = [{**p, "hops": p["request"] + p["reply"]} for p in lines(out)]
+    echo = [p for p in pkts if p["what"].startswith("icmp ") and p["id"] is not None]
+    assert len(echo) == 2, [p["what"] for p in pkts]  # the request and the reply, each followed
+    for p in echo:
+        assert p["proto"] == "icmpv6" and {p["src"], p["dst"]} == {POD_A6, POD_B6}, p["what"]
+        verbs = [h["verb"] for h in p["hops"]]
+        assert "send-encap" in verbs and "recv-encap" in verbs, verbs
+    assert no_brtrace_programs()

@@ -97,4 +97,4 @@ def test_trace_text_says_arp_too() -> None:
     assert heads[:2] == [
         "packet arp who-has 172.16.0.21 tell 172.16.0.11  4e:65:c0:4a:60:d6 → ff:ff:ff:ff:ff:ff",
         "packet arp 172.16.0.21 is-at 82:09:c1:36:f3:45  82:09:c1:36:f3:45 → 4e:65:c0:4a:60:d6"]
-    assert heads[2].startswith("packet icmp 8 ")
+    assert heads[2].startswith("packet 3  icmp echo request id ")  # ping's packet line (issue 17)

@@ -31,7 +31,7 @@ NAMED: dict[Verb, tuple[str, ...]] = {
     Verb.RECV: ("netns", "dev"), Verb.BRIDGE_XMIT: ("netns", "bridge"), Verb.ENCAP: ("dev", "vni", "port"),
     Verb.SEND_ENCAP: ("dev", "outer_src", "outer_dst"), Verb.RECV_ENCAP: ("dev", "outer_src", "outer_dst"),
     Verb.DECAP: ("dev", "src", "dst"), Verb.ROUTE_FAIL: ("netns", "route_dst"), Verb.FREE_COPY: ("reason",),
-    Verb.LEFT: ("netns",), Verb.ENTERED: ("netns",),
+    Verb.LEFT: ("netns",), Verb.ENTERED: ("netns",), Verb.ADDR_CHECK: ("netns", "route_dst"),
 }
 # Technical words kept in English in the Chinese text (names of things, not sentences).
 ENGLISH_RUN = re.compile(r"[A-Za-z]+(?:[ ,'-]+[A-Za-z]+){2,}")
@@ -55,6 +55,8 @@ def _one_hop_per_verb() -> dict[Verb, tuple[Hop, Topology]]:
             found.setdefault(h.verb, (h, topo))
     drop, dtopo = found[Verb.DROP]
     found.setdefault(Verb.FREE_COPY, (replace(drop, verb=Verb.FREE_COPY), dtopo))
+    route, rtopo = found[Verb.ROUTE]  # as tracer/correlate/hops.py relabels a lookup with no input device
+    found.setdefault(Verb.ADDR_CHECK, (replace(route, verb=Verb.ADDR_CHECK), rtopo))
     send, stopo = found[Verb.SEND]
     found.setdefault(Verb.LEFT, (replace(send, verb=Verb.LEFT, kind="edge"), stopo))
     found.setdefault(Verb.ENTERED, (replace(send, verb=Verb.ENTERED, kind="edge"), stopo))

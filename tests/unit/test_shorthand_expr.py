@@ -123,3 +123,17 @@ def test_libpcap_on_the_mapping_is_what_the_shorthands_meant(host: str | None, p
         assert got == want, (flt.expression, pkt.summary())
         verdicts.append(got)
     assert any(verdicts) and not all(verdicts)
+
+
+def test_an_ipv6_host_is_its_expression_never_the_fixed_filter() -> None:
+    """The fixed filter holds an IPv4 address only: an IPv6 --host runs as the
+    expression, with IPv6's protocol words, and never asks for NAT following."""
+    h6 = "fd00:10:244:1::3"
+    assert shorthand_expr(h6, "icmp", None) == f"host {h6} and icmp6"
+    assert shorthand_expr(h6, "tcp", 80) == f"host {h6} and ip6 proto 6 and tcp port 80"
+    f = TraceFilter(host=h6, proto="icmp", nat_follow=True)
+    assert not f.fast_path and f.kernel_expr == f"host {h6} and icmp6" and f.looks_inside
+    assert not any(c.startswith(("-DFILTER_HOST", "-DNAT_FOLLOW")) for c in f.cflags())
+    compile_both(f.kernel_expr)
+    with pytest.raises(BrtraceError, match="not an IPv4 or IPv6 address"):
+        TraceFilter(host="fd00::zz")

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 
 def add_filter_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", help="only packets from/to this IPv4 address (outer or VXLAN-inner)")
+    p.add_argument("--host", help="only packets from/to this IPv4 or IPv6 address (outer or VXLAN-inner)")
     p.add_argument("--proto", choices=("icmp", "tcp", "udp"), help="only this protocol")
     p.add_argument("--port", type=int, help="only this TCP/UDP port")
     p.add_argument("--inner", action="store_true",
@@ -72,12 +72,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def build_filter(args: argparse.Namespace) -> TraceFilter:
-    from tracer.filter import TraceFilter
+    from tracer.filter import TraceFilter, is_ipv6
 
     expr, _ = split_command(args.command)
     check_expression(expr)
     return TraceFilter(host=args.host, proto=args.proto, port=args.port,
-                       fib_addrs=(args.host,) if args.host else (), expr=expr, inner=args.inner)
+                       fib_addrs=(args.host,) if args.host and not is_ipv6(args.host) else (), expr=expr,
+                       inner=args.inner)
 
 
 def open_live(args: argparse.Namespace, what: str, record: str = "",

@@ -18,6 +18,7 @@ packet spanned.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 from tracer.correlate.correlator import Correlator
@@ -175,6 +176,9 @@ class PacketBook:
         p.t_first = p.t0
         p.request = p.reply = ()
         p.places = self._places.setdefault(p.places, p.places)
+        # a flood's light rows repeat a few addresses: one string each, not one per row
+        # (~100 B a row of the ~350 B a listed packet cost the live TUI, issue 18)
+        p.src, p.dst = sys.intern(p.src), sys.intern(p.dst)
         p.light = True
         if p.echo and self._by_echo.get((p.ident, p.seq)) == pid:
             del self._by_echo[(p.ident, p.seq)]

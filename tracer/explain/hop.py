@@ -85,6 +85,8 @@ def explain(hop: Hop, lang: str = "en", topo: Topology | None = None, packet: st
         out.append(t["nat.source"].format_map(v))
     if f.nat_dest:
         out.append(t["nat.dest"].format_map(v))
+    if any(e.key.is_ndp for e in hop.events):  # IPv6's ARP (tracer/ndp.py)
+        out.append(t["ndp"])
     return _spaced(("" if lang == "zh" else " ").join(out), lang)
 
 

@@ -87,11 +87,15 @@ class Builder:
         defaults), without router solicitations or DAD, so a trace shows the labs'
         own traffic and its neighbour discovery rather than autoconfiguration.
         Link-local addresses stay: a router's neighbour solicitation for a packet
-        it forwards is sent from one (ndisc_send_ns, read in 6.18), none without."""
+        it forwards is sent from one (ndisc_send_ns, read in 6.18), none without.
+        Addresses are kept when a device goes down (keep_addr_on_down; addrconf_ifdown,
+        6.18, flushes them otherwise): a test or fault that downs and ups cni0 left
+        node2 without its IPv6 address, and every later IPv6 test failed."""
         for scope in ("all", "default"):
             self.sysctls(host, {f"net.ipv6.conf.{scope}.{key}": value for key, value in (
                 ("disable_ipv6", "0"), ("accept_ra", "0"),
-                ("router_solicitations", "0"), ("accept_dad", "0"), ("dad_transmits", "0"))})
+                ("router_solicitations", "0"), ("accept_dad", "0"), ("dad_transmits", "0"),
+                ("keep_addr_on_down", "1"))})
 
     def ipr(self, host: str) -> IPRoute:
         """The netlink socket of a lab netns; every build step passes here, so it

@@ -50,7 +50,7 @@ class PacketPrinter:
                   file=self.out)
             return
         arp = arp_words(p.hops) if j.key[0] == "arp" else ""  # its own words, not its key's numbers
-        head = f"packet {p.pid}  {arp}  {str(p.status).upper()}" if arp else ""
+        head = f"packet {arp}" if arp else ""
         lines = [head or packet_line(p.pid, p, j.packet(), self.topo)]
         lines += hop_table(name_nat(p.hops, nf, reply=bool(p.reply)))
         lines += drop_text(p, self.topo, nf, diagnose_all=False)
