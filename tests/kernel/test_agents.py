@@ -14,16 +14,16 @@ import datetime
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.support.agentproc import free_port, serving, spawn_agent, stop_agent
 
 pytestmark = pytest.mark.kernel
 BRTRACE = str(Path(sys.executable).with_name("brtrace"))
@@ -34,42 +34,18 @@ PIDS: dict[str, int] = {}  # agent address -> the pid of the agent this test sta
 LOGS: dict[str, list[str]] = {}  # agent address -> its stderr lines so far
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def agent(node: tuple[str, str], *extra: str) -> Iterator[str]:
     """A real agent process on a free loopback port; stopped (by its pid) on the way out."""
-    port = free_port()
-    addr = f"127.0.0.1:{port}"
-    proc = subprocess.Popen([BRTRACE, "agent", "--listen", addr, "--node", node[0], "--netns", node[1],
-                             *extra], stderr=subprocess.PIPE, text=True)
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            if "serving" in line:
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
+    addr = f"127.0.0.1:{free_port()}"
+    proc, lines, ready = spawn_agent([BRTRACE, "agent", "--listen", addr, "--node", node[0],
+                                      "--netns", node[1], *extra])
     PIDS[addr], LOGS[addr] = proc.pid, lines
     try:
-        assert ready.wait(30), f"agent {node[0]} did not start: {''.join(lines)}"
+        assert ready.wait(30) and serving(lines), f"agent {node[0]} did not start: {''.join(lines)}"
         yield addr
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_agent(proc)
         assert "Traceback" not in "".join(lines), "".join(lines)
 
 

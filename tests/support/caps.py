@@ -21,13 +21,12 @@ kernel lock.
 from __future__ import annotations
 
 import json
-import signal
-import socket
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.agentproc import free_port, serving, spawn_agent, stop_agent
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORD = ROOT / "deploy" / "capabilities.json"
@@ -50,12 +49,6 @@ class Trial:
     why: str  # the first line that says what failed; empty when it worked
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 ERROR_WORDS = ("error", "denied", "not permitted", "cannot", "unknown", "failed", "refused")
 
 
@@ -75,24 +68,12 @@ def setpriv_argv(caps: tuple[str, ...]) -> list[str]:
 
 def trial(caps: tuple[str, ...]) -> Trial:
     """A real agent with only ``caps``, and a real ping through it (both stopped after)."""
-    addr = f"127.0.0.1:{_free_port()}"
-    proc = subprocess.Popen([*setpriv_argv(caps), BRTRACE, "agent", "--listen", addr, "--node", "node1"],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            if "serving" in line:
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
+    addr = f"127.0.0.1:{free_port()}"
+    proc, lines, ready = spawn_agent([*setpriv_argv(caps), BRTRACE, "agent", "--listen", addr,
+                                      "--node", "node1"])
     try:
         ready.wait(AGENT_START_S)
-        if proc.poll() is not None or not any("serving" in x for x in lines):
+        if proc.poll() is not None or not serving(lines):
             return Trial(caps, False, "agent: " + (_first_error("".join(lines)) or "did not start"))
         try:
             ping = subprocess.run([BRTRACE, "ping", *PING, "--agents", addr], capture_output=True,
@@ -106,17 +87,7 @@ def trial(caps: tuple[str, ...]) -> Trial:
         client = _first_error(ping.stderr) or f"not delivered (exit {ping.returncode})"
         return Trial(caps, False, f"ping: {client}" + (f"; agent: {agent_err}" if agent_err else ""))
     finally:
-        _stop(proc)
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_agent(proc, 15)
 
 
 def measure(log: bool = True) -> dict[str, object]:
