@@ -15,7 +15,8 @@
  *   FILTER_PROTO      only this IP protocol;  FILTER_PORT  only this L4 port
  *   FIB_ADDR_A/B      route lookups for these addresses always pass the filter
  *   ONLY_DROPS        emit only kfree_skb events (brtrace drops)
- *   NAT_FOLLOW        a --host/--port match stays followed through NAT (nat_follow_*)
+ *   NAT_FOLLOW        a --host/--port or expression match stays followed through NAT
+ *                     (nat_follow_*)
  *   FILTER_NETNS      only devices in the namespaces (inodes) the loader puts in
  *                     netns_allow (brtrace agent --netns: two agents, one kernel)
  *   RINGBUF_PAGES     ring buffer size in pages
@@ -378,12 +379,15 @@ static __always_inline int packet_match(struct brt_parsed *p)
  * rewritten tuple: its reverse goes to nat_follow_reply, and the reply
  * (whose tuple is exactly that reverse until conntrack undoes the NAT) is
  * followed by it. Both maps are LRU, so a busy machine bounds them.
- * Only --host and --port filters follow (NAT rewrites addresses and ports),
+ * --host/--port and pcap-filter expressions follow (NAT rewrites the
+ * addresses and ports they name: 'tcp and host 198.51.100.2' loses the
+ * request at DNAT as --host does), not ping's ICMP id alone, and IPv4 only;
  * and only with NAT_FOLLOW: the loader sets it where a namespace has a NAT
  * rule. Cost for packets the filter rejects: one array read while nothing
  * has matched (nat_follow_armed: ~7 ns a run on 6.18, bench probecost),
  * two hash lookups once something has. */
-#if defined(NAT_FOLLOW) && (defined(FILTER_HOST) || defined(FILTER_PORT)) && !defined(ONLY_DROPS)
+#if defined(NAT_FOLLOW) && (defined(FILTER_HOST) || defined(FILTER_PORT) || defined(BRT_PCAP_FILTER)) && \
+    !defined(ONLY_DROPS)
 #define BRT_NAT_FOLLOW 1
 #define FOLLOW_SKB_NS 1000000000ULL    /* a packet crosses a host in far less than 1 s */
 #define FOLLOW_REPLY_NS 30000000000ULL /* a reply, or the next one of a connection */
@@ -824,7 +828,9 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
 #endif
     int outer_ok = pcap_outer(fb, fn, l3);
 #if defined(BRT_PCAP_FILTER) && !defined(BRT_PCAP_INNER)
-    if (!outer_ok) { /* decided before any parsing: the cost of a packet that is not ours */
+    /* decided before any parsing: the cost of a packet that is not ours (unless
+     * something matched under NAT following: it may be a rewritten one) */
+    if (!outer_ok && !follow_armed()) {
         s->cur_skb = 0;
         return;
     }
@@ -833,7 +839,7 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     parse_skb(&f, s->hdr, n, start, mode, l3, &p);
     int ours = packet_match(&p) && (outer_ok || pcap_inner(s->hdr, n, &p));
 #ifdef BRT_NAT_FOLLOW
-    int followed = !ours && follow_nat((u64)skb, &p.outer, hook);
+    int followed = !ours && !(p.flags & BRT_F_V6) && follow_nat((u64)skb, &p.outer, hook);
 #else
     int followed = 0;
 #endif
@@ -843,7 +849,7 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     }
     u64 now = bpf_ktime_get_ns();
 #ifdef BRT_NAT_FOLLOW
-    if (ours && hook != HOOK_KFREE_SKB)
+    if (ours && hook != HOOK_KFREE_SKB && !(p.flags & BRT_F_V6))
         follow_mark((u64)skb, &p.outer, now, hook);
     else if (ours) {
         u64 freed = (u64)skb;

@@ -41,9 +41,9 @@ class TraceFilter:
     expr: str | None = None  # a pcap-filter expression, ANDed with the fields above
     inner: bool = False  # expr also matches the frame inside VXLAN (and so its outer packet)
     topo_vxlan_port: int = 0  # a VXLAN device's dstport in the topology besides the two above
-    # follow a --host/--port match through NAT in the kernel (probes/brtrace.c, nat_follow_*):
-    # set where a NAT rule exists (tracer/netfilter/read.follow_nat), else it costs every
-    # packet the filter rejects a map read for nothing
+    # follow a --host/--port or expression match through NAT in the kernel (probes/brtrace.c,
+    # nat_follow_*): set where a NAT rule exists (tracer/netfilter/read.follow_nat), else it
+    # costs every packet the filter rejects a map read for nothing
     nat_follow: bool = False
 
     @property
@@ -117,9 +117,21 @@ class TraceFilter:
             out.append(f"-D{macro}={be32(addr)}U")
         if self.only_drops:
             out.append("-DONLY_DROPS=1")
-        if self.nat_follow and self.fast_path and (self.host or self.port is not None):
+        if self.follows_nat:
             out.append("-DNAT_FOLLOW=1")
         return out
+
+    @property
+    def follows_nat(self) -> bool:
+        """Whether the kernel follows a match through NAT (``nat_follow`` asked it): a
+        filter naming addresses or ports, which NAT rewrites — the fixed ``--host``/``--port``
+        or any expression (``'tcp and host 198.51.100.2'`` loses the request at DNAT just
+        the same) — and IPv4's (NAT66 is not followed: an IPv6 ``--host`` never asks)."""
+        if not self.nat_follow or is_ipv6(self.host):
+            return False
+        if self.fast_path:
+            return bool(self.host or self.port is not None)
+        return self.kernel_expr is not None
 
     def describe(self) -> str:
         parts = []

@@ -17,7 +17,11 @@ pytestmark = pytest.mark.kernel
 
 FILTERS = [TraceFilter(), TraceFilter(icmp_id=7, fib_addrs=("10.244.1.3",)),
            TraceFilter(proto="udp", port=5299, only_drops=True),
-           TraceFilter(host="198.51.100.2", proto="tcp", nat_follow=True)]  # + the NAT-follow maps
+           TraceFilter(host="198.51.100.2", proto="tcp", nat_follow=True),  # + the NAT-follow maps
+           # an expression followed through NAT, on the outer packet and (--inner) inside VXLAN too:
+           # the expression, the NAT following and the IPv6 parser in one program
+           TraceFilter(expr="tcp and host 198.51.100.2", nat_follow=True),
+           TraceFilter(expr="icmp and host 10.244.1.3", inner=True, nat_follow=True)]
 
 
 @pytest.mark.parametrize("netns", [False, True], ids=["any-netns", "netns-filter"])  # brtrace agent --netns

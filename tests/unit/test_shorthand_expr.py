@@ -137,3 +137,20 @@ def test_an_ipv6_host_is_its_expression_never_the_fixed_filter() -> None:
     compile_both(f.kernel_expr)
     with pytest.raises(BrtraceError, match="not an IPv4 or IPv6 address"):
         TraceFilter(host="fd00::zz")
+
+
+@pytest.mark.parametrize(("f", "follows"), [
+    (TraceFilter(host="198.51.100.2", proto="tcp", nat_follow=True), True),  # the fixed filter
+    (TraceFilter(expr="tcp and host 198.51.100.2", nat_follow=True), True),  # an expression
+    (TraceFilter(host="198.51.100.2", expr="port 8080", nat_follow=True), True),  # both, as one expression
+    (TraceFilter(port=53, proto="udp", nat_follow=True), True),
+    (TraceFilter(expr="tcp and host 198.51.100.2"), False),  # no NAT rule anywhere: nothing to follow
+    (TraceFilter(icmp_id=7, nat_follow=True), False),  # ping's echo id alone: not an address or port
+    (TraceFilter(proto="tcp", nat_follow=True), False),
+    (TraceFilter(host="fd00:10:244:1::3", nat_follow=True), False),  # NAT66 is not followed
+])
+def test_nat_following_for_every_filter_naming_addresses_or_ports(f: TraceFilter, follows: bool) -> None:
+    """Issue 17: an expression loses the packet at DNAT as ``--host`` does, so it asks the
+    kernel to follow it too (brtrace.c's BRT_NAT_FOLLOW is compiled in for either)."""
+    assert f.follows_nat is follows
+    assert ("-DNAT_FOLLOW=1" in f.cflags()) is follows

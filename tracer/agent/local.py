@@ -37,13 +37,19 @@ def local_kernel(cfg: AgentConfig) -> Kernel:
             raise BrtraceError(f"no network namespace {', '.join(missing)} on this node", 2)
 
     def open_source(flt: TraceFilter, snaplen: int, all_hooks: bool) -> Any:
-        """Probes for one stream; the names are resolved now (a namespace made anew has a new inode)."""
+        """Probes for one stream; the names are resolved now (a namespace made anew has a new inode).
+
+        The filter follows its match through NAT where one of this agent's namespaces has a NAT
+        rule, as a local ``trace`` does: only this node can read its rules, and without it a
+        request to a published port was lost at DNAT (issue 17)."""
         from probes.loader import LiveSource
+        from tracer.netfilter.read import follow_nat
 
         now = topo()
         if names and not now.namespaces:
             raise BrtraceError(f"none of {', '.join(names)} exists any more")
         inodes = tuple(ns.inode for ns in now.namespaces) if names else ()
+        flt = follow_nat(flt, now.namespaces)[0]
         return LiveSource(flt, now, snaplen=snaplen, command=f"brtrace agent --node {cfg.node}",
                           all_hooks=all_hooks, netns_inodes=inodes)
 
