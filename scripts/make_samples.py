@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 OUT = ROOT / "samples"
 BRTRACE = str(Path(sys.executable).with_name("brtrace"))
 
@@ -30,6 +31,12 @@ SAMPLES = {
     "arp-fdb.brt": ("bridge", "first contact nns1 → nns2: ARP broadcast flooded, FDB learning, then the ping",
                     ["record", "--host", "172.16.0.21", "--duration", "5", "--",
                      "ip", "netns", "exec", "brt-nns1", "ping", "-c", "1", "-W", "1", "172.16.0.21"]),
+    "bridged-dnat.brt": ("bridge", "nns1 pings 172.16.0.22, which a DNAT rule in bridge-host's PREROUTING "
+                         "turns into nns2's 172.16.0.21 while br0 switches the frame (bridge netfilter): "
+                         "its own route lookup, the frame handed back to the bridge, the expression "
+                         "followed through the DNAT and back",
+                         ["record", "--duration", "5", "icmp and host 172.16.0.22", "--",
+                          "ip", "netns", "exec", "brt-nns1", "ping", "-c", "1", "-W", "1", "172.16.0.22"]),
     "ipv6-ping.brt": ("flannel", "pod-a pings pod-b over IPv6 (ICMPv6 echo): the same hops as IPv4, the IPv6 "
                       "frame inside the IPv4 VXLAN underlay, IPv6 route lookups (fib6)",
                       ["ping", "fd00:10:244:1::3", "--from", "pod-a", "-c", "2", "-i", "0.2"]),
@@ -67,6 +74,11 @@ def fault(sample: str) -> Iterator[None]:
         sh("ip", "netns", "exec", "brt-nns2", "ip", "neigh", "flush", "all")
         sh("ip", "netns", "exec", "brt-bridge-host", "bridge", "fdb", "flush", "dev", "br0", check=False)
         yield
+    elif sample == "bridged-dnat.brt":
+        from tests.support.bridged_dnat import bridged_dnat
+
+        with bridged_dnat():
+            yield
     else:
         yield
 

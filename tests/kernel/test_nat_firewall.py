@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.agentproc import free_port, serving, spawn_agent, stop_agent
+from tests.support.bridged_dnat import PUBLISHED, TARGET, bridged_dnat
 from tests.support.dockerd import NETNS, Dockerd, running_dockerd
 from tracer.lab import LabInfo
 
@@ -85,6 +87,36 @@ def test_native_nft_drop_on_a_bridge_is_named(bridge_lab: LabInfo) -> None:
     assert d["kind"] == "netfilter-drop", d
     assert "nft table inet brt_fw, chain brt_fwd, rule 1" in d["cause"], d
     assert d["fix"] == f"ip netns exec {HOST} nft -a list chain inet brt_fw brt_fwd", d
+
+
+def test_bridged_dnat_lookup_is_bridge_netfilters_and_the_expression_follows(bridge_lab: LabInfo) -> None:
+    """A frame br0 switches and bridge netfilter DNATs (tests/support/bridged_dnat.py): the lookup
+    br_netfilter makes is labelled as its own, and the expression on the address the request
+    was sent to keeps the packet after the DNAT and its answer before conntrack undoes it."""
+    with bridged_dnat():
+        ping = ("ip", "netns", "exec", "brt-nns1", "ping", "-c", "1", "-W", "2", PUBLISHED)
+        proc = subprocess.run([BRTRACE, "trace", "--json", "--duration", "15", f"icmp and host {PUBLISHED}",
+                               "--", *ping], capture_output=True, text=True, timeout=120, check=False)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]
+    assert lines and lines[-1]["type"] == "summary", proc.stdout + proc.stderr
+    hops = trace_hops(lines)
+    host = [h for h in hops if h["netns"] == "bridge-host"]
+    brnf = [h for h in host if h["verb"] == "brnf-route"]
+    assert len(brnf) == 1, shown(host)
+    assert brnf[0]["action"].startswith("route lookup by bridge netfilter in bridge-host after DNAT"), brnf
+    assert brnf[0]["action"].endswith(f": {TARGET} matches 172.16.0.0/24 dev br0"), brnf
+    assert not [h for h in host if h["verb"] in ("route", "route-local")], shown(host)  # it routes nothing
+    handback = "bridge netfilter hands the frame back to bridge br0"
+    assert [h for h in host if h["action"].startswith(handback)], shown(host)
+    dnat = [h["action"] for h in host if f"NAT rewrote destination {PUBLISHED} → {TARGET}" in h["action"]]
+    assert dnat and "by DNAT (iptables table nat, chain PREROUTING, rule 1" in dnat[0], dnat
+    # followed: nns2 sees neither direction with 172.16.0.22 in it, the expression's only address
+    nns2 = [h for h in hops if h["netns"] == "nns2"]
+    assert [h for h in nns2 if h["dst"] == TARGET and h["verb"] != "route"], shown(hops)
+    assert [h for h in nns2 if h["src"] == TARGET and h["verb"] == "send"], shown(hops)
+    undo = [h["action"] for h in host if f"NAT rewrote source {TARGET} → {PUBLISHED}" in h["action"]]
+    assert undo, shown(hops)
 
 
 # ---- against a real Docker daemon in its own netns (tests/support/dockerd.py) ----
@@ -176,21 +208,16 @@ def shown(hops: list[dict[str, Any]]) -> str:
                      f"{h['action']}" for h in hops)
 
 
-def test_published_port_is_followed_through_dnat_with_host(dockerd: Dockerd) -> None:
-    web = published_web(dockerd)
-    got = sh(*fetch_cmd(), check=False)  # the port answers before anything is traced
-    assert "brt-web-ok" in got.stdout, got.stderr
-    proc = dtrace(dockerd, "trace", "--host", HOST_ADDR, "--proto", "tcp", "--json", "--duration", "20",
-                  "--", *fetch_cmd())
-    lines = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]
-    assert lines and lines[-1]["type"] == "summary", proc.stdout + proc.stderr
-    hops = trace_hops(lines)
-    # the request to the published port: DNAT named with its rule and the port change
+def assert_followed_through_dnat(hops: list[dict[str, Any]], web: str, rules: bool = True) -> None:
+    """The request to the published port, its DNAT, the container, and the answer back."""
+    # the request to the published port: DNAT named with the port change (and its rule, where
+    # this side read the counters: an agent's namespaces are read on its node, not here)
     dnat = [h["action"] for h in hops if "NAT rewrote destination" in h["action"]]
     assert dnat, shown(hops)
     assert f"{HOST_ADDR}:8080 → {web}:80" in dnat[0], dnat
-    assert "by DNAT (iptables table nat, chain DOCKER" in dnat[0] and "--to-destination" in dnat[0], dnat
-    # --host names the published address, which the packet no longer carries after DNAT:
+    if rules:
+        assert "by DNAT (iptables table nat, chain DOCKER" in dnat[0] and "--to-destination" in dnat[0], dnat
+    # the filter names the published address, which the packet no longer carries after DNAT:
     # the kernel followed it to the container (its skb) ...
     to_web = [h for h in hops if h["netns"] == WEB and h["dst"] == web and h.get("dport") == 80]
     assert to_web, shown(hops)
@@ -198,12 +225,50 @@ def test_published_port_is_followed_through_dnat_with_host(dockerd: Dockerd) -> 
     back = [h for h in hops if h["netns"] == WEB and h["src"] == web and h.get("sport") == 80]
     assert back, shown(hops)
     undo = [h["action"] for h in hops if f"NAT rewrote source {web}:80 → {HOST_ADDR}:8080" in h["action"]]
-    assert undo and "conntrack undoing the DNAT of its connection" in undo[0], shown(hops)
+    assert undo, shown(hops)
+    if rules:
+        assert "conntrack undoing the DNAT of its connection" in undo[0], shown(hops)
     # the addrtype match of Docker's nat PREROUTING rule is not a routing decision
     label = NETNS.removeprefix("brt-")
     assert not [h for h in hops if h["netns"] == label and f"{HOST_ADDR} is local, deliver" in h["action"]], \
         shown(hops)
     assert [h for h in hops if h["verb"] == "addr-check" and h["netns"] == label], shown(hops)
+
+
+# --host/--proto run as brtrace.c's fixed filter; an expression runs as the translated pcap
+# filter (brt_filter.h): both follow the packet through NAT in the kernel
+FILTERS = {"host": ("--host", HOST_ADDR, "--proto", "tcp"), "expression": (f"tcp and host {HOST_ADDR}",)}
+
+
+@pytest.mark.parametrize("flt", FILTERS.values(), ids=FILTERS.keys())
+def test_published_port_is_followed_through_dnat(dockerd: Dockerd, flt: tuple[str, ...]) -> None:
+    web = published_web(dockerd)
+    got = sh(*fetch_cmd(), check=False)  # the port answers before anything is traced
+    assert "brt-web-ok" in got.stdout, got.stderr
+    proc = dtrace(dockerd, "trace", "--json", "--duration", "20", *flt, "--", *fetch_cmd())
+    lines = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]
+    assert lines and lines[-1]["type"] == "summary", proc.stdout + proc.stderr
+    assert_followed_through_dnat(trace_hops(lines), web)
+
+
+def test_published_port_is_followed_through_dnat_by_an_agent(dockerd: Dockerd,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same expression served by ``brtrace agent``: the agent reads its own node's NAT
+    rules and follows the packet in its kernel as a local trace does."""
+    web = published_web(dockerd)
+    monkeypatch.setenv("BRTRACE_DOCKER_SOCK", dockerd.sock)  # the agent names the containers
+    addr = f"127.0.0.1:{free_port()}"
+    agent, log, ready = spawn_agent([BRTRACE, "agent", "--listen", addr, "--node", "dockerhost"])
+    try:
+        assert ready.wait(30) and serving(log), "".join(log)
+        proc = dtrace(dockerd, "trace", "--json", "--duration", "20", "--agents", addr,
+                      *FILTERS["expression"], "--", *fetch_cmd())
+    finally:
+        stop_agent(agent)
+    assert "Traceback" not in "".join(log), "".join(log)
+    lines = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]
+    assert lines and lines[-1]["type"] == "summary", proc.stdout + proc.stderr
+    assert_followed_through_dnat(trace_hops(lines), web, rules=False)
 
 
 def test_trace_text_reads_like_ping(dockerd: Dockerd) -> None:

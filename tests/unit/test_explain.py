@@ -32,6 +32,7 @@ NAMED: dict[Verb, tuple[str, ...]] = {
     Verb.SEND_ENCAP: ("dev", "outer_src", "outer_dst"), Verb.RECV_ENCAP: ("dev", "outer_src", "outer_dst"),
     Verb.DECAP: ("dev", "src", "dst"), Verb.ROUTE_FAIL: ("netns", "route_dst"), Verb.FREE_COPY: ("reason",),
     Verb.LEFT: ("netns",), Verb.ENTERED: ("netns",), Verb.ADDR_CHECK: ("netns", "route_dst"),
+    Verb.BRNF_ROUTE: ("netns", "route_dst", "route_out"),
 }
 # Technical words kept in English in the Chinese text (names of things, not sentences).
 ENGLISH_RUN = re.compile(r"[A-Za-z]+(?:[ ,'-]+[A-Za-z]+){2,}")

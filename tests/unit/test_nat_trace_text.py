@@ -3,7 +3,8 @@
 The iptables-save text is what iptables-nft 1.8.9 printed in the test
 dockerd's netns with a container published as ``-p 8080:80``; the lookups
 come from a real recording (``samples/arp-fdb.brt``: ARP asks the kernel what
-kind of address a request's sender is, through the same fib tracepoint).
+kind of address a request's sender is, through the same fib tracepoint), and
+bridge netfilter's own lookup after a DNAT from ``samples/bridged-dnat.brt``.
 """
 
 from __future__ import annotations
@@ -108,3 +109,45 @@ def test_an_arp_lookup_is_not_printed_as_a_routing_decision() -> None:
     for a in routes:  # the matched route's prefix, never the looked-up address
         m = re.search(r"matches (\S+)", a)
         assert m and "/" in m.group(1), a
+
+
+def test_bridge_netfilters_lookup_after_dnat_is_labelled_so() -> None:
+    """A frame br0 switches, DNAT'ed by bridge netfilter (``samples/bridged-dnat.brt``): the
+    lookup br_netfilter makes with the bridge as input device is its own, not bridge-host
+    routing the packet, and the send into br0 after it is the frame handed back, not routed."""
+    events, topo = load("bridged-dnat.brt")
+    corr = Correlator()
+    corr.feed(events)
+    hops = [h for j in corr.flush() for h in build_hops(j, topo)]
+    host = [h for h in hops if h.netns == "bridge-host"]
+    brnf = [h for h in host if h.verb == Verb.BRNF_ROUTE]
+    assert len(brnf) == 1, [(h.verb, h.action) for h in host]
+    assert brnf[0].action == ("route lookup by bridge netfilter in bridge-host after DNAT (does the frame "
+                              "stay on bridge br0?): 172.16.0.21 matches 172.16.0.0/24 dev br0")
+    assert not [h for h in host if h.verb in (Verb.ROUTE, Verb.ROUTE_LOCAL)], [h.action for h in host]
+    i = hops.index(brnf[0])
+    assert hops[i - 1].verb == Verb.VETH_CROSS and hops[i - 1].dev == "veth10"  # at the port, not on br0
+    back = hops[i + 1]
+    assert back.verb == Verb.BRIDGE_XMIT and back.action.startswith(
+        "bridge netfilter hands the frame back to bridge br0 with 172.16.0.21's MAC"), back.action
+    assert "routed into bridge" not in back.action
+    # the lookups the same recording holds elsewhere stay what they were
+    assert [h for h in hops if h.verb == Verb.ROUTE_LOCAL and h.netns in ("nns1", "nns2")]
+
+
+def test_a_lookup_after_the_bridge_passed_the_frame_up_stays_a_routing_decision() -> None:
+    """The bridge's own receive before a lookup with the bridge as input device is the IP
+    stack routing (``samples/docker-nat.brt``: ns0's packets go up br0 and are routed out)."""
+    events, topo = load("docker-nat.brt")
+    corr = Correlator()
+    corr.feed(events)
+    hops = [h for j in corr.flush() for h in build_hops(j, topo)]
+
+    def into_bridge(h: Hop) -> bool:
+        r = h.events[0].route if h.events else None
+        ln = topo.link(h.events[0].netns, r.iif) if r is not None and r.iif else None
+        return ln is not None and ln.kind == "bridge"
+
+    routed = [h for h in hops if h.verb == Verb.ROUTE and into_bridge(h)]
+    assert routed, [(h.verb, h.action) for h in hops]
+    assert not [h for h in hops if h.verb == Verb.BRNF_ROUTE]

@@ -132,6 +132,8 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
             hops.append(bridge)
         kind, verb, action = _describe(topo, place, group, nxt,
                                        is_last=not _carried_after(groups, gi))
+        if ev.hook == Hook.FIB_TABLE_LOOKUP and _by_bridge_netfilter(place, prev, ev):
+            verb, action = Verb.BRNF_ROUTE, _brnf_route_text(place, ev)
         if j.key[0] == "arp" and verb in (Verb.ROUTE, Verb.ROUTE_LOCAL):
             action = _arp_lookup_text(place, ev, verb)
         if verb == Verb.DROP and ev.reason_name in AFTER_DELIVERY and any(
@@ -148,6 +150,7 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
         ))
         if ev.hook not in (Hook.FIB_TABLE_LOOKUP, Hook.BR_FDB_UPDATE):
             prev = place
+    _brnf_handback(hops)
     _mark_nat(hops)
     _undeliver_transit(hops)
     _deliver_at_lookup(hops)
@@ -269,6 +272,58 @@ def _addr_check_text(p: Place, ev: Event, dst: str, where: str) -> tuple[Verb, s
         what = f"{dst} is not a local address (its route: {_route_to(p, ev, dst)})"
     return Verb.ADDR_CHECK, (f"address-type lookup {where} (as ARP or iptables' addrtype match make; "
                              f"not a routing decision): {what}")
+
+
+def _by_bridge_netfilter(p: Place, prev: Place | None, ev: Event) -> bool:
+    """Whether a route lookup is bridge netfilter's own, after its PREROUTING DNAT.
+
+    With bridge-nf-call-iptables, a frame entering a bridge port runs iptables'
+    PREROUTING before the bridge forwards it; when a DNAT rule there changed its
+    destination, br_netfilter looks the new address up with the bridge as input
+    device to learn whether the frame stays bridged (br_nf_pre_routing_finish,
+    net/bridge/br_netfilter_hooks.c: read in older trees, its lookup seen on
+    6.18 as below). So: input device a bridge, while the packet's last place is
+    one of that bridge's ports, not the bridge itself, whose receive an IP
+    stack lookup would follow. Printed as a routing decision it said
+    "route lookup in host: … matches … dev br0" for a frame the bridge switched.
+    """
+    r = ev.route
+    if r is None or not r.iif or p.netns is None or prev is None or prev.link is None:
+        return False
+    br = p.netns.link(r.iif)
+    return (br is not None and br.kind == "bridge" and prev.netns is not None
+            and prev.netns.inode == p.netns.inode
+            and prev.link.master == r.iif and prev.link.ifindex != r.iif)
+
+
+def _brnf_route_text(p: Place, ev: Event) -> str:
+    """Bridge netfilter's lookup, named as such, with what it found."""
+    r = ev.route
+    assert r is not None and p.netns is not None
+    br = p.netns.link(r.iif)
+    dst = ev.outer.dst
+    head = (f"route lookup by bridge netfilter in {p.label} after DNAT (does the frame stay on bridge "
+            f"{br.name if br else '?'}?)")
+    if r.err:
+        return f"{head}: {dst} failed: {ERRNO_TEXT.get(-r.err, f'error {r.err}')}"
+    if p.netns.owns_address(dst):
+        return f"{head}: {dst} is local"
+    return f"{head}: {dst} matches {_route_to(p, ev, dst)}"
+
+
+def _brnf_handback(hops: list[Hop]) -> None:
+    """The send into the bridge right after bridge netfilter's lookup is not the host
+    routing into it: br_netfilter hands the DNAT'ed frame back to the bridge through
+    the new destination's neighbour entry (for its MAC), and the bridge forwards it
+    on (br_nf_pre_routing_finish_bridge, then br_dev_xmit; the path seen on 6.18)."""
+    for i, h in enumerate(hops[:-1]):
+        if h.verb != Verb.BRNF_ROUTE or not h.events or h.events[0].route is None:
+            continue
+        nxt = hops[i + 1]
+        if nxt.verb == Verb.BRIDGE_XMIT and nxt.netns == h.netns and nxt.ifindex == h.events[0].route.iif:
+            hops[i + 1] = replace(nxt, action=(f"bridge netfilter hands the frame back to bridge {nxt.dev} "
+                                               f"with {h.events[0].outer.dst}'s MAC (its neighbour entry); "
+                                               "the bridge switches it to a port"))
 
 
 def _arp_lookup_text(p: Place, ev: Event, verb: Verb) -> str:

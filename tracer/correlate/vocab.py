@@ -18,6 +18,7 @@ class Verb(StrEnum):
     ROUTE_LOCAL = "route-local"
     ROUTE_FAIL = "route-fail"
     ADDR_CHECK = "addr-check"  # a lookup of what kind of address it is (addrtype match), no routing
+    BRNF_ROUTE = "brnf-route"  # bridge netfilter's own lookup after its DNAT: does the frame stay bridged
     DROP = "drop"
     FREE_COPY = "free-copy"
     CONSUMED = "consumed"
@@ -41,7 +42,8 @@ class Verb(StrEnum):
 
 
 # Route lookups and FDB learning are decisions, not movements of the packet.
-DECISIONS = frozenset({Verb.ROUTE, Verb.ROUTE_LOCAL, Verb.ROUTE_FAIL, Verb.ADDR_CHECK, Verb.FDB_LEARN})
+DECISIONS = frozenset({Verb.ROUTE, Verb.ROUTE_LOCAL, Verb.ROUTE_FAIL, Verb.ADDR_CHECK, Verb.BRNF_ROUTE,
+                       Verb.FDB_LEARN})
 # Verbs that carry the packet on to another place.
 MOVING = frozenset({Verb.SEND, Verb.SEND_ENCAP, Verb.ENCAP, Verb.DECAP, Verb.RECV, Verb.RECV_ENCAP,
                     Verb.VETH_CROSS, Verb.BRIDGE_XMIT, Verb.BRIDGE_OUT, Verb.BRIDGE_UP,
