@@ -89,24 +89,35 @@ def test_native_nft_drop_on_a_bridge_is_named(bridge_lab: LabInfo) -> None:
     assert d["fix"] == f"ip netns exec {HOST} nft -a list chain inet brt_fw brt_fwd", d
 
 
-def test_bridged_dnat_lookup_is_bridge_netfilters_and_the_expression_follows(bridge_lab: LabInfo) -> None:
-    """A frame br0 switches and bridge netfilter DNATs (tests/support/bridged_dnat.py): the lookup
-    br_netfilter makes is labelled as its own, and the expression on the address the request
-    was sent to keeps the packet after the DNAT and its answer before conntrack undoes it."""
-    with bridged_dnat():
+def bridged_trace(forward: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``trace --json`` of one ping from nns1 to the address bridge-host DNATs, with the
+    expression naming that address only: (packet records, their hops)."""
+    with bridged_dnat(forward):
         ping = ("ip", "netns", "exec", "brt-nns1", "ping", "-c", "1", "-W", "2", PUBLISHED)
         proc = subprocess.run([BRTRACE, "trace", "--json", "--duration", "15", f"icmp and host {PUBLISHED}",
                                "--", *ping], capture_output=True, text=True, timeout=120, check=False)
     assert "Traceback" not in proc.stderr, proc.stderr
     lines = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]
     assert lines and lines[-1]["type"] == "summary", proc.stdout + proc.stderr
-    hops = trace_hops(lines)
-    host = [h for h in hops if h["netns"] == "bridge-host"]
+    return [x for x in lines if x["type"] == "packet"], trace_hops(lines)
+
+
+def assert_brnf_lookup(host: list[dict[str, Any]]) -> None:
+    """bridge-host's one lookup is bridge netfilter's, and bridge-host routes nothing."""
     brnf = [h for h in host if h["verb"] == "brnf-route"]
     assert len(brnf) == 1, shown(host)
     assert brnf[0]["action"].startswith("route lookup by bridge netfilter in bridge-host after DNAT"), brnf
     assert brnf[0]["action"].endswith(f": {TARGET} matches 172.16.0.0/24 dev br0"), brnf
-    assert not [h for h in host if h["verb"] in ("route", "route-local")], shown(host)  # it routes nothing
+    assert not [h for h in host if h["verb"] in ("route", "route-local")], shown(host)
+
+
+def test_bridged_dnat_lookup_is_bridge_netfilters_and_the_expression_follows(bridge_lab: LabInfo) -> None:
+    """A frame br0 switches and bridge netfilter DNATs (tests/support/bridged_dnat.py): the lookup
+    br_netfilter makes is labelled as its own, and the expression on the address the request
+    was sent to keeps the packet after the DNAT and its answer before conntrack undoes it."""
+    _, hops = bridged_trace(forward=True)
+    host = [h for h in hops if h["netns"] == "bridge-host"]
+    assert_brnf_lookup(host)
     handback = "bridge netfilter hands the frame back to bridge br0"
     assert [h for h in host if h["action"].startswith(handback)], shown(host)
     dnat = [h["action"] for h in host if f"NAT rewrote destination {PUBLISHED} → {TARGET}" in h["action"]]
@@ -117,6 +128,20 @@ def test_bridged_dnat_lookup_is_bridge_netfilters_and_the_expression_follows(bri
     assert [h for h in nns2 if h["src"] == TARGET and h["verb"] == "send"], shown(hops)
     undo = [h["action"] for h in host if f"NAT rewrote source {TARGET} → {PUBLISHED}" in h["action"]]
     assert undo, shown(hops)
+
+
+def test_bridged_dnat_with_forwarding_off_dies_after_bridge_netfilters_lookup(bridge_lab: LabInfo) -> None:
+    """Forwarding off (as the bridge lab has it): the kernel made the lookup's route ip_error, so
+    bridge netfilter sent the frame up to bridge-host, which dropped it; the lookup is still
+    bridge netfilter's, the passing up its doing, and the diagnosis names the sysctl."""
+    pkts, hops = bridged_trace(forward=False)
+    host = [h for h in hops if h["netns"] == "bridge-host"]
+    assert_brnf_lookup(host)
+    up = [h["action"] for h in host if h["verb"] == "bridge-up"]
+    assert up and "bridge netfilter gave it the bridge's own MAC" in up[0], shown(host)
+    dead = [p for p in pkts if p["status"] == "dropped"]
+    assert dead and dead[0]["drop"]["reason"] == "IP_INADDRERRORS", pkts
+    assert dead[0]["diagnosis"]["kind"] == "ip-forward-off", dead[0]["diagnosis"]
 
 
 # ---- against a real Docker daemon in its own netns (tests/support/dockerd.py) ----

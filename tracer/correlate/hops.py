@@ -312,18 +312,27 @@ def _brnf_route_text(p: Place, ev: Event) -> str:
 
 
 def _brnf_handback(hops: list[Hop]) -> None:
-    """The send into the bridge right after bridge netfilter's lookup is not the host
-    routing into it: br_netfilter hands the DNAT'ed frame back to the bridge through
-    the new destination's neighbour entry (for its MAC), and the bridge forwards it
-    on (br_nf_pre_routing_finish_bridge, then br_dev_xmit; the path seen on 6.18)."""
+    """What follows bridge netfilter's lookup is its doing, not the host's. A send into
+    the bridge is br_netfilter handing the DNAT'ed frame back through the new
+    destination's neighbour entry (for its MAC), which the bridge forwards on
+    (br_nf_pre_routing_finish_bridge, then br_dev_xmit); the bridge passing the frame
+    up is br_netfilter having re-addressed it to the bridge's own MAC because the
+    lookup did not keep it on the bridge (forwarding off included: the kernel then
+    made the route ip_error). Both paths seen on 6.18."""
     for i, h in enumerate(hops[:-1]):
         if h.verb != Verb.BRNF_ROUTE or not h.events or h.events[0].route is None:
             continue
-        nxt = hops[i + 1]
-        if nxt.verb == Verb.BRIDGE_XMIT and nxt.netns == h.netns and nxt.ifindex == h.events[0].route.iif:
+        nxt, dst = hops[i + 1], h.events[0].outer.dst
+        if nxt.netns != h.netns or nxt.ifindex != h.events[0].route.iif:
+            continue
+        if nxt.verb == Verb.BRIDGE_XMIT:
             hops[i + 1] = replace(nxt, action=(f"bridge netfilter hands the frame back to bridge {nxt.dev} "
-                                               f"with {h.events[0].outer.dst}'s MAC (its neighbour entry); "
+                                               f"with {dst}'s MAC (its neighbour entry); "
                                                "the bridge switches it to a port"))
+        elif nxt.verb == Verb.BRIDGE_UP:
+            hops[i + 1] = replace(nxt, action=(f"bridge {nxt.dev} passes the frame up to {nxt.netns}'s IP "
+                                               "stack (bridge netfilter gave it the bridge's own MAC: its "
+                                               f"lookup did not keep {dst} on the bridge)"))
 
 
 def _arp_lookup_text(p: Place, ev: Event, verb: Verb) -> str:
