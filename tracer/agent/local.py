@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from tracer.agent.pb.brtrace import agent_pb2 as pb
@@ -49,7 +50,8 @@ def local_kernel(cfg: AgentConfig) -> Kernel:
         if names and not now.namespaces:
             raise BrtraceError(f"none of {', '.join(names)} exists any more")
         inodes = tuple(ns.inode for ns in now.namespaces) if names else ()
-        flt = follow_nat(flt, now.namespaces)[0]
+        if replace(flt, nat_follow=True).follows_nat:  # not for ping's echo id: no rules read for it
+            flt = follow_nat(flt, now.namespaces)[0]
         return LiveSource(flt, now, snaplen=snaplen, command=f"brtrace agent --node {cfg.node}",
                           all_hooks=all_hooks, netns_inodes=inodes)
 
