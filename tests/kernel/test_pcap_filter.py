@@ -155,7 +155,7 @@ def _tcpdump_around(mix: str, expr: str, pcap: Path, err: Path) -> str:
     """
     out, log = shlex.quote(str(pcap)), shlex.quote(str(err))
     dump = (f"timeout 60 tcpdump -i eth0 -U --immediate-mode -n -c 2000 -w {out} {shlex.quote(expr)} 2>{log}"
-            f" & t=$!; for i in $(seq 100); do grep -q 'listening on' {log} && break; sleep 0.05; done;")
+            f" & t=$!; for i in $(seq 400); do grep -q 'listening on' {log} && break; sleep 0.05; done;")
     return f"{dump} {mix}; kill -INT $t; wait $t"
 
 
