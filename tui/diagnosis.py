@@ -17,6 +17,7 @@ from tracer.correlate.pairing import Packet
 from tracer.correlate.vocab import Status
 from tracer.diagnose import Diagnosis, diagnose
 from tracer.explain import texts
+from tracer.explain.texts import Blank
 from tracer.render.inert import inert
 from tracer.topology.model import Topology
 
@@ -61,18 +62,19 @@ def detail_lines(d: Diagnosis, hop: Hop | None, teach: str | None = None) -> lis
     line points there, so the cause is never a scroll away.
     """
     t = texts(teach or "en")
+    cause = d.cause_in(teach or "en")
     where = d.hop.index if d.hop is not None else "?"
     if hop is not None and d.hop is not None and hop != d.hop:
-        line = Text(f"diagnosis (hop {where}): ", style="bold")
-        line.append(inert(d.cause), style=CAUSE_STYLE)
+        line = Text(t["diagnosis.at-hop"].format_map(Blank(index=str(where))) + ": ", style="bold")
+        line.append(inert(cause), style=CAUSE_STYLE)
         return [line]
     out = [Text(inert(t["diagnosis.title"]), style="bold")] if teach else []
-    out.append(_field(t["diagnosis.cause"], d.cause, CAUSE_STYLE))
+    out.append(_field(t["diagnosis.cause"], cause, CAUSE_STYLE))
     if d.fix:
         out.append(_field(t["diagnosis.fix"], d.fix, FIX_STYLE))
     if d.culprit is not None:
         out.append(_field(t["diagnosis.culprit"], f"{d.culprit[0]}/{d.culprit[1]}", "bold yellow"))
-    out += [_field(t["diagnosis.checked"], fact, "") for fact in d.evidence]
+    out += [_field(t["diagnosis.checked"], fact, "") for fact in d.evidence_in(teach or "en")]
     return out
 
 
@@ -82,8 +84,10 @@ def _field(label: str, value: str, style: str) -> Text:
     return line
 
 
-def status_text(d: Diagnosis | None) -> str:
-    """One line for the status bar: the cause and, when known, the command that fixes it."""
+def status_text(d: Diagnosis | None, teach: str | None = None) -> str:
+    """One line for the status bar: the cause and, when known, the command that fixes it
+    (in teaching mode's language when it is on)."""
     if d is None:
         return ""
-    return d.cause + (f" — fix: {d.fix}" if d.fix else "")
+    lang = teach or "en"
+    return d.cause_in(lang) + (f" — {texts(lang)['diagnosis.fix']}: {d.fix}" if d.fix else "")

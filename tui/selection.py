@@ -60,7 +60,7 @@ class Selection(AppState):
         side = (p.request if table.cursor_row < len(p.request) else p.reply) if p else ()
         self.query_one(DetailPane).show(hop, self.hook_modes, self.teach, d, table.current_diff,
                                         self.book.topo, side)
-        self.facts.diagnosis = status_text(d)
+        self.facts.diagnosis = status_text(d, self.teach)
         self._show_status()
 
     def _caption(self, hop: Hop | None) -> Text:

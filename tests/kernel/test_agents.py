@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.agentproc import free_port, serving, spawn_agent, stop_agent
+from tests.support.icmpcount import echo_replies, wait_echo_replies
 
 pytestmark = pytest.mark.kernel
 BRTRACE = str(Path(sys.executable).with_name("brtrace"))
@@ -117,13 +118,18 @@ def test_only_node1_agent_ends_at_eth0_no_agent_there(flannel_lab: object) -> No
 
 def test_agent_killed_mid_run_is_named_and_the_other_node_goes_on(flannel_lab: object) -> None:
     with agent(NODE1) as a1, agent(NODE2) as a2:
+        replies = echo_replies("brt-pod-a")
         proc = subprocess.Popen([BRTRACE, "ping", "10.244.1.3", "--from", "pod-a", "-c", "16", "-i", "0.25",
                                  "--json", "--agents", f"{a1},{a2}"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any("probes live" in ln for ln in LOGS[a2]):
-            time.sleep(0.05)
-        time.sleep(1.5)  # node2's probes are live; a few probes go through both nodes
+        # the probes go out once both nodes' probes are live: two have come back through node2
+        try:
+            wait_echo_replies("brt-pod-a", replies, 2)
+        except AssertionError:
+            proc.kill()
+            proc.communicate()
+            raise
+        time.sleep(0.5)  # node2's agent streams what its ring holds (it polls every 50 ms)
         os.kill(PIDS[a2], signal.SIGKILL)
         out, err = proc.communicate(timeout=120)
     assert "Traceback" not in err, err

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.kernel.test_ping import no_brtrace_programs
+from tests.support.icmpcount import echo_replies, wait_echo_replies
 from tracer import lab
 
 pytestmark = pytest.mark.kernel
@@ -49,9 +50,16 @@ def _gone(pid: int, wait: float = 5.0) -> bool:
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_trace_stopped_by_a_signal_summarises_and_ends_its_command(flannel_lab, sig: int,  # type: ignore[no-untyped-def]
                                                                    code: int) -> None:
+    replies = echo_replies("brt-pod-a")
     proc = subprocess.Popen([BRTRACE, "trace", "--host", "10.244.1.3", "--plain", "--duration", "60", *PING],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3.0)  # the probes attach, then ping runs for a while
+    # the probes attach, then ping starts (trace starts it only then): a few echoes come back
+    try:
+        wait_echo_replies("brt-pod-a", replies, 3)
+    except AssertionError:
+        proc.kill()
+        proc.communicate()
+        raise
     kids = _children(proc.pid)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)

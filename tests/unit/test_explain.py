@@ -143,11 +143,16 @@ def test_namespaces_named_by_what_they_are() -> None:
 
 def test_every_text_key_is_used() -> None:
     """A text keyed by a verb nothing emits (a renamed verb) would never be shown."""
-    prefixes = {*Verb, "diagnosis", "ns", "x", "act", "head", "status", "sum", "nat", "ndp"}
+    prefixes = {*Verb, "diagnosis", "diag", "ns", "x", "act", "head", "status", "sum", "nat", "ndp"}
     stale = sorted(k for k in texts() if k not in {"_unknown", "damage"}
                    and k.split(".")[0] not in prefixes)
     assert not stale
     assert all(f"act.{v}" in texts() for v in Verb)
+    # a diagnosis's words: each said("name", …) by a rule in tracer/diagnose
+    rules = "".join(f.read_text() for f in (ROOT / "tracer/diagnose").glob("*.py"))
+    unsaid = sorted(k for k in texts() if k.startswith("diag.")
+                    and f'"{k.removeprefix("diag.")}"' not in rules)
+    assert not unsaid
 
 
 def test_unknown_language_is_a_clear_error() -> None:

@@ -18,6 +18,31 @@ from tracer.filter import TraceFilter
 from tracer.model import HookStatus
 from tracer.topology.model import Topology
 
+CAP_SYS_ADMIN = 21  # linux/capability.h
+
+
+def effective_caps(status: str) -> int:
+    """The CapEff mask of a ``/proc/PID/status`` text (0 when it has none)."""
+    for line in status.splitlines():
+        if line.startswith("CapEff:"):
+            return int(line.split(":", 1)[1].strip(), 16)
+    return 0
+
+
+def namespace_limit(caps: int, notes: list[str]) -> str:
+    """One line when the agent cannot enter other namespaces, else "".
+
+    Why: setns(2) into another network namespace needs CAP_SYS_ADMIN. Without
+    it discovery skips every namespace but the agent's own, and the agent used
+    to serve on as if there were none: clients were told "no node has that
+    namespace", never why. ``notes`` are discovery's, for how many it skipped.
+    """
+    if caps >> CAP_SYS_ADMIN & 1:
+        return ""
+    skipped = sum(1 for n in notes if n.startswith("skipped netns"))
+    return ("no CAP_SYS_ADMIN: cannot enter other network namespaces, so only the agent's own is "
+            f"served ({skipped} skipped); grant it as deploy/capabilities.json says")
+
 
 def local_kernel(cfg: AgentConfig) -> Kernel:
     """The service's view of this machine, checked once at start (names must exist)."""
@@ -29,9 +54,12 @@ def local_kernel(cfg: AgentConfig) -> Kernel:
     def topo() -> Topology:
         return discover(names)
 
-    first = topo()
+    notes: list[str] = []
+    first = discover(names, notes)
+    with open("/proc/self/status", encoding="ascii") as f:
+        limit = namespace_limit(effective_caps(f.read()), notes)
     if names and not first.namespaces:
-        raise BrtraceError(f"no network namespace matches {', '.join(names)}", 2)
+        raise BrtraceError(limit or f"no network namespace matches {', '.join(names)}", 2)
     if names:
         missing = [n for n in names if first.find_netns(n) is None]
         if missing:
@@ -60,7 +88,8 @@ def local_kernel(cfg: AgentConfig) -> Kernel:
 
         return choose_hooks(load_plan().hooks, False)
 
-    return Kernel(topo, open_source, lambda req: send_probes(topo(), req), kernel.release(), hooks)
+    return Kernel(topo, open_source, lambda req: send_probes(topo(), req), kernel.release(), hooks,
+                  warnings=(limit,) if limit else ())
 
 
 def send_probes(topo: Topology, req: pb.SendProbesRequest) -> pb.SendProbesReply:

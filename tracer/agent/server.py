@@ -57,9 +57,10 @@ class Kernel:
 
     def __init__(self, discover: Callable[[], Topology], open_source: Callable[..., Any],
                  ping: Callable[..., pb.SendProbesReply], kernel: str,
-                 hooks: Callable[[], Sequence[HookStatus]]) -> None:
+                 hooks: Callable[[], Sequence[HookStatus]], warnings: Sequence[str] = ()) -> None:
         self.discover, self.open_source, self.ping = discover, open_source, ping
         self.kernel, self.hooks = kernel, hooks
+        self.warnings = tuple(warnings)  # what limits this agent, one line each (NodeInfo carries them)
 
 
 def _hook_states(hooks: Sequence[HookStatus]) -> list[pb.HookState]:
@@ -86,7 +87,8 @@ class AgentService(pbg.AgentServicer):  # type: ignore[misc]
         return pb.NodeInfoReply(node=self.cfg.node, kernel=self.kern.kernel,
                                 hooks=_hook_states(self.kern.hooks()), version=VERSION,
                                 schema_version=wire.EVENT_SCHEMA_VERSION,
-                                wire_version=wire.WIRE_VERSION, netns=list(self.cfg.netns))
+                                wire_version=wire.WIRE_VERSION, netns=list(self.cfg.netns),
+                                warnings=list(self.kern.warnings))
 
     def Topology(self, request: pb.TopologyRequest, context: grpc.ServicerContext) -> pb.TopologyReply:
         import json

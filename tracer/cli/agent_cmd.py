@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     netns = tuple(n for n in args.netns.split(",") if n)
     cfg = AgentConfig(node=args.node, netns=netns, listen=args.listen, security=sec)
     kern = local_kernel(cfg)
+    for w in kern.warnings:
+        print(f"brtrace agent {cfg.node}: warning: {w}", file=sys.stderr, flush=True)
 
     def ready(port: int) -> None:
         host = args.listen.rpartition(":")[0]

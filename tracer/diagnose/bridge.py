@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tracer.diagnose.context import Context, Diagnosis, device, dst_of, in_netns
+from tracer.diagnose.context import Context, Diagnosis, device, dst_of, in_netns, said
 from tracer.topology.model import Link, Netns, Topology
 
 DEFAULT_FDB_PORT_STATE = "forwarding"
@@ -26,18 +26,19 @@ def rule_bridge_port(ctx: Context) -> Diagnosis | None:
     br = ns.link(bridge)
     brn = br.name if br else "bridge"
     state = ln.bridge_port.stp_state if ln.bridge_port else "?"
-    facts = [f"kfree_skb reason {ctx.reason} at {ctx.location or '?'} on {ctx.hop.dev} ({brn})",
-             f"{ln.name}: link {ln.state}, bridge port state {state}"]
+    facts = [said("chk.kfree.on-bridge", reason=ctx.reason, location=ctx.location or "?", dev=ctx.hop.dev,
+                  bridge=brn),
+             said("chk.port-state", dev=ln.name, link=ln.state, state=state)]
     if port is not None:
-        facts.append(f"{dst_of(ctx)} lives behind port {port.name} of {brn}")
+        facts.append(said("chk.behind-port", dst=dst_of(ctx), port=port.name, bridge=brn))
     if ln.state != "up":
-        return Diagnosis("port-down", f"bridge port {ln.name} of {brn} in {ns.label} is down: "
-                         f"the bridge has nowhere to send frames for {dst_of(ctx)}",
+        return Diagnosis("port-down", said("port-down", port=ln.name, bridge=brn, ns=ns.label,
+                                           dst=dst_of(ctx)),
                          in_netns(ns, f"ip link set dev {ln.name} up"), tuple(facts), ctx.hop,
                          device(ns, ln))
-    return Diagnosis("bridge-port-blocked", f"bridge port {ln.name} of {brn} in {ns.label} is in "
-                     f"STP state '{state}', not forwarding: the bridge drops frames it would "
-                     f"send through it", in_netns(ns, f"bridge link set dev {ln.name} state 3"),
+    return Diagnosis("bridge-port-blocked", said("bridge-port-blocked", port=ln.name, bridge=brn,
+                                                 ns=ns.label, state=state),
+                     in_netns(ns, f"bridge link set dev {ln.name} state 3"),
                      tuple(facts), ctx.hop, device(ns, ln))
 
 

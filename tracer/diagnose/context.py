@@ -20,17 +20,61 @@ from tracer.topology.model import Link, Netns, Topology
 
 
 @dataclass(frozen=True, slots=True)
+class Said:
+    """A text by its key in ``tracer/data/explain.<lang>.json`` and what fills it in.
+
+    Why not a string: a diagnosis is shown in the teaching mode's language
+    (``--lang zh``), so a rule says *which* text and with which names; the
+    words are the data files'. A value may itself be a Said (a clause that
+    is there or not, such as "; the frame was being bridged on br0").
+    """
+
+    key: str
+    values: tuple[tuple[str, str | Said], ...] = ()
+
+    def text(self, lang: str = "en") -> str:
+        from tracer.explain.texts import fill  # lazy: tracer.explain imports this package
+
+        return fill(lang, self.key, **{k: v.text(lang) if isinstance(v, Said) else v
+                                       for k, v in self.values})
+
+
+def said(name: str, /, **values: str | Said) -> Said:
+    """``Said("diag." + name, values)``: a diagnosis's words by key."""
+    return Said("diag." + name, tuple(values.items()))
+
+
+NOTHING = said("empty")  # a clause left out
+
+
+@dataclass(frozen=True, slots=True)
 class Diagnosis:
     """What a person needs: the cause in words, the facts behind it, a command."""
 
     kind: str  # stable word: ip-forward-off, no-route, netfilter-drop, bridge-port-blocked …
-    cause: str
+    said: Said  # the cause, in any language: cause_in(lang)
     fix: str = ""  # one shell command; "" when no configuration check explained it
-    evidence: tuple[str, ...] = ()
+    checks: tuple[Said, ...] = ()  # the facts it used, in any language: evidence_in(lang)
     hop: Hop | None = None  # where the packet died, or the last hop it reached
     # The device whose setting is at fault when it is not where the packet died (the
     # disabled port veth20 for a drop seen on veth10): (netns, dev, netns inode, ifindex).
     culprit: tuple[str, str, int, int] | None = None
+
+    @property
+    def cause(self) -> str:
+        """In English: what --plain and --json say."""
+        return self.said.text("en")
+
+    def cause_in(self, lang: str) -> str:
+        return self.said.text(lang)
+
+    @property
+    def evidence(self) -> tuple[str, ...]:
+        """In English: what --plain and --json say."""
+        return self.evidence_in("en")
+
+    def evidence_in(self, lang: str) -> tuple[str, ...]:
+        return tuple(c.text(lang) for c in self.checks)
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"kind": self.kind, "cause": self.cause, "fix": self.fix,
@@ -125,10 +169,9 @@ def subnet_of(ns: Netns, addr: str) -> str:
 
 
 def unexplained(ctx: Context) -> Diagnosis:
-    return Diagnosis("unknown", f"the kernel dropped the packet in {ctx.hop.netns} on "
-                     f"{ctx.hop.dev or '?'} (reason {ctx.reason or '?'} at "
-                     f"{ctx.location or '?'}); no configuration check explained it", "",
-                     (f"kfree_skb reason {ctx.reason} at {ctx.location}",), ctx.hop)
+    return Diagnosis("unknown", said("unknown", netns=ctx.hop.netns, dev=ctx.hop.dev or "?",
+                                     reason=ctx.reason or "?", location=ctx.location or "?"), "",
+                     (said("chk.kfree", reason=ctx.reason, location=ctx.location),), ctx.hop)
 
 
 def device(ns: Netns, ln: Link) -> tuple[str, str, int, int]:

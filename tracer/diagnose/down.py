@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from tracer.diagnose.context import Context, Diagnosis, dst_of, in_netns
+from tracer.diagnose.context import Context, Diagnosis, dst_of, in_netns, said
 
 
 def rule_link_down(ctx: Context) -> Diagnosis | None:
@@ -27,8 +27,7 @@ def rule_link_down(ctx: Context) -> Diagnosis | None:
     if not found:
         return None
     ln = found[0]
-    facts = (f"kfree_skb reason {ctx.reason} at {ctx.location or '?'} in {ns.label}",
-             f"{ln.name} ({ln.kind}) in {ns.label}: link down")
-    return Diagnosis("link-down", f"{ln.kind} {ln.name} in {ns.label} is down: the kernel removed "
-                     f"the routes through it, so {ns.label} had nowhere to send the packet for {dst}",
+    facts = (said("chk.kfree.in", reason=ctx.reason, location=ctx.location or "?", ns=ns.label),
+             said("chk.link-down", dev=ln.name, kind=ln.kind, ns=ns.label))
+    return Diagnosis("link-down", said("link-down", kind=ln.kind, dev=ln.name, ns=ns.label, dst=dst),
                      in_netns(ns, f"ip link set dev {ln.name} up"), facts, ctx.hop)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tracer.diagnose.context import Context, Diagnosis, in_netns, src_of
+from tracer.diagnose.context import NOTHING, Context, Diagnosis, in_netns, said, src_of
 from tracer.topology.model import Netns
 
 
@@ -20,15 +20,14 @@ def rule_rp_filter(ctx: Context) -> Diagnosis | None:
     back = ns.route_for(src) if src else None
     back_dev = ns.link(back.ifindex) if back else None
     mode = _rp_mode(ns, dev)
-    ev = [f"kfree_skb reason IP_RPFILTER at {ctx.location or '?'} in {ns.label}",
-          f"rp_filter on {dev}: max(conf.all={ns.sysctl('net.ipv4.conf.all.rp_filter', '?')}, "
-          f"conf.{dev}={ns.sysctl(f'net.ipv4.conf.{dev}.rp_filter', '?')}) = {mode}"
-          + (" (strict)" if mode == 1 else "")]
+    ev = [said("chk.kfree.in", reason="IP_RPFILTER", location=ctx.location or "?", ns=ns.label),
+          said("chk.rp-filter", dev=dev, all=ns.sysctl("net.ipv4.conf.all.rp_filter", "?"),
+               own=ns.sysctl(f"net.ipv4.conf.{dev}.rp_filter", "?"), mode=str(mode),
+               strict=said("chk.strict") if mode == 1 else NOTHING)]
     if back is not None:
-        ev.append(f"route back to {src} in {ns.label}: {back.dst} dev "
-                  f"{back_dev.name if back_dev else back.ifindex} — the packet came in on {dev}")
-    cause = (f"strict reverse-path filter (rp_filter=1) in {ns.label}: the packet from {src} "
-             f"arrived on {dev} but the route back to {src} leaves via "
-             f"{back_dev.name if back_dev else 'another device'} (asymmetric path)")
+        ev.append(said("chk.route-back", src=src, ns=ns.label, route=back.dst,
+                       out=back_dev.name if back_dev else str(back.ifindex), dev=dev))
+    cause = said("rp-filter", ns=ns.label, src=src, dev=dev,
+                 back=back_dev.name if back_dev else said("another-device"))
     return Diagnosis("rp-filter", cause,
                      in_netns(ns, "sysctl -w net.ipv4.conf.all.rp_filter=2"), tuple(ev), ctx.hop)

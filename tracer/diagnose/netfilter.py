@@ -11,7 +11,7 @@ gets an ACCEPT for this traffic inserted ahead of it.
 from __future__ import annotations
 
 from tracer.correlate.vocab import Verb
-from tracer.diagnose.context import Context, Diagnosis, in_netns
+from tracer.diagnose.context import NOTHING, Context, Diagnosis, Said, in_netns, said
 from tracer.netfilter.rules import Growth
 
 
@@ -33,29 +33,35 @@ def _list_cmd(g: Growth) -> str:
     return f"iptables -t {e.table} -L {e.chain} -v -n --line-numbers"
 
 
-def _measured(ctx: Context, ev: list[str], brn: str) -> Diagnosis | None:
+def _listed(items: list[Said]) -> Said:
+    """``a, b, c`` in any language: each item a Said of its own."""
+    return items[0] if len(items) == 1 else said("chk.pair", first=items[0], rest=_listed(items[1:]))
+
+
+def _measured(ctx: Context, ev: list[Said], brn: str) -> Diagnosis | None:
     nf = ctx.nf
     netns = ctx.hop.netns
     if nf is None or not nf.read_in(netns):
         return None
     drops = nf.droppers(netns)
-    ev.append(f"netfilter counters in {netns} read before and after the trace: "
-              + (", ".join(f"{g.entry.where} +{g.packets}" for g in drops) or "no DROP/REJECT grew"))
+    grew = [said("chk.nf-grew", family=e.family, table=e.table, chain=e.chain, n=str(g.packets),
+                 at=said("chk.nf-policy") if e.is_policy else said("chk.nf-rule", number=str(e.number)))
+            for g in drops for e in (g.entry,)]
+    ev.append(said("chk.nf-counters", netns=netns, grew=_listed(grew) if grew else said("chk.nf-none")))
     if not drops:
         return None
     rules = [g for g in drops if not g.entry.is_policy]
     g = max(rules or drops, key=lambda x: x.packets)
     e = g.entry
+    bridged = said("nf.bridged", bridge=brn) if brn else NOTHING
     if not e.is_policy:
-        cause = (f"{e.where} dropped it ({g.packets} packets during the trace, {e.packets} in all): "
-                 f"`{e.spec}`" + (f"; the frame was being bridged on {brn} (br_netfilter)" if brn else "")
-                 + ". The rule was written on purpose by someone: change it only if it is not "
-                 "meant for this traffic")
+        cause = said("nf.rule", where=e.where, family=e.family, table=e.table, chain=e.chain,
+                     number=str(e.number), n=str(g.packets), total=str(e.packets), spec=e.spec,
+                     bridged=bridged)
         return Diagnosis("netfilter-drop", cause, in_netns(ctx.ns, _list_cmd(g)), tuple(ev), ctx.hop)
     via = f"-i {brn} -o {brn} " if brn else ""
-    cause = (f"the {e.chain} chain's policy {e.verdict} in table {e.table} dropped it "
-             f"({g.packets} packets during the trace; no rule in the chain matched)"
-             + (f"; the frame was being bridged on {brn} (br_netfilter)" if brn else ""))
+    cause = said("nf.policy", chain=e.chain, verdict=e.verdict, table=e.table, n=str(g.packets),
+                 bridged=bridged)
     fix = in_netns(ctx.ns, f"iptables -t {e.table} -I {e.chain} {via}-j ACCEPT") \
         if e.family == "iptables" else in_netns(ctx.ns, _list_cmd(g))
     return Diagnosis("netfilter-drop", cause, fix, tuple(ev), ctx.hop)
@@ -68,17 +74,15 @@ def rule_netfilter(ctx: Context) -> Diagnosis | None:
     ns = ctx.ns
     nf = ns.sysctl("net.bridge.bridge-nf-call-iptables") if ns else ""
     brn = _bridge_of(ctx)
-    ev = [f"kfree_skb reason {ctx.reason} at {ctx.location or '?'} in {ctx.hop.netns}",
-          f"net.bridge.bridge-nf-call-iptables = {nf or '?'} in {ctx.hop.netns}"]
+    ev = [said("chk.kfree.in", reason=ctx.reason, location=ctx.location or "?", ns=ctx.hop.netns),
+          said("chk.sysctl", key="net.bridge.bridge-nf-call-iptables", value=nf or "?", ns=ctx.hop.netns)]
     if brn:
-        ev.append(f"{ctx.hop.dev} is a port of bridge {brn}: the frame was being bridged, not routed")
+        ev.append(said("chk.bridged", dev=ctx.hop.dev, bridge=brn))
     d = _measured(ctx, ev, brn)
     if d is not None:
         return d
     if ctx.nf is None or not ctx.nf.read_in(ctx.hop.netns):
-        ev.append(f"no netfilter counters were read in {ctx.hop.netns} (a recording, or the "
-                  "tools failed): which rule or policy dropped is not measured")
-    where = f"bridged on {brn} with br_netfilter" if brn else "routed"
-    cause = (f"a netfilter rule or chain policy in {ctx.hop.netns} dropped the packet ({where}); "
-             "which one was not measured: list the counters to find it")
+        ev.append(said("chk.nf-unread", netns=ctx.hop.netns))
+    where = said("nf.bridged-on", bridge=brn) if brn else said("nf.routed")
+    cause = said("nf.unmeasured", netns=ctx.hop.netns, where=where)
     return Diagnosis("netfilter-drop", cause, in_netns(ns, "iptables-save -c"), tuple(ev), ctx.hop)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from tracer.diagnose.context import Context, Diagnosis, dst_of, in_netns, subnet_of
+from tracer.diagnose.context import Context, Diagnosis, dst_of, in_netns, said, subnet_of
 from tracer.topology.model import Netns, Topology
 
 
@@ -18,16 +18,15 @@ def rule_routing(ctx: Context) -> Diagnosis | None:
     key = "net.ipv6.conf.all.forwarding" if ":" in dst else "net.ipv4.ip_forward"  # ip6_forward
     fwd = ns.sysctl(key)
     route = ns.route_for(dst) if dst else None
-    facts = [f"kfree_skb reason {ctx.reason} at {ctx.location or '?'} in {ns.label}",
-             f"{key} = {fwd or '?'} in {ns.label}",
-             f"route to {dst} in {ns.label}: " + (f"{route.dst}" if route else "none")]
+    facts = [said("chk.kfree.in", reason=ctx.reason, location=ctx.location or "?", ns=ns.label),
+             said("chk.sysctl", key=key, value=fwd or "?", ns=ns.label),
+             said("chk.route-to", dst=dst, ns=ns.label, route=route.dst if route else said("chk.none"))]
     if fwd == "0" and not ns.owns_address(dst):
-        return Diagnosis("ip-forward-off", f"{'IPv6' if ':' in dst else 'IP'} forwarding is off in "
-                         f"{ns.label} ({key}=0): it received a packet for {dst}, which is not "
-                         "its own address, and may not route it on",
+        return Diagnosis("ip-forward-off", said("ip-forward-off", ip="IPv6" if ":" in dst else "IP",
+                                                ns=ns.label, key=key, dst=dst),
                          in_netns(ns, f"sysctl -w {key}=1"), tuple(facts), ctx.hop)
     if route is None:
-        return Diagnosis("no-route", f"{ns.label} has no route to {dst}",
+        return Diagnosis("no-route", said("no-route", ns=ns.label, dst=dst),
                          _route_fix(ctx.topo, ns, dst), tuple(facts), ctx.hop)
     return None
 
@@ -38,10 +37,10 @@ def rule_ipv6_disabled(ctx: Context) -> Diagnosis | None:
         return None
     ns, dev = ctx.ns, ctx.hop.dev
     key = f"net.ipv6.conf.{dev or 'all'}.disable_ipv6"
-    facts = (f"kfree_skb reason IPV6DISABLED at {ctx.location or '?'} in {ns.label}",
-             f"{key} = {ns.sysctl(key) or '?'} in {ns.label}")
-    return Diagnosis("ipv6-disabled", f"IPv6 is disabled on {dev or 'the device'} in {ns.label}: "
-                     f"it drops every IPv6 packet it receives, this one to {dst_of(ctx) or '?'}",
+    facts = (said("chk.kfree.in", reason="IPV6DISABLED", location=ctx.location or "?", ns=ns.label),
+             said("chk.sysctl", key=key, value=ns.sysctl(key) or "?", ns=ns.label))
+    return Diagnosis("ipv6-disabled", said("ipv6-disabled", dev=dev or said("the-device"), ns=ns.label,
+                                           dst=dst_of(ctx) or "?"),
                      in_netns(ns, f"sysctl -w {key}=0"), facts, ctx.hop)
 
 

@@ -7,7 +7,7 @@ import ipaddress
 from tracer.correlate.journey import Hop
 from tracer.correlate.pairing import Packet
 from tracer.correlate.vocab import DECISIONS, Verb
-from tracer.diagnose.context import Diagnosis, in_netns, netns_of, subnet_of
+from tracer.diagnose.context import NOTHING, Diagnosis, Said, in_netns, netns_of, said, subnet_of
 from tracer.model import Hook
 from tracer.topology.model import Topology
 
@@ -21,27 +21,25 @@ def unanswered(p: Packet, topo: Topology) -> Diagnosis:
     """No drop seen: say how far the request got, and check the way back."""
     last = _last_reached(p.request)
     if last is None:
-        return Diagnosis("no-trace", "no event of the probe was seen (was it sent?)")
+        return Diagnosis("no-trace", said("no-trace"))
     first = next((e for h in p.request for e in h.events
                   if e.hook != Hook.FIB_TABLE_LOOKUP and e.key.present), None)
     arrived = next((e for e in reversed(last.events) if e.key.present), None)
     if first is None or arrived is None:
-        return Diagnosis("unanswered", f"the request was last seen in {last.netns} on {last.dev}; "
-                         "no reply came back", "", (), last)
+        return Diagnosis("unanswered", said("unanswered", netns=last.netns, dev=last.dev), "", (), last)
     src, seen_src = first.key.src, arrived.key.src
     ns = netns_of(topo, last)
     facts = [_last_seen(p.request, last),
-             f"source address there: {seen_src}" + (" (not translated)" if src == seen_src else "")]
+             said("chk.source-there", src=seen_src,
+                  nat=said("chk.not-translated") if src == seen_src else NOTHING)]
     back = ns.route_for(seen_src) if ns and seen_src else None
     if last.verb == Verb.DELIVER and ns is not None and back is None:
-        facts.append(f"{ns.label} has no route to {seen_src}")
+        facts.append(said("no-route", ns=ns.label, dst=seen_src))
         nat = _masquerade_fix(topo, p, src) if src == seen_src else ""
-        cause = (f"the request reached {ns.label} but the reply never came back: {ns.label} has "
-                 f"no route back to {seen_src}"
-                 + (" and the source was not NATed (no MASQUERADE on the way out)" if nat else ""))
+        cause = said("no-return-route", ns=ns.label, src=seen_src, nat=said("no-nat") if nat else NOTHING)
         return Diagnosis("no-return-route", cause, nat, tuple(facts), last)
-    return Diagnosis("unanswered", f"the request was last seen in {last.netns} on {last.dev}; "
-                     "no reply came back", "", tuple(facts), last)
+    return Diagnosis("unanswered", said("unanswered", netns=last.netns, dev=last.dev), "", tuple(facts),
+                     last)
 
 
 def _masquerade_fix(topo: Topology, p: Packet, src: str) -> str:
@@ -60,13 +58,12 @@ def _masquerade_fix(topo: Topology, p: Packet, src: str) -> str:
     return ""
 
 
-def _last_seen(hops: tuple[Hop, ...], last: Hop) -> str:
+def _last_seen(hops: tuple[Hop, ...], last: Hop) -> Said:
     """Where the request was last seen, naming the listed hops after the last move
     (a route lookup is listed but moves nothing: "last seen at hop 10" read
     wrong above a hop 11)."""
-    text = f"request last seen at hop {last.index}: {last.netns}/{last.dev} ({last.verb})"
     after = [h for h in hops if h.index > last.index]
-    if after:
-        text += (f"; hop {after[-1].index} after it was a {after[-1].verb} in {after[-1].netns}, "
-                 "where the trail ends")
-    return text
+    trail = (said("chk.trail-ends", index=str(after[-1].index), verb=after[-1].verb, netns=after[-1].netns)
+             if after else NOTHING)
+    return said("chk.last-seen", index=str(last.index), netns=last.netns, dev=last.dev, verb=last.verb,
+                after=trail)

@@ -97,8 +97,8 @@ def diagnosis_lines(d: Diagnosis, lang: str = "en", width: int = WIDTH) -> list[
     """The diagnosis in teaching mode's words: cause, each check made, the culprit, the fix."""
     t = texts(lang)
     out = ["  " + t["diagnosis.title"]]
-    out += _field(t["diagnosis.cause"], d.cause, width)
-    for fact in d.evidence:
+    out += _field(t["diagnosis.cause"], d.cause_in(lang), width)
+    for fact in d.evidence_in(lang):
         out += _field(t["diagnosis.checked"], fact, width)
     if d.culprit is not None:
         out += _field(t["diagnosis.culprit"], f"{d.culprit[0]}/{d.culprit[1]}", width)

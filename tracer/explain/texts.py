@@ -36,6 +36,6 @@ def texts(lang: str = "en") -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items() if not str(k).startswith("_") or k == "_unknown"}
 
 
-def fill(lang: str, key: str, **values: str) -> str:
+def fill(lang: str, key: str, /, **values: str) -> str:
     """Text ``key`` of ``lang`` with ``values`` filled in."""
     return texts(lang)[key].format_map(Blank(values))

@@ -45,8 +45,10 @@ def pick_source(sess: Session, dest: str, wanted: str | None) -> tuple[str, Netn
         except ValueError as exc:
             raise BrtraceError(str(exc), 2) from None
         if hit is None:
+            why = "; ".join(f"agent {n}: {w}" for n, c in sess.clients.items() if c.info
+                            for w in c.info.warnings)
             raise BrtraceError(f"unknown --from {wanted!r}: no node has that namespace "
-                               "(see `brtrace topo --agents …`)", 2)
+                               f"({why or 'see `brtrace topo --agents …`'})", 2)
         return hit
     ns = choose_source(cl.topology, dest, None)
     return cl.node_of.get(ns.inode, ""), ns

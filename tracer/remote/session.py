@@ -180,6 +180,8 @@ def connect(addrs: Sequence[str], make: Callable[[str], AgentClient]) -> Session
             raise BrtraceError(f"two agents call themselves {c.node!r} ({clients[c.node].addr}, {a}): "
                                "give each a --node name")
         clients[c.node] = c
+        for w in c.info.warnings if c.info else ():
+            warn(f"agent {c.node} ({a}): {w}")
     if not clients:
         raise BrtraceError("no agent could be reached: " + "; ".join(unreachable))
     clocks = {n: best_of(c.clock()) for n, c in clients.items()}

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x62rtrace/agent.proto\x12\x10\x62rtrace.agent.v1\"\x11\n\x0fNodeInfoRequest\"7\n\tHookState\x12\x0c\n\x04hook\x18\x01 \x01(\r\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\xa7\x01\n\rNodeInfoReply\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0e\n\x06kernel\x18\x02 \x01(\t\x12*\n\x05hooks\x18\x03 \x03(\x0b\x32\x1b.brtrace.agent.v1.HookState\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x16\n\x0eschema_version\x18\x05 \x01(\r\x12\x14\n\x0cwire_version\x18\x06 \x01(\r\x12\r\n\x05netns\x18\x07 \x03(\t\"\x11\n\x0fTopologyRequest\"4\n\rTopologyReply\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x15\n\rtopology_json\x18\x02 \x01(\x0c\"\xfd\x01\n\x0cTraceRequest\x12\x14\n\x07icmp_id\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\r\n\x05proto\x18\x03 \x01(\t\x12\x11\n\x04port\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x11\n\tfib_addrs\x18\x05 \x03(\t\x12\x12\n\nonly_drops\x18\x06 \x01(\x08\x12\x12\n\nvxlan_port\x18\x07 \x01(\r\x12\x0f\n\x07snaplen\x18\x08 \x01(\r\x12\x11\n\tall_hooks\x18\t \x01(\x08\x12\x16\n\x0eschema_version\x18\n \x01(\r\x12\x0c\n\x04\x65xpr\x18\x0b \x01(\t\x12\r\n\x05inner\x18\x0c \x01(\x08\x42\n\n\x08_icmp_idB\x07\n\x05_port\"\x9e\x03\n\nTraceBatch\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\x0c\n\x04node\x18\x02 \x01(\t\x12\x0f\n\x07snaplen\x18\x03 \x01(\r\x12\x0f\n\x07records\x18\x04 \x01(\x0c\x12:\n\x07reasons\x18\x05 \x03(\x0b\x32).brtrace.agent.v1.TraceBatch.ReasonsEntry\x12\x34\n\x04syms\x18\x06 \x03(\x0b\x32&.brtrace.agent.v1.TraceBatch.SymsEntry\x12\x0c\n\x04lost\x18\x07 \x01(\x04\x12\x0e\n\x06\x65vents\x18\x08 \x01(\x04\x12\r\n\x05ready\x18\t \x01(\x08\x12*\n\x05hooks\x18\n \x03(\x0b\x32\x1b.brtrace.agent.v1.HookState\x12\x12\n\nread_to_ns\x18\x0b \x01(\x04\x12\x0c\n\x04\x65xpr\x18\x0c \x01(\t\x1a.\n\x0cReasonsEntry\x12\x0b\n\x03key\x18\x01 \x01(\r\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a+\n\tSymsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x04\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"n\n\x11SendProbesRequest\x12\r\n\x05netns\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x65st\x18\x02 \x01(\t\x12\r\n\x05ident\x18\x03 \x01(\r\x12\r\n\x05\x63ount\x18\x04 \x01(\r\x12\x10\n\x08interval\x18\x05 \x01(\x01\x12\x0c\n\x04size\x18\x06 \x01(\r\"X\n\tProbeTime\x12\x0b\n\x03seq\x18\x01 \x01(\r\x12\x0f\n\x07sent_ns\x18\x02 \x01(\x04\x12\x13\n\x06rtt_ns\x18\x03 \x01(\x04H\x00\x88\x01\x01\x12\r\n\x05\x65rror\x18\x04 \x01(\tB\t\n\x07_rtt_ns\"P\n\x0fSendProbesReply\x12\x10\n\x08src_addr\x18\x01 \x01(\t\x12+\n\x06probes\x18\x02 \x03(\x0b\x32\x1b.brtrace.agent.v1.ProbeTime\"&\n\x0c\x43lockRequest\x12\x16\n\x0e\x63lient_send_ns\x18\x01 \x01(\x04\"R\n\nClockReply\x12\x16\n\x0e\x63lient_send_ns\x18\x01 \x01(\x04\x12\x15\n\ragent_recv_ns\x18\x02 \x01(\x04\x12\x15\n\ragent_send_ns\x18\x03 \x01(\x04\x32\x8d\x03\n\x05\x41gent\x12N\n\x08NodeInfo\x12!.brtrace.agent.v1.NodeInfoRequest\x1a\x1f.brtrace.agent.v1.NodeInfoReply\x12N\n\x08Topology\x12!.brtrace.agent.v1.TopologyRequest\x1a\x1f.brtrace.agent.v1.TopologyReply\x12G\n\x05Trace\x12\x1e.brtrace.agent.v1.TraceRequest\x1a\x1c.brtrace.agent.v1.TraceBatch0\x01\x12T\n\nSendProbes\x12#.brtrace.agent.v1.SendProbesRequest\x1a!.brtrace.agent.v1.SendProbesReply\x12\x45\n\x05\x43lock\x12\x1e.brtrace.agent.v1.ClockRequest\x1a\x1c.brtrace.agent.v1.ClockReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x62rtrace/agent.proto\x12\x10\x62rtrace.agent.v1\"\x11\n\x0fNodeInfoRequest\"7\n\tHookState\x12\x0c\n\x04hook\x18\x01 \x01(\r\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\xb9\x01\n\rNodeInfoReply\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0e\n\x06kernel\x18\x02 \x01(\t\x12*\n\x05hooks\x18\x03 \x03(\x0b\x32\x1b.brtrace.agent.v1.HookState\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x16\n\x0eschema_version\x18\x05 \x01(\r\x12\x14\n\x0cwire_version\x18\x06 \x01(\r\x12\r\n\x05netns\x18\x07 \x03(\t\x12\x10\n\x08warnings\x18\x08 \x03(\t\"\x11\n\x0fTopologyRequest\"4\n\rTopologyReply\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x15\n\rtopology_json\x18\x02 \x01(\x0c\"\xfd\x01\n\x0cTraceRequest\x12\x14\n\x07icmp_id\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\r\n\x05proto\x18\x03 \x01(\t\x12\x11\n\x04port\x18\x04 \x01(\rH\x01\x88\x01\x01\x12\x11\n\tfib_addrs\x18\x05 \x03(\t\x12\x12\n\nonly_drops\x18\x06 \x01(\x08\x12\x12\n\nvxlan_port\x18\x07 \x01(\r\x12\x0f\n\x07snaplen\x18\x08 \x01(\r\x12\x11\n\tall_hooks\x18\t \x01(\x08\x12\x16\n\x0eschema_version\x18\n \x01(\r\x12\x0c\n\x04\x65xpr\x18\x0b \x01(\t\x12\r\n\x05inner\x18\x0c \x01(\x08\x42\n\n\x08_icmp_idB\x07\n\x05_port\"\x9e\x03\n\nTraceBatch\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\x0c\n\x04node\x18\x02 \x01(\t\x12\x0f\n\x07snaplen\x18\x03 \x01(\r\x12\x0f\n\x07records\x18\x04 \x01(\x0c\x12:\n\x07reasons\x18\x05 \x03(\x0b\x32).brtrace.agent.v1.TraceBatch.ReasonsEntry\x12\x34\n\x04syms\x18\x06 \x03(\x0b\x32&.brtrace.agent.v1.TraceBatch.SymsEntry\x12\x0c\n\x04lost\x18\x07 \x01(\x04\x12\x0e\n\x06\x65vents\x18\x08 \x01(\x04\x12\r\n\x05ready\x18\t \x01(\x08\x12*\n\x05hooks\x18\n \x03(\x0b\x32\x1b.brtrace.agent.v1.HookState\x12\x12\n\nread_to_ns\x18\x0b \x01(\x04\x12\x0c\n\x04\x65xpr\x18\x0c \x01(\t\x1a.\n\x0cReasonsEntry\x12\x0b\n\x03key\x18\x01 \x01(\r\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a+\n\tSymsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x04\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"n\n\x11SendProbesRequest\x12\r\n\x05netns\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x65st\x18\x02 \x01(\t\x12\r\n\x05ident\x18\x03 \x01(\r\x12\r\n\x05\x63ount\x18\x04 \x01(\r\x12\x10\n\x08interval\x18\x05 \x01(\x01\x12\x0c\n\x04size\x18\x06 \x01(\r\"X\n\tProbeTime\x12\x0b\n\x03seq\x18\x01 \x01(\r\x12\x0f\n\x07sent_ns\x18\x02 \x01(\x04\x12\x13\n\x06rtt_ns\x18\x03 \x01(\x04H\x00\x88\x01\x01\x12\r\n\x05\x65rror\x18\x04 \x01(\tB\t\n\x07_rtt_ns\"P\n\x0fSendProbesReply\x12\x10\n\x08src_addr\x18\x01 \x01(\t\x12+\n\x06probes\x18\x02 \x03(\x0b\x32\x1b.brtrace.agent.v1.ProbeTime\"&\n\x0c\x43lockRequest\x12\x16\n\x0e\x63lient_send_ns\x18\x01 \x01(\x04\"R\n\nClockReply\x12\x16\n\x0e\x63lient_send_ns\x18\x01 \x01(\x04\x12\x15\n\ragent_recv_ns\x18\x02 \x01(\x04\x12\x15\n\ragent_send_ns\x18\x03 \x01(\x04\x32\x8d\x03\n\x05\x41gent\x12N\n\x08NodeInfo\x12!.brtrace.agent.v1.NodeInfoRequest\x1a\x1f.brtrace.agent.v1.NodeInfoReply\x12N\n\x08Topology\x12!.brtrace.agent.v1.TopologyRequest\x1a\x1f.brtrace.agent.v1.TopologyReply\x12G\n\x05Trace\x12\x1e.brtrace.agent.v1.TraceRequest\x1a\x1c.brtrace.agent.v1.TraceBatch0\x01\x12T\n\nSendProbes\x12#.brtrace.agent.v1.SendProbesRequest\x1a!.brtrace.agent.v1.SendProbesReply\x12\x45\n\x05\x43lock\x12\x1e.brtrace.agent.v1.ClockRequest\x1a\x1c.brtrace.agent.v1.ClockReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,29 +40,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HOOKSTATE']._serialized_start=60
   _globals['_HOOKSTATE']._serialized_end=115
   _globals['_NODEINFOREPLY']._serialized_start=118
-  _globals['_NODEINFOREPLY']._serialized_end=285
-  _globals['_TOPOLOGYREQUEST']._serialized_start=287
-  _globals['_TOPOLOGYREQUEST']._serialized_end=304
-  _globals['_TOPOLOGYREPLY']._serialized_start=306
-  _globals['_TOPOLOGYREPLY']._serialized_end=358
-  _globals['_TRACEREQUEST']._serialized_start=361
-  _globals['_TRACEREQUEST']._serialized_end=614
-  _globals['_TRACEBATCH']._serialized_start=617
-  _globals['_TRACEBATCH']._serialized_end=1031
-  _globals['_TRACEBATCH_REASONSENTRY']._serialized_start=940
-  _globals['_TRACEBATCH_REASONSENTRY']._serialized_end=986
-  _globals['_TRACEBATCH_SYMSENTRY']._serialized_start=988
-  _globals['_TRACEBATCH_SYMSENTRY']._serialized_end=1031
-  _globals['_SENDPROBESREQUEST']._serialized_start=1033
-  _globals['_SENDPROBESREQUEST']._serialized_end=1143
-  _globals['_PROBETIME']._serialized_start=1145
-  _globals['_PROBETIME']._serialized_end=1233
-  _globals['_SENDPROBESREPLY']._serialized_start=1235
-  _globals['_SENDPROBESREPLY']._serialized_end=1315
-  _globals['_CLOCKREQUEST']._serialized_start=1317
-  _globals['_CLOCKREQUEST']._serialized_end=1355
-  _globals['_CLOCKREPLY']._serialized_start=1357
-  _globals['_CLOCKREPLY']._serialized_end=1439
-  _globals['_AGENT']._serialized_start=1442
-  _globals['_AGENT']._serialized_end=1839
+  _globals['_NODEINFOREPLY']._serialized_end=303
+  _globals['_TOPOLOGYREQUEST']._serialized_start=305
+  _globals['_TOPOLOGYREQUEST']._serialized_end=322
+  _globals['_TOPOLOGYREPLY']._serialized_start=324
+  _globals['_TOPOLOGYREPLY']._serialized_end=376
+  _globals['_TRACEREQUEST']._serialized_start=379
+  _globals['_TRACEREQUEST']._serialized_end=632
+  _globals['_TRACEBATCH']._serialized_start=635
+  _globals['_TRACEBATCH']._serialized_end=1049
+  _globals['_TRACEBATCH_REASONSENTRY']._serialized_start=958
+  _globals['_TRACEBATCH_REASONSENTRY']._serialized_end=1004
+  _globals['_TRACEBATCH_SYMSENTRY']._serialized_start=1006
+  _globals['_TRACEBATCH_SYMSENTRY']._serialized_end=1049
+  _globals['_SENDPROBESREQUEST']._serialized_start=1051
+  _globals['_SENDPROBESREQUEST']._serialized_end=1161
+  _globals['_PROBETIME']._serialized_start=1163
+  _globals['_PROBETIME']._serialized_end=1251
+  _globals['_SENDPROBESREPLY']._serialized_start=1253
+  _globals['_SENDPROBESREPLY']._serialized_end=1333
+  _globals['_CLOCKREQUEST']._serialized_start=1335
+  _globals['_CLOCKREQUEST']._serialized_end=1373
+  _globals['_CLOCKREPLY']._serialized_start=1375
+  _globals['_CLOCKREPLY']._serialized_end=1457
+  _globals['_AGENT']._serialized_start=1460
+  _globals['_AGENT']._serialized_end=1857
 # @@protoc_insertion_point(module_scope)

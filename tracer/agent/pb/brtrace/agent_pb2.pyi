@@ -21,7 +21,7 @@ class HookState(_message.Message):
     def __init__(self, hook: _Optional[int] = ..., mode: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class NodeInfoReply(_message.Message):
-    __slots__ = ("node", "kernel", "hooks", "version", "schema_version", "wire_version", "netns")
+    __slots__ = ("node", "kernel", "hooks", "version", "schema_version", "wire_version", "netns", "warnings")
     NODE_FIELD_NUMBER: _ClassVar[int]
     KERNEL_FIELD_NUMBER: _ClassVar[int]
     HOOKS_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +29,7 @@ class NodeInfoReply(_message.Message):
     SCHEMA_VERSION_FIELD_NUMBER: _ClassVar[int]
     WIRE_VERSION_FIELD_NUMBER: _ClassVar[int]
     NETNS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     node: str
     kernel: str
     hooks: _containers.RepeatedCompositeFieldContainer[HookState]
@@ -36,7 +37,8 @@ class NodeInfoReply(_message.Message):
     schema_version: int
     wire_version: int
     netns: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, node: _Optional[str] = ..., kernel: _Optional[str] = ..., hooks: _Optional[_Iterable[_Union[HookState, _Mapping]]] = ..., version: _Optional[str] = ..., schema_version: _Optional[int] = ..., wire_version: _Optional[int] = ..., netns: _Optional[_Iterable[str]] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, node: _Optional[str] = ..., kernel: _Optional[str] = ..., hooks: _Optional[_Iterable[_Union[HookState, _Mapping]]] = ..., version: _Optional[str] = ..., schema_version: _Optional[int] = ..., wire_version: _Optional[int] = ..., netns: _Optional[_Iterable[str]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TopologyRequest(_message.Message):
     __slots__ = ()
