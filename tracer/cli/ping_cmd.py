@@ -12,6 +12,9 @@ from tracer.cli.live import LiveOptions, add_live_args, hooks_line, open_live_so
 from tracer.errors import BrtraceError, NeedRoot
 
 if TYPE_CHECKING:
+    from tracer.jsonout import WallClock
+    from tracer.netfilter.rules import Counters
+    from tracer.ping import PingRun
     from tracer.source import EventSource
     from tracer.topology.model import Netns, Topology
     from tui.pump import Runner
@@ -58,25 +61,16 @@ def run(args: argparse.Namespace) -> int:
         return remote_ping(args)
     from tracer.correlate.vocab import Status
     from tracer.filter import TraceFilter
-    from tracer.multinode.edges import with_local_node
     from tracer.netfilter.read import read_all
     from tracer.netfilter.rules import Counters
-    from tracer.ping import choose_source, parse_dest, run_ping
-    from tracer.render.text import probe_text, summary_text
+    from tracer.ping import parse_dest, run_ping
+    from tracer.render.text import summary_text
     from tracer.topology.discover import discover
 
     dest = parse_dest(args.dest)
     _check(args)
     topo = discover()
-    if args.src:
-        from tracer.names.lookup import pick_netns
-
-        picked = pick_netns(args.src, topo)
-        if not picked.plain:
-            print(f"brtrace: {picked.line(args.src)}", file=sys.stderr)
-        src = picked.netns
-    else:
-        src = choose_source(topo, dest, None)
+    src = _source(args, topo, dest)
     opts = options_from(args, " ".join(sys.argv), record=args.record or "")
     if args.tui or (not (args.json or args.plain) and sys.stdout.isatty()):
         return _tui(args, opts, topo, dest, src)  # the TUI on a terminal (or --tui); text paths below
@@ -87,22 +81,13 @@ def run(args: argparse.Namespace) -> int:
             print(hooks_line(source), file=sys.stderr)
         return source
 
-    from tracer.jsonout import WallClock, dumps, packet_record, summary_record
+    from tracer.jsonout import WallClock, dumps, summary_record
 
     clock = WallClock.live()
     before = read_all(topo.namespaces)  # which rule drops is measured: counters around the run
     res = run_ping(topo, dest, src, args.count, args.interval, open_source, size=args.size)
     nf = Counters(before, read_all(topo.namespaces))
-    dest_name = topo.name_of_address(dest)  # a container or pod here, or a pod on another node
-    dest_shown = f"{dest_name} ({dest})" if dest_name else dest
-    for n, r in enumerate(res.results, 1):
-        if args.json:
-            record = dumps(packet_record("ping", n, r, topo, src=res.src_addr, dst=str(dest),
-                                         clock=clock, nf=nf))
-            print(with_local_node(record, topo.hostname, res.lost))
-        else:
-            print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest_shown, topo, nf)))
-            print()
+    _print_probes(args, res, topo, src, dest, clock, nf)
     if args.json:
         print(dumps(summary_record("ping", [r.status for r in res.results], res.events, res.lost,
                                    clock=clock, evicted=res.evicted)))
@@ -116,6 +101,41 @@ def run(args: argparse.Namespace) -> int:
     if res.interrupted:
         return res.interrupted
     return 0 if all(r.status == Status.DELIVERED for r in res.results) else 1
+
+
+def _source(args: argparse.Namespace, topo: Topology, dest: str) -> Netns:
+    """The namespace the probes leave from: --from through the one resolver (which
+    says what it picked when the argument was not a plain name), else the one whose
+    routes reach dest."""
+    from tracer.ping import choose_source
+
+    if not args.src:
+        return choose_source(topo, dest, None)
+    from tracer.names.lookup import pick_netns
+
+    picked = pick_netns(args.src, topo)
+    if not picked.plain:
+        print(f"brtrace: {picked.line(args.src)}", file=sys.stderr)
+    return picked.netns
+
+
+def _print_probes(args: argparse.Namespace, res: PingRun, topo: Topology, src: Netns,
+                  dest: str, clock: WallClock, nf: Counters) -> None:
+    """One JSON record or one text block per probe, as ping sent them."""
+    from tracer.jsonout import dumps, packet_record
+    from tracer.multinode.edges import with_local_node
+    from tracer.render.text import probe_text
+
+    dest_name = topo.name_of_address(dest)  # a container or pod here, or a pod on another node
+    dest_shown = f"{dest_name} ({dest})" if dest_name else dest
+    for n, r in enumerate(res.results, 1):
+        if args.json:
+            record = dumps(packet_record("ping", n, r, topo, src=res.src_addr, dst=str(dest),
+                                         clock=clock, nf=nf))
+            print(with_local_node(record, topo.hostname, res.lost))
+        else:
+            print("\n".join(probe_text(r, f"{src.label} ({res.src_addr})", dest_shown, topo, nf)))
+            print()
 
 
 def _runner(args: argparse.Namespace, opts: LiveOptions, topo: Topology, dest: str,

@@ -37,7 +37,7 @@ from tracer.model import Event, Hook
 from tracer.schema.decode import EventBatch
 
 __all__ = ["FDB_WINDOW_NS", "FIB_WINDOW_NS", "HURRY_NS", "RETIRE_NS", "SKB_WINDOW_NS", "Correlator"]
-FREEZE_EVERY = 2000  # journeys started between two gc.freeze() calls (see _settle)
+JOURNEYS_PER_FREEZE = 2000  # journeys started between two gc.freeze() calls (see _settle)
 _FIB, _FDB = int(Hook.FIB_TABLE_LOOKUP), int(Hook.BR_FDB_UPDATE)
 
 
@@ -70,7 +70,7 @@ class Correlator(RunFiler):
         return changed
 
     def _settle(self) -> None:
-        """Every FREEZE_EVERY new journeys, move what is held out of the cyclic
+        """Every JOURNEYS_PER_FREEZE new journeys, move what is held out of the cyclic
         collector's sight (``gc.freeze``).
 
         A flood keeps ~200k journeys (a couple of million objects) alive and
@@ -80,7 +80,7 @@ class Correlator(RunFiler):
         ring (19 ms of events at 1.5M/s) overflowed. Journeys hold no
         reference cycles; reference counting frees them when forgotten.
         """
-        if self._next - self._frozen_at >= FREEZE_EVERY:
+        if self._next - self._frozen_at >= JOURNEYS_PER_FREEZE:
             self._frozen_at = self._next
             gc.freeze()
 
