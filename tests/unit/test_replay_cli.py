@@ -120,3 +120,11 @@ def test_summary_counts_probes_arp_and_other_packets_apart() -> None:
         "2 packets: 1 delivered, 0 dropped, 1 unanswered; 9 events, 0 lost; 1 ARP frames")
     assert summary_line([arp, *tcp], 0, 9, "zh") == (
         "2 个包：1 个送达，0 个丢弃，1 个无应答；9 个事件，丢失 0 个；ARP 帧 1 个")
+
+
+def test_lang_without_explain_says_where_it_applies(capsys: pytest.CaptureFixture[str]) -> None:
+    """The plain hop list is English: --lang zh there is said once, not silently ignored."""
+    rc, out = _err(capsys, "replay", FLANNEL, "--plain", "--lang", "zh")
+    assert rc == 0 and "--lang zh is the teaching mode's language: add --explain" in out
+    rc, out = _err(capsys, "replay", FLANNEL, "--plain", "--explain", "--lang", "zh")
+    assert rc == 0 and "add --explain" not in out and re.search(r"[\u4e00-\u9fff]", out)

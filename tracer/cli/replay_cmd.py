@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--explain", action="store_true",
                    help="teaching mode: every hop with a short explanation (text, or the TUI with --tui)")
     p.add_argument("--lang", default="en",
-                   help="language of the explanations, text and TUI (`e`): en, zh (explain.LANG.json)")
+                   help="language of the teaching mode (--explain, the TUI's `e`) and its diagnosis: "
+                        "en, zh (explain.LANG.json); the plain hop list and JSON stay English")
     p.add_argument("--speed", type=_speed, default=None, metavar="X",
                    help="TUI: replay at X (> 0) times the recorded pace (default: load at once)")
     p.add_argument("--step", action="store_true",
@@ -79,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
     if args.step and args.json:
         raise BrtraceError("--step shows hops one at a time: use it with the TUI or --plain, not --json")
     if not args.tui and (args.json or args.plain or args.explain or not sys.stdout.isatty()):
+        if args.lang != "en" and not args.explain:  # said, not silently ignored
+            print(f"brtrace: --lang {args.lang} is the teaching mode's language: add --explain "
+                  "(the plain hop list and JSON stay English)", file=sys.stderr)
         return _text(args)
     if args.explain:  # --tui --explain: the TUI starts in teaching mode
         from tracer.explain import texts
