@@ -88,7 +88,8 @@ def test_cast_reject_keeps_what_the_probe_read_path_keeps(flannel_lab: LabInfo, 
 
 def test_only_the_fixed_filter_compiles_the_cast_path() -> None:
     """The skb tracepoints' own programs carry the kfunc calls (patched from the
-    marker helper); brt_emit and an unfiltered trace carry none."""
+    marker helper) with a fixed filter only; brt_emit reads the skb's fields
+    through the cast with any filter."""
     _needs_cast()
     plan = load_plan()
 
@@ -101,6 +102,6 @@ def test_only_the_fixed_filter_compiles_the_cast_path() -> None:
         try:
             for h in (Hook.NET_DEV_QUEUE, Hook.NETIF_RECEIVE_SKB, Hook.KFREE_SKB):
                 assert (kfunc_calls(bpf, f"brt_tp_{h.function}") > 0) is expect, (flt, h)
-            assert kfunc_calls(bpf, "brt_emit") == 0
+            assert kfunc_calls(bpf, "brt_emit") > 0
         finally:
             bpf.cleanup()
