@@ -1,4 +1,5 @@
-"""The bare bpf(2) calls brtrace needs outside bcc: proving fentry works.
+"""The bare bpf(2) calls brtrace needs outside bcc: proving fentry works, and
+that raw tracepoint programs may read the skb through bpf_rdonly_cast.
 
 bcc would report a refused fentry only as a failed compile-and-load of the
 whole program; a two-instruction program loaded here answers per function in
@@ -59,3 +60,43 @@ def try_fentry(func_btf_id: int) -> Result:
         return Result(True, "loaded and attached")
     finally:
         os.close(fd)
+
+
+BPF_PROG_TYPE_RAW_TRACEPOINT = 17
+BPF_PSEUDO_KFUNC_CALL = 2
+
+
+def kfunc_call(func_btf_id: int, dst: int = 0) -> bytes:
+    """One call instruction of a kernel function (kfunc) by its vmlinux BTF id."""
+    return struct.pack("<BBhi", 0x85, (BPF_PSEUDO_KFUNC_CALL << 4) | dst, 0, func_btf_id)
+
+
+def try_rdonly_cast(cast_id: int, skb_id: int, head_off: int, bytes_id: int) -> Result:
+    """Whether a raw tracepoint program may call bpf_rdonly_cast and load through
+    what it returns: the skb's head pointer, then two bytes of the buffer.
+
+    That is what the probes' reject path does (brtrace.c: cast_reject); a
+    kernel without it (before 6.2, or kfuncs not offered to raw tracepoints)
+    keeps the probe-read path."""
+    if not (cast_id and skb_id and bytes_id):
+        return Result(False, "bpf_rdonly_cast or a type not in BTF")
+    insns = b"".join([
+        struct.pack("<BBhi", 0x79, 0x11, 0, 0),         # r1 = ctx->args[0] (the skb)
+        struct.pack("<BBhi", 0xB7, 0x02, 0, skb_id),    # r2 = BTF id of struct sk_buff
+        kfunc_call(cast_id),                            # r0 = bpf_rdonly_cast(r1, r2)
+        struct.pack("<BBhi", 0x79, 0x01, head_off, 0),  # r1 = r0->head
+        struct.pack("<BBhi", 0xB7, 0x02, 0, bytes_id),  # r2 = BTF id of the byte array
+        kfunc_call(cast_id),                            # r0 = bpf_rdonly_cast(r1, r2)
+        struct.pack("<BBhi", 0x69, 0x00, 12, 0),        # r0 = *(u16 *)(r0 + 12)
+        _INSNS,                                         # r0 = 0; exit
+    ])
+    buf = ctypes.create_string_buffer(insns, len(insns))
+    lic = ctypes.create_string_buffer(b"GPL")
+    attr = ctypes.create_string_buffer(128)
+    struct.pack_into("<IIQQ", attr, 0, BPF_PROG_TYPE_RAW_TRACEPOINT, len(insns) // 8,
+                     ctypes.addressof(buf), ctypes.addressof(lic))
+    fd, err = bpf_call(BPF_PROG_LOAD, attr)
+    if fd < 0:
+        return Result(False, f"program load refused: {os.strerror(err)}")
+    os.close(fd)
+    return Result(True, "loaded")

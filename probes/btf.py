@@ -122,6 +122,29 @@ class BTF:
         """BTF id of a kernel function (what fentry attaches to); 0 if absent."""
         return self._by_name.get((K_FUNC, name), 0)
 
+    def byte_array_struct(self, min_size: int) -> int:
+        """Id of the smallest struct that is one byte array of at least min_size bytes; 0: none.
+
+        The probes cast a packet's header bytes to it (bpf_rdonly_cast needs a
+        struct type) and the verifier lets them load any bytes inside the array
+        (kernel/bpf/btf.c: btf_struct_walk, read in 6.18). Which struct it is
+        does not matter, only that it is one plain array (x86's edid_info here)."""
+        best, best_size = 0, 0
+        for (kind, _name), tid in self._by_name.items():
+            if kind != K_STRUCT:
+                continue
+            members = self._members(tid)
+            if len(members) != 1 or members[0][2] != 0:
+                continue
+            arr = self._resolve(members[0][1])
+            if self._header(arr)[1] != K_ARRAY:
+                continue
+            elem, _idx, nelems = struct.unpack_from("<III", self._data, self._offsets[arr] + 12)
+            size = int(nelems)
+            if self.type_size(int(elem)) == 1 and min_size <= size and (not best or size < best_size):
+                best, best_size = tid, size
+        return best
+
     def _members(self, tid: int) -> list[tuple[str, int, int, int]]:
         """(name, type id, bit offset, bitfield size) of a struct/union's members."""
         _, kind, vlen, _, kflag = self._header(tid)

@@ -98,3 +98,10 @@ def try_fentry(func_btf_id: int) -> Result:
     from probes import bpfsys
 
     return bpfsys.try_fentry(func_btf_id)
+
+
+def try_rdonly_cast(cast_id: int, skb_id: int, head_off: int, bytes_id: int) -> Result:
+    """Whether raw tracepoint programs may read the skb by bpf_rdonly_cast (plain loads)."""
+    from probes import bpfsys
+
+    return bpfsys.try_rdonly_cast(cast_id, skb_id, head_off, bytes_id)

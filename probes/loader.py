@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import signal
+import struct
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from probes import childload, kernel
+from probes.bpfsys import kfunc_call
 from probes.btf import BTF, BTFError
 from probes.cgen import HEADER_NAME, schema_header
 from probes.drain import RingDrain
@@ -103,6 +105,48 @@ def _plan_function(btf: BTF, hook: Hook, fn: str, kprobes: bool) -> HookStatus:
     return HookStatus(hook, HookMode.OFF, f"no kprobes (CONFIG_KPROBES off); fentry: {probe.detail}")
 
 
+# The reject path reads the skb and its headers with plain loads through
+# bpf_rdonly_cast (brtrace.c: cast_reject) instead of two bpf_probe_read_kernel
+# calls, which were two thirds of what a rejected packet cost each hook (bench
+# probecost, 6.18). bcc's LLVM cannot emit a kfunc call, so the C program calls
+# a helper id no kernel has (CAST_MARK) and patch_casts turns exactly those
+# calls into kfunc calls of bpf_rdonly_cast before anything is loaded; an
+# unpatched call would be refused by the verifier, never run.
+CAST_MARK = 0x7FF0
+CAST_BYTES = 128  # the byte-array struct covers the 78 bytes cast_reject reads past the IP header
+
+
+def cast_macros(btf: BTF, head_off: int) -> dict[str, int]:
+    """-D values for cast_reject when this kernel lets a raw tracepoint program use it."""
+    cast, skb = btf.func_id("bpf_rdonly_cast"), btf.struct_id("sk_buff")
+    raw = btf.byte_array_struct(CAST_BYTES)
+    if not kernel.try_rdonly_cast(cast, skb, head_off, raw).ok:
+        return {}
+    return {"BRT_CAST_FN": cast, "BRT_SKB_BTF": skb, "BRT_BYTES_BTF": raw}
+
+
+def without_casts(macros: dict[str, int]) -> dict[str, int]:
+    """The plan's macros with cast_reject off (the probe-read path decides alone)."""
+    return {k: v for k, v in macros.items() if k not in ("BRT_CAST_FN", "BRT_SKB_BTF", "BRT_BYTES_BTF")}
+
+
+def patch_casts(bpf: Any, cast_fn: int) -> int:
+    """Rewrite every call of helper CAST_MARK in the compiled (not yet loaded)
+    functions into a kfunc call of bpf_rdonly_cast; returns how many."""
+    lib = _import_bcc().lib
+    done = 0
+    for i in range(lib.bpf_num_functions(bpf.module)):
+        name = lib.bpf_function_name(bpf.module, i)
+        start, size = lib.bpf_function_start(bpf.module, name), lib.bpf_function_size(bpf.module, name)
+        code = ctypes.string_at(start, size)
+        for off in range(0, size - 7, 8):
+            op, regs, _, imm = struct.unpack_from("<BBhi", code, off)
+            if op == 0x85 and regs == 0 and imm == CAST_MARK:  # call, src_reg 0: a helper
+                ctypes.memmove(start + off, kfunc_call(cast_fn), 8)
+                done += 1
+    return done
+
+
 @dataclass(frozen=True)
 class Plan:
     """What the probes need from this boot of the kernel: BTF offsets, how each
@@ -128,6 +172,7 @@ def _plan_key() -> str:
         mods = []
     # and what the plan is made of here: another brtrace (a new member, a new hook) asks anew
     wanted = [f"{m}={st}.{p}" for m, (st, p) in sorted(MEMBERS.items())] + [h.target for h in Hook]
+    wanted.append(f"rdonly_cast={CAST_BYTES}")
     h = hashlib.sha256("\n".join([boot, kernel.release(), *mods, *wanted]).encode()).hexdigest()
     return h[:32]
 
@@ -153,6 +198,7 @@ def load_plan() -> Plan:
     try:
         btf = BTF.load()
         macros = offset_macros(btf)
+        macros.update(cast_macros(btf, macros["OFF_SKB_HEAD"]))
     except BTFError as exc:
         raise BrtraceError(f"kernel BTF unusable ({exc}); brtrace needs CONFIG_DEBUG_INFO_BTF") from None
     plan = Plan(macros, tuple(plan_hooks(btf)), drop_reason_names(btf))
@@ -274,6 +320,8 @@ def compile_probes(  # type: ignore[no-untyped-def]
                               f"-I{PROBE_DIR}", "-Wno-macro-redefined"]
     if netns_filter:
         cflags.append("-DFILTER_NETNS=1")
+    if "BRT_CAST_FN" in macros:
+        cflags.append(f"-DBRT_CAST_MARK={CAST_MARK}")
     header = schema_header(snaplen, kprobes=[h.hook for h in hooks if h.mode == HookMode.KPROBE],
                            fentries=[h.hook for h in hooks if h.mode == HookMode.FENTRY])
     expr = flt.kernel_expr
@@ -285,10 +333,13 @@ def compile_probes(  # type: ignore[no-untyped-def]
             with open(os.path.join(gen, name), "w") as f:
                 f.write(text)
         try:
-            return bcc.BPF(src_file=SOURCE.encode(), cflags=[*cflags, f"-I{gen}"])
+            bpf = bcc.BPF(src_file=SOURCE.encode(), cflags=[*cflags, f"-I{gen}"])
         except Exception as exc:  # noqa: BLE001 -- bcc raises bare Exception on compile/load failure
             raise BrtraceError(f"could not compile/load the probes: {exc}; "
                                "run `brtrace doctor` to see what is missing") from None
+    if "BRT_CAST_FN" in macros:
+        patch_casts(bpf, macros["BRT_CAST_FN"])
+    return bpf
 
 
 class LiveSource:
@@ -296,7 +347,10 @@ class LiveSource:
 
     def __init__(self, flt: TraceFilter, topology: Topology, snaplen: int = DEFAULT_SNAPLEN,
                  command: str = "", ringbuf_pages: int = RINGBUF_PAGES,
-                 all_hooks: bool = False, netns_inodes: Sequence[int] = ()) -> None:
+                 all_hooks: bool = False, netns_inodes: Sequence[int] = (),
+                 cast_reject: bool = True) -> None:
+        """``cast_reject=False``: the probe-read reject path even where the kernel
+        offers bpf_rdonly_cast (tests compare the two on the same packets)."""
         _require_root()
         self._netns = tuple(netns_inodes)  # empty: every namespace (brtrace agent --netns)
         if ringbuf_pages < 1 or ringbuf_pages & (ringbuf_pages - 1):
@@ -310,14 +364,15 @@ class LiveSource:
         flt = with_topology(flt, topology)  # VXLAN on a port the topology's devices use
         with _signals_held():
             plan = load_plan()
+            macros = plan.macros if cast_reject else without_casts(plan.macros)
             self._hooks = choose_hooks(plan.hooks, all_hooks)
             self._closed = False
             self._bpf: Any  # a bcc.BPF, or the fds a loader child handed over (childload.py)
             if childload.can_hand_over(self._hooks):  # LLVM never maps into this process
-                self._bpf, self._hooks = childload.load(flt, plan.macros, snaplen, self._pages,
+                self._bpf, self._hooks = childload.load(flt, macros, snaplen, self._pages,
                                                         self._hooks, netns_inodes=self._netns)
             else:
-                self._bpf = compile_probes(flt, plan.macros, snaplen, self._pages, self._hooks,
+                self._bpf = compile_probes(flt, macros, snaplen, self._pages, self._hooks,
                                            netns_filter=bool(self._netns))
                 self._allow_netns()
                 self._attach()
