@@ -3,7 +3,8 @@
 An ICMPv6 ping pod-a → pod-b on flannel walks the same hops as IPv4 (the
 IPv6 frame inside the IPv4 VXLAN underlay); across the bridge lab the
 neighbour discovery that precedes the echo is seen at the bridge's ports;
-IPv6 forwarding turned off in node1 is a named drop with its fix.
+IPv6 forwarding turned off in node1, IPv6 disabled on node2's flannel.1 and
+node1's lost route to node2's range are each a named drop with its fix.
 """
 
 from __future__ import annotations
@@ -116,3 +117,72 @@ def test_trace_host_ipv6_follows_the_ping_across_vxlan(flannel_lab: LabInfo) -> 
         verbs = [h["verb"] for h in p["hops"]]
         assert "send-encap" in verbs and "recv-encap" in verbs, verbs
     assert no_brtrace_programs()
+
+
+def v6_state(host: str) -> list[str]:
+    """A namespace's IPv6 configuration: addresses, routes, permanent neighbours."""
+    out = []
+    for args in (("-o", "-6", "addr"), ("-6", "route"), ("-6", "neigh", "show", "nud", "permanent")):
+        proc = subprocess.run(["ip", "netns", "exec", ns_name(host), "ip", *args], capture_output=True,
+                              text=True, timeout=10, check=True)
+        out += sorted(" ".join(ln.split()) for ln in proc.stdout.splitlines() if "valid_lft" not in ln)
+    return out
+
+
+def test_ipv6_disabled_on_the_path_is_diagnosed_with_its_fix(flannel_lab: LabInfo) -> None:
+    """disable_ipv6 on node2's flannel.1: the decapsulated request dies in ip6_rcv_core.
+
+    The diagnosis's fix is run as printed (a dotted device name must reach
+    sysctl with a slash); the fault's own fix then puts back what disabling
+    flushed, checked against node2's IPv6 configuration before the fault.
+    """
+    f = fault.get("ip6-disabled")
+    assert lines(run("ping", *f.ping_args(), "-c", "1", "--json"))[0]["status"] == "delivered"
+    before = v6_state("node2")
+    assert fault.break_("ip6-disabled")
+    try:
+        assert "fd00:10:244:1::/128" not in " ".join(v6_state("node2"))  # the kernel flushed it
+        p = lines(run("ping", *f.ping_args(), "-c", "1", "--json", rc=1))[0]
+        subprocess.run(p["diagnosis"]["fix"].split(), check=True, timeout=10)
+        assert not fault.is_active(f)
+    finally:
+        for cmd in f.fixes:
+            subprocess.run(cmd, check=True, timeout=10)
+    assert v6_state("node2") == before
+    assert p["status"] == "dropped", p
+    drop = p["drop"]
+    assert (drop["netns"], drop["dev"], drop["reason"]) == ("node2", "flannel.1", "IPV6DISABLED")
+    assert drop["location"].startswith("ip6_rcv_core")
+    last = p["request"][-1]  # across VXLAN, then dead on node2's flannel.1
+    assert (last["verb"], last["netns"], last["dev"]) == ("drop", "node2", "flannel.1"), p["request"]
+    assert "send-encap" in [h["verb"] for h in p["request"]]
+    d = p["diagnosis"]
+    assert d["kind"] == "ipv6-disabled" and (d["hop"]["netns"], d["hop"]["dev"]) == ("node2", "flannel.1")
+    assert d["cause"].startswith("IPv6 is disabled on flannel.1 in node2"), d["cause"]
+    assert "does not restore the IPv6 addresses" in d["cause"]
+    assert "net.ipv6.conf.flannel.1.disable_ipv6 = 1 in node2" in d["evidence"]
+    assert d["fix"] == "ip netns exec brt-node2 sysctl -w net.ipv6.conf.flannel/1.disable_ipv6=0"
+    assert lines(run("ping", *f.ping_args(), "-c", "1", "--json"))[0]["status"] == "delivered"
+
+
+def test_ipv6_no_route_is_diagnosed_with_its_fix(flannel_lab: LabInfo) -> None:
+    """node1 loses its route to node2's IPv6 pod range: the text names the failed
+    lookup and the drop, and the printed fix, run as is, restores the path."""
+    f = fault.get("route6-missing")
+    assert lines(run("ping", *f.ping_args(), "-c", "1", "--json"))[0]["status"] == "delivered"
+    assert fault.break_("route6-missing")
+    try:
+        out = run("ping", *f.ping_args(), "-c", "1", "--plain", rc=1)
+        fix = next(ln.split("fix: ", 1)[1] for ln in out.splitlines() if ln.strip().startswith("fix: "))
+        subprocess.run(fix.split(), check=True, timeout=10)
+        assert not fault.is_active(f)
+    finally:
+        fault.fix("route6-missing")
+    assert "pod-a (fd00:10:244::2) → pod-b (fd00:10:244:1::3)  DROPPED" in out, out
+    assert "route lookup in node1 for fd00:10:244:1::3 failed: host unreachable" in out, out
+    assert "in node1: reason IP_INNOROUTES, location ip6_pkt_discard" in out, out
+    assert "cause: node1 has no route to fd00:10:244:1::3" in out, out
+    assert "checked: net.ipv6.conf.all.forwarding = 1 in node1" in out, out
+    assert fix == ("ip netns exec brt-node1 ip route add fd00:10:244:1::/64 via fd00:10:244:1:: "
+                   "dev flannel.1 onlink")
+    assert lines(run("ping", *f.ping_args(), "-c", "1", "--json"))[0]["status"] == "delivered"

@@ -33,22 +33,37 @@ def rule_routing(ctx: Context) -> Diagnosis | None:
 
 
 def rule_ipv6_disabled(ctx: Context) -> Diagnosis | None:
-    """IPV6DISABLED: an IPv6 packet reached a device whose IPv6 is off (ip6_rcv_core, 6.18)."""
+    """IPV6DISABLED: an IPv6 packet reached a device whose IPv6 is off (ip6_rcv_core, 6.18).
+
+    Turning it back on is not the whole fix: disabling IPv6 on a device flushed
+    its addresses, their routes and its neighbour entries (addrconf_ifdown, 6.18),
+    and nothing puts them back, so the cause says so rather than promise that
+    one sysctl restores the path.
+    """
     if ctx.reason != "IPV6DISABLED" or ctx.ns is None:
         return None
     ns, dev = ctx.ns, ctx.hop.dev
     key = f"net.ipv6.conf.{dev or 'all'}.disable_ipv6"
     facts = (f"kfree_skb reason IPV6DISABLED at {ctx.location or '?'} in {ns.label}",
              f"{key} = {ns.sysctl(key) or '?'} in {ns.label}")
+    flushed = (f"; turning it back on does not restore the IPv6 addresses, routes and neighbour "
+               f"entries the kernel removed from {dev} when it was disabled") if dev else ""
     return Diagnosis("ipv6-disabled", f"IPv6 is disabled on {dev or 'the device'} in {ns.label}: "
-                     f"it drops every IPv6 packet it receives, this one to {dst_of(ctx) or '?'}",
-                     in_netns(ns, f"sysctl -w {key}=0"), facts, ctx.hop)
+                     f"it drops every IPv6 packet it receives, this one to {dst_of(ctx) or '?'}"
+                     + flushed, in_netns(ns, f"sysctl -w {sysctl_arg(dev or 'all', 'disable_ipv6')}=0"),
+                     facts, ctx.hop)
+
+
+def sysctl_arg(dev: str, leaf: str) -> str:
+    """``net.ipv6.conf.DEV.LEAF`` as sysctl(8) takes it: a dot in a device name
+    (flannel.1) is written as a slash, as sysctl itself prints it, else sysctl
+    reads it as a separator (net/ipv6/conf/flannel/1/…) and fails."""
+    return f"net.ipv6.conf.{dev.replace('.', '/')}.{leaf}"
 
 
 def _route_fix(topo: Topology, ns: Netns, dst: str) -> str:
     """Suggest the missing route: the destination's subnet, via the overlay if there is one."""
-    owner = topo.netns_owning(dst)
-    subnet = subnet_of(owner, dst) if owner else f"{dst}/32"
+    subnet = subnet_of(topo.netns_owning(dst), dst)
     net = ipaddress.ip_network(subnet, strict=False)
     for ln in ns.links:
         if ln.vxlan is None:
