@@ -1033,8 +1033,9 @@ static __always_inline int fib_pass(struct brt_flow *fl, int recent)
 #endif
 }
 
-/* The chosen next hop: its device (ifindex, name, netns) and IPv4 gateway. */
-static __always_inline void fill_nexthop(struct brt_event *ev, void *nhc)
+/* The chosen next hop: its device (ifindex, name, netns) and IPv4 gateway;
+ * returns the gateway's family (AF_INET 2, AF_INET6 10, 0: none). */
+static __always_inline u8 fill_nexthop(struct brt_event *ev, void *nhc)
 {
     void *dev = 0;
     u8 fam = 0;
@@ -1055,6 +1056,7 @@ static __always_inline void fill_nexthop(struct brt_event *ev, void *nhc)
         ev->fib_gw = gw;
     fill_dev(ev, dev);
     ev->fib_nh_ifindex = ev->ifindex;
+    return fam;
 }
 
 /* fib_table_lookup(tb_id, flp, nhc, err): no skb, tied to this CPU's current one. */
@@ -1158,8 +1160,12 @@ int brt_tp_fib6_table_lookup(struct bpf_raw_tracepoint_args *ctx)
     RD(ev->outer.proto, flp, OFF_FLOWI6_PROTO);
     RD(ev->fib_oif, flp, OFF_FLOWI6_OIF);
     RD(ev->fib_iif, flp, OFF_FLOWI6_IIF);
-    if (nh && ev->fib_err == 0)
-        fill_nexthop(ev, nh + OFF_F6NH_NHC);
+    /* The gateway as the tracepoint's gw reads it (res->nh->fib_nh_gw6): its 16
+     * bytes go where a route event has nothing, the inner key (BRT_F_GW6). */
+    _Static_assert(sizeof(ev->inner) >= 16, "the inner key holds an IPv6 gateway");
+    if (nh && ev->fib_err == 0 && fill_nexthop(ev, nh + OFF_F6NH_NHC) == 10
+        && bpf_probe_read_kernel(&ev->inner, 16, nh + OFF_F6NH_NHC + OFF_NHC_GW) == 0)
+        ev->flags |= BRT_F_GW6;
     if (ev->netns && NETNS_REFUSED(ev))
         return 0;
     events.ringbuf_submit(ev, 0);

@@ -22,6 +22,7 @@ from tests.kernel.test_ping import FLANNEL_REPLY, FLANNEL_REQUEST, assert_subseq
 from tracer.lab import LabInfo, fault
 from tracer.lab.bridge import ADDR6
 from tracer.lab.build import ns_name
+from tracer.record import open_recording
 
 pytestmark = pytest.mark.kernel
 BRTRACE = str(Path(sys.executable).with_name("brtrace"))
@@ -44,8 +45,10 @@ def run(*args: str, rc: int = 0) -> str:
     return proc.stdout
 
 
-def test_flannel_ipv6_pod_to_pod_full_path_both_ways(flannel_lab: LabInfo) -> None:
-    res = lines(run("ping", POD_B6, "--from", "pod-a", "-c", "2", "-i", "0.2", "--json"))
+def test_flannel_ipv6_pod_to_pod_full_path_both_ways(flannel_lab: LabInfo, tmp_path: Path) -> None:
+    rec = tmp_path / "v6.brt"
+    res = lines(run("ping", POD_B6, "--from", "pod-a", "-c", "2", "-i", "0.2", "--json",
+                    "--record", str(rec)))
     assert [p["seq"] for p in res] == [1, 2]
     for p in res:
         assert p["status"] == "delivered", p
@@ -63,6 +66,13 @@ def test_flannel_ipv6_pod_to_pod_full_path_both_ways(flannel_lab: LabInfo) -> No
         assert layers[:4] == ["ethernet", "ipv4", "udp", "vxlan"] and "ipv6" in layers[4:]
         routes = [h for h in p["request"] if h["verb"] == "route" and h["netns"] == "node1"]
         assert any("fd00:10:244:1::/64" in h["action"] for h in routes), routes
+    # the gateway is the lookup's own (fib6_table_lookup's next hop), not the topology's
+    with open_recording(rec) as r:
+        gws = {(e.outer.dst, e.route.via) for e in r.events()
+               if e.route is not None and e.outer.v6 and e.route.nh_ifindex and not e.route.err}
+    assert ("fd00:10:244:1::3", "fd00:10:244:1::") in gws  # node1 → flannel.1, onlink via node2's
+    assert ("fd00:10:244::2", "fd00:10:244::") in gws  # node2 → flannel.1, the reply's
+    assert ("fd00:10:244::2", "fd00:10:244:1::1") in gws  # pod-b's default route via cni0
     assert no_brtrace_programs()
 
 
