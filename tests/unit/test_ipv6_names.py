@@ -65,3 +65,11 @@ def test_trace_says_what_an_icmpv6_packet_is_as_it_does_for_icmp() -> None:
     assert "  icmpv6 echo reply id" in packet_line(2, p, _key(IPPROTO_ICMPV6, 129, True), topo)
     assert "  ndp neighbor-solicitation  " in packet_line(3, p, _key(IPPROTO_ICMPV6, 135, True), topo)
     assert "  icmpv6 type 1 code 0  " in packet_line(4, p, _key(IPPROTO_ICMPV6, 1, True), topo)
+
+
+def test_explain_says_an_icmpv6_echo_is_an_echo(capsys: pytest.CaptureFixture[str]) -> None:
+    """The teaching text called the ICMPv6 echo 'the packet' where it says ICMP's is an echo."""
+    assert main(["replay", str(SAMPLES / "ipv6-ping.brt"), "--explain"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "pod-a sends the ICMP echo request to fd00:10:244:1::3 out of eth0" in out
+    assert "pod-b sends its echo reply to fd00:10:244::2 out of eth0" in out, out

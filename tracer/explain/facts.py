@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from tracer.correlate.journey import Hop
-from tracer.model import ETH_P_ARP, ICMP_ECHO, ICMP_ECHOREPLY, IPPROTO_ICMP, Event
+from tracer.model import ETH_P_ARP, ICMP_ECHO, Event
 from tracer.topology.model import OWNER_CONTAINER, OWNER_POD, Netns, Topology
 
 # The sentence the correlator appends when addresses change (tracer/correlate/hops.py _nat_text).
@@ -85,8 +85,9 @@ def packet_of(events: tuple[Event, ...]) -> str:
         arp = e.ethertype == ETH_P_ARP or (e.inner is not None and e.key.proto == 0)
         if arp:
             return {1: "arp-request", 2: "arp-reply"}.get(e.key.sport, "arp")
-        if e.key.proto == IPPROTO_ICMP and e.key.icmp_type in (ICMP_ECHO, ICMP_ECHOREPLY):
-            return "echo-request" if e.key.icmp_type == ICMP_ECHO else "echo-reply"
+        echo = e.key.echo_type  # ICMPv6's echo as ICMP's (128/129 read as 8/0)
+        if echo is not None:
+            return "echo-request" if echo == ICMP_ECHO else "echo-reply"
         return "ip"
     return ""
 
