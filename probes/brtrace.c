@@ -14,6 +14,7 @@
  *   FILTER_HOST       only packets from/to this IPv4 address (u32, network order)
  *   FILTER_PROTO      only this IP protocol;  FILTER_PORT  only this L4 port
  *   FIB_ADDR_A/B      route lookups for these addresses always pass the filter
+ *   FIB6_ADDR_A0/A1, FIB6_ADDR_B0/B1  the same for IPv6 addresses (two u64 halves each)
  *   ONLY_DROPS        emit only kfree_skb events (brtrace drops)
  *   NAT_FOLLOW        a --host/--port match stays followed through NAT (nat_follow_*)
  *   FILTER_NETNS      only devices in the namespaces (inodes) the loader puts in
@@ -1123,6 +1124,21 @@ static __always_inline s32 fib6_type_err(u8 type)
     }
 }
 
+/* Whether an IPv6 lookup not tied to our packet is still ours: for one of the
+ * addresses the filter names (FIB6_ADDR_A/B, each as two u64 halves as loaded).
+ * A sender's own output lookup comes before its packet exists, as IPv4's does. */
+static __always_inline int fib6_pass(const u64 *sa, const u64 *da)
+{
+    int pass = 0;
+#ifdef FIB6_ADDR_A0
+    pass |= (da[0] == FIB6_ADDR_A0 && da[1] == FIB6_ADDR_A1) || (sa[0] == FIB6_ADDR_A0 && sa[1] == FIB6_ADDR_A1);
+#endif
+#ifdef FIB6_ADDR_B0
+    pass |= (da[0] == FIB6_ADDR_B0 && da[1] == FIB6_ADDR_B1) || (sa[0] == FIB6_ADDR_B0 && sa[1] == FIB6_ADDR_B1);
+#endif
+    return pass;
+}
+
 int brt_tp_fib6_table_lookup(struct bpf_raw_tracepoint_args *ctx)
 {
 #ifdef ONLY_DROPS
@@ -1130,17 +1146,25 @@ int brt_tp_fib6_table_lookup(struct bpf_raw_tracepoint_args *ctx)
 #endif
     u32 zero = 0;
     struct brt_scratch *c = scratch.lookup(&zero);
-    if (!c || !c->cur_skb)
-        return 0; /* IPv6 lookups are kept only for a packet that just matched */
-    u64 now = bpf_ktime_get_ns();
-    if (now - c->cur_ts >= FIB_TIE_NS)
+    if (!c)
         return 0;
+    u64 now = bpf_ktime_get_ns();
+    int recent = c->cur_skb && now - c->cur_ts < FIB_TIE_NS;
+#if !defined(FIB6_ADDR_A0) && !defined(FIB6_ADDR_B0)
+    if (!recent)
+        return 0; /* kept only for a packet that just matched: nothing read */
+#endif
     void *res = (void *)ctx->args[1], *flp = (void *)ctx->args[3];
+    u64 sa[2] = {}, da[2] = {};
+    bpf_probe_read_kernel(sa, 16, flp + OFF_FLOWI6_SADDR);
+    bpf_probe_read_kernel(da, 16, flp + OFF_FLOWI6_DADDR);
+    if (!recent && !fib6_pass(sa, da))
+        return 0;
     struct brt_event *ev = reserve(1, now);
     if (!ev)
         return 0;
     ev->hook = HOOK_FIB_TABLE_LOOKUP;
-    ev->skb = c->cur_skb;
+    ev->skb = recent ? c->cur_skb : 0;
     ev->flags = BRT_F_ROUTE | BRT_F_V6;
     RD(ev->fib_table, (void *)ctx->args[2], OFF_F6T_ID);
     u8 type = 0;
@@ -1152,8 +1176,8 @@ int brt_tp_fib6_table_lookup(struct bpf_raw_tracepoint_args *ctx)
         bpf_ringbuf_discard(ev, 0);
         return 0;
     }
-    bpf_probe_read_kernel(ev->saddr6, 16, flp + OFF_FLOWI6_SADDR);
-    bpf_probe_read_kernel(ev->daddr6, 16, flp + OFF_FLOWI6_DADDR);
+    __builtin_memcpy(ev->saddr6, sa, 16);
+    __builtin_memcpy(ev->daddr6, da, 16);
     __builtin_memcpy(&ev->outer.saddr, &ev->saddr6[12], 4);
     __builtin_memcpy(&ev->outer.daddr, &ev->daddr6[12], 4);
     ev->outer.icmp_type = 0xff;

@@ -54,6 +54,9 @@ def test_flannel_ipv6_pod_to_pod_full_path_both_ways(flannel_lab: LabInfo, tmp_p
         assert p["status"] == "delivered", p
         assert_subsequence(p["request"], FLANNEL_REQUEST)
         assert_subsequence(p["reply"], FLANNEL_REPLY)
+        first = p["request"][0]  # pod-a's own lookup, before its packet exists (FIB6_ADDR_A)
+        assert (first["verb"], first["netns"]) == ("route", "pod-a"), p["request"]
+        assert "matches default via fd00:10:244::1 dev eth0" in first["action"], first
         sent = next(h for h in p["request"] if h["verb"] == "send")
         assert (sent["src"], sent["dst"], sent["proto"]) == (POD_A6, POD_B6, "icmpv6")
         assert sent["icmp"]["type"] == 128 and sent["icmp"]["id"] == p["id"]

@@ -73,3 +73,24 @@ def test_explain_says_an_icmpv6_echo_is_an_echo(capsys: pytest.CaptureFixture[st
     out = " ".join(capsys.readouterr().out.split())
     assert "pod-a sends the ICMP echo request to fd00:10:244:1::3 out of eth0" in out
     assert "pod-b sends its echo reply to fd00:10:244::2 out of eth0" in out, out
+
+
+def test_a_leading_lookup_of_another_flow_does_not_set_the_packets_protocol() -> None:
+    """iputils ping connects a UDP socket to the destination first (to choose its source):
+    that lookup, kept for the address, may lead the journey; the packet is still ICMP."""
+    from dataclasses import replace
+
+    from tracer.correlate import Correlator
+    from tracer.correlate.pairing import probe_packet
+    from tracer.jsonout import packet_record
+    from tracer.model import IPPROTO_UDP
+
+    with open_recording(SAMPLES / "flannel-ping.brt") as rec:
+        topo, events = rec.info.topology, rec.events()
+    first = next(i for i, e in enumerate(events) if e.route is not None)
+    events[first] = replace(events[first], outer=replace(events[first].outer, proto=IPPROTO_UDP))
+    corr = Correlator()
+    corr.feed(events)
+    p = probe_packet(corr, topo, 0xB78D, 1)
+    assert p.request[0].verb == "route" and p.request[0].netns == "pod-a"
+    assert packet_record("replay", 1, p, topo)["proto"] == "icmp"
