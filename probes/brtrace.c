@@ -1160,22 +1160,25 @@ int brt_tp_fib6_table_lookup(struct bpf_raw_tracepoint_args *ctx)
     bpf_probe_read_kernel(da, 16, flp + OFF_FLOWI6_DADDR);
     if (!recent && !fib6_pass(sa, da))
         return 0;
+    u32 table = 0;
+    u8 type = 0;
+    RD(table, (void *)ctx->args[2], OFF_F6T_ID);
+    RD(type, res, OFF_F6R_TYPE);
+    s32 err = fib6_type_err(type);
+    /* RT6_TABLE_LOCAL's miss: every lookup tries it first. Left out before the
+     * reservation: a discarded one was counted produced, never received nor lost. */
+    if (err && table == 255)
+        return 0;
     struct brt_event *ev = reserve(1, now);
     if (!ev)
         return 0;
     ev->hook = HOOK_FIB_TABLE_LOOKUP;
     ev->skb = recent ? c->cur_skb : 0;
     ev->flags = BRT_F_ROUTE | BRT_F_V6;
-    RD(ev->fib_table, (void *)ctx->args[2], OFF_F6T_ID);
-    u8 type = 0;
+    ev->fib_table = table;
+    ev->fib_err = err;
     void *nh = 0;
-    RD(type, res, OFF_F6R_TYPE);
     RD(nh, res, OFF_F6R_NH);
-    ev->fib_err = fib6_type_err(type);
-    if (ev->fib_err && ev->fib_table == 255) { /* RT6_TABLE_LOCAL: every lookup tries it first */
-        bpf_ringbuf_discard(ev, 0);
-        return 0;
-    }
     __builtin_memcpy(ev->saddr6, sa, 16);
     __builtin_memcpy(ev->daddr6, da, 16);
     __builtin_memcpy(&ev->outer.saddr, &ev->saddr6[12], 4);

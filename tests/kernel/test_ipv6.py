@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +200,38 @@ def test_ipv6_no_route_is_diagnosed_with_its_fix(flannel_lab: LabInfo) -> None:
     assert fix == ("ip netns exec brt-node1 ip route add fd00:10:244:1::/64 via fd00:10:244:1:: "
                    "dev flannel.1 onlink")
     assert lines(run("ping", *f.ping_args(), "-c", "1", "--json"))[0]["status"] == "delivered"
+
+
+_BURST6 = f"""
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+for _ in range(20):
+    s.sendto(b"x" * 32, ("{POD_B6}", 5299))
+"""
+
+
+def test_ipv6_route_lookups_keep_the_event_count_exact(flannel_lab: LabInfo) -> None:
+    """Every IPv6 forward first misses the local table (RT6_TABLE_LOCAL); the probe leaves
+    those lookups out, and none may be counted produced without being received or lost."""
+    from probes.loader import LiveSource
+    from tracer.filter import TraceFilter
+    from tracer.model import Event, Hook
+    from tracer.topology.model import empty_topology
+
+    src = LiveSource(TraceFilter(host=POD_B6, proto="udp", port=5299), empty_topology())
+    try:
+        subprocess.run(["ip", "netns", "exec", ns_name("pod-a"), sys.executable, "-c", _BURST6],
+                       check=True, timeout=30)
+        received: list[Event] = []
+        quiet, end = 0, time.monotonic() + 10
+        while quiet < 3 and time.monotonic() < end:
+            batch = src.poll(100)
+            received.extend(batch)
+            quiet = 0 if batch else quiet + 1
+        produced, lost = src.kernel_counts()
+    finally:
+        src.close()
+    routes = [e for e in received if e.hook == Hook.FIB_TABLE_LOOKUP and e.outer.v6]
+    assert len(routes) >= 20 and not [e for e in routes if e.route and e.route.table == 255 and e.route.err]
+    assert len(received) + lost == produced, (len(received), lost, produced)
+    assert no_brtrace_programs()
