@@ -14,6 +14,7 @@
  *   FILTER_HOST       only packets from/to this IPv4 address (u32, network order)
  *   FILTER_PROTO      only this IP protocol;  FILTER_PORT  only this L4 port
  *   FIB_ADDR_A/B      route lookups for these addresses always pass the filter
+ *   FIB6_ADDR_A0/A1, FIB6_ADDR_B0/B1  the same for IPv6 addresses (two u64 halves each)
  *   ONLY_DROPS        emit only kfree_skb events (brtrace drops)
  *   NAT_FOLLOW        a --host/--port or expression match stays followed through NAT
  *                     (nat_follow_*)
@@ -1154,8 +1155,9 @@ static __always_inline int fib_pass(struct brt_flow *fl, int recent)
 #endif
 }
 
-/* The chosen next hop: its device (ifindex, name, netns) and IPv4 gateway. */
-static __always_inline void fill_nexthop(struct brt_event *ev, void *nhc)
+/* The chosen next hop: its device (ifindex, name, netns) and IPv4 gateway;
+ * returns the gateway's family (AF_INET 2, AF_INET6 10, 0: none). */
+static __always_inline u8 fill_nexthop(struct brt_event *ev, void *nhc)
 {
     void *dev = 0;
     u8 fam = 0;
@@ -1176,6 +1178,7 @@ static __always_inline void fill_nexthop(struct brt_event *ev, void *nhc)
         ev->fib_gw = gw;
     fill_dev(ev, dev);
     ev->fib_nh_ifindex = ev->ifindex;
+    return fam;
 }
 
 /* fib_table_lookup(tb_id, flp, nhc, err): no skb, tied to this CPU's current one. */
@@ -1242,6 +1245,21 @@ static __always_inline s32 fib6_type_err(u8 type)
     }
 }
 
+/* Whether an IPv6 lookup not tied to our packet is still ours: for one of the
+ * addresses the filter names (FIB6_ADDR_A/B, each as two u64 halves as loaded).
+ * A sender's own output lookup comes before its packet exists, as IPv4's does. */
+static __always_inline int fib6_pass(const u64 *sa, const u64 *da)
+{
+    int pass = 0;
+#ifdef FIB6_ADDR_A0
+    pass |= (da[0] == FIB6_ADDR_A0 && da[1] == FIB6_ADDR_A1) || (sa[0] == FIB6_ADDR_A0 && sa[1] == FIB6_ADDR_A1);
+#endif
+#ifdef FIB6_ADDR_B0
+    pass |= (da[0] == FIB6_ADDR_B0 && da[1] == FIB6_ADDR_B1) || (sa[0] == FIB6_ADDR_B0 && sa[1] == FIB6_ADDR_B1);
+#endif
+    return pass;
+}
+
 int brt_tp_fib6_table_lookup(struct bpf_raw_tracepoint_args *ctx)
 {
 #ifdef ONLY_DROPS
@@ -1249,38 +1267,53 @@ int brt_tp_fib6_table_lookup(struct bpf_raw_tracepoint_args *ctx)
 #endif
     u32 zero = 0;
     struct brt_scratch *c = scratch.lookup(&zero);
-    if (!c || !c->cur_skb)
-        return 0; /* IPv6 lookups are kept only for a packet that just matched */
-    u64 now = bpf_ktime_get_ns();
-    if (now - c->cur_ts >= FIB_TIE_NS)
+    if (!c)
         return 0;
+    u64 now = bpf_ktime_get_ns();
+    int recent = c->cur_skb && now - c->cur_ts < FIB_TIE_NS;
+#if !defined(FIB6_ADDR_A0) && !defined(FIB6_ADDR_B0)
+    if (!recent)
+        return 0; /* kept only for a packet that just matched: nothing read */
+#endif
     void *res = (void *)ctx->args[1], *flp = (void *)ctx->args[3];
+    u64 sa[2] = {}, da[2] = {};
+    bpf_probe_read_kernel(sa, 16, flp + OFF_FLOWI6_SADDR);
+    bpf_probe_read_kernel(da, 16, flp + OFF_FLOWI6_DADDR);
+    if (!recent && !fib6_pass(sa, da))
+        return 0;
+    u32 table = 0;
+    u8 type = 0;
+    RD(table, (void *)ctx->args[2], OFF_F6T_ID);
+    RD(type, res, OFF_F6R_TYPE);
+    s32 err = fib6_type_err(type);
+    /* RT6_TABLE_LOCAL's miss: every lookup tries it first. Left out before the
+     * reservation: a discarded one was counted produced, never received nor lost. */
+    if (err && table == 255)
+        return 0;
     struct brt_event *ev = reserve(1, now);
     if (!ev)
         return 0;
     ev->hook = HOOK_FIB_TABLE_LOOKUP;
-    ev->skb = c->cur_skb;
+    ev->skb = recent ? c->cur_skb : 0;
     ev->flags = BRT_F_ROUTE | BRT_F_V6;
-    RD(ev->fib_table, (void *)ctx->args[2], OFF_F6T_ID);
-    u8 type = 0;
+    ev->fib_table = table;
+    ev->fib_err = err;
     void *nh = 0;
-    RD(type, res, OFF_F6R_TYPE);
     RD(nh, res, OFF_F6R_NH);
-    ev->fib_err = fib6_type_err(type);
-    if (ev->fib_err && ev->fib_table == 255) { /* RT6_TABLE_LOCAL: every lookup tries it first */
-        bpf_ringbuf_discard(ev, 0);
-        return 0;
-    }
-    bpf_probe_read_kernel(ev->saddr6, 16, flp + OFF_FLOWI6_SADDR);
-    bpf_probe_read_kernel(ev->daddr6, 16, flp + OFF_FLOWI6_DADDR);
+    __builtin_memcpy(ev->saddr6, sa, 16);
+    __builtin_memcpy(ev->daddr6, da, 16);
     __builtin_memcpy(&ev->outer.saddr, &ev->saddr6[12], 4);
     __builtin_memcpy(&ev->outer.daddr, &ev->daddr6[12], 4);
     ev->outer.icmp_type = 0xff;
     RD(ev->outer.proto, flp, OFF_FLOWI6_PROTO);
     RD(ev->fib_oif, flp, OFF_FLOWI6_OIF);
     RD(ev->fib_iif, flp, OFF_FLOWI6_IIF);
-    if (nh && ev->fib_err == 0)
-        fill_nexthop(ev, nh + OFF_F6NH_NHC);
+    /* The gateway as the tracepoint's gw reads it (res->nh->fib_nh_gw6): its 16
+     * bytes go where a route event has nothing, the inner key (BRT_F_GW6). */
+    _Static_assert(sizeof(ev->inner) >= 16, "the inner key holds an IPv6 gateway");
+    if (nh && ev->fib_err == 0 && fill_nexthop(ev, nh + OFF_F6NH_NHC) == 10
+        && bpf_probe_read_kernel(&ev->inner, 16, nh + OFF_F6NH_NHC + OFF_NHC_GW) == 0)
+        ev->flags |= BRT_F_GW6;
     if (ev->netns && NETNS_REFUSED(ev))
         return 0;
     events.ringbuf_submit(ev, 0);

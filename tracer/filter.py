@@ -29,6 +29,13 @@ def be32(addr: str) -> int:
     return int.from_bytes(ipaddress.IPv4Address(addr).packed, "little")
 
 
+def be64x2(addr: str) -> tuple[int, int]:
+    """An IPv6 address as the two u64 a probe loads from the kernel's in6_addr
+    (network order, each half read little-endian)."""
+    b = ipaddress.IPv6Address(addr).packed
+    return int.from_bytes(b[:8], "little"), int.from_bytes(b[8:], "little")
+
+
 @dataclass(frozen=True, slots=True)
 class TraceFilter:
     icmp_id: int | None = None
@@ -88,9 +95,9 @@ class TraceFilter:
                 raise BrtraceError(f"not an IPv4 or IPv6 address: {self.host!r}", 2) from None
         for a in self.fib_addrs:
             try:
-                ipaddress.IPv4Address(a)
+                ipaddress.ip_address(a)
             except ValueError:
-                raise BrtraceError(f"not an IPv4 address: {a!r}", 2) from None
+                raise BrtraceError(f"not an IPv4 or IPv6 address: {a!r}", 2) from None
         if self.proto is not None and self.proto not in PROTOS:
             raise BrtraceError(f"unknown protocol {self.proto!r} (use icmp, tcp or udp)", 2)
         if self.port is not None and not 0 < self.port < 65536:
@@ -113,8 +120,13 @@ class TraceFilter:
                 out.append(f"-DFILTER_PROTO={PROTOS[self.proto]}")
             if self.port is not None:
                 out.append(f"-DFILTER_PORT={self.port}")
-        for macro, addr in zip(("FIB_ADDR_A", "FIB_ADDR_B"), self.fib_addrs, strict=False):
+        v4 = [a for a in self.fib_addrs if ":" not in a]
+        for macro, addr in zip(("FIB_ADDR_A", "FIB_ADDR_B"), v4, strict=False):
             out.append(f"-D{macro}={be32(addr)}U")
+        v6 = [a for a in self.fib_addrs if ":" in a]
+        for macro, addr in zip(("FIB6_ADDR_A", "FIB6_ADDR_B"), v6, strict=False):
+            lo, hi = be64x2(addr)
+            out += [f"-D{macro}0={lo:#x}ULL", f"-D{macro}1={hi:#x}ULL"]
         if self.only_drops:
             out.append("-DONLY_DROPS=1")
         if self.follows_nat:

@@ -152,7 +152,12 @@ def packet_record(command: str, n: int, p: Packet, topo: Topology | None, *,
     lone journey (``trace`` streams them), whose missing reply proves nothing.
     """
     first = p.request[0] if p.request else (p.reply[0] if p.reply else None)
-    e = next((x for h in p.request + p.reply if (x := _packet_event(h)) is not None), None)
+    # the packet's own flow: a lookup leading the journey may be another socket's to the
+    # same address (iputils ping connects a UDP socket first to choose its source)
+    hops = p.request + p.reply
+    e = next((x for h in hops for x in h.events
+              if x.hook not in (Hook.FIB_TABLE_LOOKUP, Hook.BR_FDB_UPDATE) and x.key.present),
+             next((x for h in hops if (x := _packet_event(h)) is not None), None))
     obj: Obj = {"schema_version": SCHEMA_VERSION, "type": "packet", "command": command,
                 "packet": n, "what": p.what, "seq": p.seq if p.echo else None,
                 "id": p.ident if p.echo else None, "status": str(p.status),

@@ -121,7 +121,15 @@ class Route:
     oif: int = 0  # flowi4_oif asked for (0 = any)
     iif: int = 0  # flowi4_iif (input route) or 0 for output
     nh_ifindex: int = 0  # device of the chosen next hop
-    gateway: int = 0  # next-hop gateway, network byte order, 0 = on-link/direct
+    gateway: int = 0  # next-hop IPv4 gateway, network byte order, 0 = on-link/direct
+    gateway6: bytes = b""  # an IPv6 lookup's gateway, 16 bytes (schema 6); b"": none known
+
+    @property
+    def via(self) -> str:
+        """The gateway as an address, either family; "" when the next hop is direct."""
+        if self.gateway6 and any(self.gateway6):
+            return ip6(self.gateway6)
+        return ip4(self.gateway) if self.gateway else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,13 +197,20 @@ class Event:
         if kw.get("inner") is not None:
             kw["inner"] = _key_from(kw["inner"])
         if kw.get("route") is not None:
-            kw["route"] = Route(**kw["route"])  # type: ignore[arg-type]
+            kw["route"] = _route_from(kw["route"])
         kw["headers"] = bytes.fromhex(str(kw.get("headers", "")))
         return Event(**kw)  # type: ignore[arg-type]
 
 
 def _plain(v: object) -> object:
     return v.hex() if isinstance(v, bytes) else v
+
+
+def _route_from(d: object) -> Route:
+    """A Route from to_dict's map (the IPv6 gateway as hex; absent before schema 6)."""
+    kw = dict(d)  # type: ignore[call-overload]
+    kw["gateway6"] = bytes.fromhex(str(kw.get("gateway6", "")))
+    return Route(**kw)
 
 
 def _key_from(d: object) -> L4Key:

@@ -134,8 +134,7 @@ def run_ping(topo: Topology, dest: str, src: Netns, count: int, interval: float,
     run = PingRun(dest, src_addr, probe_id(), count)
     pinger = Pinger(netns_file(src), dest, count, interval, run.ident, size=size)
     pinger.check_route()
-    # FIB_ADDR_* are IPv4's: an IPv6 probe's route lookups are kept by their tie to it
-    flt = TraceFilter(icmp_id=run.ident, fib_addrs=tuple(a for a in (dest, src_addr) if a and ":" not in a))
+    flt = TraceFilter(icmp_id=run.ident, fib_addrs=tuple(a for a in (dest, src_addr) if a))
     source = open_source(flt)
     corr = Correlator()
     try:

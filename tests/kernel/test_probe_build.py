@@ -16,6 +16,7 @@ from tracer.model import Hook, HookMode, HookStatus
 pytestmark = pytest.mark.kernel
 
 FILTERS = [TraceFilter(), TraceFilter(icmp_id=7, fib_addrs=("10.244.1.3",)),
+           TraceFilter(icmp_id=7, fib_addrs=("fd00:10:244:1::3", "fd00:10:244::2")),  # FIB6_ADDR_A/B
            TraceFilter(proto="udp", port=5299, only_drops=True),
            TraceFilter(host="198.51.100.2", proto="tcp", nat_follow=True),  # + the NAT-follow maps
            # an expression followed through NAT, on the outer packet and (--inner) inside VXLAN too:

@@ -25,7 +25,8 @@ def test_plain_heading_says_arp_and_one_probe(capsys: pytest.CaptureFixture[str]
     assert heads[0].startswith("arp who-has 172.16.0.21 tell 172.16.0.11  ")
     assert "→ ff:ff:ff:ff:ff:ff" in heads[0]
     assert heads[1].startswith("arp 172.16.0.21 is-at 82:09:c1:36:f3:45  ")
-    assert heads[2].startswith("probe seq 1  icmp id 0x20cd  172.16.0.11 → 172.16.0.21  DELIVERED")
+    assert heads[2].startswith(
+        "probe seq 1  icmp id 0x20cd  nns1 (172.16.0.11) → nns2 (172.16.0.21)  DELIVERED")
     assert "icmp id 0x0000" not in out and "seq 0" not in out
     assert heads[-1].startswith("1 probes: 1 delivered, 0 dropped, 0 unanswered;")
     assert heads[-1].endswith("; 2 ARP frames")

@@ -28,6 +28,10 @@ FAULTS = ROOT / "tests" / "data" / "faults"
 EXPECTED = {
     "ip-forward-off": ("ip-forward-off", "node1", "cni0", {"IP_INADDRERRORS"},
                        "ip netns exec brt-node1 sysctl -w net.ipv4.ip_forward=1"),
+    "ip6-disabled": ("ipv6-disabled", "node2", "flannel.1", {"IPV6DISABLED"},
+                     "ip netns exec brt-node2 sysctl -w net.ipv6.conf.flannel/1.disable_ipv6=0"),
+    "route6-missing": ("no-route", "node1", "cni0", {"IP_INNOROUTES"},
+                       "ip route add fd00:10:244:1::/64 via fd00:10:244:1:: dev flannel.1 onlink"),
     "forward-drop": ("netfilter-drop", "docker-host", "veth1p", {"NETFILTER_DROP"},
                      "ip netns exec brt-docker-host iptables-save -c"),  # no counters in a recording
     "stp-blocking": ("bridge-port-blocked", "bridge-host", "veth10", {"NO_TX_TARGET", "NOT_SPECIFIED"},

@@ -27,6 +27,7 @@ from tracer.record.raw import decode_raw, encode_raw
 from tracer.record.rowsums import row_sums
 from tracer.schema.decode import Decoder
 from tracer.schema.event import F_INNER, F_INNER_V6, F_MAC, F_V6, LAYOUT, event_dtype, legacy_event_dtype
+from tracer.schema.recording import SCHEMA_VERSION
 from tracer.source import SourceInfo
 from tracer.topology.model import Topology
 
@@ -102,7 +103,7 @@ def test_ipv6_key_decodes_and_round_trips(tmp_path: Path, inner: bool) -> None:
     w.write_batch([ev])  # an event batch (msgpack), not raw
     w.close()
     rec = open_recording(path)
-    assert rec.events() == [ev] and rec.schema_version == 5 == LAYOUT
+    assert rec.events() == [ev] and rec.schema_version == SCHEMA_VERSION == 6 and LAYOUT == 5
     rec.close()
 
 

@@ -113,7 +113,7 @@ def test_round_trip(tmp_path: Path) -> None:
     batches = [events(3), events(700, 3), events(1, 703)]
     write(tmp_path / "r.brt", batches)
     with open_recording(tmp_path / "r.brt") as rec:
-        assert rec.schema_version == SCHEMA_VERSION == 5
+        assert rec.schema_version == SCHEMA_VERSION == 6
         assert rec.info == info()
         assert rec.info.topology == topology()
         assert rec.created == 1700000001.25
@@ -231,8 +231,8 @@ def test_valid_checksum_but_bad_content_is_damage(tmp_path: Path) -> None:
     (MAGIC, "is truncated before its header"),
     (b"hello world, this is text\n", "is not a brtrace recording (bad magic bytes)"),
     (b"\x0a\x0d\x0d\x0a" + bytes(40), "is a pcap/pcapng capture, not a brtrace recording"),
-    (fmt.PREAMBLE.pack(MAGIC, 7) + bytes(20),
-     "has recording schema_version 7; this brtrace reads schema_version 1, 2, 3, 4, 5 "
+    (fmt.PREAMBLE.pack(MAGIC, 8) + bytes(20),
+     "has recording schema_version 8; this brtrace reads schema_version 1, 2, 3, 4, 5, 6 "
      "(made by a newer brtrace?)"),
     (fmt.preamble(), "is truncated before its header"),
     (fmt.preamble() + fmt.frame(fmt.KIND_BATCH, b"\x90") + b"\x90",

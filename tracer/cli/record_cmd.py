@@ -72,12 +72,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def build_filter(args: argparse.Namespace) -> TraceFilter:
-    from tracer.filter import TraceFilter, is_ipv6
+    from tracer.filter import TraceFilter
 
     expr, _ = split_command(args.command)
     check_expression(expr)
     return TraceFilter(host=args.host, proto=args.proto, port=args.port,
-                       fib_addrs=(args.host,) if args.host and not is_ipv6(args.host) else (), expr=expr,
+                       fib_addrs=(args.host,) if args.host else (), expr=expr,
                        inner=args.inner)
 
 

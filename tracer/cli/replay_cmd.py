@@ -122,7 +122,7 @@ def _text(args: argparse.Namespace) -> int:
     from tracer.jsonout import WallClock, dumps, summary_record
     from tracer.record import open_recording
     from tracer.render.inert import inert
-    from tracer.render.text import probe_text, summary_text
+    from tracer.render.text import named, probe_text, summary_text
 
     if args.step and args.explain:
         raise BrtraceError("--step with --explain is the TUI's teaching mode: add --tui")
@@ -153,9 +153,10 @@ def _text(args: argparse.Namespace) -> int:
         play_steps(packets, args.step_ms, topo)
         print(summary_text(packets, lost, events))
     else:
-        for p in packets:
-            lines = (explain_lines(p, p.src, p.dst, args.lang, topo) if args.explain
-                     else probe_text(p, p.src, p.dst, topo))
+        for p in packets:  # the endpoints named from the recording's topology, as ping names them
+            src, dst = named(p.src, topo), named(p.dst, topo)
+            lines = (explain_lines(p, src, dst, args.lang, topo) if args.explain
+                     else probe_text(p, src, dst, topo))
             print("\n".join(lines))
             print()
         if args.explain and damage:

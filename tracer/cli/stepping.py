@@ -16,6 +16,7 @@ from typing import TextIO
 
 from tracer.correlate.pairing import Packet
 from tracer.render.steps import step_chunks
+from tracer.render.text import named
 from tracer.topology.model import Topology
 
 Wait = Callable[[], bool]  # False: stop stepping (the user pressed q)
@@ -31,7 +32,7 @@ def play_steps(packets: Sequence[Packet], step_ms: int | None, topo: Topology | 
     for n, p in enumerate(packets):
         if n:
             print(file=out)
-        for chunk in step_chunks(p, p.src, p.dst, topo):
+        for chunk in step_chunks(p, named(p.src, topo), named(p.dst, topo), topo):  # as replay names them
             print("\n".join(chunk), file=out, flush=True)
             if not wait():
                 print(file=out)

@@ -58,8 +58,8 @@ def _same_lookup(a: Event, b: Event) -> bool:
     """Repeated identical lookups (a table miss retried per table) read as one hop."""
     return (a.hook == b.hook == Hook.FIB_TABLE_LOOKUP and a.netns == b.netns
             and a.outer.daddr == b.outer.daddr and a.route is not None and b.route is not None
-            and (a.route.err, a.route.nh_ifindex, a.route.gateway)
-            == (b.route.err, b.route.nh_ifindex, b.route.gateway))
+            and (a.route.err, a.route.nh_ifindex, a.route.via)
+            == (b.route.err, b.route.nh_ifindex, b.route.via))
 
 
 def _same_place(a: Event, b: Event) -> bool:
@@ -245,9 +245,8 @@ def _route_to(p: Place, ev: Event, dst: str) -> str:
         entry = p.netns.route_for(dst, r.table) or p.netns.route_for(dst, 254)
     out = p.netns.link(r.nh_ifindex) if p.netns else None
     dev = out.name if out else (ev.ifname or f"if{r.nh_ifindex}")
-    via = f" via {ip4(r.gateway)}" if r.gateway else ""
-    if ev.outer.v6 and entry and entry.gateway:  # an IPv6 lookup's event carries no gateway
-        via = f" via {entry.gateway}"
+    gw = r.via or (entry.gateway if ev.outer.v6 and entry else "")  # recorded before schema 6:
+    via = f" via {gw}" if gw else ""  # an IPv6 lookup's event carried no gateway
     prefix = entry.dst if entry else f"a route not in the discovered table {r.table}"
     onlink = " onlink" if entry and entry.onlink else ""
     table = "" if r.table in (254, 255) else f" (table {r.table})"
@@ -436,7 +435,7 @@ def _deliver_at_lookup(hops: list[Hop]) -> None:
             x = hops[j]
             if x.verb in MOVING or x.netns != h.netns:
                 break
-            if x.verb == Verb.ROUTE_LOCAL and x.events and ip4(x.events[0].outer.daddr) == dst:
+            if x.verb == Verb.ROUTE_LOCAL and x.events and x.events[0].outer.dst == dst:
                 came = (f"veth pair: crossed into {h.netns} on {h.dev}" if h.action.startswith("veth pair")
                         else f"received on {h.dev}")
                 hops[i] = replace(h, action=f"{came}, addressed to {dst}{_nat_tail(h)}")

@@ -160,12 +160,17 @@ def ip_length(ev: Event) -> int:
     return int.from_bytes(h[off + 2:off + 4], "big")
 
 
-def subnet_of(ns: Netns, addr: str) -> str:
-    for ln in ns.links:
+def subnet_of(ns: Netns | None, addr: str) -> str:
+    """The subnet ``addr`` sits in on its owner's device, else the host route.
+
+    Either family: an IPv6 pod's /64, not its address inside a /32 (which
+    ``ip_network(strict=False)`` would widen to the wrong prefix).
+    """
+    for ln in ns.links if ns is not None else ():
         for a in ln.addresses:
-            if a.address == addr and a.family == 4:
+            if a.address == addr:
                 return str(ipaddress.ip_network(a.cidr, strict=False))
-    return f"{addr}/32"
+    return f"{addr}/{128 if ':' in addr else 32}"
 
 
 def unexplained(ctx: Context) -> Diagnosis:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from tracer.diagnose.context import Context, Diagnosis, dst_of, in_netns, said, subnet_of
+from tracer.diagnose.context import NOTHING, Context, Diagnosis, dst_of, in_netns, said, subnet_of
 from tracer.topology.model import Netns, Topology
 
 
@@ -32,22 +32,36 @@ def rule_routing(ctx: Context) -> Diagnosis | None:
 
 
 def rule_ipv6_disabled(ctx: Context) -> Diagnosis | None:
-    """IPV6DISABLED: an IPv6 packet reached a device whose IPv6 is off (ip6_rcv_core, 6.18)."""
+    """IPV6DISABLED: an IPv6 packet reached a device whose IPv6 is off (ip6_rcv_core, 6.18).
+
+    Turning it back on is not the whole fix: disabling IPv6 on a device flushed
+    its addresses, their routes and its neighbour entries (addrconf_ifdown, 6.18),
+    and nothing puts them back, so the cause says so rather than promise that
+    one sysctl restores the path.
+    """
     if ctx.reason != "IPV6DISABLED" or ctx.ns is None:
         return None
     ns, dev = ctx.ns, ctx.hop.dev
     key = f"net.ipv6.conf.{dev or 'all'}.disable_ipv6"
     facts = (said("chk.kfree.in", reason="IPV6DISABLED", location=ctx.location or "?", ns=ns.label),
              said("chk.sysctl", key=key, value=ns.sysctl(key) or "?", ns=ns.label))
+    flushed = said("ipv6-disabled.flushed", dev=dev) if dev else NOTHING
     return Diagnosis("ipv6-disabled", said("ipv6-disabled", dev=dev or said("the-device"), ns=ns.label,
-                                           dst=dst_of(ctx) or "?"),
-                     in_netns(ns, f"sysctl -w {key}=0"), facts, ctx.hop)
+                                           dst=dst_of(ctx) or "?", flushed=flushed),
+                     in_netns(ns, f"sysctl -w {sysctl_arg(dev or 'all', 'disable_ipv6')}=0"), facts,
+                     ctx.hop)
+
+
+def sysctl_arg(dev: str, leaf: str) -> str:
+    """``net.ipv6.conf.DEV.LEAF`` as sysctl(8) takes it: a dot in a device name
+    (flannel.1) is written as a slash, as sysctl itself prints it, else sysctl
+    reads it as a separator (net/ipv6/conf/flannel/1/…) and fails."""
+    return f"net.ipv6.conf.{dev.replace('.', '/')}.{leaf}"
 
 
 def _route_fix(topo: Topology, ns: Netns, dst: str) -> str:
     """Suggest the missing route: the destination's subnet, via the overlay if there is one."""
-    owner = topo.netns_owning(dst)
-    subnet = subnet_of(owner, dst) if owner else f"{dst}/32"
+    subnet = subnet_of(topo.netns_owning(dst), dst)
     net = ipaddress.ip_network(subnet, strict=False)
     for ln in ns.links:
         if ln.vxlan is None:

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from tracer.correlate.journey import Hop
-from tracer.model import ETH_P_ARP, ICMP_ECHO, ICMP_ECHOREPLY, IPPROTO_ICMP, Event, ip4
+from tracer.model import ETH_P_ARP, ICMP_ECHO, Event
 from tracer.topology.model import OWNER_CONTAINER, OWNER_POD, Netns, Topology
 
 # The sentence the correlator appends when addresses change (tracer/correlate/hops.py _nat_text).
@@ -85,8 +85,9 @@ def packet_of(events: tuple[Event, ...]) -> str:
         arp = e.ethertype == ETH_P_ARP or (e.inner is not None and e.key.proto == 0)
         if arp:
             return {1: "arp-request", 2: "arp-reply"}.get(e.key.sport, "arp")
-        if e.key.proto == IPPROTO_ICMP and e.key.icmp_type in (ICMP_ECHO, ICMP_ECHOREPLY):
-            return "echo-request" if e.key.icmp_type == ICMP_ECHO else "echo-reply"
+        echo = e.key.echo_type  # ICMPv6's echo as ICMP's (128/129 read as 8/0)
+        if echo is not None:
+            return "echo-request" if echo == ICMP_ECHO else "echo-reply"
         return "ip"
     return ""
 
@@ -140,14 +141,15 @@ def _on_subnet(ns: Netns | None, addr: str) -> bool:
     if ns is None:
         return False
     ip = ipaddress.ip_address(addr)
-    return any(ip in ipaddress.ip_network(f"{a.address}/{a.prefixlen}", strict=False)
-               for ln in ns.links for a in ln.addresses if a.family == 4 and a.prefixlen < 32)
+    return any(ip in net for ln in ns.links for a in ln.addresses
+               if (net := ipaddress.ip_network(a.cidr, strict=False)).version == ip.version
+               and net.prefixlen < net.max_prefixlen)
 
 
 def _route_facts(f: dict[str, object], e: Event, ns: Netns | None) -> None:
     r = e.route
     assert r is not None
-    dst = ip4(e.outer.daddr)
+    dst = e.outer.dst  # either family: an IPv6 lookup's flow is in saddr6/daddr6
     f["route_dst"] = dst
     if r.err:
         return
@@ -158,6 +160,7 @@ def _route_facts(f: dict[str, object], e: Event, ns: Netns | None) -> None:
     out = ns.link(r.nh_ifindex) if ns else None
     f["route_prefix"] = entry.dst if entry else dst
     # onlink matters when the gateway is on none of the namespace's subnets (flannel's case)
-    f["route_onlink"] = bool(entry and entry.onlink and r.gateway and not _on_subnet(ns, ip4(r.gateway)))
-    f["route_via"] = ip4(r.gateway) if r.gateway else ""
+    via = r.via or (entry.gateway if e.outer.v6 and entry else "")  # schema < 6: no IPv6 gateway
+    f["route_onlink"] = bool(entry and entry.onlink and via and not _on_subnet(ns, via))
+    f["route_via"] = via
     f["route_out"] = out.name if out else (e.ifname or f"if{r.nh_ifindex}")

@@ -24,6 +24,12 @@ Notes on the less obvious ones:
   node1's eth0 unencapsulated (the lab has no MASQUERADE), but node2's route
   back to 10.244.0.0/24 is via flannel.1. Strict rp_filter on node2 drops the
   request on eth0; with it off (lab default) the reply returns via VXLAN.
+* ``ip6-disabled``: disable_ipv6=1 on a device flushes its IPv6 addresses
+  and with them their routes and neighbour entries (addrconf_ifdown, 6.18;
+  keep_addr_on_down does not apply), so the fix re-adds node2's flannel.1
+  address, its onlink route back to pod-a's range and the permanent neighbour
+  entry after turning IPv6 back on; only the kernel's link-local comes back
+  by itself.
 * ``masquerade-missing``: ``outside`` has no route to 192.168.88.0/24; without
   the MASQUERADE rule the request arrives with its private source and the
   reply is never sent.
@@ -74,6 +80,17 @@ class Fault:
 MASQ = ("-t", "nat", "{op}", "POSTROUTING", *docker.MASQUERADE_RULE[4:])
 FLANNEL_FDB = ("02:b7:0a:f4:01:00", "dev", "flannel.1", "dst", "192.168.50.12")
 
+# ip6-disabled: the key with flannel.1's dot as sysctl(8) wants it, and what putting
+# IPv6 back on node2's flannel.1 must restore by hand (tracer/lab/flannel.py builds it)
+V6_OFF = "net.ipv6.conf.flannel/1.disable_ipv6"
+FLANNEL6_NODE2 = (
+    _in("node2", "ip", "-6", "addr", "replace", "fd00:10:244:1::/128", "dev", "flannel.1"),
+    _in("node2", "ip", "-6", "route", "replace", "fd00:10:244::/64", "via", "fd00:10:244::",
+        "dev", "flannel.1", "onlink"),
+    _in("node2", "ip", "-6", "neigh", "replace", "fd00:10:244::", "lladdr", "02:b7:0a:f4:00:00",
+        "dev", "flannel.1", "nud", "permanent"))
+FLANNEL6_ROUTE1 = ("fd00:10:244:1::/64", "via", "fd00:10:244:1::", "dev", "flannel.1", "onlink")
+
 FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("ip-forward-off", "flannel", "node1 stops routing (net.ipv4.ip_forward=0)",
           (_in("node1", "sysctl", "-qw", "net.ipv4.ip_forward=0"),),
@@ -83,6 +100,16 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           (_in("node1", "sysctl", "-qw", "net.ipv6.conf.all.forwarding=0"),),
           (_in("node1", "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"),),
           _in("node1", "sysctl", "-n", "net.ipv6.conf.all.forwarding"), "0", "fd00:10:244:1::3", "pod-a"),
+    Fault("ip6-disabled", "flannel", "IPv6 disabled on node2's flannel.1 (its disable_ipv6=1), "
+          "which also flushes the device's IPv6 address, route and neighbour entry",
+          (_in("node2", "sysctl", "-qw", f"{V6_OFF}=1"),),
+          (_in("node2", "sysctl", "-qw", f"{V6_OFF}=0"), *FLANNEL6_NODE2),
+          _in("node2", "sysctl", "-n", V6_OFF), "1", "fd00:10:244:1::3", "pod-a"),
+    Fault("route6-missing", "flannel", "node1 lost its route to node2's IPv6 pod range fd00:10:244:1::/64",
+          (_in("node1", "ip", "-6", "route", "del", "fd00:10:244:1::/64"),),
+          (_in("node1", "ip", "-6", "route", "add", *FLANNEL6_ROUTE1),),
+          _in("node1", "ip", "-6", "route", "show", "fd00:10:244:1::/64"), "!fd00:10:244:1::/64",
+          "fd00:10:244:1::3", "pod-a"),
     Fault("forward-drop", "docker", "FORWARD policy DROP with bridge-nf-call-iptables=1: bridged "
           "ns0 → ns1 frames pass iptables' FORWARD chain (br_netfilter), whose policy drops them",
           (_ipt(docker.HOST, "-P", "FORWARD", "DROP"),),

@@ -84,6 +84,7 @@ class _WireRoute(msgspec.Struct, array_like=True, gc=False):
     iif: int
     nh_ifindex: int
     gateway: int
+    gateway6: bytes = b""  # schema 6: an IPv6 lookup's gateway (absent before)
 
 
 class _WireEvent(msgspec.Struct, array_like=True, gc=False):

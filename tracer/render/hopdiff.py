@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tracer.correlate.journey import Hop
-from tracer.model import IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, L4Key
+from tracer.model import IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, L4Key
 from tracer.render.svg_headers import NO_HEADERS, HeaderView, header_changes
 
 ADDED, REMOVED = "+", "−"
@@ -70,7 +70,7 @@ def port_changes(before: L4Key, after: L4Key) -> list[str]:
     """NAT's port (or ICMP echo id) rewrite: ``udp sport 40000 → 1024``, ``icmp id 0x1 → 0x2``."""
     if before.proto != after.proto:
         return []
-    if after.proto == IPPROTO_ICMP:
+    if after.proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
         return [f"icmp id {before.sport:#06x} → {after.sport:#06x}"] if before.sport != after.sport else []
     if after.proto not in (IPPROTO_TCP, IPPROTO_UDP):
         return []

@@ -10,7 +10,8 @@ from tracer.correlate.vocab import Status
 from tracer.diagnose import Diagnosis, diagnose
 from tracer.headers import IP_PROTOS
 from tracer.jsonout import dumps, packet_record
-from tracer.model import ICMP_ECHOREPLY, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, L4Key
+from tracer.model import ICMP_ECHOREPLY, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, L4Key
+from tracer.ndp import ndp_name
 from tracer.netfilter.annotate import name_nat
 from tracer.netfilter.rules import Counters
 from tracer.render.inert import inert
@@ -130,23 +131,38 @@ def _endpoint(addr: str, port: str, topo: Topology | None) -> str:
     return f"{inert(name)} ({at})" if name else at
 
 
+def named(addr: str, topo: Topology | None) -> str:
+    """``pod-b (10.244.1.3)`` as ``ping`` heads a probe; the bare address when the
+    topology names no workload for it (either family: the snapshot holds both)."""
+    return _endpoint(addr, "", topo)
+
+
+def _what(k: L4Key) -> str:
+    """A packet in words: an echo by id and sequence, an ICMP message by type; ICMPv6's
+    as ICMP's (its echo is the probe marker too, its NDP named as ARP is)."""
+    kind = "icmpv6" if k.proto == IPPROTO_ICMPV6 else "icmp"
+    if k.is_icmp_echo:
+        word = "reply" if k.echo_type == ICMP_ECHOREPLY else "request"
+        return f"{kind} echo {word} id {k.sport:#06x} seq {k.dport}"
+    if k.is_ndp:
+        return ndp_name(k) or "ndp"
+    if k.proto in (IPPROTO_ICMP, IPPROTO_ICMPV6) and k.icmp_type != 0xFF:
+        return f"{kind} type {k.icmp_type} code {k.icmp_code}"
+    return IP_PROTOS.get(k.proto, f"ip proto {k.proto}")
+
+
 def packet_line(n: int, p: Packet, k: L4Key, topo: Topology | None) -> str:
     """``trace``'s first line of a packet, in ping's words: what it is, who to whom, how it ended.
 
     ``packet 3  tcp  brt-nat-out (198.51.100.1:40102) → 198.51.100.2:8080  ip id 8646  DELIVERED``
-    rather than the correlator's key in raw numbers.
+    rather than the correlator's key in raw numbers. An IPv6 header has no IP id
+    (the key's ip_id is its flow label's low bits), so none is printed for it.
     """
     ports = k.proto in (IPPROTO_TCP, IPPROTO_UDP)
     sp, dp = (f":{k.sport}", f":{k.dport}") if ports else ("", "")
-    if k.proto == IPPROTO_ICMP and k.is_icmp_echo:
-        kind = "reply" if k.icmp_type == ICMP_ECHOREPLY else "request"
-        what = f"icmp echo {kind} id {k.sport:#06x} seq {k.dport}"
-    elif k.proto == IPPROTO_ICMP and k.icmp_type != 0xFF:
-        what = f"icmp type {k.icmp_type} code {k.icmp_code}"
-    else:
-        what = IP_PROTOS.get(k.proto, f"ip proto {k.proto}")
-    return (f"packet {n}  {what}  {_endpoint(k.src, sp, topo)} → {_endpoint(k.dst, dp, topo)}"
-            f"  ip id {k.ip_id}  {p.status.upper()}")
+    ip_id = "" if k.v6 else f"  ip id {k.ip_id}"
+    return (f"packet {n}  {_what(k)}  {_endpoint(k.src, sp, topo)} → {_endpoint(k.dst, dp, topo)}"
+            f"{ip_id}  {p.status.upper()}")
 
 
 def summary_text(results: Iterable[Packet], lost: int, events: int) -> str:

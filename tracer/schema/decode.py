@@ -9,14 +9,15 @@ No bcc here, so the decoder is tested and benchmarked on synthetic bytes.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, cast, overload
+from typing import Any, Final, cast, overload
 
 import numpy as np
 
 from tracer.model import Event, Hook, L4Key, Route, mac
 from tracer.names.devname import dev_name
-from tracer.schema.event import F_FDB, F_INNER, F_INNER_V6, F_L3, F_MAC, F_ROUTE, F_V6
+from tracer.schema.event import F_FDB, F_GW6, F_INNER, F_INNER_V6, F_L3, F_MAC, F_ROUTE, F_V6
 
 _HOOKS: list[Hook | None] = [None] * 256
 for _h in Hook:
@@ -25,6 +26,17 @@ for _h in Hook:
 
 def _key(row: tuple[int, ...], a6: bytes = b"", b6: bytes = b"") -> L4Key:
     return L4Key(row[0], row[1], row[5], row[2], row[6], row[3], row[4], row[7], row[8], a6, b6)
+
+
+# The inner key's first 16 bytes as its fields read them (saddr, daddr, ip_id, sport,
+# dport, proto, ttl; little-endian like the dtype): a route event's IPv6 gateway (F_GW6).
+_GW6: Final = struct.Struct("<IIHHHBB")
+
+
+def _route(row: tuple[int, int, int, int, int, int], flags: int, inner: tuple[int, ...]) -> Route:
+    """A route event's Route; its IPv6 gateway from where the probe put it (F_GW6)."""
+    gw6 = _GW6.pack(*inner[:7]) if flags & F_GW6 else b""
+    return Route(*row, gw6)
 
 
 class Decoder:
@@ -106,7 +118,8 @@ class Decoder:
             reason, loc,
             self._reasons.get(reason, str(reason)) if drop else "",
             self._symbolize(loc) if drop else "",
-            Route(fib_table, fib_err, fib_oif, fib_iif, fib_nh, fib_gw) if flags & F_ROUTE else None,
+            _route((fib_table, fib_err, fib_oif, fib_iif, fib_nh, fib_gw), flags, inner)
+            if flags & F_ROUTE else None,
             self._mac(fdb_mac) if flags & F_FDB else "",
             fdb_vlan, pkt_type, headers[:hdr_len], bool(flags & F_L3),
         )

@@ -30,8 +30,12 @@ F_FDB: Final = 8  # fdb_* fields are set
 F_MAC: Final = 16  # src_mac/dst_mac are set
 F_V6: Final = 32  # outer is IPv6: saddr6/daddr6 hold its addresses (layout 5)
 F_INNER_V6: Final = 64  # inner is IPv6: saddr6/daddr6 hold its addresses (layout 5)
+# A route event's IPv6 gateway: its 16 bytes in the inner key's place (saddr, daddr,
+# ip_id, sport, dport, proto, ttl), which a route event never uses (no F_INNER). The
+# struct does not grow for one field of one hook; recordings say it from schema 6.
+F_GW6: Final = 128
 FLAGS: Final = {"L3": F_L3, "INNER": F_INNER, "ROUTE": F_ROUTE, "FDB": F_FDB, "MAC": F_MAC,
-                "V6": F_V6, "INNER_V6": F_INNER_V6}
+                "V6": F_V6, "INNER_V6": F_INNER_V6, "GW6": F_GW6}
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +136,8 @@ BRT_EVENT: Final = CStruct("brt_event", (
 EVENT_ONLY: Final = ("reason_name", "location_sym", "headers_l3")
 # L4Key attributes the event (not brt_key) holds: the IPv6 key's whole addresses.
 KEY_FROM_EVENT: Final = ("saddr6", "daddr6")
+# Route attributes no brt_event field holds as such: the IPv6 gateway (F_GW6: the inner key's bytes).
+ROUTE_FROM_INNER: Final = ("gateway6",)
 
 
 def _format(f: CField, snaplen: int) -> str | np.dtype:

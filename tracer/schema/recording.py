@@ -15,7 +15,7 @@ from typing import Final
 
 # PNG-style: the high bit catches 7-bit transports, CRLF/^Z catch text-mode mangling.
 MAGIC: Final = b"\x89BRT\r\n\x1a\n"
-SCHEMA_VERSION: Final = 5
+SCHEMA_VERSION: Final = 6
 # 1: event batches as msgpack arrays (kind B); 2 adds raw kernel batches (kind R);
 # 3: the header's topology names its namespaces' owners (containers, pods), bridges'
 # networks and pod addresses (older brtraces refuse a Link with "network"; older files
@@ -24,7 +24,10 @@ SCHEMA_VERSION: Final = 5
 # a damaged header or raw batch is salvaged
 # 5: IPv6: the event struct's saddr6/daddr6 (raw batches name their layout; older ones are
 # upgraded on read) and the keys' saddr6/daddr6 in event batches (absent in older files)
-READABLE_VERSIONS: Final = (1, 2, 3, 4, 5)
+# 6: a route event's IPv6 gateway: the struct's F_GW6 flag (its 16 bytes in the unused inner
+# key; the struct and its layout unchanged) and the routes' gateway6 in event batches (absent
+# in older files: no gateway known)
+READABLE_VERSIONS: Final = (1, 2, 3, 4, 5, 6)
 
 KIND_HEADER: Final = b"H"  # first record: the SourceInfo and the created time
 KIND_BATCH: Final = b"B"  # events as msgpack arrays of Event fields

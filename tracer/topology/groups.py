@@ -64,9 +64,16 @@ def group_namespaces(topo: Topology, only: set[int] | None = None) -> tuple[list
 
 
 def device_text(topo: Topology, ns: Netns, ln: Link) -> str:
-    """One device row: name, what it is, its address — all inert."""
+    """One device row: name, what it is, its address — all inert.
+
+    Its IPv4 address, else its first global IPv6 one (not the link-local every
+    device has): an IPv6-only device is not drawn bare, while a dual-stack
+    one keeps one address, so the map of two flannel nodes still fits 120
+    columns (both addresses made it fall back to the tree there)."""
     role = link_role(topo, ns, ln)
-    addr = next((a.cidr for a in ln.addresses if a.family == 4), "")
+    addr = next((a.cidr for a in ln.addresses if a.family == 4), "") or next(
+        (a.cidr for a in ln.addresses if a.family == 6 and not a.address.startswith("fe80:")
+         and a.address != "::1"), "")
     if role == ROLE_BRIDGE:
         what = "bridge"
     elif role == ROLE_VXLAN:

@@ -19,7 +19,7 @@ from tracer.correlate import Hop
 from tracer.correlate.vocab import Verb
 from tracer.diagnose import Diagnosis
 from tracer.explain import action_text, explain, explain_in
-from tracer.model import Event, Hook, HookMode, ip4
+from tracer.model import Event, Hook, HookMode
 from tracer.render.hopdiff import HopDiff
 from tracer.render.inert import inert
 from tracer.topology.model import Topology
@@ -100,7 +100,7 @@ def _hook_line(ev: Event, modes: dict[Hook, HookMode]) -> Text:
     t.append(inert(f"  on {ev.ifname or '-'}  cpu {ev.cpu}  len {ev.length}"))
     if ev.route is not None:
         r = ev.route
-        via = f" via {ip4(r.gateway)}" if r.gateway else ""
+        via = f" via {r.via}" if r.via else ""
         t.append(inert(f"  table {r.table}{via} oif {r.nh_ifindex}" + (f" err {r.err}" if r.err else "")))
     if ev.hook == Hook.BR_FDB_UPDATE:
         t.append(inert(f"  learned {ev.fdb_mac}"))
