@@ -58,7 +58,7 @@ async def measure(n: int, sample: Path, keys: list[str]) -> dict[str, list[float
     async with app.run_test(size=(120, 40)) as pilot:
         t = time.perf_counter()
         for pid in range(1, n + 1):
-            app.book.packets[pid] = replace(tpl[pid % len(tpl)], pid=pid)
+            app.book.packets.add(replace(tpl[pid % len(tpl)], pid=pid))
         inodes = {h.netns_inode for p in tpl for h in p.hops if h.netns_inode}
         app.query_one(TopologyPane).show_namespaces(inodes)  # the map, as after a live run
         plist = app.query_one(PacketList)

@@ -18,11 +18,13 @@ many events. Batches reach the correlator as they were polled, so a live
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 
 import numpy as np
 
+from tracer.heap import release_free_pages
 from tracer.render.inert import inert
 from tui.messages import EventsArrived, SourceEnded, SourceOpened
 from tui.pump import Batch
@@ -32,7 +34,8 @@ from tui.widgets.topology import TopologyPane
 
 BEHIND_S = 0.5  # batches waiting this long in the worker: the status line says the view is behind
 FREEZE_EVERY = 5000  # packets between two gc.freeze() calls
-COLLECT_EVERY_S = 1.0  # a collection of what is not frozen (cheap): the view's dead cycles go
+COLLECT_EVERY_S = 1.0  # a collection of what is not frozen (cheap): the view's dead cycles go,
+# then the C heap's free pages back to the kernel (tracer/heap.py: ~0.1 ms)
 BACKLOG_EVENTS = 5000  # events waiting in memory (~1.5 MB); more wait in the spill only
 INGEST_SLICE = 1000  # events per correlate-and-judge step: a light row's rebuild reads its step's chunks
 TURN_S = 0.03  # steps per turn of the UI thread until this long: keys and redraws come between
@@ -116,9 +119,22 @@ class Ingest(AppState):
             self._queued = max(0, self._queued - n)
             self.ingest(part)
             if not everything and self._backlog and time.monotonic() >= end:
-                self.call_later(self._drain)
+                self._drain_later()
                 return
         self._draining = False
+
+    def _drain_later(self) -> None:
+        """The next slice, after what other threads posted meanwhile.
+
+        Not ``call_later`` alone: textual takes the next message without
+        yielding to the event loop while its queue is not empty, and a message
+        from another thread (the worker's batches, a key) only enters the queue
+        from the loop. A slice re-posting itself kept the queue busy until the
+        whole backlog was correlated, so the worker's batches piled up in its
+        memory meanwhile (replaying a flood at twice its pace: 178k events,
+        ~100 MB). Through the loop, they enter the queue before the next slice.
+        """
+        asyncio.get_running_loop().call_soon(self.call_later, self._drain)
 
     def on_source_ended(self, msg: SourceEnded) -> None:
         self.facts.done = True
@@ -199,6 +215,7 @@ class Ingest(AppState):
         if self._view_at - self._collected_at >= COLLECT_EVERY_S:
             self._collected_at = self._view_at
             gc.collect()  # walks only what came since the last freeze
+            release_free_pages()
 
     def note_backlog(self) -> None:
         """Events received but not shown yet, for the status line, when the view is behind."""

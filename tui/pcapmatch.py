@@ -40,6 +40,6 @@ def light_keys(flt: ExprFilter, spill: SeenSpill) -> set[tuple[object, ...]]:
 
 def matching(flt: ExprFilter, book: PacketBook, spill: SeenSpill) -> list[int]:
     """Packet ids (in order) that ``flt`` selects."""
-    keys = light_keys(flt, spill) if any(p.light for p in book.packets.values()) else set()
+    keys = light_keys(flt, spill) if book.packets.light else set()
     return [pid for pid, p in book.packets.items()
             if (packet_key(p) in keys if p.light else packet_matches(flt, p))]

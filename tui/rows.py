@@ -67,7 +67,7 @@ class LightRows:
         waiting: deque[int] = deque()
         while pending:
             pid = pending.popleft()
-            if book.packets[pid].light:
+            if book.packets.is_light(pid):
                 continue
             if book.lighten(pid):
                 n += 1

@@ -42,7 +42,7 @@ async def test_replay_lists_every_probe_delivered_with_rtt() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await _loaded(app, pilot)
         plist = app.query_one(PacketList)
-        assert plist.rows == [1, 2, 3]
+        assert list(plist.rows) == [1, 2, 3]
         for p in app.book.packets.values():
             assert p.status == "delivered" and p.rtt_ns and p.rtt_ns > 0
             assert p.request and p.reply
@@ -111,12 +111,12 @@ async def test_pause_holds_events_until_resumed() -> None:
     app.facts.paused = True
     async with app.run_test(size=(120, 40)) as pilot:
         await _loaded(app, pilot)
-        assert app.query_one(PacketList).rows == []
+        assert list(app.query_one(PacketList).rows) == []
         assert sum(e.events for e in app.held) == len(events) and app.facts.events == len(events)
         await pilot.press("space")
         await pilot.pause()
         assert not app.facts.paused and app.held == []
-        assert app.query_one(PacketList).rows == [1, 2, 3]
+        assert list(app.query_one(PacketList).rows) == [1, 2, 3]
 
 
 async def test_dropped_hop_is_red_with_reason_and_location() -> None:
@@ -148,17 +148,17 @@ async def test_filter_by_status_and_netns() -> None:
         await pilot.press(*"dropped")
         await pilot.pause()
         plist = app.query_one(PacketList)
-        assert plist.rows == [3] and app.filter_text == "dropped"
+        assert list(plist.rows) == [3] and app.filter_text == "dropped"
         assert app.facts.follow  # typing j/k/n/p/f into the box is text, not a key action
         await pilot.press("escape")
         await pilot.pause()
         assert plist.has_focus
         app.set_filter("pod-b veth-pod-b")
-        assert plist.rows == []
+        assert list(plist.rows) == []
         app.set_filter("node2 veth-pod-b")
-        assert plist.rows == [1, 2]
+        assert list(plist.rows) == [1, 2]
         app.set_filter("")
-        assert plist.rows == [1, 2, 3]
+        assert list(plist.rows) == [1, 2, 3]
 
 
 async def test_save_writes_what_was_seen(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 ``correlator`` files events into one journey per packet, ``hops`` names each
 place a journey passed, ``pairing`` pairs request and reply journeys into the
-packets every view lists, and ``vocab`` holds the words they compare on.
+packets every view lists (``packet``: the Packet, and a book's packets with
+light ones as columns), and ``vocab`` holds the words they compare on.
 """
 
 from tracer.correlate.correlator import Correlator

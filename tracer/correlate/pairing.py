@@ -11,64 +11,26 @@ so :func:`probe_packet` builds one probe's Packet from that answer.
 
 A long live view cannot keep every packet's hops (a flood's hops and their
 events are most of its memory, issue 18), so a settled packet can be made
-*light* (:meth:`PacketBook.lighten`): its row stays, its hops go, and
-:func:`hops_of` finds them again in a correlator re-fed with the events the
-packet spanned.
+*light* (:meth:`PacketBook.lighten`): its row stays, as a slot in the book's
+columns (``packet.PacketRows``), its hops go, and :func:`hops_of` finds them
+again in a correlator re-fed with the events the packet spanned.
 """
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass, field
-
 from tracer.correlate.correlator import Correlator
 from tracer.correlate.hops import build_hops
 from tracer.correlate.journey import Hop, Journey
+from tracer.correlate.packet import Packet, PacketRows, echo_what
 from tracer.correlate.vocab import Status, Verb
 from tracer.model import ICMP_ECHO, ICMP_ECHOREPLY
 from tracer.ndp import ndp_name
 from tracer.render.inert import inert
 from tracer.topology.model import Topology
 
+__all__ = ["ANSWER_TIMEOUT_NS", "Packet", "PacketBook", "hops_of", "journey_key", "packet_key",
+           "probe_packet"]
 ANSWER_TIMEOUT_NS = 1_000_000_000  # a packet not done after 1 s of event time is unanswered
-
-
-@dataclass(slots=True)
-class Packet:
-    """One packet as a person reads it: where it went (request, reply) and how it ended."""
-
-    pid: int
-    what: str
-    src: str = ""
-    dst: str = ""
-    request: tuple[Hop, ...] = ()
-    reply: tuple[Hop, ...] = ()
-    status: Status = Status.IN_FLIGHT
-    rtt_ns: int | None = None
-    echo: bool = False  # an ICMP echo exchange (the reply is paired by id and sequence)
-    seq: int = 0
-    ident: int = 0
-    error: str = ""  # what the sending socket reported (ping only)
-    places: frozenset[str] = field(default_factory=frozenset)
-    light: bool = False  # hops dropped to save memory (the row stays): see PacketBook.lighten
-    t_first: int = 0  # t0 kept when light
-
-    @property
-    def t0(self) -> int:
-        hops = self.request or self.reply
-        return hops[0].t_ns if hops else self.t_first
-
-    @property
-    def hops(self) -> tuple[Hop, ...]:
-        return self.request + self.reply
-
-    @property
-    def drop(self) -> Hop | None:
-        return next((h for h in self.hops if h.verb == Verb.DROP), None)
-
-    def search_text(self) -> str:
-        """What the filter box matches against: status, addresses, namespaces, devices."""
-        return " ".join([self.status, self.what, self.src, self.dst, *sorted(self.places)]).lower()
 
 
 class PacketBook:
@@ -76,11 +38,10 @@ class PacketBook:
 
     def __init__(self, topo: Topology) -> None:
         self.topo = topo
-        self.packets: dict[int, Packet] = {}
+        self.packets = PacketRows()  # light packets as columns (tracer/correlate/packet.py)
         self._by_jid: dict[int, int] = {}
         self._by_echo: dict[tuple[int, int], int] = {}
         self._open: set[int] = set()  # pids still in flight
-        self._places: dict[frozenset[str], frozenset[str]] = {}  # light rows share equal sets
         self.now_ns = 0
 
     def update(self, corr: Correlator, changed: set[int], final: bool = False) -> tuple[list[int], set[int]]:
@@ -95,7 +56,7 @@ class PacketBook:
             pid, is_new = self._packet_for(j)
             if is_new:
                 new.append(pid)
-            if self.packets[pid].light:
+            if self.packets.is_light(pid):
                 touched.add(pid)  # settled: its status stays; hops_of reads the journey again
                 continue
             self._refresh(self.packets[pid], j)
@@ -114,7 +75,8 @@ class PacketBook:
                 self._by_jid[j.jid] = pid
                 return pid, False
         pid = len(self.packets) + 1
-        p = self.packets[pid] = Packet(pid, _what(j))
+        p = Packet(pid, _what(j))
+        self.packets.add(p)
         self._by_jid[j.jid] = pid
         if echo is not None:
             self._by_echo[echo] = pid
@@ -168,18 +130,19 @@ class PacketBook:
 
         Only a packet no longer in flight is made light; its echo pairing is
         forgotten too, so a very late journey shows as a packet of its own
-        rather than being lost. Returns whether the packet is light now.
+        rather than being lost. Its row is then a slot in the book's columns,
+        not an object (``PacketRows``). Returns whether the packet is light now.
         """
-        p = self.packets[pid]
-        if p.light or pid in self._open:
-            return p.light
+        rows = self.packets
+        if rows.is_light(pid):
+            return True
+        if pid in self._open:
+            return False
+        p = rows[pid]
         p.t_first = p.t0
         p.request = p.reply = ()
-        p.places = self._places.setdefault(p.places, p.places)
-        # a flood's light rows repeat a few addresses: one string each, not one per row
-        # (~100 B a row of the ~350 B a listed packet cost the live TUI, issue 18)
-        p.src, p.dst = sys.intern(p.src), sys.intern(p.dst)
         p.light = True
+        rows.lighten(p)
         if p.echo and self._by_echo.get((p.ident, p.seq)) == pid:
             del self._by_echo[(p.ident, p.seq)]
         return True
@@ -197,7 +160,7 @@ def probe_packet(corr: Correlator, topo: Topology, ident: int, seq: int,
     """One ``ping`` probe; the socket's answer (``rtt_ns``) decides delivered, not the events."""
     req = corr.icmp_journey(ICMP_ECHO, ident, seq)
     rep = corr.icmp_journey(ICMP_ECHOREPLY, ident, seq)
-    p = Packet(seq, f"icmp seq {seq} id {ident:#06x}", echo=True, seq=seq, ident=ident,
+    p = Packet(seq, echo_what(seq, ident), echo=True, seq=seq, ident=ident,
                request=tuple(build_hops(req, topo)) if req else (),
                reply=tuple(build_hops(rep, topo)) if rep else (), rtt_ns=rtt_ns, error=error)
     if rtt_ns is not None:
@@ -255,7 +218,7 @@ def _what(j: Journey) -> str:
     """A short, inert description of the packet (kind and ids)."""
     k = j.key
     if k[0] == "icmp":
-        return f"icmp seq {k[3]} id {int(k[2]):#06x}"  # type: ignore[call-overload]
+        return echo_what(int(k[3]), int(k[2]))  # type: ignore[call-overload]
     if k[0] == "arp":
         return "arp"
     ndp = ndp_name(j.packet())

@@ -10,6 +10,8 @@ screen, not the rows in the list.
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Mapping
 from typing import ClassVar
 
 from rich.segment import Segment
@@ -61,10 +63,10 @@ class PacketList(ScrollView, can_focus=True):
             super().__init__()
             self.pid = pid
 
-    def __init__(self, packets: dict[int, Packet], **kw: object) -> None:
+    def __init__(self, packets: Mapping[int, Packet], **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
         self.packets = packets
-        self.rows: list[int] = []
+        self.rows = array("i")  # the listed packets' numbers: 4 bytes a row, not an int object
         self.cursor = -1
         self.compact = False  # a narrow terminal: status as one mark, no RTT, so "what" stays readable
 
@@ -79,9 +81,10 @@ class PacketList(ScrollView, can_focus=True):
     def set_rows(self, pids: list[int]) -> None:
         """Replace the list (a filter changed); keeps the selected packet if it is still there."""
         keep = self.selected
-        self.rows = list(pids)
+        self.rows = array("i", pids)
         self.virtual_size = Size(self.size.width, len(self.rows))
-        self.cursor = self.rows.index(keep) if keep in self.rows else (0 if self.rows else -1)
+        kept = keep is not None and keep in self.rows
+        self.cursor = self.rows.index(keep) if kept and keep is not None else (0 if self.rows else -1)
         self._scroll_to_cursor()
         self.refresh()
 
