@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tracer.correlate.packet import Packet
+    from tracer.topology.model import Topology
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -118,11 +123,10 @@ def _text(args: argparse.Namespace) -> int:
     from tracer.correlate import Correlator
     from tracer.correlate.pairing import PacketBook
     from tracer.errors import BrtraceError
-    from tracer.explain import damage_lines, explain_lines, summary_line
     from tracer.jsonout import WallClock, dumps, summary_record
     from tracer.record import open_recording
     from tracer.render.inert import inert
-    from tracer.render.text import named, probe_text, summary_text
+    from tracer.render.text import summary_text
 
     if args.step and args.explain:
         raise BrtraceError("--step with --explain is the TUI's teaching mode: add --tui")
@@ -153,19 +157,7 @@ def _text(args: argparse.Namespace) -> int:
         play_steps(packets, args.step_ms, topo)
         print(summary_text(packets, lost, events))
     else:
-        for p in packets:  # the endpoints named from the recording's topology, as ping names them
-            src, dst = named(p.src, topo), named(p.dst, topo)
-            lines = (explain_lines(p, src, dst, args.lang, topo) if args.explain
-                     else probe_text(p, src, dst, topo))
-            print("\n".join(lines))
-            print()
-        if args.explain and damage:
-            print("\n".join(damage_lines(damage, args.lang)))
-            print()
-        print(summary_line(packets, lost, events, args.lang) if args.explain
-              else summary_text(packets, lost, events))
-        if damage and not args.explain:
-            print(f"damaged recording: {inert(damage)}")
+        _print_packets(args, packets, topo, lost, events, damage)
     if lost:
         print(f"brtrace: warning: {lost} events lost while recording", file=sys.stderr)
     if corr.evicted:
@@ -175,3 +167,25 @@ def _text(args: argparse.Namespace) -> int:
         print(f"brtrace: warning: {inert(args.file)}: {inert(damage)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _print_packets(args: argparse.Namespace, packets: list[Packet], topo: Topology, lost: int,
+                   events: int, damage: str | None) -> None:
+    """The hop list (or, with --explain, the teaching text) of every packet, then the summary."""
+    from tracer.explain import damage_lines, explain_lines, summary_line
+    from tracer.render.inert import inert
+    from tracer.render.text import named, probe_text, summary_text
+
+    for p in packets:  # the endpoints named from the recording's topology, as ping names them
+        src, dst = named(p.src, topo), named(p.dst, topo)
+        lines = (explain_lines(p, src, dst, args.lang, topo) if args.explain
+                 else probe_text(p, src, dst, topo))
+        print("\n".join(lines))
+        print()
+    if args.explain and damage:
+        print("\n".join(damage_lines(damage, args.lang)))
+        print()
+    print(summary_line(packets, lost, events, args.lang) if args.explain
+          else summary_text(packets, lost, events))
+    if damage and not args.explain:
+        print(f"damaged recording: {inert(damage)}")
