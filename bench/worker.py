@@ -179,15 +179,26 @@ def _filter(kind: str, port: int, proto: str = "udp") -> Any:
     return TraceFilter(proto=proto, port=9)  # discard port: nothing in the flood matches
 
 
+def _hook_plan() -> Any:
+    """The tree's own hook plan module: probes/plan.py; older trees plan in probes/loader.py."""
+    try:
+        return importlib.import_module("probes.plan")
+    except ModuleNotFoundError as exc:
+        if exc.name != "probes.plan":
+            raise
+        return importlib.import_module("probes.loader")
+
+
 def _floor(all_hooks: bool) -> Any:
     """probes/floor.c (returns at once) on the tracepoints brtrace would attach."""
     from bcc import BPF
 
     from probes import loader
 
-    plan: Sequence[Any] = loader.load_plan().hooks
-    if hasattr(loader, "choose_hooks"):
-        plan = loader.choose_hooks(plan, all_hooks)
+    planner = _hook_plan()
+    plan: Sequence[Any] = planner.load_plan().hooks
+    if hasattr(planner, "choose_hooks"):
+        plan = planner.choose_hooks(plan, all_hooks)
     bpf = BPF(src_file=os.path.join(loader.PROBE_DIR, "floor.c").encode())
     for h in plan:
         if h.mode == "raw_tracepoint":

@@ -2,38 +2,33 @@
 
 The only module that loads probes through bcc (``tracer/cli/doctor_cmd.py``
 imports bcc too, only to report whether it imports). Hooks come from the hook
-table (``tracer/schema/hooks.py``) and are chosen one by one (see
-:func:`plan_hooks`): tracepoints as raw tracepoints where they exist, function
-hooks as kprobes where the kernel has kprobes, else fentry where a real load
-proves it works, else off — and the choice is reported, never hidden.
+table (``tracer/schema/hooks.py``) and are chosen one by one by the plan
+(``probes/plan.py``: :func:`~probes.plan.plan_hooks`): tracepoints as raw
+tracepoints where they exist, function hooks as kprobes where the kernel has
+kprobes, else fentry where a real load proves it works, else off — and the
+choice is reported, never hidden.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import json
 import os
-import signal
 import struct
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from probes import childload, kernel
 from probes.bpfsys import kfunc_call
-from probes.btf import BTF, BTFError
 from probes.cgen import HEADER_NAME, schema_header
 from probes.drain import RingDrain
-from probes.offsets import MEMBERS, drop_reason_names, offset_macros
 from probes.pcap import compile_both
+from probes.plan import choose_hooks, load_plan, signals_held, without_casts
 from probes.ringbuf import RingBuffer
 from tracer.errors import BrtraceError, NeedRoot
 from tracer.filter import TraceFilter, with_topology
-from tracer.model import Event, Hook, HookMode, HookStatus, SourceStats
+from tracer.model import Event, HookMode, HookStatus, SourceStats
 from tracer.pcapf.translate import HEADER_NAME as FILTER_HEADER
 from tracer.pcapf.translate import filter_header
 from tracer.schema.decode import Decoder
@@ -43,7 +38,6 @@ from tracer.topology.model import Topology
 
 PROBE_DIR = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.join(PROBE_DIR, "brtrace.c")
-PLAN_CACHE_DIR = "/run/brtrace"
 RINGBUF_PAGES = 2048  # 8 MiB: ~27k events of 296 bytes between two polls
 
 
@@ -57,77 +51,15 @@ def spill_pages(pages: int) -> int:
     return max(1, pages // 32)
 
 
-# Tracepoints that fire at the same crossing as another one on the usual path
-# (veth, bridge, VXLAN devices have no qdisc): net_dev_start_xmit right after
-# net_dev_queue, netif_rx (backlog enqueue) right before netif_receive_skb.
-# Each attached hook costs every packet of the machine ~50 ns of dispatch here
-# even when the filter rejects it (bench/RESULTS.md), so they attach only on
-# request (--all-hooks): for qdisc delay, or a backlog drop between the two.
-SAME_CROSSING: dict[Hook, str] = {
-    Hook.NET_DEV_START_XMIT: "net_dev_queue marks the same crossing",
-    Hook.NETIF_RX: "netif_receive_skb marks the same crossing",
-}
-
-
-def choose_hooks(plan: Sequence[HookStatus], all_hooks: bool) -> list[HookStatus]:
-    """The plan with the same-crossing tracepoints off unless every hook was asked for."""
-    if all_hooks:
-        return list(plan)
-    return [HookStatus(h.hook, HookMode.OFF, f"not attached by default ({SAME_CROSSING[h.hook]}; "
-                       "--all-hooks attaches it)")
-            if h.hook in SAME_CROSSING and h.live else h for h in plan]
-
-
-def plan_hooks(btf: BTF) -> list[HookStatus]:
-    """How each hook can attach on this kernel, tested where testable."""
-    plan: list[HookStatus] = []
-    for hook in [h for h in Hook if h.is_tracepoint]:  # the hook table's order
-        cat, name = hook.target.split(":")
-        if kernel.tracepoint_exists(cat, name):
-            plan.append(HookStatus(hook, HookMode.RAW_TRACEPOINT, hook.target))
-        else:
-            plan.append(HookStatus(hook, HookMode.OFF, f"tracepoint {hook.target} not in this kernel"))
-    kprobes = kernel.has_kprobes()
-    with _signals_held():  # its test loads are verified too (see _signals_held)
-        for hook in [h for h in Hook if not h.is_tracepoint]:
-            plan.append(_plan_function(btf, hook, hook.function, kprobes))
-    return plan
-
-
-def _plan_function(btf: BTF, hook: Hook, fn: str, kprobes: bool) -> HookStatus:
-    if not kernel.function_exists(fn):
-        return HookStatus(hook, HookMode.OFF, f"{fn} not in kallsyms (inlined or not built)")
-    if kprobes:
-        return HookStatus(hook, HookMode.KPROBE, fn)
-    probe = kernel.try_fentry(btf.func_id(fn))
-    if probe.ok:
-        return HookStatus(hook, HookMode.FENTRY, fn)
-    return HookStatus(hook, HookMode.OFF, f"no kprobes (CONFIG_KPROBES off); fentry: {probe.detail}")
-
-
 # The reject path reads the skb and its headers with plain loads through
 # bpf_rdonly_cast (brtrace.c: cast_reject) instead of two bpf_probe_read_kernel
 # calls, which were two thirds of what a rejected packet cost each hook (bench
 # probecost, 6.18). bcc's LLVM cannot emit a kfunc call, so the C program calls
 # a helper id no kernel has (CAST_MARK) and patch_casts turns exactly those
 # calls into kfunc calls of bpf_rdonly_cast before anything is loaded; an
-# unpatched call would be refused by the verifier, never run.
+# unpatched call would be refused by the verifier, never run. Whether this
+# kernel allows the cast is the plan's to test (probes/plan.py: cast_macros).
 CAST_MARK = 0x7FF0
-CAST_BYTES = 128  # the byte-array struct covers the 78 bytes cast_reject reads past the IP header
-
-
-def cast_macros(btf: BTF, head_off: int) -> dict[str, int]:
-    """-D values for cast_reject when this kernel lets a raw tracepoint program use it."""
-    cast, skb = btf.func_id("bpf_rdonly_cast"), btf.struct_id("sk_buff")
-    raw = btf.byte_array_struct(CAST_BYTES)
-    if not kernel.try_rdonly_cast(cast, skb, head_off, raw).ok:
-        return {}
-    return {"BRT_CAST_FN": cast, "BRT_SKB_BTF": skb, "BRT_BYTES_BTF": raw}
-
-
-def without_casts(macros: dict[str, int]) -> dict[str, int]:
-    """The plan's macros with cast_reject off (the probe-read path decides alone)."""
-    return {k: v for k, v in macros.items() if k not in ("BRT_CAST_FN", "BRT_SKB_BTF", "BRT_BYTES_BTF")}
 
 
 def patch_casts(bpf: Any, cast_fn: int) -> int:
@@ -145,82 +77,6 @@ def patch_casts(bpf: Any, cast_fn: int) -> int:
                 ctypes.memmove(start + off, kfunc_call(cast_fn), 8)
                 done += 1
     return done
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What the probes need from this boot of the kernel: BTF offsets, how each
-    hook attaches, drop reason names."""
-
-    macros: dict[str, int]
-    hooks: tuple[HookStatus, ...]
-    drop_reasons: dict[int, str]
-
-
-def _plan_key() -> str:
-    """Same boot, same loaded modules (a module adds tracepoints and functions), and
-    the same struct members and hooks asked for."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            boot = f.read().strip()
-    except OSError:
-        return ""
-    try:
-        with open("/proc/modules") as f:
-            mods = sorted(line.split(" ", 1)[0] for line in f)
-    except OSError:  # CONFIG_MODULES off: everything is built in
-        mods = []
-    # and what the plan is made of here: another brtrace (a new member, a new hook) asks anew
-    wanted = [f"{m}={st}.{p}" for m, (st, p) in sorted(MEMBERS.items())] + [h.target for h in Hook]
-    wanted.append(f"rdonly_cast={CAST_BYTES}")
-    h = hashlib.sha256("\n".join([boot, kernel.release(), *mods, *wanted]).encode()).hexdigest()
-    return h[:32]
-
-
-def load_plan() -> Plan:
-    """The plan for this boot, from the cache in PLAN_CACHE_DIR when it is there.
-
-    Reading BTF and testing every hook costs ~0.4 s, a third of startup; the
-    answers only change with a reboot or a module (un)load, both in the key.
-    /run is tmpfs, so a reboot clears the cache anyway.
-    """
-    key = _plan_key()
-    path = os.path.join(PLAN_CACHE_DIR, f"plan-{key}.json") if key else ""
-    if path:
-        try:
-            with open(path) as f:
-                d = json.load(f)
-            return Plan({k: int(v) for k, v in d["macros"].items()},
-                        tuple(HookStatus(Hook(h), HookMode(m), det) for h, m, det in d["hooks"]),
-                        {int(k): str(v) for k, v in d["drop_reasons"].items()})
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    try:
-        btf = BTF.load()
-        macros = offset_macros(btf)
-        macros.update(cast_macros(btf, macros["OFF_SKB_HEAD"]))
-    except BTFError as exc:
-        raise BrtraceError(f"kernel BTF unusable ({exc}); brtrace needs CONFIG_DEBUG_INFO_BTF") from None
-    plan = Plan(macros, tuple(plan_hooks(btf)), drop_reason_names(btf))
-    if path:
-        _save_plan(path, plan)
-    return plan
-
-
-def _save_plan(path: str, plan: Plan) -> None:
-    try:
-        os.makedirs(PLAN_CACHE_DIR, mode=0o700, exist_ok=True)
-        for old in os.listdir(PLAN_CACHE_DIR):  # one boot's worth at a time
-            if old.startswith("plan-"):
-                os.unlink(os.path.join(PLAN_CACHE_DIR, old))
-        tmp = f"{path}.{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump({"macros": plan.macros,
-                       "hooks": [(int(h.hook), h.mode, h.detail) for h in plan.hooks],
-                       "drop_reasons": plan.drop_reasons}, f)
-        os.rename(tmp, path)
-    except OSError:
-        pass  # a cache, never a reason to fail
 
 
 # Struct fields the probes read together, with their sizes: each group is one
@@ -275,20 +131,6 @@ def read_windows(macros: dict[str, int]) -> list[str]:
     return out
 
 
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """Signals to this thread wait until the probes are loaded.
-
-    The verifier gives up with EAGAIN when a signal is pending for the loading
-    thread (kernel/bpf/verifier.c: do_check, read in 6.18): a terminal resize
-    or a child exiting during start-up failed the load or turned a hook off.
-    Held signals arrive right after (Ctrl-C included: start-up takes < 1 s).
-    """
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _require_root() -> None:
@@ -362,7 +204,7 @@ class LiveSource:
             raise BrtraceError("tracefs is not mounted and could not be: "
                                "mount -t tracefs tracefs /sys/kernel/tracing")
         flt = with_topology(flt, topology)  # VXLAN on a port the topology's devices use
-        with _signals_held():
+        with signals_held():
             plan = load_plan()
             macros = plan.macros if cast_reject else without_casts(plan.macros)
             self._hooks = choose_hooks(plan.hooks, all_hooks)

@@ -19,7 +19,8 @@ import time
 
 import pytest
 
-from probes.loader import LiveSource, compile_probes, load_plan
+from probes.loader import LiveSource, compile_probes
+from probes.plan import load_plan
 from tests.kernel.test_ping import no_brtrace_programs
 from tracer.filter import TraceFilter
 from tracer.lab import LabInfo

@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from probes.loader import compile_probes, load_plan
+from probes.loader import compile_probes
+from probes.plan import load_plan
 from tests.kernel.test_ping import no_brtrace_programs
 from tracer.filter import TraceFilter
 from tracer.model import Hook, HookMode, HookStatus

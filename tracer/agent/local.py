@@ -84,7 +84,7 @@ def local_kernel(cfg: AgentConfig) -> Kernel:
                           all_hooks=all_hooks, netns_inodes=inodes)
 
     def hooks() -> Sequence[HookStatus]:
-        from probes.loader import choose_hooks, load_plan
+        from probes.plan import choose_hooks, load_plan
 
         return choose_hooks(load_plan().hooks, False)
 

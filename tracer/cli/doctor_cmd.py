@@ -78,7 +78,7 @@ def _runtime_checks() -> list[dict[str, object]]:
 
 def _hook_checks() -> list[dict[str, object]]:
     from probes.btf import BTF, BTFError
-    from probes.loader import SAME_CROSSING, plan_hooks
+    from probes.plan import SAME_CROSSING, plan_hooks
     from tracer.model import HookMode
 
     try:

@@ -10,21 +10,27 @@ lookup picks the next hop, VXLAN wraps the packet in UDP.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from tracer.correlate.journey import Hop, Journey
+from tracer.correlate.lookups import (
+    arp_lookup_text,
+    brnf_handback,
+    brnf_route_text,
+    by_bridge_netfilter,
+    route_text,
+)
+from tracer.correlate.nathops import mark_nat, nat_tail, undeliver_transit
+from tracer.correlate.place import SINGLE_HOOKS, Place, place_of
 from tracer.correlate.vocab import MOVING, Verb
-from tracer.model import ETH_P_ARP, IPPROTO_TCP, IPPROTO_UDP, Event, Hook, L4Key, ip4
+from tracer.model import ETH_P_ARP, Event, Hook
 from tracer.topology.model import (
     ROLE_BRIDGE,
     ROLE_VETH,
     ROLE_VETH_HOST,
     ROLE_VXLAN,
     WORKLOAD_ROLES,
-    Link,
-    Netns,
     Topology,
-    link_role,
 )
 
 TX_HOOKS = {Hook.NET_DEV_QUEUE, Hook.NET_DEV_START_XMIT, Hook.VETH_XMIT, Hook.VXLAN_XMIT,
@@ -32,26 +38,7 @@ TX_HOOKS = {Hook.NET_DEV_QUEUE, Hook.NET_DEV_START_XMIT, Hook.VETH_XMIT, Hook.VX
 # Reasons a delivered packet is freed with that are not a failure: a raw socket
 # took its own copy and no ping socket claimed the original (6.18 ping_rcv).
 AFTER_DELIVERY = {"NO_SOCKET"}
-ERRNO_TEXT = {11: "no route matches", 101: "network unreachable", 113: "host unreachable",
-              22: "invalid (martian) address", 1: "prohibited by a rule"}
-SINGLE_HOOKS = {Hook.FIB_TABLE_LOOKUP, Hook.KFREE_SKB, Hook.BR_FDB_UPDATE}
 
-
-@dataclass(frozen=True, slots=True)
-class Place:
-    netns: Netns | None
-    link: Link | None
-    role: str
-    label: str  # netns label
-    dev: str
-
-
-def _place(topo: Topology, ev: Event, prev: Place | None) -> Place:
-    ns = topo.netns_by_inode(ev.netns) if ev.netns else (prev.netns if prev else None)
-    label = ns.label if ns else (f"netns:{ev.netns}" if ev.netns else (prev.label if prev else "?"))
-    link = ns.link(ev.ifindex) if ns and ev.ifindex else None
-    role = link_role(topo, ns, link) if ns and link else ""
-    return Place(ns, link, role, label, ev.ifname or (link.name if link else ""))
 
 
 def _same_lookup(a: Event, b: Event) -> bool:
@@ -123,7 +110,7 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
     groups = _groups(j.events)
     for gi, group in enumerate(groups):
         ev = group[0]
-        place = _place(topo, ev, prev)
+        place = place_of(topo, ev, prev)
         nxt = groups[gi + 1][0] if gi + 1 < len(groups) else None
         if place.role == ROLE_VXLAN:  # the outer headers show on the next encapsulated event
             nxt = next((g[0] for g in groups[gi + 1:] if g[0].inner is not None), nxt)
@@ -132,10 +119,10 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
             hops.append(bridge)
         kind, verb, action = _describe(topo, place, group, nxt,
                                        is_last=not _carried_after(groups, gi))
-        if ev.hook == Hook.FIB_TABLE_LOOKUP and _by_bridge_netfilter(place, prev, ev):
-            verb, action = Verb.BRNF_ROUTE, _brnf_route_text(place, ev)
+        if ev.hook == Hook.FIB_TABLE_LOOKUP and by_bridge_netfilter(place, prev, ev):
+            verb, action = Verb.BRNF_ROUTE, brnf_route_text(place, ev)
         if j.key[0] == "arp" and verb in (Verb.ROUTE, Verb.ROUTE_LOCAL):
-            action = _arp_lookup_text(place, ev, verb)
+            action = arp_lookup_text(place, ev, verb)
         if verb == Verb.DROP and ev.reason_name in AFTER_DELIVERY and any(
                 h.verb == Verb.DELIVER for h in hops):
             verb, action = Verb.CONSUMED, (f"freed after delivery ({ev.reason_name}): "
@@ -150,9 +137,9 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
         ))
         if ev.hook not in (Hook.FIB_TABLE_LOOKUP, Hook.BR_FDB_UPDATE):
             prev = place
-    _brnf_handback(hops)
-    _mark_nat(hops)
-    _undeliver_transit(hops)
+    brnf_handback(hops)
+    mark_nat(hops)
+    undeliver_transit(hops)
     _deliver_at_lookup(hops)
     return [_renumber(h, i + 1) for i, h in enumerate(hops)]
 
@@ -208,7 +195,7 @@ def _describe(topo: Topology, p: Place, group: list[Event], nxt: Event | None,
               is_last: bool) -> tuple[str, Verb, str]:
     ev = group[0]
     if ev.hook == Hook.FIB_TABLE_LOOKUP:
-        return ("route",) + _route_text(p, ev)
+        return ("route",) + route_text(p, ev)
     if ev.hook == Hook.KFREE_SKB:
         if is_last:
             return ("drop", Verb.DROP, f"dropped: {ev.reason_name or 'unknown reason'}"
@@ -218,129 +205,6 @@ def _describe(topo: Topology, p: Place, group: list[Event], nxt: Event | None,
         return ("fdb", Verb.FDB_LEARN, f"bridge learned {ev.fdb_mac} on port {p.dev}")
     tx = ev.hook in TX_HOOKS
     return (p.role or "dev",) + (_tx_text(topo, p, ev, nxt) if tx else _rx_text(topo, p, ev))
-
-
-def _route_text(p: Place, ev: Event) -> tuple[Verb, str]:
-    r = ev.route
-    dst = ev.outer.dst
-    where = f"in {p.label}"
-    if r is not None and r.iif == 0:
-        return _addr_check_text(p, ev, dst, where)
-    if r is None or r.err:
-        why = ERRNO_TEXT.get(-r.err if r else 0, f"error {r.err if r else '?'}")
-        return Verb.ROUTE_FAIL, f"route lookup {where} for {dst} failed: {why}"
-    if p.netns and p.netns.owns_address(dst):
-        return Verb.ROUTE_LOCAL, f"route lookup {where}: {dst} is local, deliver up the stack"
-    return Verb.ROUTE, f"route lookup {where}: {dst} matches {_route_to(p, ev, dst)}"
-
-
-def _route_to(p: Place, ev: Event, dst: str) -> str:
-    """'172.17.0.0/16 via GW dev docker0': the matched route's real prefix (from the
-    topology's routes: the tracepoint names the next hop, not the prefix), never
-    the looked-up address dressed up as one."""
-    r = ev.route
-    assert r is not None
-    entry = None
-    if p.netns:  # the merged local/main trie can report either table id
-        entry = p.netns.route_for(dst, r.table) or p.netns.route_for(dst, 254)
-    out = p.netns.link(r.nh_ifindex) if p.netns else None
-    dev = out.name if out else (ev.ifname or f"if{r.nh_ifindex}")
-    gw = r.via or (entry.gateway if ev.outer.v6 and entry else "")  # recorded before schema 6:
-    via = f" via {gw}" if gw else ""  # an IPv6 lookup's event carried no gateway
-    prefix = entry.dst if entry else f"a route not in the discovered table {r.table}"
-    onlink = " onlink" if entry and entry.onlink else ""
-    table = "" if r.table in (254, 255) else f" (table {r.table})"
-    return f"{prefix}{via} dev {dev}{onlink}{table}"
-
-
-def _addr_check_text(p: Place, ev: Event, dst: str, where: str) -> tuple[Verb, str]:
-    """A lookup that routes no packet: flowi4_iif 0. A packet's input route sets
-    the receiving device and an output route sets LOOPBACK_IFINDEX
-    (ip_route_input_slow, ip_route_output_key_hash_rcu, read in 6.18), while
-    __inet_dev_addr_type asks with the address alone: iptables' addrtype match
-    (Docker's `-m addrtype --dst-type LOCAL`), reached by bridged frames too
-    under bridge netfilter, and arp_process for a request's sender. Printed as a
-    routing decision it said "172.17.0.3 matches 172.17.0.3" for a frame the
-    bridge merely switched."""
-    r = ev.route
-    if p.netns and p.netns.owns_address(dst):
-        what = f"{dst} is one of its own addresses"
-    elif r is None or r.err:
-        what = f"{dst} is not a local address"
-    else:
-        what = f"{dst} is not a local address (its route: {_route_to(p, ev, dst)})"
-    return Verb.ADDR_CHECK, (f"address-type lookup {where} (as ARP or iptables' addrtype match make; "
-                             f"not a routing decision): {what}")
-
-
-def _by_bridge_netfilter(p: Place, prev: Place | None, ev: Event) -> bool:
-    """Whether a route lookup is bridge netfilter's own, after its PREROUTING DNAT.
-
-    With bridge-nf-call-iptables, a frame entering a bridge port runs iptables'
-    PREROUTING before the bridge forwards it; when a DNAT rule there changed its
-    destination, br_netfilter looks the new address up with the bridge as input
-    device to learn whether the frame stays bridged (br_nf_pre_routing_finish,
-    net/bridge/br_netfilter_hooks.c: read in older trees, its lookup seen on
-    6.18 as below). So: input device a bridge, while the packet's last place is
-    one of that bridge's ports, not the bridge itself, whose receive an IP
-    stack lookup would follow. Printed as a routing decision it said
-    "route lookup in host: … matches … dev br0" for a frame the bridge switched.
-    """
-    r = ev.route
-    if r is None or not r.iif or p.netns is None or prev is None or prev.link is None:
-        return False
-    br = p.netns.link(r.iif)
-    return (br is not None and br.kind == "bridge" and prev.netns is not None
-            and prev.netns.inode == p.netns.inode
-            and prev.link.master == r.iif and prev.link.ifindex != r.iif)
-
-
-def _brnf_route_text(p: Place, ev: Event) -> str:
-    """Bridge netfilter's lookup, named as such, with what it found."""
-    r = ev.route
-    assert r is not None and p.netns is not None
-    br = p.netns.link(r.iif)
-    dst = ev.outer.dst
-    head = (f"route lookup by bridge netfilter in {p.label} after DNAT (does the frame stay on bridge "
-            f"{br.name if br else '?'}?)")
-    if r.err:
-        return f"{head}: {dst} failed: {ERRNO_TEXT.get(-r.err, f'error {r.err}')}"
-    if p.netns.owns_address(dst):
-        return f"{head}: {dst} is local"
-    return f"{head}: {dst} matches {_route_to(p, ev, dst)}"
-
-
-def _brnf_handback(hops: list[Hop]) -> None:
-    """What follows bridge netfilter's lookup is its doing, not the host's. A send into
-    the bridge is br_netfilter handing the DNAT'ed frame back through the new
-    destination's neighbour entry (for its MAC), which the bridge forwards on
-    (br_nf_pre_routing_finish_bridge, then br_dev_xmit); the bridge passing the frame
-    up is br_netfilter having re-addressed it to the bridge's own MAC because the
-    lookup did not keep it on the bridge (forwarding off included: the kernel then
-    made the route ip_error). Both paths seen on 6.18."""
-    for i, h in enumerate(hops[:-1]):
-        if h.verb != Verb.BRNF_ROUTE or not h.events or h.events[0].route is None:
-            continue
-        nxt, dst = hops[i + 1], h.events[0].outer.dst
-        if nxt.netns != h.netns or nxt.ifindex != h.events[0].route.iif:
-            continue
-        if nxt.verb == Verb.BRIDGE_XMIT:
-            hops[i + 1] = replace(nxt, action=(f"bridge netfilter hands the frame back to bridge {nxt.dev} "
-                                               f"with {dst}'s MAC (its neighbour entry); "
-                                               "the bridge switches it to a port"))
-        elif nxt.verb == Verb.BRIDGE_UP:
-            hops[i + 1] = replace(nxt, action=(f"bridge {nxt.dev} passes the frame up to {nxt.netns}'s IP "
-                                               "stack (bridge netfilter gave it the bridge's own MAC: its "
-                                               f"lookup did not keep {dst} on the bridge)"))
-
-
-def _arp_lookup_text(p: Place, ev: Event, verb: Verb) -> str:
-    """A lookup on an ARP frame is the receiving ARP code asking whether the target is its own
-    (arp_process -> ip_route_input_noref, net/ipv4/arp.c, Linux 6.18), not a routing decision."""
-    target = ip4(ev.outer.daddr)
-    if verb == Verb.ROUTE_LOCAL:
-        return f"ARP in {p.label}: {target} is local, the kernel answers"
-    return f"ARP in {p.label}: {target} is not local here, no answer"
 
 
 def _peer_text(topo: Topology, p: Place) -> str:
@@ -399,26 +263,6 @@ def _rx_text(topo: Topology, p: Place, ev: Event) -> tuple[Verb, str]:
     return Verb.RECV, f"received on {p.dev}"
 
 
-def _dropped_seen(h: Hop, e: Event) -> bool:
-    """The drop's own view of the packet: kfree_skb reads its headers as they were when it
-    died, so a packet DNAT rewrote and a rule then dropped shows the rewrite there."""
-    return h.verb == Verb.DROP and e.hook == Hook.KFREE_SKB and e.key.present
-
-
-def _undeliver_transit(hops: list[Hop]) -> None:
-    """A packet that is 'local' on arrival but travels on was translated (NAT), not delivered."""
-    for i, h in enumerate(hops):
-        if h.verb != Verb.DELIVER or not h.events:
-            continue
-        dst = h.events[0].key.daddr
-        rewritten = any(e.key.daddr != dst for x in hops[i + 1:] for e in x.events
-                        if e.hook not in SINGLE_HOOKS or _dropped_seen(x, e))
-        if rewritten and any(x.verb in MOVING or x.verb == Verb.DROP for x in hops[i + 1:]):
-            hops[i] = replace(h, verb=Verb.RECV,
-                              action=f"received on {h.dev}, addressed to {h.netns}; conntrack "
-                                     "translates it and it travels on")
-
-
 def _deliver_at_lookup(hops: list[Hop]) -> None:
     """Say 'delivered' where it is decided: at the local route lookup that follows the arrival.
 
@@ -429,7 +273,7 @@ def _deliver_at_lookup(hops: list[Hop]) -> None:
     """
     for i, h in enumerate(hops):
         if h.verb != Verb.DELIVER or not h.events or h.events[0].ethertype == ETH_P_ARP:
-            continue  # an ARP frame's lookup is the ARP code's question (_arp_lookup_text)
+            continue  # an ARP frame's lookup is the ARP code's question (arp_lookup_text)
         dst = h.events[0].key.dst
         for j in range(i + 1, len(hops)):
             x = hops[j]
@@ -438,52 +282,7 @@ def _deliver_at_lookup(hops: list[Hop]) -> None:
             if x.verb == Verb.ROUTE_LOCAL and x.events and x.events[0].outer.dst == dst:
                 came = (f"veth pair: crossed into {h.netns} on {h.dev}" if h.action.startswith("veth pair")
                         else f"received on {h.dev}")
-                hops[i] = replace(h, action=f"{came}, addressed to {dst}{_nat_tail(h)}")
+                hops[i] = replace(h, action=f"{came}, addressed to {dst}{nat_tail(h)}")
                 hops[j] = replace(x, action=f"route lookup in {x.netns}: {dst} is local, delivered here"
-                                            + _nat_tail(x))
+                                            + nat_tail(x))
                 break
-
-
-def _nat_tail(h: Hop) -> str:
-    """What _mark_nat appended to a hop's action (kept when the action is reworded)."""
-    at = h.action.find("; NAT rewrote")
-    return h.action[at:] if at >= 0 else ""
-
-
-def _endpoint(addr: int, port: int, ported: bool) -> str:
-    return f"{ip4(addr)}:{port}" if ported else ip4(addr)
-
-
-def _nat_text(last: L4Key, cur: L4Key, where: str) -> str:
-    """'NAT rewrote source A:p → B:q … in NETNS': addresses with ports (TCP/UDP).
-
-    Which rule did it (MASQUERADE, SNAT or DNAT, and its chain), or whether
-    conntrack was reversing a request's NAT on a reply, is named at render
-    time from the measured rule counters (``tracer.netfilter.annotate``).
-    """
-    ported = cur.proto in (IPPROTO_TCP, IPPROTO_UDP)
-    what = []
-    if cur.saddr != last.saddr or (ported and cur.sport != last.sport):
-        what.append(f"source {_endpoint(last.saddr, last.sport, ported)} → "
-                    f"{_endpoint(cur.saddr, cur.sport, ported)}")
-    if cur.daddr != last.daddr or (ported and cur.dport != last.dport):
-        what.append(f"destination {_endpoint(last.daddr, last.dport, ported)} → "
-                    f"{_endpoint(cur.daddr, cur.dport, ported)}")
-    return f"NAT rewrote {', '.join(what)} in {where}" if what else ""
-
-
-def _mark_nat(hops: list[Hop]) -> None:
-    """Say where NAT rewrote the addresses and ports: compare each hop's key with the last."""
-    last: L4Key | None = None
-    where = ""
-    for i, h in enumerate(hops):
-        evs = [e for e in h.events if e.hook not in SINGLE_HOOKS or _dropped_seen(h, e)]
-        if not evs:
-            continue
-        k = evs[0].key
-        # the old key was last seen in ``where``: the rewrite happened there (the receive
-        # hook fires before PREROUTING, and POSTROUTING runs before the packet leaves)
-        text = _nat_text(last, k, where) if last else ""
-        if text:
-            hops[i] = replace(h, action=h.action + f"; {text}")
-        last, where = k, h.netns

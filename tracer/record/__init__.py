@@ -6,7 +6,8 @@ the raw kernel batches (record kind ``R``).
 """
 
 from tracer.record.format import MAGIC, SCHEMA_VERSION
-from tracer.record.reader import Recording, ReplaySource, open_recording
+from tracer.record.reader import Recording, open_recording
+from tracer.record.replay import ReplaySource
 from tracer.record.writer import LiveRecorder, RecordWriter
 
 __all__ = ["MAGIC", "SCHEMA_VERSION", "LiveRecorder", "RecordWriter", "Recording",
