@@ -412,6 +412,10 @@ static __always_inline int packet_match(struct brt_parsed *p)
 
 struct brt_follow {
     u64 ts;
+    u32 saddr; /* the tuple the filter matched: NAT changes one side of it */
+    u32 daddr;
+    u16 sport;
+    u16 dport;
     u16 ip_id;
     u8 proto;
 };
@@ -459,7 +463,8 @@ static __always_inline void follow_mark(u64 skb, struct brt_key *k, u64 now, u16
     struct brt_follow *old = nat_follow_skb.lookup(&skb);
     if (old && old->ip_id == k->ip_id && old->proto == k->proto && now - old->ts < FOLLOW_SKB_NS)
         return;
-    struct brt_follow v = {.ts = now, .ip_id = k->ip_id, .proto = k->proto};
+    struct brt_follow v = {.ts = now, .saddr = k->saddr, .daddr = k->daddr, .sport = k->sport,
+                           .dport = k->dport, .ip_id = k->ip_id, .proto = k->proto};
     nat_follow_skb.update(&skb, &v);
     u32 zero = 0;
     u8 *armed = nat_follow_armed.lookup(&zero);
@@ -491,6 +496,16 @@ static __always_inline int follow_nat(u64 skb, struct brt_key *k, u16 hook)
             nat_follow_skb.delete(&skb); /* a reused skb: another packet */
             return 0;
         }
+        /* NAT rewrites one side: SNAT/MASQUERADE the source, DNAT the
+         * destination. The same tuple is not NAT's doing (the filter rejects
+         * the packet for another reason: a VLAN tag taken off, another
+         * device), and both sides new is another packet in a reused skb (a
+         * kernel RST has IP id 0, as the last one had). DNAT and SNAT of one
+         * packet (a hairpin) change both: not followed past the second. */
+        int same_src = v->saddr == k->saddr && v->sport == k->sport;
+        int same_dst = v->daddr == k->daddr && v->dport == k->dport;
+        if (same_src == same_dst)
+            return 0;
         if (hook == HOOK_KFREE_SKB) {
             nat_follow_skb.delete(&skb);
         } else {
@@ -906,6 +921,54 @@ static __always_inline int cast_reject(void *skb, int mode)
 }
 #endif
 
+/* The frame a pcap-filter expression sees (a VLAN tag put back where the
+ * kernel had taken it out of the frame), and whether the expression keeps it:
+ * always 1 without an expression. */
+static __always_inline int outer_matches(struct brt_scratch *s, u32 n, struct brt_skbf *f, u8 l3)
+{
+    u8 *fb = s->hdr;
+    u32 fn = n;
+#ifdef BRT_PCAP_FILTER
+    if (!l3 && f->vlan && n >= 14) {
+        fn = vlan_frame(s, n, f->vlan);
+        fb = s->vhdr;
+    }
+#endif
+    return pcap_outer(fb, fn, l3);
+}
+
+#ifdef BRT_NAT_FOLLOW
+/* A packet of ours: remember its skb and tuple so NAT's rewrite of it stays
+ * followed; at its free, forget the skb, whose address is another packet's next. */
+static __always_inline void follow_update(u64 skb, struct brt_parsed *p, u64 now, u16 hook)
+{
+    if (hook != HOOK_KFREE_SKB && !(p->flags & BRT_F_V6)) {
+        follow_mark(skb, &p->outer, now, hook);
+        return;
+    }
+    nat_follow_skb.delete(&skb);
+}
+#endif
+
+/* What the parser found, into the record. */
+static __always_inline void fill_parsed(struct brt_event *ev, struct brt_parsed *p, u8 l3)
+{
+    ev->ethertype = p->ethertype;
+    ev->vlan = p->vlan;
+    ev->vni = p->vni;
+    ev->outer = p->outer;
+    ev->inner = p->inner;
+    __builtin_memcpy(ev->src_mac, p->src_mac, 6);
+    __builtin_memcpy(ev->dst_mac, p->dst_mac, 6);
+    __builtin_memcpy(ev->inner_src_mac, p->inner_src_mac, 6);
+    __builtin_memcpy(ev->inner_dst_mac, p->inner_dst_mac, 6);
+    if (p->flags & (BRT_F_V6 | BRT_F_INNER_V6)) {
+        __builtin_memcpy(ev->saddr6, p->saddr6, 16);
+        __builtin_memcpy(ev->daddr6, p->daddr6, 16);
+    }
+    ev->flags = p->flags | (l3 ? BRT_F_L3 : 0);
+}
+
 /* Parse, filter, emit. s is this CPU's scratch, held (busy) by the caller. */
 static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb, void *dev, int mode,
                                      u32 reason, u64 location)
@@ -925,15 +988,7 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
         return;
     }
 #endif
-    u8 *fb = s->hdr; /* the frame the expression sees */
-    u32 fn = n;
-#ifdef BRT_PCAP_FILTER
-    if (!l3 && f.vlan && n >= 14) {
-        fn = vlan_frame(s, n, f.vlan);
-        fb = s->vhdr;
-    }
-#endif
-    int outer_ok = pcap_outer(fb, fn, l3);
+    int outer_ok = outer_matches(s, n, &f, l3);
 #if defined(BRT_PCAP_FILTER) && !defined(BRT_PCAP_INNER)
     /* decided before any parsing: the cost of a packet that is not ours (unless
      * something matched under NAT following: it may be a rewritten one) */
@@ -956,12 +1011,8 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     }
     u64 now = bpf_ktime_get_ns();
 #ifdef BRT_NAT_FOLLOW
-    if (ours && hook != HOOK_KFREE_SKB && !(p.flags & BRT_F_V6))
-        follow_mark((u64)skb, &p.outer, now, hook);
-    else if (ours) {
-        u64 freed = (u64)skb;
-        nat_follow_skb.delete(&freed); /* its address is another packet's next */
-    }
+    if (ours)
+        follow_update((u64)skb, &p, now, hook);
 #endif
     s->cur_ts = now;
     s->cur_skb = (u64)skb;
@@ -978,20 +1029,7 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
         s->cur_skb = 0; /* its route lookups are not ours either */
         return;
     }
-    ev->ethertype = p.ethertype;
-    ev->vlan = p.vlan;
-    ev->vni = p.vni;
-    ev->outer = p.outer;
-    ev->inner = p.inner;
-    __builtin_memcpy(ev->src_mac, p.src_mac, 6);
-    __builtin_memcpy(ev->dst_mac, p.dst_mac, 6);
-    __builtin_memcpy(ev->inner_src_mac, p.inner_src_mac, 6);
-    __builtin_memcpy(ev->inner_dst_mac, p.inner_dst_mac, 6);
-    if (p.flags & (BRT_F_V6 | BRT_F_INNER_V6)) {
-        __builtin_memcpy(ev->saddr6, p.saddr6, 16);
-        __builtin_memcpy(ev->daddr6, p.daddr6, 16);
-    }
-    ev->flags = p.flags | (l3 ? BRT_F_L3 : 0);
+    fill_parsed(ev, &p, l3);
     copy_headers(ev, s->hdr, n, &f, start);
     events.ringbuf_submit(ev, 0);
     return;

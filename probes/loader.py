@@ -12,8 +12,10 @@ choice is reported, never hidden.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import struct
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -210,14 +212,7 @@ class LiveSource:
             self._hooks = choose_hooks(plan.hooks, all_hooks)
             self._closed = False
             self._bpf: Any  # a bcc.BPF, or the fds a loader child handed over (childload.py)
-            if childload.can_hand_over(self._hooks):  # LLVM never maps into this process
-                self._bpf, self._hooks = childload.load(flt, macros, snaplen, self._pages,
-                                                        self._hooks, netns_inodes=self._netns)
-            else:
-                self._bpf = compile_probes(flt, macros, snaplen, self._pages, self._hooks,
-                                           netns_filter=bool(self._netns))
-                self._allow_netns()
-                self._attach()
+            flt = self._load_following_nat(flt, macros, snaplen)
         rb = self._bpf[b"events"]
         page = os.sysconf("SC_PAGE_SIZE")
         self._ring = RingBuffer(rb.map_fd, self._pages * page, record_dtype(snaplen))
@@ -229,6 +224,33 @@ class LiveSource:
         self._lost_read_at = 0.0
         self._info = SourceInfo(live=True, topology=topology, hooks=tuple(self._hooks),
                                 kernel=kernel.release(), filter=flt.describe(), command=command)
+
+    def _load(self, flt: TraceFilter, macros: dict[str, int], snaplen: int) -> None:
+        if childload.can_hand_over(self._hooks):  # LLVM never maps into this process
+            self._bpf, self._hooks = childload.load(flt, macros, snaplen, self._pages,
+                                                    self._hooks, netns_inodes=self._netns)
+        else:
+            self._bpf = compile_probes(flt, macros, snaplen, self._pages, self._hooks,
+                                       netns_filter=bool(self._netns))
+            self._allow_netns()
+            self._attach()
+
+    def _load_following_nat(self, flt: TraceFilter, macros: dict[str, int], snaplen: int) -> TraceFilter:
+        """Load; where NAT following takes an expression past the verifier's budget
+        (E2BIG: the expression, the IPv6 parser and the follow checks together,
+        6.18), load it without following and say so, rather than not trace at all.
+        Returns the filter the kernel runs."""
+        try:
+            self._load(flt, macros, snaplen)
+            return flt
+        except BrtraceError as exc:
+            if not (flt.follows_nat and "Argument list too long" in str(exc)):
+                raise
+        print("brtrace: warning: this filter and NAT following together pass the verifier's budget "
+              "(E2BIG): tracing without following matches through NAT", file=sys.stderr)
+        flt = dataclasses.replace(flt, nat_follow=False)
+        self._load(flt, macros, snaplen)
+        return flt
 
     def _allow_netns(self) -> None:
         """The namespaces the kernel keeps events of (brtrace.c: FILTER_NETNS), before any attach."""
