@@ -15,13 +15,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
 from probes.loader import LiveSource, compile_probes
 from probes.plan import load_plan
 from tests.kernel.test_ping import no_brtrace_programs
+from tests.support.drain import drain_quiet
 from tracer.filter import TraceFilter
 from tracer.lab import LabInfo
 from tracer.model import Event, Hook
@@ -53,11 +53,7 @@ def _key(e: Event) -> tuple[object, ...]:
 
 
 def _drain(src: LiveSource, out: list[Event]) -> None:
-    quiet, end = 0, time.monotonic() + 10
-    while quiet < 3 and time.monotonic() < end:
-        batch = src.poll(100)
-        out.extend(batch)
-        quiet = 0 if batch else quiet + 1
+    drain_quiet(src, out)
 
 
 @pytest.mark.parametrize("port", [5299, 5300, 8472], ids=["inner-port", "other-port", "vxlan-port"])

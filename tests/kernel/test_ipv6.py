@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import jsonschema
 import pytest
 
 from tests.kernel.test_ping import FLANNEL_REPLY, FLANNEL_REQUEST, assert_subsequence, no_brtrace_programs
+from tests.support.drain import drain_quiet
 from tracer.lab import LabInfo, fault
 from tracer.lab.bridge import ADDR6
 from tracer.lab.build import ns_name
@@ -215,19 +215,14 @@ def test_ipv6_route_lookups_keep_the_event_count_exact(flannel_lab: LabInfo) -> 
     those lookups out, and none may be counted produced without being received or lost."""
     from probes.loader import LiveSource
     from tracer.filter import TraceFilter
-    from tracer.model import Event, Hook
+    from tracer.model import Hook
     from tracer.topology.model import empty_topology
 
     src = LiveSource(TraceFilter(host=POD_B6, proto="udp", port=5299), empty_topology())
     try:
         subprocess.run(["ip", "netns", "exec", ns_name("pod-a"), sys.executable, "-c", _BURST6],
                        check=True, timeout=30)
-        received: list[Event] = []
-        quiet, end = 0, time.monotonic() + 10
-        while quiet < 3 and time.monotonic() < end:
-            batch = src.poll(100)
-            received.extend(batch)
-            quiet = 0 if batch else quiet + 1
+        received = drain_quiet(src)
         produced, lost = src.kernel_counts()
     finally:
         src.close()

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 
 from tests.kernel.test_ping import no_brtrace_programs
+from tests.support.drain import drain_quiet
 from tracer.correlate import Correlator
 from tracer.correlate.pairing import probe_packet
 from tracer.filter import be32
 from tracer.lab import LabInfo
-from tracer.model import Event, Hook
+from tracer.model import Hook
 from tracer.record.reader import open_recording
 from tracer.schema.decode import EventBatch
 
@@ -163,12 +164,7 @@ def test_a_refused_event_goes_to_the_spill_ring_and_loss_stays_exact(flannel_lab
     try:
         subprocess.run(["ip", "netns", "exec", "brt-pod-a", sys.executable, "-c", _BURST],
                        check=True, timeout=30)
-        received: list[Event] = []
-        quiet, end = 0, time.monotonic() + 10
-        while quiet < 3 and time.monotonic() < end:
-            batch = src.poll(100)
-            received.extend(batch)
-            quiet = 0 if batch else quiet + 1
+        received = drain_quiet(src)
         produced, lost = src.kernel_counts()
         spilled = src.spilled
     finally:
