@@ -90,6 +90,36 @@ def try_rdonly_cast(cast_id: int, skb_id: int, head_off: int, bytes_id: int) -> 
         struct.pack("<BBhi", 0x69, 0x00, 12, 0),        # r0 = *(u16 *)(r0 + 12)
         _INSNS,                                         # r0 = 0; exit
     ])
+    return _load_raw_tp(insns)
+
+
+def try_rdonly_cast_void(cast_id: int, skb_id: int, head_off: int) -> Result:
+    """Whether bpf_rdonly_cast(p, 0) gives untyped read-only memory that may be
+    read at a variable offset (BPF_FEAT_RDONLY_CAST_TO_VOID, 6.16+).
+
+    A pcap expression reads the packet at offsets it computes (the IPv4
+    header's length), which a pointer to a typed byte array refuses; the
+    untyped pointer lets the expression and the parsers read the packet in
+    place instead of copying it out with bpf_probe_read_kernel."""
+    if not (cast_id and skb_id):
+        return Result(False, "bpf_rdonly_cast or struct sk_buff not in BTF")
+    insns = b"".join([
+        struct.pack("<BBhi", 0x79, 0x11, 0, 0),          # r1 = ctx->args[0] (the skb)
+        struct.pack("<BBhi", 0xB7, 0x02, 0, skb_id),     # r2 = BTF id of struct sk_buff
+        kfunc_call(cast_id),                             # r0 = bpf_rdonly_cast(r1, r2)
+        struct.pack("<BBhi", 0x79, 0x01, head_off, 0),   # r1 = r0->head
+        struct.pack("<BBhi", 0xB7, 0x02, 0, 0),          # r2 = 0: untyped
+        kfunc_call(cast_id),                             # r0 = bpf_rdonly_cast(r1, 0)
+        struct.pack("<BBhi", 0x71, 0x01, 0, 0),          # r1 = *(u8 *)(r0 + 0): an unknown scalar
+        struct.pack("<BBhi", 0x0F, 0x10, 0, 0),          # r0 += r1 (a variable offset)
+        struct.pack("<BBhi", 0x71, 0x00, 12, 0),         # r0 = *(u8 *)(r0 + 12)
+        _INSNS,                                          # r0 = 0; exit
+    ])
+    return _load_raw_tp(insns)
+
+
+def _load_raw_tp(insns: bytes) -> Result:
+    """Load (and at once unload) a raw tracepoint program: the verifier's answer."""
     buf = ctypes.create_string_buffer(insns, len(insns))
     lic = ctypes.create_string_buffer(b"GPL")
     attr = ctypes.create_string_buffer(128)

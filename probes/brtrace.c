@@ -132,6 +132,16 @@ static void *(*brt_rdonly_cast)(void *obj, u64 btf_id) = (void *)BRT_CAST_MARK;
 /* volatile: one load per field, never merged across two members (the verifier checks each) */
 #define CLD(T, p, off) (*(volatile T *)((u8 *)(p) + (off)))
 
+#ifdef BRT_CAST_VOID
+/* bpf_rdonly_cast(p, 0) (BPF_FEAT_RDONLY_CAST_TO_VOID, 6.16+; probes/plan.py
+ * proves it per boot): untyped read-only memory the verifier lets a program
+ * read at any offset, computed ones included (a pcap expression's X + k past
+ * the IPv4 header's length, which a typed byte array refuses), each load
+ * guarded by the JIT as above. The packet and the device are then read in
+ * place: no bpf_probe_read_kernel copy (~25 ns a call on 6.18 with
+ * retpolines) into the scratch first. */
+#define KMEM(p) ((u8 *)brt_rdonly_cast((void *)(p), 0))
+#endif
 #endif
 
 struct brt_parsed {
@@ -362,11 +372,33 @@ static __always_inline int pcap_outer(u8 *b, u32 n, u8 l3)
 #endif
 }
 
-/* With --inner: the expression on the frame inside VXLAN (hb: the headers as read). */
+#ifdef BRT_CAST_VOID
+/* pcap_outer on the packet in place (KMEM): whole loads, not HB's bytes. */
+static __always_inline int pcap_outer_kmem(u8 *b, u32 n, u8 l3)
+{
+#ifdef BRT_PCAP_FILTER
+    if (!l3)
+        return brt_pcap_l2_kmem(b, n, 0) != 0;
+#ifdef BRT_PCAP_L3
+    return brt_pcap_l3_kmem(b, n, 0) != 0;
+#else
+    return 0;
+#endif
+#else
+    return 1;
+#endif
+}
+#define PCAP_IN_PLACE brt_pcap_l2_kmem
+#else
+#define PCAP_IN_PLACE brt_pcap_l2
+#endif
+
+/* With --inner: the expression on the frame inside VXLAN (hb: the headers as
+ * read, or the packet in place with BRT_CAST_VOID). */
 static __always_inline int pcap_inner(u8 *hb, u32 hn, struct brt_parsed *p)
 {
 #ifdef BRT_PCAP_INNER
-    return (p->flags & BRT_F_INNER) && brt_pcap_l2(hb, hn, p->inner_l2);
+    return (p->flags & BRT_F_INNER) && PCAP_IN_PLACE(hb, hn, p->inner_l2);
 #else
     return 0;
 #endif
@@ -545,7 +577,17 @@ static __always_inline void fill_dev(struct brt_event *ev, void *dev)
     if (!dev)
         return;
     void *net = 0;
-#ifdef DEV_WIN_LO
+#ifdef BRT_CAST_VOID
+    u8 *d = KMEM(dev);
+    ev->ifindex = CLD(u32, d, OFF_DEV_IFINDEX);
+    u64 nm[2] = {CLD(u64, d, OFF_DEV_NAME), CLD(u64, d, OFF_DEV_NAME + 8)};
+    __builtin_memcpy(ev->ifname, nm, sizeof(ev->ifname));
+    net = (void *)CLD(u64, d, OFF_DEV_ND_NET);
+    cut_name(ev);
+    if (net)
+        ev->netns = CLD(u32, KMEM(net), OFF_NET_INUM);
+    return;
+#elif defined(DEV_WIN_LO)
     u8 w[DEV_WIN_LEN];
     if (bpf_probe_read_kernel(w, sizeof(w), dev + DEV_WIN_LO) < 0)
         return;
@@ -635,7 +677,12 @@ static __always_inline void *fill_skb_meta(struct brt_scratch *s, struct brt_eve
 {
     void *dev = 0;
     u8 pt = 0;
-#if defined(SKB_WIN_META) && defined(SKB_WIN_LO)
+#ifdef BRT_CAST_VOID
+    u8 *k = KMEM(skb);
+    ev->len = CLD(u32, k, OFF_SKB_LEN);
+    pt = CLD(u8, k, OFF_SKB_PKT_TYPE);
+    dev = (void *)CLD(u64, k, OFF_SKB_DEV);
+#elif defined(SKB_WIN_META) && defined(SKB_WIN_LO)
     /* read_skbf's window already holds them: a probe read costs the same
      * for 8 bytes as for 200 (~25 ns on 6.18 with retpolines), so the
      * window spans these too and an emitted event needs no read of its own */
@@ -704,6 +751,14 @@ static __always_inline u32 header_start(struct brt_skbf *f, int mode, u8 *l3)
     return f->mac != MAC_UNSET ? f->mac : (u32)((u64)f->data - (u64)f->head);
 }
 
+/* How many header bytes from start the parsers and the expression may read:
+ * the linear data, at most HDR_BUF (what read_headers copies). */
+static __always_inline u32 header_len(struct brt_skbf *f, u32 start)
+{
+    u32 n = f->tail > start ? (f->tail - start) & 0xffff : 0;
+    return n >= HDR_BUF ? HDR_BUF : n;
+}
+
 /* Read up to HDR_BUF header bytes from start into b; returns how many. Past
  * them the buffer holds an earlier (maybe unrelated) packet's bytes: the
  * parsers and the expression test offsets against n, and copy_headers copies
@@ -711,9 +766,7 @@ static __always_inline u32 header_start(struct brt_skbf *f, int mode, u8 *l3)
  * at every hook (~4 ns of ~65; bench probecost). */
 static __always_inline u32 read_headers(u8 *b, struct brt_skbf *f, u32 start)
 {
-    u64 n = f->tail > start ? (f->tail - start) & 0xffff : 0;
-    if (n >= HDR_BUF)
-        n = HDR_BUF;
+    u64 n = header_len(f, start);
     if (!n)
         return 0;
     asm volatile("" : "+r"(n)); /* make the verifier see the bound on the register passed */
@@ -763,7 +816,17 @@ static __always_inline void copy_headers(struct brt_event *ev, u8 *b, u32 n, str
 {
 #if BRT_SNAPLEN <= HDR_BUF
     if (n >= BRT_SNAPLEN) {
+#if defined(BRT_CAST_VOID) && BRT_SNAPLEN % 8 == 0
+        /* b is the packet in place, of unknown alignment: one guarded 8-byte
+         * load per word (a memcpy from a u8 pointer is 128 byte loads) */
+#pragma unroll
+        for (int i = 0; i < BRT_SNAPLEN / 8; i++) {
+            u64 w = CLD(u64, b, 8 * i);
+            __builtin_memcpy(&ev->headers[8 * i], &w, 8);
+        }
+#else
         __builtin_memcpy(ev->headers, b, BRT_SNAPLEN);
+#endif
         ev->hdr_len = BRT_SNAPLEN;
         return;
     }
@@ -792,15 +855,15 @@ static __always_inline void copy_headers(struct brt_event *ev, u8 *b, u32 n, str
  * most NICs offload it, so the tag is in no header brtrace reads) as it is on
  * the wire: what tcpdump's "vlan" tests, and what the expression's offsets
  * after the tag assume. Returns the bytes in s->vhdr. */
-static __always_inline u32 vlan_frame(struct brt_scratch *s, u32 n, u16 tci)
+static __always_inline u32 vlan_frame(struct brt_scratch *s, u8 *hb, u32 n, u16 tci)
 {
     u8 *v = s->vhdr;
-    __builtin_memcpy(v, s->hdr, 12);
+    __builtin_memcpy(v, hb, 12);
     v[12] = 0x81;
     v[13] = 0x00;
     v[14] = tci >> 8;
     v[15] = tci & 0xff;
-    __builtin_memcpy(v + 16, s->hdr + 12, HDR_BUF - 16);
+    __builtin_memcpy(v + 16, hb + 12, HDR_BUF - 16);
     return n + 4 > HDR_BUF ? HDR_BUF : n + 4;
 }
 #endif
@@ -921,20 +984,46 @@ static __always_inline int cast_reject(void *skb, int mode)
 }
 #endif
 
+#if defined(BRT_PCAP_FILTER) && !defined(BRT_PCAP_INNER) && defined(BRT_CAST_VOID)
+#define BRT_CAST_PCAP_REJECT 1
+/* The expression's verdict, taken in the hook's own program before the
+ * scratch is held or brt_emit tail-called, on the packet read in place: what
+ * emit_skb decides before any parsing (outer_matches, follow_armed), for the
+ * same bytes. A frame whose VLAN tag the skb carries out of band needs the
+ * tag put back (vlan_frame, in the scratch): the whole path decides it, as
+ * it does with --inner (the inner frame is found by the parser). 1: not ours. */
+static __always_inline int cast_pcap_reject(void *skb, int mode)
+{
+    struct brt_skbf f = {.mac = MAC_UNSET, .nh = MAC_UNSET};
+    if (read_skbf(0, skb, &f) < 0)
+        return 0;
+    u8 l3 = 0;
+    u32 start = header_start(&f, mode, &l3);
+    if (!l3 && f.vlan)
+        return 0;
+    return !pcap_outer_kmem(KMEM(f.head + start), header_len(&f, start), l3) && !follow_armed();
+}
+#define early_reject cast_pcap_reject
+#elif defined(BRT_CAST_REJECT)
+#define early_reject cast_reject
+#endif
+
 /* The frame a pcap-filter expression sees (a VLAN tag put back where the
  * kernel had taken it out of the frame), and whether the expression keeps it:
  * always 1 without an expression. */
-static __always_inline int outer_matches(struct brt_scratch *s, u32 n, struct brt_skbf *f, u8 l3)
+static __always_inline int outer_matches(struct brt_scratch *s, u8 *hb, u32 n, struct brt_skbf *f, u8 l3)
 {
-    u8 *fb = s->hdr;
-    u32 fn = n;
 #ifdef BRT_PCAP_FILTER
-    if (!l3 && f->vlan && n >= 14) {
-        fn = vlan_frame(s, n, f->vlan);
-        fb = s->vhdr;
-    }
+    /* its own copy of the expression: hb may be the packet in place, and the
+     * verifier refuses one load instruction on two kinds of pointer */
+    if (!l3 && f->vlan && n >= 14)
+        return pcap_outer(s->vhdr, vlan_frame(s, hb, n, f->vlan), 0);
 #endif
-    return pcap_outer(fb, fn, l3);
+#ifdef BRT_CAST_VOID
+    return pcap_outer_kmem(hb, n, l3);
+#else
+    return pcap_outer(hb, n, l3);
+#endif
 }
 
 #ifdef BRT_NAT_FOLLOW
@@ -978,17 +1067,23 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
         return;
     u8 l3 = 0;
     u32 start = header_start(&f, mode, &l3);
-    u32 n = read_headers(s->hdr, &f, start);
+#ifdef BRT_CAST_VOID
+    u8 *hb = KMEM(f.head + start); /* the packet in place */
+    u32 n = header_len(&f, start);
+#else
+    u8 *hb = s->hdr;
+    u32 n = read_headers(hb, &f, start);
+#endif
 #if defined(BRT_FIXED_FILTER) && !defined(BRT_PCAP_FILTER) && !defined(BRT_NAT_FOLLOW)
     /* Not with NAT following: a rejected packet may be one NAT rewrote
      * (follow_nat), and both together with the IPv6 parser took the
      * verifier past its 1M-instruction budget (E2BIG on 6.18). */
-    if (quick_reject(s->hdr, n, &f, start, l3)) {
+    if (quick_reject(hb, n, &f, start, l3)) {
         s->cur_skb = 0; /* a route lookup now is for this packet, not ours */
         return;
     }
 #endif
-    int outer_ok = outer_matches(s, n, &f, l3);
+    int outer_ok = outer_matches(s, hb, n, &f, l3);
 #if defined(BRT_PCAP_FILTER) && !defined(BRT_PCAP_INNER)
     /* decided before any parsing: the cost of a packet that is not ours (unless
      * something matched under NAT following: it may be a rewritten one) */
@@ -998,8 +1093,8 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     }
 #endif
     struct brt_parsed p = {};
-    parse_skb(&f, s->hdr, n, start, mode, l3, &p);
-    int ours = packet_match(&p) && (outer_ok || pcap_inner(s->hdr, n, &p));
+    parse_skb(&f, hb, n, start, mode, l3, &p);
+    int ours = packet_match(&p) && (outer_ok || pcap_inner(hb, n, &p));
 #ifdef BRT_NAT_FOLLOW
     int followed = !ours && !(p.flags & BRT_F_V6) && follow_nat((u64)skb, &p.outer, hook);
 #else
@@ -1030,7 +1125,7 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
         return;
     }
     fill_parsed(ev, &p, l3);
-    copy_headers(ev, s->hdr, n, &f, start);
+    copy_headers(ev, hb, n, &f, start);
     events.ringbuf_submit(ev, 0);
     return;
 }
@@ -1080,8 +1175,8 @@ static __always_inline int tail_emit(void *ctx, u16 hook, void *skb, void *dev, 
     if (hook != HOOK_KFREE_SKB)
         return 0;
 #endif
-#ifdef BRT_CAST_REJECT
-    if (cast_reject(skb, mode)) {
+#ifdef early_reject
+    if (early_reject(skb, mode)) {
         u32 zero = 0;
         struct brt_scratch *c = scratch.lookup(&zero);
         if (c && !c->busy)

@@ -105,3 +105,10 @@ def try_rdonly_cast(cast_id: int, skb_id: int, head_off: int, bytes_id: int) -> 
     from probes import bpfsys
 
     return bpfsys.try_rdonly_cast(cast_id, skb_id, head_off, bytes_id)
+
+
+def try_rdonly_cast_void(cast_id: int, skb_id: int, head_off: int) -> Result:
+    """Whether bpf_rdonly_cast(p, 0) reads untyped memory at variable offsets."""
+    from probes import bpfsys
+
+    return bpfsys.try_rdonly_cast_void(cast_id, skb_id, head_off)

@@ -97,18 +97,24 @@ def _plan_function(btf: BTF, hook: Hook, fn: str, kprobes: bool) -> HookStatus:
 CAST_BYTES = 128  # the byte-array struct covers the 78 bytes cast_reject reads past the IP header
 
 
+CAST_MACROS = ("BRT_CAST_FN", "BRT_SKB_BTF", "BRT_BYTES_BTF", "BRT_CAST_VOID")
+
+
 def cast_macros(btf: BTF, head_off: int) -> dict[str, int]:
     """-D values for cast_reject when this kernel lets a raw tracepoint program use it."""
     cast, skb = btf.func_id("bpf_rdonly_cast"), btf.struct_id("sk_buff")
     raw = btf.byte_array_struct(CAST_BYTES)
     if not kernel.try_rdonly_cast(cast, skb, head_off, raw).ok:
         return {}
-    return {"BRT_CAST_FN": cast, "BRT_SKB_BTF": skb, "BRT_BYTES_BTF": raw}
+    out = {"BRT_CAST_FN": cast, "BRT_SKB_BTF": skb, "BRT_BYTES_BTF": raw}
+    if kernel.try_rdonly_cast_void(cast, skb, head_off).ok:
+        out["BRT_CAST_VOID"] = 1
+    return out
 
 
 def without_casts(macros: dict[str, int]) -> dict[str, int]:
     """The plan's macros with cast_reject off (the probe-read path decides alone)."""
-    return {k: v for k, v in macros.items() if k not in ("BRT_CAST_FN", "BRT_SKB_BTF", "BRT_BYTES_BTF")}
+    return {k: v for k, v in macros.items() if k not in CAST_MACROS}
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,7 @@ def _plan_key() -> str:
         mods = []
     # and what the plan is made of here: another brtrace (a new member, a new hook) asks anew
     wanted = [f"{m}={st}.{p}" for m, (st, p) in sorted(MEMBERS.items())] + [h.target for h in Hook]
-    wanted.append(f"rdonly_cast={CAST_BYTES}")
+    wanted.append(f"rdonly_cast={CAST_BYTES},void")
     h = hashlib.sha256("\n".join([boot, kernel.release(), *mods, *wanted]).encode()).hexdigest()
     return h[:32]
 

@@ -1,5 +1,7 @@
-"""The fixed filter's reject path through bpf_rdonly_cast (brtrace.c: cast_reject)
-against the probe-read path, on the same packets at the same time.
+"""The reject paths through bpf_rdonly_cast (brtrace.c: cast_reject for the
+fixed filter, cast_pcap_reject for an expression, and the packet read in
+place with BRT_CAST_VOID) against the probe-read path, on the same packets at
+the same time.
 
 cast_reject decides in the hook's own program, with plain loads, whether a
 packet is not ours; a wrong "not ours" would silently drop a hop. Two live
@@ -56,10 +58,21 @@ def _drain(src: LiveSource, out: list[Event]) -> None:
     drain_quiet(src, out)
 
 
+def _filter(kind: str, port: int) -> TraceFilter:
+    if kind == "fixed":
+        return TraceFilter(proto="udp", port=port)
+    if "BRT_CAST_VOID" not in load_plan().macros:
+        pytest.skip("an expression is read in place only where bpf_rdonly_cast(p, 0) is allowed")
+    if kind == "expr":  # the IPv4 header's length makes the port's offset a computed one
+        return TraceFilter(expr=f"udp port {port}")
+    return TraceFilter(expr=f"udp port {port}", inner=True)  # decided after the parse
+
+
+@pytest.mark.parametrize("kind", ["fixed", "expr", "expr-inner"])
 @pytest.mark.parametrize("port", [5299, 5300, 8472], ids=["inner-port", "other-port", "vxlan-port"])
-def test_cast_reject_keeps_what_the_probe_read_path_keeps(flannel_lab: LabInfo, port: int) -> None:
+def test_cast_reject_keeps_what_the_probe_read_path_keeps(flannel_lab: LabInfo, port: int, kind: str) -> None:
     _needs_cast()
-    flt = TraceFilter(proto="udp", port=port)
+    flt = _filter(kind, port)
     fast = LiveSource(flt, empty_topology())
     try:
         slow = LiveSource(flt, empty_topology(), cast_reject=False)
@@ -76,25 +89,30 @@ def test_cast_reject_keeps_what_the_probe_read_path_keeps(flannel_lab: LabInfo, 
         fast.close()
     packets = [e for e in got_fast if e.hook not in (Hook.FIB_TABLE_LOOKUP, Hook.BR_FDB_UPDATE)]
     assert len(packets) >= 20 * 4, len(packets)  # each matching datagram, hop after hop
-    for e in packets:  # and only packets the filter names, outside or inside VXLAN
-        assert port in (e.outer.sport, e.outer.dport) or (
-            e.inner is not None and port in (e.inner.sport, e.inner.dport)), e
+    for e in packets:  # and only packets the filter names (inside VXLAN: --inner, or the shorthand)
+        inner = kind != "expr" and e.inner is not None and port in (e.inner.sport, e.inner.dport)
+        assert port in (e.outer.sport, e.outer.dport) or inner, e
     assert sorted(map(_key, got_fast), key=repr) == sorted(map(_key, got_slow), key=repr)
     assert no_brtrace_programs()
 
 
-def test_only_the_fixed_filter_compiles_the_cast_path() -> None:
+def test_only_a_filter_that_can_reject_early_compiles_the_cast_path() -> None:
     """The skb tracepoints' own programs carry the kfunc calls (patched from the
-    marker helper) with a fixed filter only; brt_emit reads the skb's fields
-    through the cast with any filter."""
+    marker helper) with a fixed filter, and with an expression where the
+    packet can be read in place, but not with --inner (decided after the
+    parse) or no filter; brt_emit reads the skb's fields through the cast with
+    any filter."""
     _needs_cast()
     plan = load_plan()
+    void = "BRT_CAST_VOID" in plan.macros
 
     def kfunc_calls(bpf: object, name: str) -> int:
         code = bpf.dump_func(name.encode())  # type: ignore[attr-defined]
         return sum(1 for o in range(0, len(code), 8) if code[o] == 0x85 and code[o + 1] >> 4 == 2)
 
-    for flt, expect in ((TraceFilter(proto="udp", port=5299), True), (TraceFilter(), False)):
+    for flt, expect in ((TraceFilter(proto="udp", port=5299), True), (TraceFilter(), False),
+                        (TraceFilter(expr="udp port 5299"), void),
+                        (TraceFilter(expr="udp port 5299", inner=True), False)):
         bpf = compile_probes(flt, plan.macros, 128, 1, [])
         try:
             for h in (Hook.NET_DEV_QUEUE, Hook.NETIF_RECEIVE_SKB, Hook.KFREE_SKB):

@@ -5,7 +5,8 @@ shape of the bounded loads), and a differential one: the generated C, built
 with the system C compiler into a small harness that calls it exactly as
 brtrace.c does (HB() masking into a 128-byte buffer, n bytes read), must give
 libpcap's ``pcap_offline_filter`` verdict on every packet of a mix, at L2,
-at L3 and on the frame inside VXLAN. The kernel half is
+at L3 and on the frame inside VXLAN; so must the in-place variant
+(``*_kmem``, whole unaligned loads through CLD, as on a BRT_CAST_VOID kernel). The kernel half is
 tests/kernel/test_pcap_filter.py.
 """
 
@@ -46,6 +47,8 @@ typedef uint8_t u8; typedef uint16_t u16; typedef uint32_t u32; typedef uint64_t
 #endif
 #define HDR_BUF 128
 #define HB(b, o) ((b)[(o) & (HDR_BUF - 1)])
+#define BRT_CAST_VOID 1 /* the in-place variants too; CLD as the JIT's guarded load, unaligned */
+#define CLD(T, p, off) ({ T v_; memcpy(&v_, (const u8 *)(p) + (off), sizeof(T)); v_; })
 #include "brt_filter.h"
 int main(void)
 {
@@ -54,12 +57,13 @@ int main(void)
         u8 b[HDR_BUF + 32] = {0};
         for (unsigned i = 0; i < n; i++)
             sscanf(hex + 2 * i, "%2hhx", &b[i]);
-        u32 r = 0;
+        u32 r = 0, k = 0;
 #ifdef BRT_PCAP_L3
-        if (mode[0] == '3') r = brt_pcap_l3(b, n, base); else
+        if (mode[0] == '3') { r = brt_pcap_l3(b, n, base); k = brt_pcap_l3_kmem(b, n, base); } else
 #endif
-        r = mode[0] == '3' ? 0 : brt_pcap_l2(b, n, base);
+        if (mode[0] != '3') { r = brt_pcap_l2(b, n, base); k = brt_pcap_l2_kmem(b, n, base); }
         printf("%d\n", r != 0);
+        printf("%d\n", k != 0);
     }
     return 0;
 }
@@ -107,7 +111,10 @@ def _verdicts(cc: str, tmp: Path, expr: str, cases: list[tuple[str, int, bytes]]
                     str(tmp / "h"), str(tmp / "h.c")], check=True, capture_output=True)
     stdin = "".join(f"{m} {base} {len(p)} {p.hex() or '00'}\n" for m, base, p in cases)
     out = subprocess.run([str(tmp / "h")], input=stdin, capture_output=True, text=True, check=True)
-    return [line == "1" for line in out.stdout.split()]
+    both = [line == "1" for line in out.stdout.split()]
+    buffered, in_place = both[0::2], both[1::2]
+    assert buffered == in_place, (expr, "the in-place (_kmem) variant disagrees with the buffered one")
+    return buffered
 
 
 def _differential(cc: str, tmp: Path, expr: str) -> None:

@@ -10,6 +10,12 @@ the packet's end does), and by HB()'s mask into the per-CPU header buffer.
 
 The generated functions read packet bytes from ``base`` on: the L2 program
 also runs on the Ethernet frame inside a VXLAN packet (``--inner``).
+
+Each program comes twice: on the per-CPU header buffer (HB(), byte by
+byte), and, where the kernel lets brtrace read the packet in place
+(brtrace.c: BRT_CAST_VOID), as ``<name>_kmem`` with one guarded load per
+cBPF load (CLD) on the packet itself: the cost a packet brtrace does not
+trace pays at every hook (bench pcapcost).
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ _ALU = {AluOp.ADD: "+", AluOp.SUB: "-", AluOp.MUL: "*", AluOp.DIV: "/", AluOp.OR
 _JMP = {JmpOp.JEQ: "A == {v}", JmpOp.JGT: "A > {v}", JmpOp.JGE: "A >= {v}", JmpOp.JSET: "(A & {v}) != 0"}
 
 
-def translate(prog: list[Insn], name: str, expr: str) -> str:
+def translate(prog: list[Insn], name: str, expr: str, kmem: bool = False) -> str:
     """One ``static __always_inline u32 name(u8 *b, u32 n, u32 base)``: nonzero
-    when the packet at ``b[base..n)`` matches."""
+    when the packet at ``b[base..n)`` matches. ``kmem``: b is the packet in
+    place (an untyped bpf_rdonly_cast pointer), read with whole loads."""
     check(prog, expr)
     targets = _targets(prog)
     mem = any(i.cls in (Cls.ST, Cls.STX) or (i.cls in (Cls.LD, Cls.LDX) and i.mode is Mode.MEM)
@@ -40,7 +47,7 @@ def translate(prog: list[Insn], name: str, expr: str) -> str:
     for pc, insn in enumerate(prog):
         if pc in targets:
             body.append(f"L{pc}: ;")
-        body += [f"    {s}" for s in _stmt(pc, insn)]
+        body += [f"    {s}" for s in _stmt(pc, insn, kmem)]
     body += ["    return 0;", "}"]
     return "\n".join(body)
 
@@ -54,23 +61,31 @@ def _targets(prog: list[Insn]) -> set[int]:
     return out
 
 
-def _load(i: Insn, dst: str, indirect: bool) -> list[str]:
+_KMEM_LOAD = {1: "(u32)CLD(u8, b, o)", 2: "(u32)__builtin_bswap16(CLD(u16, b, o))",
+              4: "__builtin_bswap32(CLD(u32, b, o))"}
+
+
+def _load(i: Insn, dst: str, indirect: bool, kmem: bool) -> list[str]:
     """A bounded big-endian load of i.size bytes at base + k (+ X)."""
     where = f"(u64)base + X + {i.k}U" if indirect else f"(u64)base + {i.k}U"
-    parts = [f"((u32)HB(b, o + {j}) << {8 * (i.size - 1 - j)})" for j in range(i.size)]
-    return [f"o = {where};", f"if (o + {i.size} > n) return 0;", f"{dst} = {' | '.join(parts)};"]
+    if kmem:
+        value = _KMEM_LOAD[i.size]
+    else:
+        value = " | ".join(f"((u32)HB(b, o + {j}) << {8 * (i.size - 1 - j)})" for j in range(i.size))
+    return [f"o = {where};", f"if (o + {i.size} > n) return 0;", f"{dst} = {value};"]
 
 
-def _stmt(pc: int, i: Insn) -> Iterator[str]:
+def _stmt(pc: int, i: Insn, kmem: bool) -> Iterator[str]:
     cls = i.cls
     if cls is Cls.LD:
-        yield from _ld(i, "A")
+        yield from _ld(i, "A", kmem)
     elif cls is Cls.LDX:
         if i.mode is Mode.MSH:  # X = 4 * (b[k] & 0xf): the IPv4 header length
+            byte = "CLD(u8, b, o)" if kmem else "HB(b, o)"
             yield from [f"o = (u64)base + {i.k}U;", "if (o + 1 > n) return 0;",
-                        "X = ((u32)HB(b, o) & 0xf) << 2;"]
+                        f"X = ((u32){byte} & 0xf) << 2;"]
         else:
-            yield from _ld(i, "X")
+            yield from _ld(i, "X", kmem)
     elif cls is Cls.ST:
         yield f"M[{i.k}] = A;"
     elif cls is Cls.STX:
@@ -85,12 +100,12 @@ def _stmt(pc: int, i: Insn) -> Iterator[str]:
         yield "A = X;" if i.code & 0x80 else "X = A;"
 
 
-def _ld(i: Insn, dst: str) -> list[str]:
+def _ld(i: Insn, dst: str, kmem: bool) -> list[str]:
     if i.mode is Mode.IMM:
         return [f"{dst} = {i.k}U;"]
     if i.mode is Mode.MEM:
         return [f"{dst} = M[{i.k}];"]
-    return _load(i, dst, i.mode is Mode.IND)
+    return _load(i, dst, i.mode is Mode.IND, kmem)
 
 
 def _alu(i: Insn) -> list[str]:
@@ -135,4 +150,8 @@ def filter_header(expr: str | None, l2: list[Insn] | None, l3: list[Insn] | None
         lines.append(translate(l2, "brt_pcap_l2", expr))
         if l3 is not None:
             lines += ["#define BRT_PCAP_L3 1", translate(l3, "brt_pcap_l3", expr)]
+        lines += ["#ifdef BRT_CAST_VOID", translate(l2, "brt_pcap_l2_kmem", expr, kmem=True)]
+        if l3 is not None:
+            lines.append(translate(l3, "brt_pcap_l3_kmem", expr, kmem=True))
+        lines.append("#endif")
     return "\n".join([*lines, "#endif", ""])
