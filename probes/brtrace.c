@@ -357,13 +357,13 @@ static __always_inline int key_match(struct brt_key *k)
 
 /* The expression on the headers read (b[0..n), starting at the frame, or at
  * the IP header when l3); 1 without an expression. */
-static __always_inline int pcap_outer(u8 *b, u32 n, u8 l3)
+static __always_inline int pcap_outer(u8 *b, u32 n, u8 l3, u32 wl)
 {
 #ifdef BRT_PCAP_FILTER
     if (!l3)
-        return brt_pcap_l2(b, n, 0) != 0;
+        return brt_pcap_l2(b, n, 0, wl) != 0;
 #ifdef BRT_PCAP_L3
-    return brt_pcap_l3(b, n, 0) != 0;
+    return brt_pcap_l3(b, n, 0, wl) != 0;
 #else
     return 0;
 #endif
@@ -374,13 +374,13 @@ static __always_inline int pcap_outer(u8 *b, u32 n, u8 l3)
 
 #ifdef BRT_CAST_VOID
 /* pcap_outer on the packet in place (KMEM): whole loads, not HB's bytes. */
-static __always_inline int pcap_outer_kmem(u8 *b, u32 n, u8 l3)
+static __always_inline int pcap_outer_kmem(u8 *b, u32 n, u8 l3, u32 wl)
 {
 #ifdef BRT_PCAP_FILTER
     if (!l3)
-        return brt_pcap_l2_kmem(b, n, 0) != 0;
+        return brt_pcap_l2_kmem(b, n, 0, wl) != 0;
 #ifdef BRT_PCAP_L3
-    return brt_pcap_l3_kmem(b, n, 0) != 0;
+    return brt_pcap_l3_kmem(b, n, 0, wl) != 0;
 #else
     return 0;
 #endif
@@ -395,10 +395,10 @@ static __always_inline int pcap_outer_kmem(u8 *b, u32 n, u8 l3)
 
 /* With --inner: the expression on the frame inside VXLAN (hb: the headers as
  * read, or the packet in place with BRT_CAST_VOID). */
-static __always_inline int pcap_inner(u8 *hb, u32 hn, struct brt_parsed *p)
+static __always_inline int pcap_inner(u8 *hb, u32 hn, struct brt_parsed *p, u32 wl)
 {
-#ifdef BRT_PCAP_INNER
-    return (p->flags & BRT_F_INNER) && PCAP_IN_PLACE(hb, hn, p->inner_l2);
+#ifdef BRT_PCAP_INNER /* the inner frame runs to the packet's end: its length is the rest */
+    return (p->flags & BRT_F_INNER) && PCAP_IN_PLACE(hb, hn, p->inner_l2, wl - p->inner_l2);
 #else
     return 0;
 #endif
@@ -670,6 +670,9 @@ struct brt_skbf {
     u16 nh;
     u16 proto;
     u16 vlan;
+#ifdef BRT_PCAP_LEN
+    u32 len; /* what an expression's len/greater/less test (wire_len) */
+#endif
 };
 
 /* len, pkt_type and dev: needed only once the filter kept the packet. */
@@ -717,6 +720,9 @@ static __always_inline int read_skbf(struct brt_scratch *s, void *skb, struct br
     f->nh = CLD(u16, k, OFF_SKB_NETWORK_HEADER);
     f->proto = CLD(u16, k, OFF_SKB_PROTOCOL);
     f->vlan = CLD(u16, k, OFF_SKB_VLAN_TCI);
+#ifdef BRT_PCAP_LEN
+    f->len = CLD(u32, k, OFF_SKB_LEN);
+#endif
     return f->head ? 0 : -1; /* a load that faulted read 0 */
 #else
 #ifdef SKB_WIN_LO
@@ -735,6 +741,9 @@ static __always_inline int read_skbf(struct brt_scratch *s, void *skb, struct br
     SKBF(f->proto, OFF_SKB_PROTOCOL);
     SKBF(f->vlan, OFF_SKB_VLAN_TCI);
 #undef SKBF
+#ifdef BRT_PCAP_LEN
+    RD(f->len, skb, OFF_SKB_LEN);
+#endif
     return 0;
 #endif
 }
@@ -749,6 +758,18 @@ static __always_inline u32 header_start(struct brt_skbf *f, int mode, u8 *l3)
     }
     *l3 = 0;
     return f->mac != MAC_UNSET ? f->mac : (u32)((u64)f->data - (u64)f->head);
+}
+
+/* The frame's length on the wire from start (cBPF's len, as tcpdump sees it):
+ * skb->len counts from skb->data, which a receive hook finds already moved
+ * past the MAC header (eth_type_trans, read in 6.18), a transmit hook at it. */
+static __always_inline u32 wire_len(struct brt_skbf *f, u32 start)
+{
+#ifdef BRT_PCAP_LEN
+    return f->len + (u32)((u64)f->data - (u64)f->head) - start;
+#else
+    return 0;
+#endif
 }
 
 /* How many header bytes from start the parsers and the expression may read:
@@ -1001,7 +1022,8 @@ static __always_inline int cast_pcap_reject(void *skb, int mode)
     u32 start = header_start(&f, mode, &l3);
     if (!l3 && f.vlan)
         return 0;
-    return !pcap_outer_kmem(KMEM(f.head + start), header_len(&f, start), l3) && !follow_armed();
+    return !pcap_outer_kmem(KMEM(f.head + start), header_len(&f, start), l3, wire_len(&f, start)) &&
+           !follow_armed();
 }
 #define early_reject cast_pcap_reject
 #elif defined(BRT_CAST_REJECT)
@@ -1011,18 +1033,19 @@ static __always_inline int cast_pcap_reject(void *skb, int mode)
 /* The frame a pcap-filter expression sees (a VLAN tag put back where the
  * kernel had taken it out of the frame), and whether the expression keeps it:
  * always 1 without an expression. */
-static __always_inline int outer_matches(struct brt_scratch *s, u8 *hb, u32 n, struct brt_skbf *f, u8 l3)
+static __always_inline int outer_matches(struct brt_scratch *s, u8 *hb, u32 n, u32 wl, struct brt_skbf *f,
+                                         u8 l3)
 {
 #ifdef BRT_PCAP_FILTER
     /* its own copy of the expression: hb may be the packet in place, and the
      * verifier refuses one load instruction on two kinds of pointer */
     if (!l3 && f->vlan && n >= 14)
-        return pcap_outer(s->vhdr, vlan_frame(s, hb, n, f->vlan), 0);
+        return pcap_outer(s->vhdr, vlan_frame(s, hb, n, f->vlan), 0, wl + 4);
 #endif
 #ifdef BRT_CAST_VOID
-    return pcap_outer_kmem(hb, n, l3);
+    return pcap_outer_kmem(hb, n, l3, wl);
 #else
-    return pcap_outer(hb, n, l3);
+    return pcap_outer(hb, n, l3, wl);
 #endif
 }
 
@@ -1083,7 +1106,8 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
         return;
     }
 #endif
-    int outer_ok = outer_matches(s, hb, n, &f, l3);
+    u32 wl = wire_len(&f, start);
+    int outer_ok = outer_matches(s, hb, n, wl, &f, l3);
 #if defined(BRT_PCAP_FILTER) && !defined(BRT_PCAP_INNER)
     /* decided before any parsing: the cost of a packet that is not ours (unless
      * something matched under NAT following: it may be a rewritten one) */
@@ -1094,7 +1118,7 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
 #endif
     struct brt_parsed p = {};
     parse_skb(&f, hb, n, start, mode, l3, &p);
-    int ours = packet_match(&p) && (outer_ok || pcap_inner(hb, n, &p));
+    int ours = packet_match(&p) && (outer_ok || pcap_inner(hb, n, &p, wl));
 #ifdef BRT_NAT_FOLLOW
     int followed = !ours && !(p.flags & BRT_F_V6) && follow_nat((u64)skb, &p.outer, hook);
 #else

@@ -138,8 +138,8 @@ class _Compiled:
             self._lib.pcap_close(p)
         self._live = True
 
-    def __call__(self, pkt: bytes) -> bool:
-        hdr = _PktHdr(0, 0, len(pkt), len(pkt))
+    def __call__(self, pkt: bytes, wire_len: int) -> bool:
+        hdr = _PktHdr(0, 0, len(pkt), max(wire_len, len(pkt)))
         return bool(self._lib.pcap_offline_filter(ctypes.byref(self.prog), ctypes.byref(hdr), pkt))
 
     def __del__(self) -> None:
@@ -148,7 +148,7 @@ class _Compiled:
             self._lib.pcap_freecode(ctypes.byref(self.prog))
 
 
-def offline_filter(expr: str) -> Callable[[bytes, bool], bool]:
+def offline_filter(expr: str) -> Callable[[bytes, bool, int], bool]:
     """libpcap's verdict on stored headers, compiled once (the TUI's filter box:
     ``tracer/pcapf/offline.ExprCompiler``, injected by the CLI): the Ethernet
     program for a frame, the raw-IP one for headers that start at the IP
@@ -161,9 +161,9 @@ def offline_filter(expr: str) -> Callable[[bytes, bool], bool]:
     except BrtraceError:
         l3 = None
 
-    def test(headers: bytes, is_l3: bool) -> bool:
+    def test(headers: bytes, is_l3: bool, wire_len: int) -> bool:
         if is_l3:
-            return l3 is not None and l3(headers)
-        return l2(headers)
+            return l3 is not None and l3(headers, wire_len)
+        return l2(headers, wire_len)
 
     return test

@@ -195,7 +195,9 @@ def _differential(expr: str, tmp: Path) -> int:
 
 
 DIFF_EXPRS = ["icmp", "tcp port 8080", "not tcp", "arp", "udp or arp", f"host {POD_B} and not icmp",
-              "tcp[tcpflags] & tcp-rst != 0", "icmp[icmptype] = icmp-unreach or udp dst port 53"]
+              "tcp[tcpflags] & tcp-rst != 0", "icmp[icmptype] = icmp-unreach or udp dst port 53",
+              "greater 90", "udp and greater 40"]  # the frame's length: pings are 98 bytes, the UDP ones 44
+# (both thresholds above what a receive hook's skb->len alone says: 84, 30)
 
 
 @pytest.mark.parametrize("expr", DIFF_EXPRS)

@@ -23,7 +23,8 @@ FILTERS = [TraceFilter(), TraceFilter(icmp_id=7, fib_addrs=("10.244.1.3",)),
            # an expression followed through NAT, on the outer packet and (--inner) inside VXLAN too:
            # the expression, the NAT following and the IPv6 parser in one program
            TraceFilter(expr="tcp and host 198.51.100.2", nat_follow=True),
-           TraceFilter(expr="icmp and host 10.244.1.3", inner=True, nat_follow=True)]
+           TraceFilter(expr="icmp and host 10.244.1.3", inner=True, nat_follow=True),
+           TraceFilter(expr="udp and less 100", inner=True)]  # + skb->len (BRT_PCAP_LEN)
 
 
 @pytest.mark.parametrize("netns", [False, True], ids=["any-netns", "netns-filter"])  # brtrace agent --netns

@@ -51,7 +51,7 @@ def test_a_vxlan_device_on_another_port_is_looked_inside() -> None:
 @pytest.mark.parametrize(("args", "want"), [
     (["trace", "ip protochain 6", "--", "true"], "jumps backwards"),
     (["record", "-o", "/dev/null", "tcp port nope", "--", "true"], "unknown port"),
-    (["drops", "greater 100"], "packet length"),
+    (["drops", "inbound"], "ancillary field"),
     (["trace", "--inner", "--", "true"], "--inner needs"),
 ])
 def test_cli_refusals_are_one_line_before_anything_loads(args: list[str], want: str) -> None:

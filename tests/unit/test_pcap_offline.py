@@ -74,6 +74,21 @@ def test_inner_matching_and_the_topology_port() -> None:
     assert not ExprFilter("icmp", offline_filter("icmp"), ports=vxlan_ports(topo)).event(e)  # outer only
 
 
+def test_length_tests_judge_the_packet_not_the_stored_bytes() -> None:
+    """``greater``/``less``/``len`` on a recorded event: the packet's length (its IP
+    total length, as the pcap export's original length), not the 128 stored bytes,
+    as the kernel program judges it live."""
+    big = Ether() / IP(src="10.244.0.2", dst="10.244.1.3") / UDP(dport=9) / (b"x" * 958)  # 1000 bytes
+    e = Event(0, 0, Hook.NET_DEV_QUEUE, 0, 0, 0, "eth0", len(big), headers=bytes(big)[:128])
+    assert ExprFilter("greater 900", offline_filter("greater 900")).event(e)
+    assert not ExprFilter("less 200", offline_filter("less 200")).event(e)
+    assert ExprFilter("udp and len = 1000", offline_filter("udp and len = 1000")).event(e)
+    rx = Event(0, 0, Hook.NETIF_RECEIVE_SKB, 0, 0, 0, "eth0", len(big) - 14, headers=bytes(big)[:128])
+    assert ExprFilter("len = 1000", offline_filter("len = 1000")).event(rx)  # skb->len after the MAC pull
+    tagged = Event(0, 0, Hook.NET_DEV_QUEUE, 0, 0, 0, "eth0", len(big), headers=bytes(big)[:128], vlan=5)
+    assert ExprFilter("vlan 5 and len = 1004", offline_filter("vlan 5 and len = 1004")).event(tagged)
+
+
 def test_an_agent_that_ignored_the_expression_ends_its_stream_in_one_line() -> None:
     client = AgentClient("127.0.0.1:9")
     out: queue.Queue[StreamItem] = queue.Queue()

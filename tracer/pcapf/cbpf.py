@@ -100,8 +100,9 @@ def refuse(expr: str, why: str) -> BrtraceError:
 def check(prog: list[Insn], expr: str) -> None:
     """Refuse what the translator cannot make bounded: any jump not strictly
     forward inside the program (``protochain`` loops with a backward ``ja``),
-    loads of the skb's length or ancillary fields (brtrace filters on the
-    header bytes it read, nothing else), a program that may fall off its end."""
+    loads of Linux's ancillary fields (brtrace filters on the header bytes it
+    read and the frame's length, nothing else), a program that may fall off
+    its end."""
     if not prog:
         raise refuse(expr, "empty program")
     for pc, i in enumerate(prog):
@@ -123,13 +124,11 @@ def _check_one(prog: list[Insn], pc: int, i: Insn) -> None:
             mode = i.mode
         except ValueError:
             raise ValueError(f"unknown load mode {i.code:#x}") from None
-        if mode is Mode.LEN:
-            raise ValueError("it tests the packet length (len, greater, less), which brtrace does not read")
         if mode in (Mode.ABS, Mode.IND) and i.k >= SKF_AD_OFF:
             raise ValueError("it reads a Linux ancillary field, not packet bytes")
         if mode is Mode.MEM and i.k >= MEM_WORDS:
             raise ValueError("scratch memory index out of range")
-        if cls is Cls.LDX and mode not in (Mode.IMM, Mode.MEM, Mode.MSH):
+        if cls is Cls.LDX and mode not in (Mode.IMM, Mode.MEM, Mode.MSH, Mode.LEN):
             raise ValueError(f"unsupported ldx mode {i.code:#x}")
     elif cls in (Cls.ST, Cls.STX) and i.k >= MEM_WORDS:
         raise ValueError("scratch memory index out of range")

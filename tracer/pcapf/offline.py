@@ -27,9 +27,11 @@ from tracer.errors import BrtraceError
 from tracer.filter import IANA_VXLAN_PORT
 from tracer.headers import FLANNEL_VXLAN_PORT
 from tracer.model import Event
+from tracer.record.pcap import original_length
 from tracer.topology.model import Topology
 
-HeaderTest = Callable[[bytes, bool], bool]  # (header bytes, starts at the IP header) -> match
+# (header bytes, starts at the IP header, the packet's length on the wire: len/greater/less) -> match
+HeaderTest = Callable[[bytes, bool, int], bool]
 ExprCompiler = Callable[[str], HeaderTest]  # raises BrtraceError (libpcap's message) if it does not compile
 INNER_WORD = "inner"  # a filter box text "inner EXPR" matches inside VXLAN too (as --inner)
 
@@ -148,18 +150,20 @@ class ExprFilter:
     test: HeaderTest
     inner: bool = False
     ports: frozenset[int] = frozenset({FLANNEL_VXLAN_PORT, IANA_VXLAN_PORT})
-    _seen: dict[tuple[bytes, bool, int], bool] = field(default_factory=dict, repr=False)
+    _seen: dict[tuple[bytes, bool, int, int], bool] = field(default_factory=dict, repr=False)
 
     def event(self, e: Event) -> bool:
         if not e.headers:
             return False
-        key = (e.headers, e.headers_l3, e.vlan)
+        key = (e.headers, e.headers_l3, e.vlan, e.length)
         hit = self._seen.get(key)
         if hit is None:
-            hit = self.test(as_on_the_wire(e.headers, e.headers_l3, e.vlan), e.headers_l3)
+            wire = original_length(e)  # not the stored bytes' count: what the pcap export says too
+            frame = as_on_the_wire(e.headers, e.headers_l3, e.vlan)
+            hit = self.test(frame, e.headers_l3, wire + len(frame) - len(e.headers))
             if not hit and self.inner:
-                frame = inner_frame(e.headers, e.headers_l3, self.ports)
-                hit = frame is not None and self.test(frame, False)
+                inner = inner_frame(e.headers, e.headers_l3, self.ports)
+                hit = inner is not None and self.test(inner, False, wire - (len(e.headers) - len(inner)))
             if len(self._seen) > 65536:  # a flood's headers are all distinct: keep the cache bounded
                 self._seen.clear()
             self._seen[key] = hit

@@ -32,18 +32,20 @@ _JMP = {JmpOp.JEQ: "A == {v}", JmpOp.JGT: "A > {v}", JmpOp.JGE: "A >= {v}", JmpO
 
 
 def translate(prog: list[Insn], name: str, expr: str, kmem: bool = False) -> str:
-    """One ``static __always_inline u32 name(u8 *b, u32 n, u32 base)``: nonzero
-    when the packet at ``b[base..n)`` matches. ``kmem``: b is the packet in
+    """One ``static __always_inline u32 name(u8 *b, u32 n, u32 base, u32 len)``:
+    nonzero when the packet at ``b[base..n)`` matches; ``len`` is its length
+    on the wire (cBPF's ``ld len``: ``len``, ``greater``, ``less``), of
+    which the first n - base bytes were read. ``kmem``: b is the packet in
     place (an untyped bpf_rdonly_cast pointer), read with whole loads."""
     check(prog, expr)
     targets = _targets(prog)
     mem = any(i.cls in (Cls.ST, Cls.STX) or (i.cls in (Cls.LD, Cls.LDX) and i.mode is Mode.MEM)
               for i in prog)
-    body = [f"static __always_inline u32 {name}(u8 *b, u32 n, u32 base)", "{",
+    body = [f"static __always_inline u32 {name}(u8 *b, u32 n, u32 base, u32 len)", "{",
             "    u32 A = 0, X = 0;", "    u64 o = 0;"]
     if mem:
         body.append("    u32 M[16] = {};")
-    body.append("    (void)A; (void)X; (void)o; (void)b; (void)n; (void)base;")
+    body.append("    (void)A; (void)X; (void)o; (void)b; (void)n; (void)base; (void)len;")
     for pc, insn in enumerate(prog):
         if pc in targets:
             body.append(f"L{pc}: ;")
@@ -105,6 +107,8 @@ def _ld(i: Insn, dst: str, kmem: bool) -> list[str]:
         return [f"{dst} = {i.k}U;"]
     if i.mode is Mode.MEM:
         return [f"{dst} = M[{i.k}];"]
+    if i.mode is Mode.LEN:
+        return [f"{dst} = len;"]
     return _load(i, dst, i.mode is Mode.IND, kmem)
 
 
@@ -145,6 +149,8 @@ def filter_header(expr: str | None, l2: list[Insn] | None, l3: list[Insn] | None
              "#ifndef BRT_FILTER_H", "#define BRT_FILTER_H"]
     if expr is not None and l2 is not None:
         lines += [f"/* expression: {expr.replace('*/', '* /')} */", "#define BRT_PCAP_FILTER 1"]
+        if any(i.mode is Mode.LEN for i in [*l2, *(l3 or [])] if i.cls in (Cls.LD, Cls.LDX)):
+            lines.append("#define BRT_PCAP_LEN 1 /* it tests the length: brtrace.c reads skb->len */")
         if inner:
             lines.append("#define BRT_PCAP_INNER 1")
         lines.append(translate(l2, "brt_pcap_l2", expr))
