@@ -170,16 +170,40 @@ static __always_inline u16 bswap16(u16 v) { return (v >> 8) | (v << 8); }
 #define HDR_BUF 128
 #define HDR_SLACK 32
 #define HB(b, o) ((b)[(o) & (HDR_BUF - 1)])
+#define HOFF(o) ((o) & (HDR_BUF - 1))
 
+#ifdef BRT_CAST_VOID
+/* The parsers read the packet in place (emit_skb), where every load is one the
+ * JIT guards: one load per field, not one per byte (a u8 pointer's memcpy). */
+static __always_inline u16 hb16(u8 *b, u32 o) { return bswap16(CLD(u16, b, HOFF(o))); }
+static __always_inline u32 hb32(u8 *b, u32 o) { return CLD(u32, b, HOFF(o)); }
+static __always_inline void hmac(u8 *dst, u8 *b, u32 o)
+{
+    u32 hi = CLD(u32, b, HOFF(o));
+    u16 lo = CLD(u16, b, HOFF(o) + 4);
+    __builtin_memcpy(dst, &hi, 4);
+    __builtin_memcpy(dst + 4, &lo, 2);
+}
+static __always_inline void hip6(u8 *dst, u8 *b, u32 o)
+{
+    u64 hi = CLD(u64, b, HOFF(o));
+    u64 lo = CLD(u64, b, HOFF(o) + 8);
+    __builtin_memcpy(dst, &hi, 8);
+    __builtin_memcpy(dst + 8, &lo, 8);
+}
+#else
 static __always_inline u16 hb16(u8 *b, u32 o) { return (HB(b, o) << 8) | HB(b, o + 1); }
 
 /* 4 bytes as they lie in memory (addresses stay in network order) */
 static __always_inline u32 hb32(u8 *b, u32 o)
 {
     u32 v;
-    __builtin_memcpy(&v, &b[o & (HDR_BUF - 1)], 4);
+    __builtin_memcpy(&v, &b[HOFF(o)], 4);
     return v;
 }
+static __always_inline void hmac(u8 *dst, u8 *b, u32 o) { __builtin_memcpy(dst, &b[HOFF(o)], 6); }
+static __always_inline void hip6(u8 *dst, u8 *b, u32 o) { __builtin_memcpy(dst, &b[HOFF(o)], 16); }
+#endif
 
 /* IPv4 header + the first 8 bytes of L4 into a key. Returns the L4 offset or 0. */
 static __always_inline u32 parse_ip(u8 *b, u32 n, u32 off, struct brt_key *k)
@@ -224,8 +248,8 @@ static __always_inline u32 parse_ip6(u8 *b, u32 n, u32 off, struct brt_key *k, u
 {
     if (off + 40 > n || (HB(b, off) >> 4) != 6)
         return 0;
-    __builtin_memcpy(a6, &b[(off + 8) & (HDR_BUF - 1)], 16);
-    __builtin_memcpy(b6, &b[(off + 24) & (HDR_BUF - 1)], 16);
+    hip6(a6, b, off + 8);
+    hip6(b6, b, off + 24);
     *v6 |= bit;
     k->saddr = hb32(b, off + 20);
     k->daddr = hb32(b, off + 36);
@@ -280,8 +304,8 @@ static __always_inline u32 parse_eth(u8 *b, u32 n, u32 off, u8 *dst, u8 *src, u1
 {
     if (off + 14 > n)
         return 0;
-    __builtin_memcpy(dst, &b[off & (HDR_BUF - 1)], 6);
-    __builtin_memcpy(src, &b[(off + 6) & (HDR_BUF - 1)], 6);
+    hmac(dst, b, off);
+    hmac(src, b, off + 6);
     u16 t = hb16(b, off + 12);
     off += 14;
     if (t == ETH_8021Q) {
@@ -1277,6 +1301,15 @@ struct brt_flow {
 
 static __always_inline int read_flow(void *flp, struct brt_flow *fl)
 {
+#ifdef BRT_CAST_VOID /* loads in place (see KMEM) */
+    u8 *k = KMEM(flp);
+    fl->daddr = CLD(u32, k, OFF_FLOWI4_DADDR);
+    fl->saddr = CLD(u32, k, OFF_FLOWI4_SADDR);
+    fl->oif = CLD(u32, k, OFF_FLOWI4_OIF);
+    fl->iif = CLD(u32, k, OFF_FLOWI4_IIF);
+    fl->proto = CLD(u8, k, OFF_FLOWI4_PROTO);
+    return flp ? 0 : -1;
+#else
 #ifdef FLP_WIN_LO
     u8 fw[FLP_WIN_LEN];
     if (bpf_probe_read_kernel(fw, sizeof(fw), flp + FLP_WIN_LO) < 0)
@@ -1292,6 +1325,7 @@ static __always_inline int read_flow(void *flp, struct brt_flow *fl)
     FLPF(fl->proto, OFF_FLOWI4_PROTO);
 #undef FLPF
     return 0;
+#endif
 }
 
 /* Whether a filtered trace keeps this lookup: tied to our packet (recent), or
@@ -1319,7 +1353,12 @@ static __always_inline u8 fill_nexthop(struct brt_event *ev, void *nhc)
     void *dev = 0;
     u8 fam = 0;
     u32 gw = 0;
-#ifdef NHC_WIN_LO /* the fib_nh_common fields from one probe read */
+#ifdef BRT_CAST_VOID /* loads in place (see KMEM) */
+    u8 *k = KMEM(nhc);
+    dev = (void *)CLD(u64, k, OFF_NHC_DEV);
+    fam = CLD(u8, k, OFF_NHC_GW_FAMILY);
+    gw = CLD(u32, k, OFF_NHC_GW);
+#elif defined(NHC_WIN_LO) /* the fib_nh_common fields from one probe read */
     u8 nw[NHC_WIN_LEN];
     if (bpf_probe_read_kernel(nw, sizeof(nw), nhc + NHC_WIN_LO) == 0) {
         __builtin_memcpy(&dev, &nw[OFF_NHC_DEV - NHC_WIN_LO], sizeof(dev));
