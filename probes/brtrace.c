@@ -733,16 +733,51 @@ static __always_inline void *fill_skb_meta(struct brt_scratch *s, struct brt_eve
     return dev;
 }
 
-static __always_inline int read_skbf(struct brt_scratch *s, void *skb, struct brt_skbf *f)
+/* protocol, network and mac header offsets (adjacent u16s: 176..183 in 6.18):
+ * one 8-byte load where the untyped cast allows it and they share 8 bytes.
+ * Every load of the reject path is one the JIT guards (~8 instructions on
+ * x86), and the reject path runs for every packet at every hook. */
+#if defined(BRT_CAST_VOID) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
+    OFF_SKB_NETWORK_HEADER >= OFF_SKB_PROTOCOL && OFF_SKB_NETWORK_HEADER + 2 <= OFF_SKB_PROTOCOL + 8 && \
+    OFF_SKB_MAC_HEADER >= OFF_SKB_PROTOCOL && OFF_SKB_MAC_HEADER + 2 <= OFF_SKB_PROTOCOL + 8
+#define BRT_SKB_WORD 1
+#endif
+
+#ifdef BRT_CAST_FN
+/* The sk_buff, cast for plain loads: untyped where the kernel allows it (any
+ * load size at any offset), else as struct sk_buff. */
+static __always_inline u8 *skb_cast(void *skb)
 {
-#ifdef BRT_CAST_FN /* plain loads: the probe read of the window cost ~27 ns a hook (bench, 6.18) */
-    u8 *k = brt_rdonly_cast(skb, BRT_SKB_BTF);
-    f->head = (void *)CLD(u64, k, OFF_SKB_HEAD);
-    f->data = (void *)CLD(u64, k, OFF_SKB_DATA);
-    f->tail = CLD(u32, k, OFF_SKB_TAIL);
+#ifdef BRT_CAST_VOID
+    return KMEM(skb);
+#else
+    return brt_rdonly_cast(skb, BRT_SKB_BTF);
+#endif
+}
+
+static __always_inline void skb_offsets(u8 *k, struct brt_skbf *f)
+{
+#ifdef BRT_SKB_WORD
+    u64 w = CLD(u64, k, OFF_SKB_PROTOCOL);
+    f->proto = (u16)w;
+    f->nh = (u16)(w >> (8 * (OFF_SKB_NETWORK_HEADER - OFF_SKB_PROTOCOL)));
+    f->mac = (u16)(w >> (8 * (OFF_SKB_MAC_HEADER - OFF_SKB_PROTOCOL)));
+#else
     f->mac = CLD(u16, k, OFF_SKB_MAC_HEADER);
     f->nh = CLD(u16, k, OFF_SKB_NETWORK_HEADER);
     f->proto = CLD(u16, k, OFF_SKB_PROTOCOL);
+#endif
+}
+#endif
+
+static __always_inline int read_skbf(struct brt_scratch *s, void *skb, struct brt_skbf *f)
+{
+#ifdef BRT_CAST_FN /* plain loads: the probe read of the window cost ~27 ns a hook (bench, 6.18) */
+    u8 *k = skb_cast(skb);
+    f->head = (void *)CLD(u64, k, OFF_SKB_HEAD);
+    f->data = (void *)CLD(u64, k, OFF_SKB_DATA);
+    f->tail = CLD(u32, k, OFF_SKB_TAIL);
+    skb_offsets(k, f);
     f->vlan = CLD(u16, k, OFF_SKB_VLAN_TCI);
 #ifdef BRT_PCAP_LEN
     f->len = CLD(u32, k, OFF_SKB_LEN);
@@ -979,6 +1014,48 @@ static __always_inline int cast_plain_ip(u8 *ip)
     return CLD(u8, ip, 0) == 0x45 && !(bswap16(CLD(u16, ip, 6)) & 0x1fff);
 }
 
+/* Header bytes, cast for plain loads (untyped where allowed). */
+static __always_inline u8 *bytes_cast(void *p)
+{
+#ifdef BRT_CAST_VOID
+    return KMEM(p);
+#else
+    return brt_rdonly_cast(p, BRT_BYTES_BTF);
+#endif
+}
+
+/* cast_plain_ip, then cast_key: 0 when the header is not plain. Untyped,
+ * three 8-byte loads hold the IP header and the ports (one more for ICMP's
+ * id and sequence) instead of a load per field. */
+static __always_inline int cast_ip_key(u8 *ip, struct brt_key *k)
+{
+#if defined(BRT_CAST_VOID) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    u64 w0 = CLD(u64, ip, 0), w1 = CLD(u64, ip, 8), w2 = CLD(u64, ip, 16);
+    if ((u8)w0 != 0x45 || (bswap16((u16)(w0 >> 48)) & 0x1fff))
+        return 0;
+    k->proto = (u8)(w1 >> 8);
+    k->saddr = (u32)(w1 >> 32);
+    k->daddr = (u32)w2;
+    k->icmp_type = 0xff;
+    if (k->proto == PROTO_ICMP) {
+        u32 w3 = CLD(u32, ip, 24);
+        k->icmp_type = (u8)(w2 >> 32);
+        k->icmp_code = (u8)(w2 >> 40);
+        k->sport = bswap16((u16)w3);
+        k->dport = bswap16((u16)(w3 >> 16));
+    } else if (k->proto == PROTO_TCP || k->proto == PROTO_UDP) {
+        k->sport = bswap16((u16)(w2 >> 32));
+        k->dport = bswap16((u16)(w2 >> 48));
+    }
+    return 1;
+#else
+    if (!cast_plain_ip(ip))
+        return 0;
+    cast_key(ip, k);
+    return 1;
+#endif
+}
+
 /* quick_reject's decision, taken in the hook's own program before the scratch
  * is held or brt_emit tail-called: the same packets, the same tests, on the
  * skb's fields and header bytes loaded in place instead of copied out by two
@@ -987,14 +1064,12 @@ static __always_inline int cast_plain_ip(u8 *ip)
  * header, as the verifier wants them for these pointers. */
 static __always_inline int cast_reject(void *skb, int mode)
 {
-    u8 *k = brt_rdonly_cast(skb, BRT_SKB_BTF);
+    u8 *k = skb_cast(skb);
     struct brt_skbf f = {};
     f.head = (void *)CLD(u64, k, OFF_SKB_HEAD);
     f.data = (void *)CLD(u64, k, OFF_SKB_DATA);
     f.tail = CLD(u32, k, OFF_SKB_TAIL);
-    f.mac = CLD(u16, k, OFF_SKB_MAC_HEADER);
-    f.nh = CLD(u16, k, OFF_SKB_NETWORK_HEADER);
-    f.proto = CLD(u16, k, OFF_SKB_PROTOCOL);
+    skb_offsets(k, &f);
     if (!f.head || f.proto != bswap16(ETH_IP) || f.nh == MAC_UNSET)
         return 0;
     u8 l3 = 0;
@@ -1002,16 +1077,15 @@ static __always_inline int cast_reject(void *skb, int mode)
     if (l3 ? f.nh != start : f.nh != start + 14)
         return 0;
     if (!l3) {
-        u8 *fr = brt_rdonly_cast(f.head + start, BRT_BYTES_BTF);
+        u8 *fr = bytes_cast(f.head + start);
         if (CLD(u16, fr, 12) != bswap16(ETH_IP))
             return 0;
     }
     u32 avail = f.tail > f.nh ? f.tail - f.nh : 0; /* quick_reject's n, less the frame header */
-    u8 *ip = brt_rdonly_cast(f.head + f.nh, BRT_BYTES_BTF);
-    if (avail < 28 || !cast_plain_ip(ip))
-        return 0;
+    u8 *ip = bytes_cast(f.head + f.nh);
     struct brt_key key = {};
-    cast_key(ip, &key);
+    if (avail < 28 || !cast_ip_key(ip, &key))
+        return 0;
     if (key_match(&key))
         return 0;
     if (key.proto != PROTO_UDP ||
@@ -1020,12 +1094,8 @@ static __always_inline int cast_reject(void *skb, int mode)
     /* VXLAN at ip + 28: the I flag, an untagged inner IPv4 frame at + 36, its IP header at + 50 */
     if (avail < 78 || !(CLD(u8, ip, 28) & 0x08) || CLD(u16, ip, 48) != bswap16(ETH_IP))
         return 0;
-    u8 *in = ip + 50;
-    if (!cast_plain_ip(in))
-        return 0;
     struct brt_key ik = {};
-    cast_key(in, &ik);
-    return !key_match(&ik);
+    return cast_ip_key(ip + 50, &ik) && !key_match(&ik);
 }
 #endif
 
@@ -1227,7 +1297,7 @@ static __always_inline int tail_emit(void *ctx, u16 hook, void *skb, void *dev, 
     if (early_reject(skb, mode)) {
         u32 zero = 0;
         struct brt_scratch *c = scratch.lookup(&zero);
-        if (c && !c->busy)
+        if (c && !c->busy && c->cur_skb)
             c->cur_skb = 0; /* a route lookup now is for this packet, not ours */
         return 0;
     }
