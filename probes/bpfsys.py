@@ -1,5 +1,6 @@
-"""The bare bpf(2) calls brtrace needs outside bcc: proving fentry works, and
-that raw tracepoint programs may read the skb through bpf_rdonly_cast.
+"""The bare bpf(2) calls brtrace needs outside bcc: proving fentry works, that
+raw tracepoint programs may read the skb through bpf_rdonly_cast, and loading
+the probes from the compiled-program cache (probes/progcache.py) with no bcc.
 
 bcc would report a refused fentry only as a failed compile-and-load of the
 whole program; a two-instruction program loaded here answers per function in
@@ -100,3 +101,92 @@ def try_rdonly_cast(cast_id: int, skb_id: int, head_off: int, bytes_id: int) -> 
         return Result(False, f"program load refused: {os.strerror(err)}")
     os.close(fd)
     return Result(True, "loaded")
+
+
+# -- maps and programs from a compiled-program cache (probes/progcache.py) -------
+# uapi union bpf_attr / bpf_map_info / bpf_prog_info layouts, read in 6.18.
+BPF_MAP_CREATE = 0
+BPF_MAP_UPDATE_ELEM = 2
+BPF_OBJ_GET_INFO_BY_FD = 15
+BPF_OBJ_NAME_LEN = 16
+_MAP_INFO_SIZE = 88  # through map_extra: what a map is made of
+_PROG_INFO_SIZE = 8  # type and id: all a cached program needs of it
+
+
+class BpfError(OSError):
+    """A bpf(2) command refused, with the command's name in the message."""
+
+
+def _check(rc: int, err: int, what: str) -> int:
+    if rc < 0:
+        raise BpfError(err, f"{what}: {os.strerror(err)}")
+    return rc
+
+
+def obj_info(fd: int, size: int) -> bytes:
+    """The kernel's info struct of a map or program fd (its first ``size`` bytes)."""
+    info = ctypes.create_string_buffer(size)
+    attr = ctypes.create_string_buffer(16)
+    struct.pack_into("<IIQ", attr, 0, fd, size, ctypes.addressof(info))
+    _check(*bpf_call(BPF_OBJ_GET_INFO_BY_FD, attr), "BPF_OBJ_GET_INFO_BY_FD")
+    return info.raw
+
+
+@dataclass(frozen=True)
+class MapDef:
+    """What BPF_MAP_CREATE needs to make a map again as the kernel reports it
+    (bpf_map_info): BTF ids are left out, the programs never need them."""
+
+    name: str
+    type: int
+    key_size: int
+    value_size: int
+    max_entries: int
+    flags: int
+    extra: int = 0
+
+
+def map_def(fd: int) -> MapDef:
+    raw = obj_info(fd, _MAP_INFO_SIZE)
+    typ, _id, ks, vs, me, fl = struct.unpack_from("<6I", raw)
+    name = raw[24:40].split(b"\0", 1)[0].decode()
+    (extra,) = struct.unpack_from("<Q", raw, 80)
+    return MapDef(name, typ, ks, vs, me, fl, extra)
+
+
+def prog_type(fd: int) -> int:
+    return int(struct.unpack_from("<I", obj_info(fd, _PROG_INFO_SIZE))[0])
+
+
+def map_create(m: MapDef) -> int:
+    attr = ctypes.create_string_buffer(72)
+    struct.pack_into("<5I", attr, 0, m.type, m.key_size, m.value_size, m.max_entries, m.flags)
+    struct.pack_into("16s", attr, 28, m.name.encode()[:BPF_OBJ_NAME_LEN - 1])
+    struct.pack_into("<Q", attr, 64, m.extra)
+    return _check(*bpf_call(BPF_MAP_CREATE, attr), f"creating map {m.name}")
+
+
+def map_update(fd: int, key: bytes, value: bytes) -> None:
+    k = ctypes.create_string_buffer(key, len(key))
+    v = ctypes.create_string_buffer(value, len(value))
+    attr = ctypes.create_string_buffer(32)
+    struct.pack_into("<IIQQQ", attr, 0, fd, 0, ctypes.addressof(k), ctypes.addressof(v), 0)
+    _check(*bpf_call(BPF_MAP_UPDATE_ELEM, attr), "BPF_MAP_UPDATE_ELEM")
+
+
+def prog_load(name: str, ptype: int, insns: bytes, license: str) -> int:
+    """Load a program as bcc does (bcc_func_load: no BTF, no log on success)."""
+    buf = ctypes.create_string_buffer(insns, len(insns))
+    lic = ctypes.create_string_buffer(license.encode())
+    attr = ctypes.create_string_buffer(128)
+    struct.pack_into("<IIQQ", attr, 0, ptype, len(insns) // 8, ctypes.addressof(buf), ctypes.addressof(lic))
+    struct.pack_into("16s", attr, 48, name.encode()[:BPF_OBJ_NAME_LEN - 1])
+    return _check(*bpf_call(BPF_PROG_LOAD, attr), f"loading {name}")
+
+
+def raw_tracepoint_open(tp: str, prog_fd: int) -> int:
+    """Attach a raw tracepoint program; the returned link fd keeps it attached."""
+    name = ctypes.create_string_buffer(tp.encode())
+    attr = ctypes.create_string_buffer(16)
+    struct.pack_into("<QI", attr, 0, ctypes.addressof(name), prog_fd)
+    return _check(*bpf_call(BPF_RAW_TRACEPOINT_OPEN, attr), f"attaching {tp}")
