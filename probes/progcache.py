@@ -21,6 +21,7 @@ imports no bcc.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -258,7 +259,12 @@ def store(e: Entry) -> None:
 
 
 def _prune(d: str) -> None:
-    entries = [os.path.join(d, n) for n in os.listdir(d) if n.endswith(".json")]
-    entries.sort(key=os.path.getmtime, reverse=True)
-    for old in entries[KEEP:]:
-        os.unlink(old)
+    """Keep the newest KEEP; another start pruning at the same time is no error."""
+    entries: list[tuple[float, str]] = []
+    for name in os.listdir(d):
+        if name.endswith(".json"):
+            with contextlib.suppress(OSError):
+                entries.append((os.path.getmtime(os.path.join(d, name)), os.path.join(d, name)))
+    for _, old in sorted(entries, reverse=True)[KEEP:]:
+        with contextlib.suppress(OSError):
+            os.unlink(old)

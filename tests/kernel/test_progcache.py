@@ -7,6 +7,7 @@ damaged entry, or one the kernel refuses, compiles instead."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.kernel
 FLT = TraceFilter(host="10.244.1.3", proto="icmp")
 ROOT = Path(__file__).resolve().parents[2]
 Shape = tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]  # (programs, maps) as bpftool shows them
-Seen = Counter[tuple[Any, ...]]  # events by (hook, device, length)
+Seen = Counter[tuple[Any, ...]]  # events by (hook, device, length, netns)
 
 
 @pytest.fixture
@@ -62,14 +63,14 @@ def map_id(fd: int) -> int:
     return int.from_bytes(bpfsys.obj_info(fd, 8)[4:8], "little")
 
 
-def _trace(flt: TraceFilter = FLT) -> tuple[str, Seen, Shape]:
+def _trace(flt: TraceFilter = FLT, netns: tuple[int, ...] = ()) -> tuple[str, Seen, Shape]:
     """Load, ping pod-a -> pod-b three times, close: how it loaded, what it saw, what it loaded."""
-    src = LiveSource(flt, discover())
+    src = LiveSource(flt, discover(), netns_inodes=netns)
     try:
         shape = _loaded(src)
         subprocess.run(["ip", "netns", "exec", "brt-pod-a", "ping", "-c", "3", "-i", "0.2", "-W", "1",
                         "10.244.1.3"], check=True, capture_output=True, timeout=20)
-        seen: Seen = Counter((e.hook, e.ifname, e.length) for e in drain_quiet(src))
+        seen: Seen = Counter((e.hook, e.ifname, e.length, e.netns) for e in drain_quiet(src))
         return src.load_path, seen, shape
     finally:
         src.close()
@@ -153,4 +154,15 @@ def test_another_filter_misses(flannel_lab: LabInfo, cache_dir: Path) -> None:
     _trace()
     path, _, _ = _trace(TraceFilter(host="10.244.1.3", proto="icmp", icmp_id=7))  # one more -D
     assert path == "compiled" and len(list(cache_dir.iterdir())) == 2
+    assert no_brtrace_programs()
+
+
+def test_a_hit_fills_the_namespace_filter(flannel_lab: LabInfo, cache_dir: Path) -> None:
+    """brtrace agent --netns: the cached load fills netns_allow before attaching, as the child does."""
+    pod_b = os.stat("/run/netns/brt-pod-b").st_ino
+    path1, seen1, _ = _trace(netns=(pod_b,))
+    path2, seen2, _ = _trace(netns=(pod_b,))
+    assert (path1, path2) == ("compiled", "cache")
+    assert {k[3] for k in seen2} == {pod_b} and _per_packet(seen2) == _per_packet(seen1)
+    assert sum(seen2.values()) >= 3 * 2  # the echo in, the reply out, at least
     assert no_brtrace_programs()
