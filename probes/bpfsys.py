@@ -123,9 +123,10 @@ def _check(rc: int, err: int, what: str) -> int:
     return rc
 
 
-def obj_info(fd: int, size: int) -> bytes:
-    """The kernel's info struct of a map or program fd (its first ``size`` bytes)."""
-    info = ctypes.create_string_buffer(size)
+def obj_info(fd: int, size: int, info: ctypes.Array[ctypes.c_char] | None = None) -> bytes:
+    """The kernel's info struct of a map, program or BTF fd (its first ``size``
+    bytes); ``info``: one with the pointers to fill set (func_info, btf)."""
+    info = info if info is not None else ctypes.create_string_buffer(size)
     attr = ctypes.create_string_buffer(16)
     struct.pack_into("<IIQ", attr, 0, fd, size, ctypes.addressof(info))
     _check(*bpf_call(BPF_OBJ_GET_INFO_BY_FD, attr), "BPF_OBJ_GET_INFO_BY_FD")
@@ -135,7 +136,7 @@ def obj_info(fd: int, size: int) -> bytes:
 @dataclass(frozen=True)
 class MapDef:
     """What BPF_MAP_CREATE needs to make a map again as the kernel reports it
-    (bpf_map_info): BTF ids are left out, the programs never need them."""
+    (bpf_map_info); the key and value types are ids in the program's BTF."""
 
     name: str
     type: int
@@ -144,24 +145,30 @@ class MapDef:
     max_entries: int
     flags: int
     extra: int = 0
+    btf_key: int = 0
+    btf_value: int = 0
 
 
-def map_def(fd: int) -> MapDef:
+def map_def(fd: int) -> tuple[MapDef, int]:
+    """The map's definition and the id of its BTF (0: none)."""
     raw = obj_info(fd, _MAP_INFO_SIZE)
     typ, _id, ks, vs, me, fl = struct.unpack_from("<6I", raw)
     name = raw[24:40].split(b"\0", 1)[0].decode()
+    btf_id, btf_key, btf_value = struct.unpack_from("<3I", raw, 64)
     (extra,) = struct.unpack_from("<Q", raw, 80)
-    return MapDef(name, typ, ks, vs, me, fl, extra)
+    return MapDef(name, typ, ks, vs, me, fl, extra, btf_key, btf_value), btf_id
 
 
 def prog_type(fd: int) -> int:
     return int(struct.unpack_from("<I", obj_info(fd, _PROG_INFO_SIZE))[0])
 
 
-def map_create(m: MapDef) -> int:
+def map_create(m: MapDef, btf_fd: int = 0) -> int:
     attr = ctypes.create_string_buffer(72)
     struct.pack_into("<5I", attr, 0, m.type, m.key_size, m.value_size, m.max_entries, m.flags)
     struct.pack_into("16s", attr, 28, m.name.encode()[:BPF_OBJ_NAME_LEN - 1])
+    if btf_fd and (m.btf_key or m.btf_value):
+        struct.pack_into("<3I", attr, 48, btf_fd, m.btf_key, m.btf_value)
     struct.pack_into("<Q", attr, 64, m.extra)
     return _check(*bpf_call(BPF_MAP_CREATE, attr), f"creating map {m.name}")
 
@@ -174,14 +181,71 @@ def map_update(fd: int, key: bytes, value: bytes) -> None:
     _check(*bpf_call(BPF_MAP_UPDATE_ELEM, attr), "BPF_MAP_UPDATE_ELEM")
 
 
-def prog_load(name: str, ptype: int, insns: bytes, license: str) -> int:
-    """Load a program as bcc does (bcc_func_load: no BTF, no log on success)."""
+@dataclass(frozen=True)
+class FuncInfo:
+    """A program's BTF function records (bpf_func_info): its full name and type
+    for bpftool, as bcc gives them. Line info is not kept: the kernel reports it
+    for the instructions after its own rewrites, which a new load would refuse."""
+
+    records: bytes = b""
+    rec_size: int = 0
+
+
+def prog_load(name: str, ptype: int, insns: bytes, license: str, btf_fd: int = 0,
+              func: FuncInfo = FuncInfo()) -> int:
+    """Load a program as bcc does (bcc_func_load, no log on success)."""
     buf = ctypes.create_string_buffer(insns, len(insns))
     lic = ctypes.create_string_buffer(license.encode())
+    fi = ctypes.create_string_buffer(func.records, len(func.records) or 1)
     attr = ctypes.create_string_buffer(128)
     struct.pack_into("<IIQQ", attr, 0, ptype, len(insns) // 8, ctypes.addressof(buf), ctypes.addressof(lic))
     struct.pack_into("16s", attr, 48, name.encode()[:BPF_OBJ_NAME_LEN - 1])
+    if btf_fd and func.rec_size:
+        struct.pack_into("<IIQI", attr, 72, btf_fd, func.rec_size, ctypes.addressof(fi),
+                         len(func.records) // func.rec_size)
     return _check(*bpf_call(BPF_PROG_LOAD, attr), f"loading {name}")
+
+
+def prog_btf(fd: int) -> tuple[int, FuncInfo]:
+    """A loaded program's BTF id and function records (bpf_prog_info: btf_id at 128,
+    func_info_rec_size 132, func_info 136, nr_func_info 144)."""
+    raw = obj_info(fd, 148)
+    btf_id, rec_size = struct.unpack_from("<II", raw, 128)
+    (count,) = struct.unpack_from("<I", raw, 144)
+    if not (btf_id and count and rec_size):
+        return btf_id, FuncInfo()
+    records = ctypes.create_string_buffer(count * rec_size)
+    info = ctypes.create_string_buffer(148)
+    struct.pack_into("<IQI", info, 132, rec_size, ctypes.addressof(records), count)
+    obj_info(fd, 148, info)
+    return btf_id, FuncInfo(records.raw, rec_size)
+
+
+BPF_BTF_LOAD = 18
+BPF_BTF_GET_FD_BY_ID = 19
+
+
+def btf_raw(btf_id: int) -> bytes:
+    """The BTF object ``btf_id`` as loaded (bpf_btf_info: btf, btf_size)."""
+    attr = ctypes.create_string_buffer(16)
+    struct.pack_into("<I", attr, 0, btf_id)
+    fd = _check(*bpf_call(BPF_BTF_GET_FD_BY_ID, attr), "BPF_BTF_GET_FD_BY_ID")
+    try:
+        (size,) = struct.unpack_from("<I", obj_info(fd, 12), 8)
+        data = ctypes.create_string_buffer(size)
+        info = ctypes.create_string_buffer(12)
+        struct.pack_into("<QI", info, 0, ctypes.addressof(data), size)
+        obj_info(fd, 12, info)
+        return data.raw
+    finally:
+        os.close(fd)
+
+
+def btf_load(raw: bytes) -> int:
+    data = ctypes.create_string_buffer(raw, len(raw))
+    attr = ctypes.create_string_buffer(32)
+    struct.pack_into("<QQI", attr, 0, ctypes.addressof(data), 0, len(raw))
+    return _check(*bpf_call(BPF_BTF_LOAD, attr), "loading the programs' BTF")
 
 
 def raw_tracepoint_open(tp: str, prog_fd: int) -> int:

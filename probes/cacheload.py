@@ -54,7 +54,7 @@ def load_entry(e: Entry, hooks: Sequence[HookStatus], netns_inodes: Sequence[int
         done = [_attach(e, h, st) for h in hooks]
         if any(name not in st.maps for name in MAPS):
             raise CacheError("entry lacks a map the tracer reads")
-    except (OSError, CacheError) as exc:
+    except (OSError, CacheError, struct.error, OverflowError) as exc:
         st.close_all()
         raise CacheError(str(exc)) from None
     keep = {name: st.maps.pop(name) for name in MAPS}
@@ -64,15 +64,21 @@ def load_entry(e: Entry, hooks: Sequence[HookStatus], netns_inodes: Sequence[int
 
 
 def _create(e: Entry, st: _Loading) -> None:
-    fds: list[int] = []
-    for m in e.maps:
-        fd = bpfsys.map_create(m)
-        fds.append(fd)
-        st.maps[m.name] = fd
-    if len(st.maps) != len(e.maps):
-        raise CacheError("two maps of one name")
-    for p in e.progs:
-        st.progs[p.name] = bpfsys.prog_load(p.name, p.type, relink(p, fds), e.license)
+    """The maps, then the programs that refer to them, with the BTF bcc gave both."""
+    btf = bpfsys.btf_load(e.btf) if e.btf else 0
+    try:
+        fds: list[int] = []
+        for m in e.maps:
+            fd = bpfsys.map_create(m, btf)
+            fds.append(fd)
+            st.maps[m.name] = fd
+        if len(st.maps) != len(e.maps):
+            raise CacheError("two maps of one name")
+        for p in e.progs:
+            st.progs[p.name] = bpfsys.prog_load(p.name, p.type, relink(p, fds), e.license, btf, p.func)
+    finally:
+        if btf:
+            os.close(btf)  # the maps and programs hold it
 
 
 def _attach(e: Entry, h: HookStatus, st: _Loading) -> HookStatus:

@@ -33,7 +33,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from probes import progcache
-from probes.bpfsys import MapDef, bpf_call, map_def, prog_type
+from probes.bpfsys import MapDef, bpf_call, btf_raw, map_def, prog_btf, prog_type
 from tracer.errors import BrtraceError
 from tracer.filter import TraceFilter
 from tracer.model import Hook, HookMode, HookStatus
@@ -219,19 +219,28 @@ def capture(bpf: Any, key: str, hooks: Sequence[HookStatus]) -> progcache.Entry:
     lib.bpf_table_fd_id.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
     maps: list[MapDef] = []
     fd_index: dict[int, int] = {}
+    btf_ids: set[int] = set()
     for i in range(lib.bpf_num_tables(mod)):
         fd = lib.bpf_table_fd_id(mod, i)
         if fd < 0:
             raise progcache.CacheError(f"table {i} has no map")
         fd_index[fd] = i
-        maps.append(replace(map_def(fd), name=lib.bpf_table_name(mod, i).decode()))
+        m, btf_id = map_def(fd)
+        maps.append(replace(m, name=lib.bpf_table_name(mod, i).decode()))
+        btf_ids.add(btf_id)
     progs = []
     for name, fn in bpf.funcs.items():
         insns, refs = progcache.unlink_maps(bpf.dump_func(name), fd_index)
-        progs.append(progcache.Prog(name.decode(), prog_type(fn.fd), insns, refs))
+        btf_id, func = prog_btf(fn.fd)
+        progs.append(progcache.Prog(name.decode(), prog_type(fn.fd), insns, refs, func))
+        btf_ids.add(btf_id)
+    btf_ids.discard(0)
+    if len(btf_ids) > 1:
+        raise progcache.CacheError(f"the module's maps and programs have {len(btf_ids)} BTF objects")
+    btf = btf_raw(btf_ids.pop()) if btf_ids else b""
     attach = tuple((raw_tp_program(tp), tp) for tp in progcache.attached(hooks))
     return progcache.Entry(key, lib.bpf_module_license(mod).decode(), tuple(maps), tuple(progs),
-                           attach, TAIL_CALLS)
+                           attach, TAIL_CALLS, btf)
 
 
 def main(argv: list[str]) -> int:

@@ -10,8 +10,10 @@ boot's BTF offsets and ids), the attached hooks, the kernel release, bcc's
 version and the loader that patches the bytecode. An entry holds, per
 program, its bytecode after patch_casts with each map reference (ld_imm64,
 src_reg BPF_PSEUDO_MAP_FD, imm = an fd of the compiling process) turned into
-an index into the entry's map definitions; plus what to attach where and the
-tail-call slots to fill. probes/cacheload.py loads an entry.
+an index into the entry's map definitions and its BTF function records; each
+map as the kernel reports it; the BTF bcc loaded with both (so bpftool shows
+the same names and types either way); what to attach where and the tail-call
+slots to fill. probes/cacheload.py loads an entry.
 
 Entries live in a root-only directory under /run (tmpfs: a reboot clears it),
 one file per key written atomically, the newest KEEP kept. This module
@@ -29,17 +31,17 @@ import logging
 import os
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from typing import Any
 
 from probes import kernel
-from probes.bpfsys import MapDef
+from probes.bpfsys import FuncInfo, MapDef
 from probes.plan import PLAN_CACHE_DIR
 from tracer.model import HookMode, HookStatus
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1  # of an entry file: a change makes every older entry a miss (it is in the key)
+FORMAT = 2  # of an entry file: a change makes every older entry a miss (it is in the key)
 DIR_ENV = "BRTRACE_PROG_CACHE"  # a directory instead of PROG_CACHE_DIR; "off": no cache (debugging)
 PROG_CACHE_DIR = os.path.join(PLAN_CACHE_DIR, "progs")
 KEEP = 8  # entries: a few filters and hook sets in turn, each ~100 KiB
@@ -69,6 +71,7 @@ class Prog:
     type: int  # BPF_PROG_TYPE_*
     insns: bytes  # map references' imm zeroed; refs says which map goes there
     refs: tuple[tuple[int, int], ...]  # (instruction index, map index)
+    func: FuncInfo = FuncInfo()  # its records in the entry's BTF
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class Entry:
     progs: tuple[Prog, ...]
     attach: tuple[tuple[str, str], ...]  # (program, raw tracepoint)
     tail_calls: tuple[tuple[str, int, str], ...]  # (program array map, slot, program)
+    btf: bytes = b""  # the programs' BTF as bcc loaded it (names, map key/value types); b"": none
 
 
 def _bcc_version() -> str:
@@ -156,11 +160,24 @@ def relink(prog: Prog, map_fds: Sequence[int]) -> bytes:
     return bytes(out)
 
 
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
 def to_json(e: Entry) -> bytes:
     d: dict[str, Any] = asdict(e)
     d["format"] = FORMAT
-    d["progs"] = [{**asdict(p), "insns": base64.b64encode(p.insns).decode()} for p in e.progs]
+    d["btf"] = _b64(e.btf)
+    d["progs"] = [{**asdict(p), "insns": _b64(p.insns),
+                   "func": {"records": _b64(p.func.records), "rec_size": p.func.rec_size}} for p in e.progs]
     return json.dumps(d).encode()
+
+
+def _prog(p: dict[str, Any]) -> Prog:
+    f = p["func"]
+    return Prog(str(p["name"]), int(p["type"]), base64.b64decode(p["insns"], validate=True),
+                tuple((int(a), int(b)) for a, b in p["refs"]),
+                FuncInfo(base64.b64decode(f["records"], validate=True), int(f["rec_size"])))
 
 
 def from_json(data: bytes, key: str) -> Entry:
@@ -170,11 +187,10 @@ def from_json(data: bytes, key: str) -> Entry:
         if d["format"] != FORMAT or d["key"] != key:
             raise CacheError("entry of another format or key")
         maps = tuple(MapDef(**m) for m in d["maps"])
-        progs = tuple(Prog(str(p["name"]), int(p["type"]), base64.b64decode(p["insns"], validate=True),
-                           tuple((int(a), int(b)) for a, b in p["refs"])) for p in d["progs"])
-        e = Entry(key, str(d["license"]), maps, progs,
+        e = Entry(key, str(d["license"]), maps, tuple(_prog(p) for p in d["progs"]),
                   tuple((str(p), str(t)) for p, t in d["attach"]),
-                  tuple((str(m), int(s), str(p)) for m, s, p in d["tail_calls"]))
+                  tuple((str(m), int(s), str(p)) for m, s, p in d["tail_calls"]),
+                  base64.b64decode(d["btf"], validate=True))
     except (ValueError, KeyError, TypeError) as exc:
         raise CacheError(f"corrupt entry: {exc!r}") from None
     _check(e)
@@ -182,11 +198,16 @@ def from_json(data: bytes, key: str) -> Entry:
 
 
 def _check(e: Entry) -> None:
+    if any(not isinstance(m.name, str) or not all(isinstance(v, int) for v in astuple(m)[1:])
+           for m in e.maps):
+        raise CacheError("corrupt entry: a map definition")
     names = {p.name for p in e.progs}
     for p in e.progs:
         n = len(p.insns) // 8
         if not n or len(p.insns) % 8 or any(not (0 <= i < n and 0 <= m < len(e.maps)) for i, m in p.refs):
             raise CacheError(f"corrupt entry: program {p.name}")
+        if p.func.rec_size and (len(p.func.records) % p.func.rec_size or not e.btf):
+            raise CacheError(f"corrupt entry: function records of {p.name}")
     maps = {m.name for m in e.maps}
     if any(p not in names for p, _ in e.attach) or any(
             m not in maps or p not in names for m, _, p in e.tail_calls):

@@ -53,9 +53,11 @@ def _loaded(src: LiveSource) -> Shape:
     ring_id = map_id(src._bpf[b"events"].map_fd)
     progs = [p for p in _bpftool("prog", "show") if ring_id in p.get("map_ids", ())]
     ids = {i for p in progs for i in p["map_ids"]}
-    maps = {(m["name"][:15], m["type"], m["bytes_key"], m["bytes_value"], m["max_entries"], m["flags"])
-            for m in _bpftool("map", "show") if m["id"] in ids}
-    return {(p["name"][:15], p["type"], p["tag"], p["bytes_xlated"], len(p["map_ids"])) for p in progs}, maps
+    maps = {(m["name"], m["type"], m["bytes_key"], m["bytes_value"], m["max_entries"], m["flags"],
+             "btf_id" in m) for m in _bpftool("map", "show") if m["id"] in ids}
+    # the name in full, from the program's BTF as bcc gave it (the kernel keeps 15 characters)
+    return {(p["name"], p["type"], p["tag"], p["bytes_xlated"], len(p["map_ids"]), "btf_id" in p)
+            for p in progs}, maps
 
 
 def map_id(fd: int) -> int:
@@ -90,7 +92,8 @@ def test_second_start_loads_from_the_cache_and_sees_the_same(flannel_lab: LabInf
     assert path2 == "cache"
     assert sum(seen1.values()) >= 3 * 2 * 8 and set(seen2) == set(seen1)  # each hop of echo and reply
     assert _per_packet(seen2) == _per_packet(seen1)  # and as often
-    assert shape2 == shape1  # same bytecode (tag), same maps: type, sizes, entries, flags
+    assert shape2 == shape1  # same bytecode (tag), names, BTF; same maps: type, sizes, entries, flags
+    assert any(p[0] == "brt_tp_fib6_table_lookup" for p in shape2[0])
     assert no_brtrace_programs()
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from probes import progcache
-from probes.bpfsys import MapDef
+from probes.bpfsys import FuncInfo, MapDef
 from probes.loader import compile_inputs
 from probes.progcache import CacheError, CompileInputs, Entry, Prog
 from tracer.filter import TraceFilter
@@ -98,10 +98,12 @@ def test_a_changed_filter_changes_the_compile_inputs_and_so_the_key() -> None:
 
 def _entry(key: str = "k1") -> Entry:
     insns, refs = progcache.unlink_maps(CODE, {7: 0, 9: 1})
-    maps = (MapDef("events", 27, 0, 0, 1 << 23, 0), MapDef("emit_prog", 3, 4, 4, 1, 0))
-    progs = (Prog("brt_emit", 17, insns, refs), Prog("brt_tp_kfree_skb", 17, insns, refs))
+    maps = (MapDef("events", 27, 0, 0, 1 << 23, 0),
+            MapDef("emit_prog", 3, 4, 4, 1, 0, btf_key=2, btf_value=2))
+    func = FuncInfo(struct.pack("<II", 0, 7), 8)  # one record: the function at instruction 0 is BTF type 7
+    progs = (Prog("brt_emit", 17, insns, refs, func), Prog("brt_tp_kfree_skb", 17, insns, refs))
     return Entry(key, "GPL", maps, progs, (("brt_tp_kfree_skb", "kfree_skb"),),
-                 (("emit_prog", 0, "brt_emit"),))
+                 (("emit_prog", 0, "brt_emit"),), btf=b"\x9f\xeb\x01\x00 some BTF")
 
 
 def test_entry_round_trips_through_its_file_format() -> None:
@@ -125,10 +127,17 @@ def _damaged(change: str) -> bytes:
         d["format"] = progcache.FORMAT + 1
     elif change == "missing":
         del d["maps"]
+    elif change == "func":
+        d["progs"][0]["func"]["rec_size"] = 5  # 8 bytes of records are not whole 5-byte records
+    elif change == "btf":
+        d["btf"] = ""  # function records, but no BTF they are types of
+    elif change == "map":
+        d["maps"][0]["max_entries"] = "8M"
     return json.dumps(d).encode()
 
 
-@pytest.mark.parametrize("change", ["refs", "insns", "length", "attach", "wiring", "format", "missing"])
+@pytest.mark.parametrize("change", ["refs", "insns", "length", "attach", "wiring", "format", "missing",
+                                    "func", "btf", "map"])
 def test_a_damaged_entry_is_refused(change: str) -> None:
     with pytest.raises(CacheError):
         progcache.from_json(_damaged(change), "k1")
