@@ -1,5 +1,6 @@
-"""The bare bpf(2) calls brtrace needs outside bcc: proving fentry works, and
-that raw tracepoint programs may read the skb through bpf_rdonly_cast.
+"""The bare bpf(2) calls brtrace needs outside bcc: proving fentry works, that
+raw tracepoint programs may read the skb through bpf_rdonly_cast, and loading
+the probes from the compiled-program cache (probes/progcache.py) with no bcc.
 
 bcc would report a refused fentry only as a failed compile-and-load of the
 whole program; a two-instruction program loaded here answers per function in
@@ -130,3 +131,156 @@ def _load_raw_tp(insns: bytes) -> Result:
         return Result(False, f"program load refused: {os.strerror(err)}")
     os.close(fd)
     return Result(True, "loaded")
+
+
+# -- maps and programs from a compiled-program cache (probes/progcache.py) -------
+# uapi union bpf_attr / bpf_map_info / bpf_prog_info layouts, read in 6.18.
+BPF_MAP_CREATE = 0
+BPF_MAP_UPDATE_ELEM = 2
+BPF_OBJ_GET_INFO_BY_FD = 15
+BPF_OBJ_NAME_LEN = 16
+_MAP_INFO_SIZE = 88  # through map_extra: what a map is made of
+_PROG_INFO_SIZE = 8  # type and id: all a cached program needs of it
+
+
+class BpfError(OSError):
+    """A bpf(2) command refused, with the command's name in the message."""
+
+
+def _check(rc: int, err: int, what: str) -> int:
+    if rc < 0:
+        raise BpfError(err, f"{what}: {os.strerror(err)}")
+    return rc
+
+
+def obj_info(fd: int, size: int, info: ctypes.Array[ctypes.c_char] | None = None) -> bytes:
+    """The kernel's info struct of a map, program or BTF fd (its first ``size``
+    bytes); ``info``: one with the pointers to fill set (func_info, btf)."""
+    info = info if info is not None else ctypes.create_string_buffer(size)
+    attr = ctypes.create_string_buffer(16)
+    struct.pack_into("<IIQ", attr, 0, fd, size, ctypes.addressof(info))
+    _check(*bpf_call(BPF_OBJ_GET_INFO_BY_FD, attr), "BPF_OBJ_GET_INFO_BY_FD")
+    return info.raw
+
+
+@dataclass(frozen=True)
+class MapDef:
+    """What BPF_MAP_CREATE needs to make a map again as the kernel reports it
+    (bpf_map_info); the key and value types are ids in the program's BTF."""
+
+    name: str
+    type: int
+    key_size: int
+    value_size: int
+    max_entries: int
+    flags: int
+    extra: int = 0
+    btf_key: int = 0
+    btf_value: int = 0
+
+
+def map_def(fd: int) -> tuple[MapDef, int]:
+    """The map's definition and the id of its BTF (0: none)."""
+    raw = obj_info(fd, _MAP_INFO_SIZE)
+    typ, _id, ks, vs, me, fl = struct.unpack_from("<6I", raw)
+    name = raw[24:40].split(b"\0", 1)[0].decode()
+    btf_id, btf_key, btf_value = struct.unpack_from("<3I", raw, 64)
+    (extra,) = struct.unpack_from("<Q", raw, 80)
+    return MapDef(name, typ, ks, vs, me, fl, extra, btf_key, btf_value), btf_id
+
+
+def prog_type(fd: int) -> int:
+    return int(struct.unpack_from("<I", obj_info(fd, _PROG_INFO_SIZE))[0])
+
+
+def map_create(m: MapDef, btf_fd: int = 0) -> int:
+    attr = ctypes.create_string_buffer(72)
+    struct.pack_into("<5I", attr, 0, m.type, m.key_size, m.value_size, m.max_entries, m.flags)
+    struct.pack_into("16s", attr, 28, m.name.encode()[:BPF_OBJ_NAME_LEN - 1])
+    if btf_fd and (m.btf_key or m.btf_value):
+        struct.pack_into("<3I", attr, 48, btf_fd, m.btf_key, m.btf_value)
+    struct.pack_into("<Q", attr, 64, m.extra)
+    return _check(*bpf_call(BPF_MAP_CREATE, attr), f"creating map {m.name}")
+
+
+def map_update(fd: int, key: bytes, value: bytes) -> None:
+    k = ctypes.create_string_buffer(key, len(key))
+    v = ctypes.create_string_buffer(value, len(value))
+    attr = ctypes.create_string_buffer(32)
+    struct.pack_into("<IIQQQ", attr, 0, fd, 0, ctypes.addressof(k), ctypes.addressof(v), 0)
+    _check(*bpf_call(BPF_MAP_UPDATE_ELEM, attr), "BPF_MAP_UPDATE_ELEM")
+
+
+@dataclass(frozen=True)
+class FuncInfo:
+    """A program's BTF function records (bpf_func_info): its full name and type
+    for bpftool, as bcc gives them. Line info is not kept: the kernel reports it
+    for the instructions after its own rewrites, which a new load would refuse."""
+
+    records: bytes = b""
+    rec_size: int = 0
+
+
+def prog_load(name: str, ptype: int, insns: bytes, license: str, btf_fd: int = 0,
+              func: FuncInfo = FuncInfo()) -> int:
+    """Load a program as bcc does (bcc_func_load, no log on success)."""
+    buf = ctypes.create_string_buffer(insns, len(insns))
+    lic = ctypes.create_string_buffer(license.encode())
+    fi = ctypes.create_string_buffer(func.records, len(func.records) or 1)
+    attr = ctypes.create_string_buffer(128)
+    struct.pack_into("<IIQQ", attr, 0, ptype, len(insns) // 8, ctypes.addressof(buf), ctypes.addressof(lic))
+    struct.pack_into("16s", attr, 48, name.encode()[:BPF_OBJ_NAME_LEN - 1])
+    if btf_fd and func.rec_size:
+        struct.pack_into("<IIQI", attr, 72, btf_fd, func.rec_size, ctypes.addressof(fi),
+                         len(func.records) // func.rec_size)
+    return _check(*bpf_call(BPF_PROG_LOAD, attr), f"loading {name}")
+
+
+def prog_btf(fd: int) -> tuple[int, FuncInfo]:
+    """A loaded program's BTF id and function records (bpf_prog_info: btf_id at 128,
+    func_info_rec_size 132, func_info 136, nr_func_info 144)."""
+    raw = obj_info(fd, 148)
+    btf_id, rec_size = struct.unpack_from("<II", raw, 128)
+    (count,) = struct.unpack_from("<I", raw, 144)
+    if not (btf_id and count and rec_size):
+        return btf_id, FuncInfo()
+    records = ctypes.create_string_buffer(count * rec_size)
+    info = ctypes.create_string_buffer(148)
+    struct.pack_into("<IQI", info, 132, rec_size, ctypes.addressof(records), count)
+    obj_info(fd, 148, info)
+    return btf_id, FuncInfo(records.raw, rec_size)
+
+
+BPF_BTF_LOAD = 18
+BPF_BTF_GET_FD_BY_ID = 19
+
+
+def btf_raw(btf_id: int) -> bytes:
+    """The BTF object ``btf_id`` as loaded (bpf_btf_info: btf, btf_size)."""
+    attr = ctypes.create_string_buffer(16)
+    struct.pack_into("<I", attr, 0, btf_id)
+    fd = _check(*bpf_call(BPF_BTF_GET_FD_BY_ID, attr), "BPF_BTF_GET_FD_BY_ID")
+    try:
+        (size,) = struct.unpack_from("<I", obj_info(fd, 12), 8)
+        data = ctypes.create_string_buffer(size)
+        info = ctypes.create_string_buffer(12)
+        struct.pack_into("<QI", info, 0, ctypes.addressof(data), size)
+        obj_info(fd, 12, info)
+        return data.raw
+    finally:
+        os.close(fd)
+
+
+def btf_load(raw: bytes) -> int:
+    data = ctypes.create_string_buffer(raw, len(raw))
+    attr = ctypes.create_string_buffer(32)
+    struct.pack_into("<QQI", attr, 0, ctypes.addressof(data), 0, len(raw))
+    return _check(*bpf_call(BPF_BTF_LOAD, attr), "loading the programs' BTF")
+
+
+def raw_tracepoint_open(tp: str, prog_fd: int) -> int:
+    """Attach a raw tracepoint program; the returned link fd keeps it attached."""
+    name = ctypes.create_string_buffer(tp.encode())
+    attr = ctypes.create_string_buffer(16)
+    struct.pack_into("<QI", attr, 0, ctypes.addressof(name), prog_fd)
+    return _check(*bpf_call(BPF_RAW_TRACEPOINT_OPEN, attr), f"attaching {tp}")

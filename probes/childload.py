@@ -29,10 +29,11 @@ import struct
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
-from probes.bpfsys import bpf_call
+from probes import progcache
+from probes.bpfsys import MapDef, bpf_call, btf_raw, map_def, prog_btf, prog_type
 from tracer.errors import BrtraceError
 from tracer.filter import TraceFilter
 from tracer.model import Hook, HookMode, HookStatus
@@ -168,18 +169,21 @@ def _unpack(msg: bytes, fds: list[int], rc: int | None,
 
 # -- the child -----------------------------------------------------------------
 def _child(sock: socket.socket, req: dict[str, Any]) -> None:
-    """Compile, load, attach as LiveSource does in-process, then send the fds."""
-    from probes.loader import LiveSource, compile_probes  # bcc is imported there, here only
+    """Compile, load, attach as LiveSource does in-process, then send the fds
+    and store what was loaded in the compiled-program cache for the next start."""
+    from probes.loader import LiveSource, compile_inputs, compile_with  # bcc is imported there, here only
 
     f = req["filter"]
     flt = TraceFilter(**{**f, "fib_addrs": tuple(f["fib_addrs"])})
     src = object.__new__(LiveSource)  # only the compile/attach half of its state
     src._pages = req["pages"]
-    src._hooks = [HookStatus(Hook(h), HookMode(m), d) for h, m, d in req["hooks"]]
+    src._hooks = asked = [HookStatus(Hook(h), HookMode(m), d) for h, m, d in req["hooks"]]
     src._netns = tuple(int(i) for i in req.get("netns", ()))
+    macros = {k: int(v) for k, v in req["macros"].items()}
     try:
-        src._bpf = compile_probes(flt, {k: int(v) for k, v in req["macros"].items()}, req["snaplen"],
-                                  src._pages, src._hooks, netns_filter=bool(src._netns))
+        inputs = compile_inputs(flt, macros, req["snaplen"], src._pages, src._hooks,
+                                netns_filter=bool(src._netns))
+        src._bpf = compile_with(inputs, macros)
         src._allow_netns()  # the map stays with the program: the parent needs no fd of it
         src._attach()
     except BrtraceError as exc:
@@ -189,7 +193,54 @@ def _child(sock: socket.socket, req: dict[str, Any]) -> None:
     fds = [bpf[n.encode()].map_fd for n in MAPS] + list(bpf.raw_tracepoint_fds.values())
     reply = json.dumps({"maps": list(MAPS), "hooks": [(int(h.hook), h.mode, h.detail) for h in src._hooks]})
     socket.send_fds(sock, [reply.encode()], fds)
+    if src._hooks == asked:  # every hook attached: the next start may do exactly this
+        _store(bpf, progcache.cache_key(inputs, progcache.attached(asked)), asked)
     # exiting closes the child's fds; the parent's copies keep everything attached
+
+
+def _store(bpf: Any, key: str, hooks: Sequence[HookStatus]) -> None:
+    try:
+        progcache.store(capture(bpf, key, hooks))
+    except (OSError, progcache.CacheError) as exc:  # a cache, never a reason to fail
+        progcache.log.warning("compiled-program cache: not stored: %s", exc)
+
+
+def capture(bpf: Any, key: str, hooks: Sequence[HookStatus]) -> progcache.Entry:
+    """What bcc loaded, as a cache entry: each map as the kernel made it (under
+    bcc's name for it), each loaded program's bytecode with maps as indices."""
+    from probes.loader import TAIL_CALLS, _import_bcc, raw_tp_program
+
+    lib, mod = _import_bcc().lib, bpf.module
+    lib.bpf_num_tables.restype = ctypes.c_size_t
+    lib.bpf_num_tables.argtypes = [ctypes.c_void_p]
+    lib.bpf_table_name.restype = ctypes.c_char_p
+    lib.bpf_table_name.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    lib.bpf_table_fd_id.restype = ctypes.c_int
+    lib.bpf_table_fd_id.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    maps: list[MapDef] = []
+    fd_index: dict[int, int] = {}
+    btf_ids: set[int] = set()
+    for i in range(lib.bpf_num_tables(mod)):
+        fd = lib.bpf_table_fd_id(mod, i)
+        if fd < 0:
+            raise progcache.CacheError(f"table {i} has no map")
+        fd_index[fd] = i
+        m, btf_id = map_def(fd)
+        maps.append(replace(m, name=lib.bpf_table_name(mod, i).decode()))
+        btf_ids.add(btf_id)
+    progs = []
+    for name, fn in bpf.funcs.items():
+        insns, refs = progcache.unlink_maps(bpf.dump_func(name), fd_index)
+        btf_id, func = prog_btf(fn.fd)
+        progs.append(progcache.Prog(name.decode(), prog_type(fn.fd), insns, refs, func))
+        btf_ids.add(btf_id)
+    btf_ids.discard(0)
+    if len(btf_ids) > 1:
+        raise progcache.CacheError(f"the module's maps and programs have {len(btf_ids)} BTF objects")
+    btf = btf_raw(btf_ids.pop()) if btf_ids else b""
+    attach = tuple((raw_tp_program(tp), tp) for tp in progcache.attached(hooks))
+    return progcache.Entry(key, lib.bpf_module_license(mod).decode(), tuple(maps), tuple(progs),
+                           attach, TAIL_CALLS, btf)
 
 
 def main(argv: list[str]) -> int:

@@ -21,12 +21,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from probes import childload, kernel
+from probes import cacheload, childload, kernel, progcache
 from probes.bpfsys import kfunc_call
 from probes.cgen import HEADER_NAME, schema_header
 from probes.drain import RingDrain
 from probes.pcap import compile_both
 from probes.plan import choose_hooks, load_plan, signals_held, without_casts
+from probes.progcache import CompileInputs
 from probes.ringbuf import RingBuffer
 from tracer.errors import BrtraceError, NeedRoot
 from tracer.filter import TraceFilter, with_topology
@@ -149,14 +150,13 @@ def _import_bcc() -> Any:
     return bcc
 
 
-def compile_probes(  # type: ignore[no-untyped-def]
-        flt: TraceFilter, macros: dict[str, int], snaplen: int, pages: int,
-        hooks: Sequence[HookStatus], netns_filter: bool = False):
-    """brtrace.c compiled for this kernel, filter and hook plan (a bcc.BPF).
+def compile_inputs(flt: TraceFilter, macros: dict[str, int], snaplen: int, pages: int,
+                   hooks: Sequence[HookStatus], netns_filter: bool = False) -> CompileInputs:
+    """The cflags and generated headers brtrace.c is compiled with (and the
+    compiled-program cache is keyed by, probes/progcache.py).
 
     ``netns_filter``: keep only the namespaces put in netns_allow (brtrace.c: FILTER_NETNS).
     """
-    bcc = _import_bcc()
     cflags = [f"-D{k}={v}" for k, v in macros.items()]
     cflags += read_windows(macros)
     cflags += flt.cflags() + [f"-DBRT_SNAPLEN={snaplen}", f"-DRINGBUF_PAGES={pages}",
@@ -171,19 +171,42 @@ def compile_probes(  # type: ignore[no-untyped-def]
     expr = flt.kernel_expr
     pcap = filter_header(expr, *compile_both(expr), flt.looks_inside) if expr else \
         filter_header(None, None, None, False)
+    return CompileInputs(tuple(cflags), ((HEADER_NAME, header), (FILTER_HEADER, pcap)))
+
+
+def compile_probes(  # type: ignore[no-untyped-def]
+        flt: TraceFilter, macros: dict[str, int], snaplen: int, pages: int,
+        hooks: Sequence[HookStatus], netns_filter: bool = False):
+    """brtrace.c compiled for this kernel, filter and hook plan (a bcc.BPF)."""
+    return compile_with(compile_inputs(flt, macros, snaplen, pages, hooks, netns_filter), macros)
+
+
+def compile_with(inputs: CompileInputs, macros: dict[str, int]) -> Any:
+    """brtrace.c compiled with ``inputs`` and its casts patched (a bcc.BPF)."""
+    bcc = _import_bcc()
     # brt_schema.h and brt_filter.h live only while bcc compiles: it reads the includes then
     with tempfile.TemporaryDirectory(prefix="brt-cgen-") as gen:
-        for name, text in ((HEADER_NAME, header), (FILTER_HEADER, pcap)):
+        for name, text in inputs.headers:
             with open(os.path.join(gen, name), "w") as f:
                 f.write(text)
         try:
-            bpf = bcc.BPF(src_file=SOURCE.encode(), cflags=[*cflags, f"-I{gen}"])
+            bpf = bcc.BPF(src_file=SOURCE.encode(), cflags=[*inputs.cflags, f"-I{gen}"])
         except Exception as exc:  # noqa: BLE001 -- bcc raises bare Exception on compile/load failure
             raise BrtraceError(f"could not compile/load the probes: {exc}; "
                                "run `brtrace doctor` to see what is missing") from None
     if "BRT_CAST_FN" in macros:
         patch_casts(bpf, macros["BRT_CAST_FN"])
     return bpf
+
+
+# The tail-call slots _attach fills: (program array, slot, program). The skb
+# tracepoints tail-call the shared packet parser (brtrace.c: tail_emit).
+TAIL_CALLS = (("emit_prog", 0, "brt_emit"),)
+
+
+def raw_tp_program(tracepoint: str) -> str:
+    """The handler of a raw tracepoint in brtrace.c (hand-written or from a macro)."""
+    return f"brt_tp_{tracepoint}"
 
 
 class LiveSource:
@@ -197,6 +220,7 @@ class LiveSource:
         offers bpf_rdonly_cast (tests compare the two on the same packets)."""
         _require_root()
         self._netns = tuple(netns_inodes)  # empty: every namespace (brtrace agent --netns)
+        self.load_path = ""  # how the probes got loaded: "cache", "compiled", "compiled in-process"
         if ringbuf_pages < 1 or ringbuf_pages & (ringbuf_pages - 1):
             raise BrtraceError("ring buffer pages must be a power of two", 2)
         self._pages = ringbuf_pages
@@ -227,13 +251,33 @@ class LiveSource:
 
     def _load(self, flt: TraceFilter, macros: dict[str, int], snaplen: int) -> None:
         if childload.can_hand_over(self._hooks):  # LLVM never maps into this process
+            if self._load_cached(compile_inputs(flt, macros, snaplen, self._pages, self._hooks,
+                                                netns_filter=bool(self._netns))):
+                return
             self._bpf, self._hooks = childload.load(flt, macros, snaplen, self._pages,
                                                     self._hooks, netns_inodes=self._netns)
+            self.load_path = "compiled"  # in the child, which stored it for the next start
         else:
             self._bpf = compile_probes(flt, macros, snaplen, self._pages, self._hooks,
                                        netns_filter=bool(self._netns))
             self._allow_netns()
             self._attach()
+            self.load_path = "compiled in-process"
+
+    def _load_cached(self, inputs: CompileInputs) -> bool:
+        """From the compiled-program cache when this very compile is in it: no
+        compile (~0.7 s) and no child; any failure compiles instead (logged)."""
+        key = progcache.cache_key(inputs, progcache.attached(self._hooks))
+        entry = progcache.lookup(key)
+        if entry is None:
+            return False
+        try:
+            self._bpf, self._hooks = cacheload.load_entry(entry, self._hooks, self._netns)
+        except progcache.CacheError as exc:
+            progcache.discard(key, str(exc))
+            return False
+        self.load_path = "cache"
+        return True
 
     def _load_following_nat(self, flt: TraceFilter, macros: dict[str, int], snaplen: int) -> TraceFilter:
         """Load; where NAT following takes an expression past the verifier's budget
@@ -264,8 +308,9 @@ class LiveSource:
         # the shared parser the skb tracepoints tail-call (brtrace.c: tail_emit)
         bcc = _import_bcc()
         try:
-            fn = self._bpf.load_func(b"brt_emit", bcc.BPF.RAW_TRACEPOINT)
-            self._bpf[b"emit_prog"][ctypes.c_int(0)] = ctypes.c_int(fn.fd)
+            for table, slot, prog in TAIL_CALLS:
+                fn = self._bpf.load_func(prog.encode(), bcc.BPF.RAW_TRACEPOINT)
+                self._bpf[table.encode()][ctypes.c_int(slot)] = ctypes.c_int(fn.fd)
         except Exception as exc:  # noqa: BLE001 -- bcc raises bare Exception on load failure
             self._bpf.cleanup()
             raise BrtraceError(f"could not load the probes' packet parser: {exc}") from None
@@ -278,7 +323,7 @@ class LiveSource:
         try:
             fn = st.hook.function  # the handler's name in brtrace.c (hand-written or from a macro)
             if st.mode == HookMode.RAW_TRACEPOINT:
-                self._bpf.attach_raw_tracepoint(tp=fn.encode(), fn_name=f"brt_tp_{fn}".encode())
+                self._bpf.attach_raw_tracepoint(tp=fn.encode(), fn_name=raw_tp_program(fn).encode())
             elif st.mode == HookMode.KPROBE:
                 self._bpf.attach_kprobe(event=fn.encode(), fn_name=f"brt_kp_{fn}".encode())
         except Exception as exc:  # noqa: BLE001 -- one hook failing must not take the others down
