@@ -10,11 +10,12 @@
  * Parameters arrive as -D cflags (see probes/loader.py):
  *   OFF_*             struct member offsets (BTF)
  *   VXLAN_PORT        UDP port of the VXLAN devices to look inside (8472, flannel)
- *   FILTER_ICMP_ID    only ICMP echo/reply with this id (outer or VXLAN-inner)
+ *   FILTER_ICMP_ID    only ICMP echo/reply with brt_cfg's id (outer or VXLAN-inner)
  *   FILTER_HOST       only packets from/to this IPv4 address (u32, network order)
  *   FILTER_PROTO      only this IP protocol;  FILTER_PORT  only this L4 port
- *   FIB_ADDR_A/B      route lookups for these addresses always pass the filter
- *   FIB6_ADDR_A0/A1, FIB6_ADDR_B0/B1  the same for IPv6 addresses (two u64 halves each)
+ *   FIB_ADDR_A/B      route lookups for brt_cfg's fib_a/fib_b always pass the filter
+ *   FIB6_ADDR_A/B     the same for its IPv6 addresses (fib6_a/fib6_b)
+ *                     (the values themselves are load-time constants: struct brt_cfg)
  *   ONLY_DROPS        emit only kfree_skb events (brtrace drops)
  *   NAT_FOLLOW        a --host/--port or expression match stays followed through NAT
  *                     (nat_follow_*)
@@ -342,13 +343,37 @@ static __always_inline void parse_vxlan(u8 *b, u32 n, u32 l4off, struct brt_pars
     }
 }
 
+/* Filter values that change from one run to the next (ping's ICMP id, the
+ * addresses whose route lookups it keeps) are written here by the loader
+ * before anything attaches (tracer/filter.py: cfg_values; probes/loader.py,
+ * probes/cacheload.py). As -D values they made every ping a new compile and a
+ * new compiled-program cache key (probes/progcache.py); which of them a load
+ * uses stays a -D (FILTER_ICMP_ID, FIB_ADDR_A/B, FIB6_ADDR_A/B). */
+struct brt_cfg {
+    u64 fib6_a[2]; /* IPv6 addresses as two u64 halves, as loaded from an in6_addr */
+    u64 fib6_b[2];
+    u32 fib_a;     /* IPv4, network order as loaded */
+    u32 fib_b;
+    u32 icmp_id;
+    u32 pad;
+};
+_Static_assert(sizeof(struct brt_cfg) == BRT_CFG_SIZE, "struct brt_cfg: tracer/filter.py CFG_FORMAT differs");
+BPF_ARRAY(brt_cfg, struct brt_cfg, 1);
+
+static __always_inline struct brt_cfg *cfg(void)
+{
+    u32 zero = 0;
+    return brt_cfg.lookup(&zero);
+}
+
 static __always_inline int key_match(struct brt_key *k)
 {
-#ifdef FILTER_ICMP_ID /* an echo of ICMP or ICMPv6 */
+#ifdef FILTER_ICMP_ID /* an echo of ICMP or ICMPv6, with brt_cfg's id */
     if (k->proto == PROTO_ICMP ? (k->icmp_type != 0 && k->icmp_type != 8)
                                : (k->proto != PROTO_ICMPV6 || (k->icmp_type != 128 && k->icmp_type != 129)))
         return 0;
-    if (k->sport != FILTER_ICMP_ID)
+    struct brt_cfg *cf = cfg();
+    if (!cf || k->sport != cf->icmp_id)
         return 0;
 #endif
 #ifdef FILTER_HOST
@@ -1404,11 +1429,16 @@ static __always_inline int fib_pass(struct brt_flow *fl, int recent)
 {
 #ifdef BRT_FILTERED
     int pass = recent;
+#if defined(FIB_ADDR_A) || defined(FIB_ADDR_B)
+    struct brt_cfg *cf = cfg();
+    if (!cf)
+        return pass;
+#endif
 #ifdef FIB_ADDR_A
-    pass |= fl->daddr == (u32)FIB_ADDR_A || fl->saddr == (u32)FIB_ADDR_A;
+    pass |= fl->daddr == cf->fib_a || fl->saddr == cf->fib_a;
 #endif
 #ifdef FIB_ADDR_B
-    pass |= fl->daddr == (u32)FIB_ADDR_B || fl->saddr == (u32)FIB_ADDR_B;
+    pass |= fl->daddr == cf->fib_b || fl->saddr == cf->fib_b;
 #endif
     return pass;
 #else
@@ -1517,11 +1547,16 @@ static __always_inline s32 fib6_type_err(u8 type)
 static __always_inline int fib6_pass(const u64 *sa, const u64 *da)
 {
     int pass = 0;
-#ifdef FIB6_ADDR_A0
-    pass |= (da[0] == FIB6_ADDR_A0 && da[1] == FIB6_ADDR_A1) || (sa[0] == FIB6_ADDR_A0 && sa[1] == FIB6_ADDR_A1);
+#if defined(FIB6_ADDR_A) || defined(FIB6_ADDR_B)
+    struct brt_cfg *cf = cfg();
+    if (!cf)
+        return 0;
 #endif
-#ifdef FIB6_ADDR_B0
-    pass |= (da[0] == FIB6_ADDR_B0 && da[1] == FIB6_ADDR_B1) || (sa[0] == FIB6_ADDR_B0 && sa[1] == FIB6_ADDR_B1);
+#ifdef FIB6_ADDR_A
+    pass |= (da[0] == cf->fib6_a[0] && da[1] == cf->fib6_a[1]) || (sa[0] == cf->fib6_a[0] && sa[1] == cf->fib6_a[1]);
+#endif
+#ifdef FIB6_ADDR_B
+    pass |= (da[0] == cf->fib6_b[0] && da[1] == cf->fib6_b[1]) || (sa[0] == cf->fib6_b[0] && sa[1] == cf->fib6_b[1]);
 #endif
     return pass;
 }
@@ -1537,7 +1572,7 @@ int brt_tp_fib6_table_lookup(struct bpf_raw_tracepoint_args *ctx)
         return 0;
     u64 now = bpf_ktime_get_ns();
     int recent = c->cur_skb && now - c->cur_ts < FIB_TIE_NS;
-#if !defined(FIB6_ADDR_A0) && !defined(FIB6_ADDR_B0)
+#if !defined(FIB6_ADDR_A) && !defined(FIB6_ADDR_B)
     if (!recent)
         return 0; /* kept only for a packet that just matched: nothing read */
 #endif

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from probes import bpfsys
 from probes.childload import MAPS, HandedProbes
 from probes.progcache import CacheError, Entry, relink
+from tracer.filter import CFG_MAP
 from tracer.model import HookMode, HookStatus
 
 NETNS_MAP = "netns_allow"
@@ -36,8 +37,8 @@ class _Loading:
             os.close(fd)
 
 
-def load_entry(e: Entry, hooks: Sequence[HookStatus], netns_inodes: Sequence[int] = ()
-               ) -> tuple[HandedProbes, list[HookStatus]]:
+def load_entry(e: Entry, hooks: Sequence[HookStatus], netns_inodes: Sequence[int] = (),
+               cfg: bytes = b"") -> tuple[HandedProbes, list[HookStatus]]:
     """The entry loaded and attached for ``hooks``: the shape childload.load returns.
 
     Raises CacheError (nothing left loaded) when the kernel refuses a map or
@@ -47,6 +48,10 @@ def load_entry(e: Entry, hooks: Sequence[HookStatus], netns_inodes: Sequence[int
         _create(e, st)
         for m, slot, p in e.tail_calls:
             bpfsys.map_update(st.maps[m], struct.pack("<I", slot), struct.pack("<I", st.progs[p]))
+        if cfg:  # the filter's load-time values (brtrace.c: struct brt_cfg), as LiveSource._set_cfg
+            if CFG_MAP not in st.maps:
+                raise CacheError(f"entry has no {CFG_MAP} map")
+            bpfsys.map_update(st.maps[CFG_MAP], struct.pack("<I", 0), cfg)
         for inode in netns_inodes:  # before any attach, as the bcc path does
             if NETNS_MAP not in st.maps:
                 raise CacheError("entry has no netns_allow map")

@@ -14,10 +14,12 @@ decoding garbage.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Collection, Iterator
 
 import numpy as np
 
+from tracer.filter import CFG_FORMAT
 from tracer.schema.event import BRT_EVENT, BRT_KEY, FLAGS, CStruct, CType, event_dtype
 from tracer.schema.hooks import Attach, Hook, Layer
 
@@ -36,6 +38,7 @@ def schema_header(snaplen: int, kprobes: Collection[Hook] = (),
     lines += [f"#define HOOK_{h.name} {h.value}" for h in Hook]
     lines += [f"#define LAYER_{h.name} {C_LAYER[h.layer]}" for h in Hook]
     lines += [f"#define BRT_F_{name} {value}" for name, value in FLAGS.items()]
+    lines += [f"#define BRT_CFG_SIZE {struct.calcsize(CFG_FORMAT)} /* tracer/filter.py: CFG_FORMAT */"]
     lines += ["", "/* X(name, hook id, skb argument, device argument or -1, layer) */"]
     lines += _xlist("BRT_TP_SKB_HOOKS", [h for h in Hook if h.attach is Attach.TRACEPOINT])
     lines += ["/* X(function, hook id, skb argument, -1, layer): this load's kprobes / fentries */"]

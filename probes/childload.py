@@ -184,6 +184,7 @@ def _child(sock: socket.socket, req: dict[str, Any]) -> None:
         inputs = compile_inputs(flt, macros, req["snaplen"], src._pages, src._hooks,
                                 netns_filter=bool(src._netns))
         src._bpf = compile_with(inputs, macros)
+        src._set_cfg(flt)
         src._allow_netns()  # the map stays with the program: the parent needs no fd of it
         src._attach()
     except BrtraceError as exc:

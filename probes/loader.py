@@ -30,7 +30,7 @@ from probes.plan import choose_hooks, load_plan, signals_held, without_casts
 from probes.progcache import CompileInputs
 from probes.ringbuf import RingBuffer
 from tracer.errors import BrtraceError, NeedRoot
-from tracer.filter import TraceFilter, with_topology
+from tracer.filter import CFG_MAP, TraceFilter, with_topology
 from tracer.model import Event, HookMode, HookStatus, SourceStats
 from tracer.pcapf.translate import HEADER_NAME as FILTER_HEADER
 from tracer.pcapf.translate import filter_header
@@ -252,7 +252,7 @@ class LiveSource:
     def _load(self, flt: TraceFilter, macros: dict[str, int], snaplen: int) -> None:
         if childload.can_hand_over(self._hooks):  # LLVM never maps into this process
             if self._load_cached(compile_inputs(flt, macros, snaplen, self._pages, self._hooks,
-                                                netns_filter=bool(self._netns))):
+                                                netns_filter=bool(self._netns)), flt.cfg_values()):
                 return
             self._bpf, self._hooks = childload.load(flt, macros, snaplen, self._pages,
                                                     self._hooks, netns_inodes=self._netns)
@@ -260,11 +260,12 @@ class LiveSource:
         else:
             self._bpf = compile_probes(flt, macros, snaplen, self._pages, self._hooks,
                                        netns_filter=bool(self._netns))
+            self._set_cfg(flt)
             self._allow_netns()
             self._attach()
             self.load_path = "compiled in-process"
 
-    def _load_cached(self, inputs: CompileInputs) -> bool:
+    def _load_cached(self, inputs: CompileInputs, cfg: bytes) -> bool:
         """From the compiled-program cache when this very compile is in it: no
         compile (~0.7 s) and no child; any failure compiles instead (logged)."""
         key = progcache.cache_key(inputs, progcache.attached(self._hooks))
@@ -272,7 +273,7 @@ class LiveSource:
         if entry is None:
             return False
         try:
-            self._bpf, self._hooks = cacheload.load_entry(entry, self._hooks, self._netns)
+            self._bpf, self._hooks = cacheload.load_entry(entry, self._hooks, self._netns, cfg)
         except progcache.CacheError as exc:
             progcache.discard(key, str(exc))
             return False
@@ -295,6 +296,11 @@ class LiveSource:
         flt = dataclasses.replace(flt, nat_follow=False)
         self._load(flt, macros, snaplen)
         return flt
+
+    def _set_cfg(self, flt: TraceFilter) -> None:
+        """The filter's load-time values (brtrace.c: struct brt_cfg), before any attach."""
+        table = self._bpf[CFG_MAP.encode()]
+        table[ctypes.c_int(0)] = table.Leaf.from_buffer_copy(flt.cfg_values())
 
     def _allow_netns(self) -> None:
         """The namespaces the kernel keeps events of (brtrace.c: FILTER_NETNS), before any attach."""

@@ -12,6 +12,7 @@ Pure: no bcc here.
 from __future__ import annotations
 
 import ipaddress
+import struct
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
 
 PROTOS = {"icmp": 1, "tcp": 6, "udp": 17}
 IANA_VXLAN_PORT = 4789  # brtrace.c's VXLAN_PORT2: always looked inside
+
+
+# struct brt_cfg (probes/brtrace.c): fib6_a[2], fib6_b[2] (u64), fib_a, fib_b, icmp_id, pad (u32)
+CFG_FORMAT = "<4Q4I"
+CFG_MAP = "brt_cfg"
 
 
 def be32(addr: str) -> int:
@@ -112,7 +118,7 @@ class TraceFilter:
         if self.topo_vxlan_port:
             out.append(f"-DVXLAN_PORT3={self.topo_vxlan_port}")
         if self.icmp_id is not None:
-            out.append(f"-DFILTER_ICMP_ID={self.icmp_id}")
+            out.append("-DFILTER_ICMP_ID=1")  # the id itself: cfg_values
         if self.fast_path:  # else the shorthands are part of kernel_expr
             if self.host:
                 out.append(f"-DFILTER_HOST={be32(self.host)}U")
@@ -120,18 +126,31 @@ class TraceFilter:
                 out.append(f"-DFILTER_PROTO={PROTOS[self.proto]}")
             if self.port is not None:
                 out.append(f"-DFILTER_PORT={self.port}")
-        v4 = [a for a in self.fib_addrs if ":" not in a]
-        for macro, addr in zip(("FIB_ADDR_A", "FIB_ADDR_B"), v4, strict=False):
-            out.append(f"-D{macro}={be32(addr)}U")
-        v6 = [a for a in self.fib_addrs if ":" in a]
-        for macro, addr in zip(("FIB6_ADDR_A", "FIB6_ADDR_B"), v6, strict=False):
-            lo, hi = be64x2(addr)
-            out += [f"-D{macro}0={lo:#x}ULL", f"-D{macro}1={hi:#x}ULL"]
+        v4, v6 = self._fib_v4_v6()
+        out += [f"-D{m}=1" for m, _ in zip(("FIB_ADDR_A", "FIB_ADDR_B"), v4, strict=False)]
+        out += [f"-D{m}=1" for m, _ in zip(("FIB6_ADDR_A", "FIB6_ADDR_B"), v6, strict=False)]
         if self.only_drops:
             out.append("-DONLY_DROPS=1")
         if self.follows_nat:
             out.append("-DNAT_FOLLOW=1")
         return out
+
+    def _fib_v4_v6(self) -> tuple[list[str], list[str]]:
+        return ([a for a in self.fib_addrs if ":" not in a][:2],
+                [a for a in self.fib_addrs if ":" in a][:2])
+
+    def cfg_values(self) -> bytes:
+        """struct brt_cfg (probes/brtrace.c) for this filter: the values the
+        loader writes into the program's brt_cfg map before anything attaches.
+
+        Why not -D values: ping's ICMP id (its pid) and addresses differ on
+        every run, and each -D value is part of the compiled-program cache's
+        key, so every ping compiled (~0.7 s) and verified anew; which of the
+        values are used stays a -D (cflags)."""
+        v4, v6 = self._fib_v4_v6()
+        a4 = [be32(a) for a in v4] + [0] * (2 - len(v4))
+        a6 = [h for a in v6 for h in be64x2(a)] + [0] * (4 - 2 * len(v6))
+        return struct.pack(CFG_FORMAT, *a6, *a4, self.icmp_id or 0, 0)
 
     @property
     def follows_nat(self) -> bool:

@@ -169,3 +169,45 @@ def test_a_hit_fills_the_namespace_filter(flannel_lab: LabInfo, cache_dir: Path)
     assert {k[3] for k in seen2} == {pod_b} and _per_packet(seen2) == _per_packet(seen1)
     assert sum(seen2.values()) >= 3 * 2  # the echo in, the reply out, at least
     assert no_brtrace_programs()
+
+
+_ECHOES = """
+import socket, struct, sys, time
+def csum(b):
+    s = sum(int.from_bytes(b[i:i + 2], "big") for i in range(0, len(b), 2))
+    s = (s >> 16) + (s & 0xffff)
+    return ~(s + (s >> 16)) & 0xffff
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+for seq in range(3):  # bounded: 3 echo requests for each id
+    for ident in map(int, sys.argv[1:]):
+        body = struct.pack("!BBHHH", 8, 0, 0, ident, seq) + b"brtrace"
+        s.sendto(body[:2] + struct.pack("!H", csum(body)) + body[4:], ("10.244.1.3", 0))
+        time.sleep(0.05)
+"""
+
+
+def _echo_ids(ident: int, others: int) -> tuple[set[int], str]:
+    """Trace ping's filter for ICMP id ``ident`` while pod-a sends echoes with both ids."""
+    src = LiveSource(TraceFilter(icmp_id=ident, fib_addrs=("10.244.1.3",)), discover())
+    try:
+        subprocess.run(["ip", "netns", "exec", "brt-pod-a", sys.executable, "-c", _ECHOES, str(ident),
+                        str(others)], check=True, capture_output=True, timeout=20)
+        evs = [e for e in drain_quiet(src) if e.hook not in (Hook.FIB_TABLE_LOOKUP, Hook.FIB6_TABLE_LOOKUP)]
+        assert len(evs) >= 3 * 2 * 4, (ident, len(evs))  # each echo and reply, hop after hop
+        # the echo's id, outside VXLAN or inside it (the outer packet is then UDP)
+        ids = {k.sport for e in evs for k in (e.outer, e.inner) if k is not None and k.proto == 1}
+        return ids, src.load_path
+    finally:
+        src.close()
+
+
+def test_pings_with_other_ids_share_one_entry_and_keep_only_their_own(flannel_lab: LabInfo,
+                                                                       cache_dir: Path) -> None:
+    """ping's ICMP id and route addresses are load-time values (brtrace.c: struct
+    brt_cfg), not -D values: the second ping, another id, loads the first one's
+    entry and still keeps only its own echoes."""
+    ids1, path1 = _echo_ids(0x4201, 0x4202)
+    ids2, path2 = _echo_ids(0x4202, 0x4201)
+    assert (path1, path2) == ("compiled", "cache") and len(list(cache_dir.iterdir())) == 1
+    assert ids1 == {0x4201} and ids2 == {0x4202}
+    assert no_brtrace_programs()
