@@ -26,6 +26,7 @@ from tracer.errors import BrtraceError
 from tracer.model import Hook, HookMode, HookStatus
 
 PLAN_CACHE_DIR = "/run/brtrace"
+PLANS_KEPT = 4  # plans of other keys (another tree, a module since unloaded) kept beside this one
 
 
 @contextmanager
@@ -177,12 +178,29 @@ def load_plan() -> Plan:
     return plan
 
 
+def _prune_plans(d: str, keep: int) -> None:
+    """Leave the ``keep`` newest plans. Not only the newest one: two brtrace trees
+    (or versions) on one machine ask with different keys, and each start of the
+    one then missed and cost the other its plan (~0.4 s): in the bench's
+    interleaved before/after rounds, every start. A reboot empties /run anyway."""
+    plans = []
+    for name in os.listdir(d):
+        if name.startswith("plan-"):
+            try:
+                plans.append((os.stat(os.path.join(d, name)).st_mtime, name))
+            except OSError:  # another start pruned it first
+                pass
+    for _, name in sorted(plans, reverse=True)[keep:]:
+        try:
+            os.unlink(os.path.join(d, name))
+        except OSError:
+            pass
+
+
 def _save_plan(path: str, plan: Plan) -> None:
     try:
         os.makedirs(PLAN_CACHE_DIR, mode=0o700, exist_ok=True)
-        for old in os.listdir(PLAN_CACHE_DIR):  # one boot's worth at a time
-            if old.startswith("plan-"):
-                os.unlink(os.path.join(PLAN_CACHE_DIR, old))
+        _prune_plans(PLAN_CACHE_DIR, PLANS_KEPT - 1)
         tmp = f"{path}.{os.getpid()}"
         with open(tmp, "w") as f:
             json.dump({"macros": plan.macros,
