@@ -72,6 +72,18 @@ def kfunc_call(func_btf_id: int, dst: int = 0) -> bytes:
     return struct.pack("<BBhi", 0x85, (BPF_PSEUDO_KFUNC_CALL << 4) | dst, 0, func_btf_id)
 
 
+def _cast_head(cast_id: int, skb_id: int, head_off: int, to_id: int) -> bytes:
+    """r0 = bpf_rdonly_cast(skb->head, to_id), the skb itself cast as struct sk_buff."""
+    return b"".join([
+        struct.pack("<BBhi", 0x79, 0x11, 0, 0),         # r1 = ctx->args[0] (the skb)
+        struct.pack("<BBhi", 0xB7, 0x02, 0, skb_id),    # r2 = BTF id of struct sk_buff
+        kfunc_call(cast_id),                            # r0 = bpf_rdonly_cast(r1, r2)
+        struct.pack("<BBhi", 0x79, 0x01, head_off, 0),  # r1 = r0->head
+        struct.pack("<BBhi", 0xB7, 0x02, 0, to_id),     # r2 = BTF id to cast to (0: untyped)
+        kfunc_call(cast_id),                            # r0 = bpf_rdonly_cast(r1, r2)
+    ])
+
+
 def try_rdonly_cast(cast_id: int, skb_id: int, head_off: int, bytes_id: int) -> Result:
     """Whether a raw tracepoint program may call bpf_rdonly_cast and load through
     what it returns: the skb's head pointer, then two bytes of the buffer.
@@ -81,17 +93,10 @@ def try_rdonly_cast(cast_id: int, skb_id: int, head_off: int, bytes_id: int) -> 
     keeps the probe-read path."""
     if not (cast_id and skb_id and bytes_id):
         return Result(False, "bpf_rdonly_cast or a type not in BTF")
-    insns = b"".join([
-        struct.pack("<BBhi", 0x79, 0x11, 0, 0),         # r1 = ctx->args[0] (the skb)
-        struct.pack("<BBhi", 0xB7, 0x02, 0, skb_id),    # r2 = BTF id of struct sk_buff
-        kfunc_call(cast_id),                            # r0 = bpf_rdonly_cast(r1, r2)
-        struct.pack("<BBhi", 0x79, 0x01, head_off, 0),  # r1 = r0->head
-        struct.pack("<BBhi", 0xB7, 0x02, 0, bytes_id),  # r2 = BTF id of the byte array
-        kfunc_call(cast_id),                            # r0 = bpf_rdonly_cast(r1, r2)
+    return _load_raw_tp(_cast_head(cast_id, skb_id, head_off, bytes_id) + b"".join([
         struct.pack("<BBhi", 0x69, 0x00, 12, 0),        # r0 = *(u16 *)(r0 + 12)
         _INSNS,                                         # r0 = 0; exit
-    ])
-    return _load_raw_tp(insns)
+    ]))
 
 
 def try_rdonly_cast_void(cast_id: int, skb_id: int, head_off: int) -> Result:
@@ -104,19 +109,12 @@ def try_rdonly_cast_void(cast_id: int, skb_id: int, head_off: int) -> Result:
     place instead of copying it out with bpf_probe_read_kernel."""
     if not (cast_id and skb_id):
         return Result(False, "bpf_rdonly_cast or struct sk_buff not in BTF")
-    insns = b"".join([
-        struct.pack("<BBhi", 0x79, 0x11, 0, 0),          # r1 = ctx->args[0] (the skb)
-        struct.pack("<BBhi", 0xB7, 0x02, 0, skb_id),     # r2 = BTF id of struct sk_buff
-        kfunc_call(cast_id),                             # r0 = bpf_rdonly_cast(r1, r2)
-        struct.pack("<BBhi", 0x79, 0x01, head_off, 0),   # r1 = r0->head
-        struct.pack("<BBhi", 0xB7, 0x02, 0, 0),          # r2 = 0: untyped
-        kfunc_call(cast_id),                             # r0 = bpf_rdonly_cast(r1, 0)
-        struct.pack("<BBhi", 0x71, 0x01, 0, 0),          # r1 = *(u8 *)(r0 + 0): an unknown scalar
-        struct.pack("<BBhi", 0x0F, 0x10, 0, 0),          # r0 += r1 (a variable offset)
-        struct.pack("<BBhi", 0x71, 0x00, 12, 0),         # r0 = *(u8 *)(r0 + 12)
-        _INSNS,                                          # r0 = 0; exit
-    ])
-    return _load_raw_tp(insns)
+    return _load_raw_tp(_cast_head(cast_id, skb_id, head_off, 0) + b"".join([
+        struct.pack("<BBhi", 0x71, 0x01, 0, 0),         # r1 = *(u8 *)(r0 + 0): an unknown scalar
+        struct.pack("<BBhi", 0x0F, 0x10, 0, 0),         # r0 += r1 (a variable offset)
+        struct.pack("<BBhi", 0x71, 0x00, 12, 0),        # r0 = *(u8 *)(r0 + 12)
+        _INSNS,                                         # r0 = 0; exit
+    ]))
 
 
 def _load_raw_tp(insns: bytes) -> Result:

@@ -404,43 +404,35 @@ static __always_inline int key_match(struct brt_key *k)
 #define BRT_FILTERED 1 /* some packets are not ours */
 #endif
 
-/* The expression on the headers read (b[0..n), starting at the frame, or at
- * the IP header when l3); 1 without an expression. */
-static __always_inline int pcap_outer(u8 *b, u32 n, u8 l3, u32 wl)
-{
-#ifdef BRT_PCAP_FILTER
-    if (!l3)
-        return brt_pcap_l2(b, n, 0, wl) != 0;
-#ifdef BRT_PCAP_L3
-    return brt_pcap_l3(b, n, 0, wl) != 0;
-#else
-    return 0;
-#endif
-#else
-    return 1;
-#endif
-}
-
-#ifdef BRT_CAST_VOID
-/* pcap_outer on the packet in place (KMEM): whole loads, not HB's bytes. */
-static __always_inline int pcap_outer_kmem(u8 *b, u32 n, u8 l3, u32 wl)
-{
-#ifdef BRT_PCAP_FILTER
-    if (!l3)
-        return brt_pcap_l2_kmem(b, n, 0, wl) != 0;
-#ifdef BRT_PCAP_L3
-    return brt_pcap_l3_kmem(b, n, 0, wl) != 0;
-#else
-    return 0;
-#endif
-#else
-    return 1;
-#endif
-}
+#ifdef BRT_CAST_VOID /* the packet in place (KMEM): whole loads, not HB's bytes */
 #define PCAP_IN_PLACE brt_pcap_l2_kmem
+#define PCAP_L3_IN_PLACE brt_pcap_l3_kmem
+#define HB_IN_PLACE 1 /* emit_skb's header bytes are the packet itself */
 #else
+#define HB_IN_PLACE 0
 #define PCAP_IN_PLACE brt_pcap_l2
+#define PCAP_L3_IN_PLACE brt_pcap_l3
 #endif
+
+/* The expression on the headers read (b[0..n), starting at the frame, or at
+ * the IP header when l3), wl bytes long on the wire; 1 without an expression.
+ * in_place: b is the packet itself (KMEM), a compile-time constant at every
+ * call, so each inlined copy keeps one of the two forms (the verifier refuses
+ * one load instruction on two kinds of pointer). */
+static __always_inline int pcap_outer(u8 *b, u32 n, u8 l3, u32 wl, const int in_place)
+{
+#ifdef BRT_PCAP_FILTER
+    if (!l3)
+        return (in_place ? PCAP_IN_PLACE(b, n, 0, wl) : brt_pcap_l2(b, n, 0, wl)) != 0;
+#ifdef BRT_PCAP_L3
+    return (in_place ? PCAP_L3_IN_PLACE(b, n, 0, wl) : brt_pcap_l3(b, n, 0, wl)) != 0;
+#else
+    return 0;
+#endif
+#else
+    return 1;
+#endif
+}
 
 /* With --inner: the expression on the frame inside VXLAN (hb: the headers as
  * read, or the packet in place with BRT_CAST_VOID). */
@@ -1141,7 +1133,7 @@ static __always_inline int cast_pcap_reject(void *skb, int mode)
     u32 start = header_start(&f, mode, &l3);
     if (!l3 && f.vlan)
         return 0;
-    return !pcap_outer_kmem(KMEM(f.head + start), header_len(&f, start), l3, wire_len(&f, start)) &&
+    return !pcap_outer(KMEM(f.head + start), header_len(&f, start), l3, wire_len(&f, start), 1) &&
            !follow_armed();
 }
 #define early_reject cast_pcap_reject
@@ -1159,13 +1151,9 @@ static __always_inline int outer_matches(struct brt_scratch *s, u8 *hb, u32 n, u
     /* its own copy of the expression: hb may be the packet in place, and the
      * verifier refuses one load instruction on two kinds of pointer */
     if (!l3 && f->vlan && n >= 14)
-        return pcap_outer(s->vhdr, vlan_frame(s, hb, n, f->vlan), 0, wl + 4);
+        return pcap_outer(s->vhdr, vlan_frame(s, hb, n, f->vlan), 0, wl + 4, 0);
 #endif
-#ifdef BRT_CAST_VOID
-    return pcap_outer_kmem(hb, n, l3, wl);
-#else
-    return pcap_outer(hb, n, l3, wl);
-#endif
+    return pcap_outer(hb, n, l3, wl, HB_IN_PLACE);
 }
 
 #ifdef BRT_NAT_FOLLOW

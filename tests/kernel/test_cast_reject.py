@@ -120,3 +120,21 @@ def test_only_a_filter_that_can_reject_early_compiles_the_cast_path() -> None:
             assert kfunc_calls(bpf, "brt_emit") > 0
         finally:
             bpf.cleanup()
+
+
+def test_the_plans_cast_checks_answer_on_this_kernel() -> None:
+    """The plan's test loads (probes/bpfsys.py), run here rather than read from the per-boot
+    plan cache: both casts load where the plan says so, and a load past the type cast to
+    (BTF id 1, a 4-byte integer in vmlinux, read at byte 12) is refused."""
+    _needs_cast()
+    from probes import bpfsys
+    from probes.btf import BTF
+    from probes.offsets import offset_macros
+    from probes.plan import CAST_BYTES
+
+    btf = BTF.load()
+    cast, skb = btf.func_id("bpf_rdonly_cast"), btf.struct_id("sk_buff")
+    head = offset_macros(btf)["OFF_SKB_HEAD"]
+    assert bpfsys.try_rdonly_cast(cast, skb, head, btf.byte_array_struct(CAST_BYTES)).ok
+    assert bpfsys.try_rdonly_cast_void(cast, skb, head).ok is ("BRT_CAST_VOID" in load_plan().macros)
+    assert not bpfsys.try_rdonly_cast(cast, skb, head, 1).ok
