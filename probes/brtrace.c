@@ -761,16 +761,18 @@ static __always_inline void *fill_skb_meta(struct brt_scratch *s, struct brt_eve
 #endif
 
 #ifdef BRT_CAST_FN
-/* The sk_buff, cast for plain loads: untyped where the kernel allows it (any
- * load size at any offset), else as struct sk_buff. */
-static __always_inline u8 *skb_cast(void *skb)
+/* p cast for plain loads: untyped where the kernel allows it (any load size
+ * at any offset), else as the BTF type btf_id (struct sk_buff, the byte array). */
+static __always_inline u8 *plain_cast(void *p, u64 btf_id)
 {
 #ifdef BRT_CAST_VOID
-    return KMEM(skb);
+    return KMEM(p);
 #else
-    return brt_rdonly_cast(skb, BRT_SKB_BTF);
+    return brt_rdonly_cast(p, btf_id);
 #endif
 }
+#define skb_cast(skb) plain_cast((skb), BRT_SKB_BTF)
+#define bytes_cast(p) plain_cast((p), BRT_BYTES_BTF)
 
 static __always_inline void skb_offsets(u8 *k, struct brt_skbf *f)
 {
@@ -1029,16 +1031,6 @@ static __always_inline void cast_key(u8 *ip, struct brt_key *k)
 static __always_inline int cast_plain_ip(u8 *ip)
 {
     return CLD(u8, ip, 0) == 0x45 && !(bswap16(CLD(u16, ip, 6)) & 0x1fff);
-}
-
-/* Header bytes, cast for plain loads (untyped where allowed). */
-static __always_inline u8 *bytes_cast(void *p)
-{
-#ifdef BRT_CAST_VOID
-    return KMEM(p);
-#else
-    return brt_rdonly_cast(p, BRT_BYTES_BTF);
-#endif
 }
 
 /* cast_plain_ip, then cast_key: 0 when the header is not plain. Untyped,

@@ -30,13 +30,26 @@ FILTERS = [TraceFilter(), TraceFilter(icmp_id=7, fib_addrs=("10.244.1.3",)),
 @pytest.mark.parametrize("netns", [False, True], ids=["any-netns", "netns-filter"])  # brtrace agent --netns
 @pytest.mark.parametrize("flt", FILTERS, ids=lambda f: f.describe() or "all")
 def test_every_hook_handler_compiles_and_passes_the_verifier(flt: TraceFilter, netns: bool) -> None:
+    _verify_all(flt, netns, without=())
+
+
+@pytest.mark.parametrize("flt", [TraceFilter(proto="udp", port=9), FILTERS[5], FILTERS[-1]],
+                         ids=lambda f: f.describe())
+def test_the_typed_cast_build_passes_the_verifier_too(flt: TraceFilter) -> None:
+    """A kernel with bpf_rdonly_cast but not its untyped form (6.2 to 6.15) builds the
+    other side of every BRT_CAST_VOID choice: typed casts, byte-by-byte header reads."""
+    _verify_all(flt, False, without=("BRT_CAST_VOID",))
+
+
+def _verify_all(flt: TraceFilter, netns: bool, without: tuple[str, ...]) -> None:
     if os.geteuid() != 0:
         pytest.skip("loading BPF programs needs root")
     import bcc
 
     plan = load_plan()
+    macros = {k: v for k, v in plan.macros.items() if k not in without}
     kprobes = [HookStatus(h, HookMode.KPROBE, h.target) for h in Hook if not h.is_tracepoint]
-    bpf = compile_probes(flt, plan.macros, 128, 1, kprobes, netns_filter=netns)
+    bpf = compile_probes(flt, macros, 128, 1, kprobes, netns_filter=netns)
     try:
         for h in Hook:
             kind = bcc.BPF.RAW_TRACEPOINT if h.is_tracepoint else bcc.BPF.KPROBE
