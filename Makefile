@@ -10,6 +10,7 @@ setup:
 demo: setup
 	$(BRTRACE) lab up flannel
 	$(BRTRACE) ping 10.244.1.3 --from pod-a -c 3
+	@echo "demo: the flannel lab stays up to explore (brt-* namespaces); '$(BRTRACE) lab down' removes it"
 
 # ruff (pyflakes, pycodestyle, bugbear, import order) and strict mypy over the
 # whole tree; the configuration of both is in pyproject.toml.
