@@ -60,12 +60,14 @@ class SyntheticSource:
         self.dec = Decoder()
         self.info = SourceInfo(live=True, topology=Topology())
         self._filled = 0
+        self.read_to_ns = time.monotonic_ns()  # as a LiveSource's (tracer/source.py: ReadMarked)
 
     def poll(self, timeout_ms: int = 100) -> Any:
         if self.rate:
             self._paced()
         while not self.rate and self.left > 0 and self._fill(min(self.CHUNK, self.left)):
             self.left -= min(self.CHUNK, self.left)
+        self.read_to_ns = time.monotonic_ns()  # everything stamped before it is in the ring now
         arr = self.ring.ring.drain()
         return self.dec.decode(arr["ev"]) if len(arr) else []
 

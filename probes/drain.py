@@ -96,8 +96,12 @@ class RingDrain:
             ring.watch(spill)
         self.spilled = 0  # records that came through the spill ring
         self._max = max_records
-        self._q: deque[np.ndarray] = deque()
+        # each batch with its read mark: the clock just before the drain that took it
+        self._q: deque[tuple[np.ndarray, int]] = deque()
         self._queued = 0
+        self._drained_to = time.monotonic_ns()  # the mark of the last drain done (empty or not)
+        self.read_to_ns = self._drained_to  # see read_to_ns in get()
+        self._draining = False  # between reading the ring and queueing what it read
         self._cv = threading.Condition()
         self._stop = False
         self._error: Exception | None = None
@@ -121,11 +125,16 @@ class RingDrain:
                 if self._cv.wait_for(lambda: self._queued < self._max or self._stop, 0.05) is False:
                     continue
             self._ring.wait(20)
-            arr = self._drain_both()
-            if not len(arr):
-                continue
             with self._cv:
-                self._q.append(arr)
+                self._draining = True
+            mark = time.monotonic_ns()
+            arr = self._drain_both()
+            with self._cv:
+                self._draining = False
+                self._drained_to = mark
+                if not len(arr):
+                    continue
+                self._q.append((arr, mark))
                 self._queued += len(arr)
                 self._cv.notify_all()
             # let the next batch gather: fewer, larger batches correlate faster and
@@ -153,6 +162,14 @@ class RingDrain:
         move them (at most 50 ms): "what is there now" includes the ring.
         Batches are handed over as drained, never joined: a join is one more
         copy of every record, which cost as much as the drain itself.
+
+        Afterwards ``read_to_ns`` (CLOCK_MONOTONIC, the probes' clock) says how
+        far the ring was read: every event stamped before it has been handed
+        out, give or take one still being written then (microseconds). An
+        agent sends it as its stream's read mark, and a cluster trace releases
+        events once every node's mark has passed them: a mark taken before the
+        poll, as it once was, held each event back one batch more, and claimed
+        batches still queued behind the one returned.
         """
         wait = timeout_ms / 1000.0 if timeout_ms > 0 else (0.05 if self._pending() else 0.0)
         with self._cv:
@@ -161,11 +178,22 @@ class RingDrain:
             if not self._q:
                 if self._error is not None:
                     raise BrtraceError(f"ring buffer reader failed: {self._error}") from self._error
+                self.read_to_ns = self._idle_mark()
                 return None
-            arr = self._q.popleft()
+            arr, self.read_to_ns = self._q.popleft()
             self._queued -= len(arr)
             self._cv.notify_all()
         return arr
+
+    def _idle_mark(self) -> int:
+        """The read mark with nothing queued (the caller holds the lock): now, when
+        no drain is under way and both rings are empty, else the last drain's.
+        An idle ring's mark then moves with each poll, not only every 20 ms."""
+        if not self._draining:
+            now = time.monotonic_ns()
+            if not self._pending():
+                self._drained_to = max(self._drained_to, now)
+        return self._drained_to
 
     def close(self) -> None:
         with self._cv:

@@ -361,6 +361,11 @@ class LiveSource:
         return events
 
     @property
+    def read_to_ns(self) -> int:
+        """How far the ring was read at the last poll (probes/drain.py: RingDrain.get)."""
+        return self._drain.read_to_ns
+
+    @property
     def spilled(self) -> int:
         """Events the main ring refused and the spill ring delivered (brtrace.c: reserve())."""
         return self._drain.spilled

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tracer.model import Event, HookStatus, SourceStats
 from tracer.topology.model import Topology
@@ -50,6 +50,20 @@ class EventSource(Protocol):
     def close(self) -> None:
         """Detach everything; idempotent, safe from a signal handler's aftermath."""
         ...
+
+
+@runtime_checkable
+class ReadMarked(Protocol):
+    """A live source that knows how far it has read the kernel's ring.
+
+    ``read_to_ns`` (CLOCK_MONOTONIC, the probes' clock), after a poll: every
+    event stamped before it has been returned by this or an earlier poll. An
+    agent sends it with each batch (tracer/agent/server.py); the client's
+    merge releases an event once every node's mark has passed it.
+    """
+
+    @property
+    def read_to_ns(self) -> int: ...
 
 
 class SourceWrapper:

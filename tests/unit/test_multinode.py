@@ -185,3 +185,20 @@ def test_hop_table_shows_the_node_only_when_hops_are_on_several() -> None:
     lines = hop_table(two)
     assert lines[0].split()[:3] == ["#", "node", "netns"]
     assert lines[3].split()[1:4] == ["n2", "host", "eth0"]
+
+
+def test_the_watermark_allows_for_each_clock_and_says_when_something_is_due() -> None:
+    """A node's mark counts minus its clock's uncertainty (its records may be
+    that much later in client time); releasable() is what Session.pump asks
+    after each message so a live view gets a due event at once."""
+    n1, n2 = _split(flannel_batch(36))
+    m = TimeMerger(["node1", "node2"], slack_ns=1_000)
+    m.clocks = {"node1": ClockEstimate(0, 0), "node2": ClockEstimate(0, 500_000)}
+    t = int(n1["ts_ns"].min())
+    m.push("node1", n1, t + 10_000_000, {}, {})
+    m.push("node2", n2[:0], t + 400_000, {}, {})
+    assert m.watermark() == t + 400_000 - 500_000 - 1_000 and not m.releasable()
+    m.push("node2", n2[:0], t + 502_000, {}, {})
+    assert m.watermark() == t + 1_000 and m.releasable()
+    out = m.ready()
+    assert out is not None and (out.arr["ts_ns"].astype(np.int64) <= t + 1_000).all()

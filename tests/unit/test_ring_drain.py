@@ -136,3 +136,30 @@ def test_the_gil_switch_interval_is_the_callers_again_after_the_last_close() -> 
         first.close()  # a second close changes nothing
         second.close()
     assert sys.getswitchinterval() == before
+
+
+def test_the_read_mark_covers_what_was_handed_out_and_no_more() -> None:
+    """An agent sends read_to_ns as how far its ring was read: a mark past a
+    batch still queued would let the client release events out of order, and
+    one behind what was handed out holds them back."""
+    syn = SyntheticRing(1 << 20)
+    drain = RingDrain(syn.ring)
+    try:
+        first, second = flannel_batch(100), flannel_batch(100)
+        first["ts_ns"] = time.monotonic_ns()
+        syn.push(first)
+        time.sleep(0.1)  # drained on its own: one batch queued
+        second["ts_ns"] = time.monotonic_ns()
+        syn.push(second)
+        time.sleep(0.1)  # a second batch queued behind it
+        a = drain.get(50)
+        assert a is not None and np.array_equal(a["ev"]["ts_ns"], first["ts_ns"])
+        assert first["ts_ns"][0] < drain.read_to_ns < second["ts_ns"][0]
+        b = drain.get(50)
+        assert b is not None and np.array_equal(b["ev"]["ts_ns"], second["ts_ns"])
+        assert drain.read_to_ns > second["ts_ns"][0]
+        before = time.monotonic_ns()
+        assert drain.get(0) is None
+        assert drain.read_to_ns >= before  # an idle, empty ring is read up to now
+    finally:
+        drain.close()

@@ -88,6 +88,7 @@ def local_kernel(cfg: AgentConfig) -> Kernel:
 
         return choose_hooks(load_plan().hooks, False)
 
+    kernel.load_symbols()  # once, before serving: not in a stream's first drop (probes/kernel.py)
     return Kernel(topo, open_source, lambda req: send_probes(topo(), req), kernel.release(), hooks,
                   warnings=(limit,) if limit else ())
 

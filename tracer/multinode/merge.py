@@ -29,6 +29,12 @@ from tracer.schema.decode import Decoder, EventBatch
 from tracer.schema.event import F_INNER
 
 SKB_TAG_SHIFT = 48
+# How far behind a node's read mark the merge holds the line, beyond that node's
+# clock uncertainty: a record stamped just before a mark may still be being
+# written into the ring then (well under a millisecond). The marks are exact
+# (probes/drain.py: RingDrain.get), so this is the whole of the wait; it was
+# 20 ms while a mark was the time before the agent's poll.
+SLACK_NS = 2_000_000
 
 
 @dataclass
@@ -47,7 +53,7 @@ class NodeFeed:
 class TimeMerger:
     """Per-node raw records in; time-ordered merged lazy batches out."""
 
-    def __init__(self, nodes: Sequence[str], slack_ns: int = 20_000_000) -> None:
+    def __init__(self, nodes: Sequence[str], slack_ns: int = SLACK_NS) -> None:
         self.feeds = {n: NodeFeed(n, i + 1) for i, n in enumerate(nodes)}
         self.clocks: dict[str, ClockEstimate] = {n: ClockEstimate() for n in nodes}
         self.remap: dict[str, dict[int, int]] = {}
@@ -83,8 +89,25 @@ class TimeMerger:
                 continue
             if f.read_to_ns is None:
                 return None
-            marks.append(f.read_to_ns - self.clocks[f.name].offset_ns - self._slack)
+            clock = self.clocks[f.name]
+            marks.append(f.read_to_ns - clock.offset_ns - clock.uncertainty_ns - self._slack)
         return min(marks) if marks else 2**63 - 1
+
+    def releasable(self) -> bool:
+        """Whether ready() would release something now: the watermark has passed
+        the oldest record held of some node (each node's chunks are in time order).
+
+        Cheap enough to ask after every stream message, so a consumer takes what
+        is due at once instead of waiting out its poll's whole window.
+        """
+        mark = self.watermark()
+        if mark is None:
+            return False
+        for f in self.feeds.values():
+            if f.chunks and len(f.chunks[0]):
+                if int(f.chunks[0]["ts_ns"][0]) - self.clocks[f.name].offset_ns <= mark:
+                    return True
+        return False
 
     def ready(self) -> EventBatch | None:
         """Everything older than the watermark, merged and time ordered."""

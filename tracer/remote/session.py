@@ -110,10 +110,18 @@ class Session:
                      "the other nodes go on")
 
     def pump(self, seconds: float, release: bool = True) -> list[EventBatch]:
-        """Take what the streams sent for up to ``seconds``; what the merge can release."""
+        """Take what the streams sent for up to ``seconds``, or until the merge
+        can release something; what the merge can release.
+
+        Stopping once something is due (and the queue is empty) lets a live view
+        show it at once: waiting out the window held every event back for it
+        (up to 10 ms more at ``poll(10)``).
+        """
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             if self._next(max(0.0, min(0.05, end - time.monotonic()))) is None:
+                break
+            if self._queue.empty() and self.merger.releasable():
                 break
         self._check_lag()
         out = self.merger.ready() if release else None

@@ -1,11 +1,11 @@
 """Every agent's stream as one EventSource, for ``trace``, ``record`` and the TUI.
 
 Batches come out merged and time ordered as soon as every live node has
-covered them (the merge's watermark: about HEARTBEAT + slack behind the
-kernels); the clocks are tightened by the crossings still held before each
-release. Consumers poll a few times after their deadline (as with a live
-source): the watermark trails the kernels by about a heartbeat (0.1 s) plus
-the slack, so those polls collect the tail before close stops the streams.
+covered them (the merge's watermark: each node's read mark, less its clock
+uncertainty and a small slack); the clocks are tightened by the crossings
+held, at most every TIGHTEN_EVERY_S. Consumers poll a few times after their
+deadline (as with a live source): an idle node's mark moves with its
+heartbeat, so those polls collect the tail before close stops the streams.
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ from tracer.schema.decode import EventBatch
 from tracer.source import SourceInfo
 
 HOLD_WAIT_S = 0.5  # a poll waits at most this long for held events' watermark
-CROSSING_SAMPLE = 4096  # records per node looked at for clock bounds before each release
+CROSSING_SAMPLE = 4096  # records per node looked at for clock bounds before a release
+# Clock bounds are tightened at most this often: the sample costs ~3 ms, and a
+# release as soon as events are due (Session.pump) may come every millisecond.
+TIGHTEN_EVERY_S = 0.1
 
 
 class RemoteSource:
@@ -36,6 +39,7 @@ class RemoteSource:
         self._batches = 0
         self._closed = False
         self._ref = next(iter(sess.clients))
+        self._tightened = 0.0
 
     @property
     def info(self) -> SourceInfo:
@@ -69,8 +73,11 @@ class RemoteSource:
     def _release(self, wait_s: float) -> EventBatch | None:
         m = self.sess.merger
         self.sess.pump(max(wait_s, 0.005), release=False)
-        self.sess.clocks = tighten(self.sess.clocks, m.crossings(CROSSING_SAMPLE), self._ref)
-        m.clocks = dict(self.sess.clocks)
+        now = time.monotonic()
+        if now - self._tightened >= TIGHTEN_EVERY_S and m.holding():
+            self._tightened = now
+            self.sess.clocks = tighten(self.sess.clocks, m.crossings(CROSSING_SAMPLE), self._ref)
+            m.clocks = dict(self.sess.clocks)
         return m.ready()
 
     def nodes_note(self) -> str:
