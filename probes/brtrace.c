@@ -696,6 +696,7 @@ struct brt_scratch {
 #endif
     u64 cur_ts;         /* the packet that last matched on this CPU: route */
     u64 cur_skb;        /* lookups carry no skb, so they are tied to it */
+    u32 hdr_n;          /* the header length passed through memory (emit_skb: copy_headers) */
 };
 BPF_PERCPU_ARRAY(scratch, struct brt_scratch, 1);
 
@@ -1248,7 +1249,15 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
         return;
     }
     fill_parsed(ev, &p, l3);
-    copy_headers(ev, hb, n, &f, start);
+    /* n through the scratch: the verifier tracks no map value's contents, so
+     * the header length copy_headers gets has one range on every parse path.
+     * Passed in its register it carried each path's own bounds from the
+     * parsers' checks, no path's state could stand in for another's, and each
+     * walked the record's whole construction again: 694k instructions
+     * verified for a program of 3.6k, 0.62 s of a 0.78 s start; 308k, 0.30 s
+     * with this (6.18, verifier log stats). */
+    *(volatile u32 *)&s->hdr_n = n;
+    copy_headers(ev, hb, *(volatile u32 *)&s->hdr_n, &f, start);
     events.ringbuf_submit(ev, 0);
     return;
 }
