@@ -3,7 +3,8 @@
 Batches come out merged and time ordered as soon as every live node has
 covered them (the merge's watermark: each node's read mark, less its clock
 uncertainty and a small slack); the clocks are tightened by the crossings
-held, at most every TIGHTEN_EVERY_S. Consumers poll a few times after their
+held: before each release of a sparse trace, at most every TIGHTEN_EVERY_S
+at a flood. Consumers poll a few times after their
 deadline (as with a live source): an idle node's mark moves with its
 heartbeat, so those polls collect the tail before close stops the streams.
 """
@@ -29,10 +30,11 @@ TIGHTEN_EVERY_S = 0.1
 # With at most this many records new since the last tightening (a sparse
 # trace: a ping), the bounds are tightened before every release that follows
 # new records, from those records (cheap): the crossings of the packets
-# released are then among those that set the clocks. Tightened only every 0.1 s, a ping's first packet was
-# released with the clocks of the time exchange alone, off by more than its
-# crossing took, and its hops from the second node came out before the first
-# node's (tests/kernel/test_agents.py: 2 runs in 11 failed so; 0 in 32 since).
+# released are then among those that set the clocks. Tightened only every
+# 0.1 s, a ping's first packet was released with the clocks of the time
+# exchange alone, off by more than its crossing took, and its hops from the
+# second node came out before the first node's (tests/kernel/test_agents.py:
+# 2 runs in 11 failed so; 0 in 32 since).
 FRESH_RECORDS = 256
 
 
@@ -87,8 +89,8 @@ class RemoteSource:
         received = sum(f.events for f in m.feeds.values())
         new = received - self._tightened_at
         if new and m.holding() and (new <= FRESH_RECORDS or now - self._tightened >= TIGHTEN_EVERY_S):
-            # the new records and as many before them (a crossing's other end): the
-            # bounds found before are in the estimates already
+            # the new records and FRESH_RECORDS before them (a crossing's other end):
+            # the bounds found before are in the estimates already
             sample = CROSSING_SAMPLE if new > FRESH_RECORDS else new + FRESH_RECORDS
             self._tightened, self._tightened_at = now, received
             self.sess.clocks = tighten(self.sess.clocks, m.crossings(sample), self._ref)
