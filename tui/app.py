@@ -126,6 +126,7 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving, Playback):
         self._backlog: deque[Pending] = deque()
         self._queued = 0
         self._draining = False
+        self._drained_at = 0.0
         self._view_new: list[int] = []
         self._view_touched: set[int] = set()
         self._view_at = -1.0
@@ -265,6 +266,7 @@ class BrtraceApp(Ingest, Selection, Filtering, Saving, Playback):
         if now > t:
             self.facts.rate = (self.facts.events - events) / (now - t)
         self._rate_mark = (self.facts.events, now)
+        self.restart_stalled_drain()
         self.note_backlog()
         self._show_status()
 

@@ -32,7 +32,8 @@ from tui.state import AppState, Pending
 from tui.widgets.packet_list import PacketList
 from tui.widgets.topology import TopologyPane
 
-BEHIND_S = 0.5  # batches waiting this long in the worker: the status line says the view is behind
+BEHIND_S = 0.5  # events waiting this long (worker or backlog): the status line says the view is behind
+STALLED_S = 2.0  # a backlog no slice took for this long: its draining is started again
 FREEZE_EVERY = 5000  # packets between two gc.freeze() calls
 COLLECT_EVERY_S = 1.0  # a collection of what is not frozen (cheap): the view's dead cycles go,
 # then the C heap's free pages back to the kernel (tracer/heap.py: ~0.1 ms)
@@ -111,6 +112,7 @@ class Ingest(AppState):
         self._draining = True
         end = time.monotonic() + TURN_S
         while self._backlog:
+            self._drained_at = time.monotonic()
             part, n = [], 0
             while self._backlog and n < INGEST_SLICE:
                 e = self._backlog.popleft()
@@ -218,11 +220,26 @@ class Ingest(AppState):
             release_free_pages()
 
     def note_backlog(self) -> None:
-        """Events received but not shown yet, for the status line, when the view is behind."""
+        """Events received but not shown yet, for the status line, when the view is behind:
+        batches waiting in the worker, or a backlog here no slice has taken for BEHIND_S."""
         co = self._coalescer
-        behind = co is not None and co.lag() >= BEHIND_S
+        behind = self._stalled_for() >= BEHIND_S or (co is not None and co.lag() >= BEHIND_S)
         waiting = self._queued + (co.buffered if co is not None else 0)
         self.facts.queued = waiting if behind else 0
+
+    def _stalled_for(self) -> float:
+        """Seconds the backlog has waited for its next slice (0 when empty or paused)."""
+        if not self._backlog or self.facts.paused:
+            return 0.0
+        return time.monotonic() - self._drained_at
+
+    def restart_stalled_drain(self) -> None:
+        """Start the backlog's draining again if its next slice never came (the rate tick's
+        check, once a second). A live TUI once listed 29,437 of more pings with "0 ev/s"
+        and said nothing; this state is the one that could hold packets back that way
+        unseen (its cause was not found): now it is said (note_backlog) and left."""
+        if self._stalled_for() >= STALLED_S:
+            self._drain()
 
     def settle_memory(self) -> None:
         """Move what was ingested out of the cyclic collector's sight (``gc.freeze``).

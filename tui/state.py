@@ -72,6 +72,7 @@ class AppState(App[int]):
     _backlog: deque[Pending]  # received, not correlated yet (a slice per UI turn)
     _queued: int  # events in the backlog and ``held``, in memory or not
     _draining: bool  # a slice of the backlog is scheduled
+    _drained_at: float  # when the last slice of the backlog was correlated (monotonic)
     _view_new: list[int]  # packets ingested, not yet listed (the view redraws ≤ 10 times/s)
     _view_touched: set[int]  # packets changed since the last redraw
     _view_at: float  # when the view was last redrawn (monotonic), -1 = never
@@ -111,6 +112,10 @@ class AppState(App[int]):
 
     def note_backlog(self) -> None:
         """Count what waits to be shown, for the status line (``ingest.Ingest``)."""
+        raise NotImplementedError
+
+    def restart_stalled_drain(self) -> None:
+        """Drain a backlog whose next slice never came (``ingest.Ingest``)."""
         raise NotImplementedError
 
     def redraw_view(self) -> None:

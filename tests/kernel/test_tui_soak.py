@@ -121,12 +121,16 @@ def test_live_tui_sixty_seconds_of_ping_flood(flannel_lab: LabInfo) -> None:
         sent, received = int(m.group(1)), int(m.group(2))
         assert sent >= 10_000 and received >= sent * 0.99, out  # the load really ran (~18.7k in 60 s here)
         # every echo is a row once the last replies are in (a few polls after ping ends)
-        screen = _wait_for(lambda s: _count(s, STATUS) >= sent, 20)
+        try:
+            screen = _wait_for(lambda s: _count(s, STATUS) >= sent, 20)
+        except AssertionError as e:
+            raise AssertionError(f"ping said: {out.strip()}\n{e}") from None
         evicted = _count(screen, re.compile(r"([\d,]+) packets not shown"))
         assert _count(screen, STATUS) + max(evicted, 0) == sent, screen
         assert evicted == -1 and "lost 0" in screen, screen  # nothing evicted, nothing lost
         print(f"TUI RSS samples (s, MB): {[(round(t), kb // 1024) for t, kb in samples]}; "
-              f"ping sent {sent}", file=sys.stderr)
+              f"ping sent {sent}; status: {[ln.strip() for ln in screen.splitlines() if ' pkts ' in ln]}",
+              file=sys.stderr)
         assert max(kb for _, kb in samples) <= RSS_LIMIT_KB, samples
         at_30 = [kb for t, kb in samples if t <= SECONDS - 30][-1]
         assert max(kb for t, kb in samples if t >= SECONDS - 30) <= at_30 * GROWTH_LIMIT, samples

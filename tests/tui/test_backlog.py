@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -75,3 +76,31 @@ async def test_other_threads_get_through_between_slices_of_a_backlog() -> None:
         await pilot.pause()  # the last redraw's messages, before the app closes
         assert app.facts.packets == BATCHES * 100  # every packet was correlated in the end
     assert left and left[0] >= BATCHES // 2, left  # the other thread got in early, not after the backlog
+
+
+async def test_a_backlog_whose_next_slice_never_came_is_said_and_drained() -> None:
+    """A backlog left with no slice scheduled (the state a lost continuation leaves)
+    must neither hold its packets back nor go unsaid: the status line counts it as
+    queued once it waited BEHIND_S, and the rate tick drains it after STALLED_S."""
+    topo = Topology()
+    app = BrtraceApp(topology=topo, label="stalled", rate_interval=None)
+    dec = Decoder()
+    batches = [dec.decode(flannel_batch(180, first_packet=i * 10, t0_ns=1_000_000_000 + i * 10_000_000))
+               for i in range(3)]
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.info = SourceInfo(live=True, topology=topo)
+        app._backlog.extend(Pending(-1, b, len(b)) for b in batches)  # queued, no slice scheduled
+        app._queued = sum(len(b) for b in batches)
+        app._draining = True
+        assert app._drained_at == 0.0  # never drained: seconds behind any monotonic now
+        app._tick_rate()
+        await pilot.pause()
+        assert app.facts.packets == 30 and not app._backlog  # drained by the tick
+        app._backlog.append(Pending(-1, batches[0], len(batches[0])))
+        app._queued = len(batches[0])
+        app._draining = True
+        app._drained_at = time.monotonic() - ingest.BEHIND_S
+        app.note_backlog()
+        assert app.facts.queued == len(batches[0])  # said, not yet restarted
+        app._tick_rate()
+        assert len(app._backlog) == 1  # under STALLED_S: left to its own slice

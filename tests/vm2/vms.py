@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENT_PORT = 7946
+STAGGER_S = 0.2
 
 
 def free_port() -> int:
@@ -143,6 +144,14 @@ def two_vms(certs: Path) -> Iterator[tuple[Vm, Vm]]:
             while not _listening(link) and vms[0].proc.poll() is None and time.monotonic() < end:
                 time.sleep(0.1)
             assert _listening(link), f"VM node1 does not listen on the link port:\n{vms[0].text()}"
+            # node1's clock runs once its console prints anything; node2 is launched STAGGER_S
+            # later, so the two clocks differ by more than that, as the test asserts (launched
+            # back to back, the two boots once came out 28 ms apart)
+            end = time.monotonic() + 300
+            while not vms[0].lines and vms[0].proc.poll() is None and time.monotonic() < end:
+                time.sleep(0.05)
+            assert vms[0].lines, f"VM node1 printed nothing (exit {vms[0].proc.poll()})"
+            time.sleep(STAGGER_S)
             vms.append(_qemu(img, disk, "node2", f"connect=127.0.0.1:{link}", free_port(), tmp))
             for vm in vms:
                 vm.wait_for("serving", 300)
