@@ -11,7 +11,14 @@ from __future__ import annotations
 
 
 def inert(text: str) -> str:
-    """``text`` with anything a terminal could interpret escaped (``\\x1b``, ``\\u202e`` …)."""
+    """``text`` with anything a terminal could interpret escaped (``\\x1b``, ``\\u202e`` …).
+
+    Nearly every text is printable as it is: one C scan answers that, where
+    the loop below cost ~8 µs a call (`brtrace trace` of 1,000 packets/s
+    called it 55,000 times a second, a quarter of its CPU).
+    """
+    if text.isprintable() and "\\" not in text:
+        return text
     out = []
     for ch in text:
         if ch == "\\":
