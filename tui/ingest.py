@@ -235,9 +235,10 @@ class Ingest(AppState):
 
     def restart_stalled_drain(self) -> None:
         """Start the backlog's draining again if its next slice never came (the rate tick's
-        check, once a second). A live TUI once listed 29,437 of more pings with "0 ev/s"
-        and said nothing; this state is the one that could hold packets back that way
-        unseen (its cause was not found): now it is said (note_backlog) and left."""
+        check, once a second). A live TUI once listed 29,437 of ~29,740 pings whose events
+        had all arrived, with "0 ev/s", and said nothing: a backlog left without a slice is
+        the state that holds packets back that way (how it was left so was not found).
+        Now the status line says it (note_backlog), and it is drained from here."""
         if self._stalled_for() >= STALLED_S:
             self._drain()
 
