@@ -108,6 +108,7 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
     hops: list[Hop] = []
     prev: Place | None = None
     groups = _groups(j.events)
+    carried = _carried_after(groups)
     for gi, group in enumerate(groups):
         ev = group[0]
         place = place_of(topo, ev, prev)
@@ -118,7 +119,7 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
         if bridge is not None:
             hops.append(bridge)
         kind, verb, action = _describe(topo, place, group, nxt,
-                                       is_last=not _carried_after(groups, gi))
+                                       is_last=not carried[gi])
         if ev.hook == Hook.FIB_TABLE_LOOKUP and by_bridge_netfilter(place, prev, ev):
             verb, action = Verb.BRNF_ROUTE, brnf_route_text(place, ev)
         if j.key[0] == "arp" and verb in (Verb.ROUTE, Verb.ROUTE_LOCAL):
@@ -144,12 +145,18 @@ def build_hops(j: Journey, topo: Topology) -> list[Hop]:
     return [_renumber(h, i + 1) for i, h in enumerate(hops)]
 
 
-def _carried_after(groups: list[list[Event]], gi: int) -> bool:
-    """Whether a later event shows the packet going on (not a route lookup, bridge
-    learning or another free, which may follow a drop in time). A free is a
-    *copy* freed only then: one NEIGH_FAILED drop read as "a copy was freed" (so
-    UNANSWERED) when a later lookup was filed after it, DROPPED when none was."""
-    return any(g[0].hook not in SINGLE_HOOKS for g in groups[gi + 1:])
+def _carried_after(groups: list[list[Event]]) -> list[bool]:
+    """Per group, whether a later event shows the packet going on (not a route
+    lookup, bridge learning or another free, which may follow a drop in time).
+    A free is a *copy* freed only then: one NEIGH_FAILED drop read as "a copy was
+    freed" (so UNANSWERED) when a later lookup was filed after it, DROPPED when
+    none was. One pass from the end: asked per group, it was quadratic."""
+    out = [False] * len(groups)
+    going = False
+    for gi in range(len(groups) - 1, -1, -1):
+        out[gi] = going
+        going = going or groups[gi][0].hook not in SINGLE_HOOKS
+    return out
 
 
 def _renumber(h: Hop, i: int) -> Hop:

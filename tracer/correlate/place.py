@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tracer.memo import IdentityMemo
 from tracer.model import Event, Hook
 from tracer.topology.model import Link, Netns, Topology, link_role
 
@@ -25,8 +26,27 @@ class Place:
 
 
 def place_of(topo: Topology, ev: Event, prev: Place | None) -> Place:
-    ns = topo.netns_by_inode(ev.netns) if ev.netns else (prev.netns if prev else None)
-    label = ns.label if ns else (f"netns:{ev.netns}" if ev.netns else (prev.label if prev else "?"))
-    link = ns.link(ev.ifindex) if ns and ev.ifindex else None
+    """Where ``ev`` happened; an event without a namespace is where the previous one was.
+
+    With a namespace the place depends on the topology and three fields only,
+    so it is remembered per topology (tracer/memo.py): a trace names every
+    hop of every packet at the same few places.
+    """
+    if ev.netns:
+        return _PLACES(topo, (ev.netns, ev.ifindex, ev.ifname))
+    return _place(topo, ev.netns, ev.ifindex, ev.ifname, prev)
+
+
+def _place(topo: Topology, netns: int, ifindex: int, ifname: str, prev: Place | None) -> Place:
+    ns = topo.netns_by_inode(netns) if netns else (prev.netns if prev else None)
+    label = ns.label if ns else (f"netns:{netns}" if netns else (prev.label if prev else "?"))
+    link = ns.link(ifindex) if ns and ifindex else None
     role = link_role(topo, ns, link) if ns and link else ""
-    return Place(ns, link, role, label, ev.ifname or (link.name if link else ""))
+    return Place(ns, link, role, label, ifname or (link.name if link else ""))
+
+
+def _place_in(topo: Topology, at: tuple[int, int, str]) -> Place:
+    return _place(topo, *at, None)
+
+
+_PLACES: IdentityMemo[Topology, tuple[int, int, str], Place] = IdentityMemo(_place_in, objects=4)

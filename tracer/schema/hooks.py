@@ -115,8 +115,12 @@ class Hook(enum.IntEnum):
 
     @property
     def label(self) -> str:
-        """The kernel's own name for the hook, as users know it from tracefs."""
-        return self.name.lower()
+        """The kernel's own name for the hook, as users know it from tracefs.
+
+        From a table made once: every hop of every packet asks, and the enum's
+        ``name`` is a descriptor lookup plus a new lowered string each time.
+        """
+        return _LABELS[self._value_]
 
     @property
     def is_tracepoint(self) -> bool:
@@ -131,3 +135,6 @@ class Hook(enum.IntEnum):
     def generic(self) -> bool:
         """True when the C handler comes from the hook macro (skb at an index)."""
         return self.skb_arg >= 0
+
+
+_LABELS: dict[int, str] = {h._value_: h.name.lower() for h in Hook}

@@ -13,6 +13,8 @@ import ipaddress
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from tracer.memo import IdentityMemo
+
 LAB_PREFIX = "brt-"
 HOST_LABEL = "host"
 
@@ -225,21 +227,11 @@ class Netns:
         return dict(self.sysctls).get(key, default)
 
     def owns_address(self, addr: str) -> bool:
-        return any(a.address == addr for ln in self.links for a in ln.addresses)
+        return _OWNS(self, addr)
 
     def route_for(self, addr: str, table: int = 254) -> RouteEntry | None:
         """Longest-prefix match in one table: the route the kernel would pick."""
-        best: RouteEntry | None = None
-        for r in self.routes:
-            if r.table != table or r.type not in ("unicast", "local"):
-                continue
-            try:
-                ok = r.matches(addr)
-            except ValueError:
-                continue
-            if ok and (best is None or r.prefixlen > best.prefixlen):
-                best = r
-        return best
+        return _ROUTE_FOR(self, (addr, table))
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,10 +242,7 @@ class Topology:
     pod_addresses: tuple[PodAddress, ...] = ()  # pods on every node, from the Kubernetes API
 
     def netns_by_inode(self, inode: int) -> Netns | None:
-        for ns in self.namespaces:
-            if ns.inode == inode:
-                return ns
-        return None
+        return _NETNS_BY_INODE(self, inode)
 
     def name_of_address(self, addr: str) -> str:
         """The workload owning ``addr`` here, else a pod elsewhere in the cluster, else ""."""
@@ -308,6 +297,41 @@ class Topology:
             hostname=str(d.get("hostname", "")),
             pod_addresses=tuple(PodAddress(**p) for p in d.get("pod_addresses", ())),
         )
+
+
+def _owns_address(ns: Netns, addr: str) -> bool:
+    return any(a.address == addr for ln in ns.links for a in ln.addresses)
+
+
+def _route_for(ns: Netns, q: tuple[str, int]) -> RouteEntry | None:
+    addr, table = q
+    best: RouteEntry | None = None
+    for r in ns.routes:
+        if r.table != table or r.type not in ("unicast", "local"):
+            continue
+        try:
+            ok = r.matches(addr)
+        except ValueError:
+            continue
+        if ok and (best is None or r.prefixlen > best.prefixlen):
+            best = r
+    return best
+
+
+def _netns_by_inode(topo: Topology, inode: int) -> Netns | None:
+    for ns in topo.namespaces:
+        if ns.inode == inode:
+            return ns
+    return None
+
+
+# Answers per frozen object (tracer/memo.py says why): the hop builder asks these per hop.
+# A host's namespaces are many (one per container), a run's topologies few at a time.
+NETNS_HELD = 512
+_OWNS: IdentityMemo[Netns, str, bool] = IdentityMemo(_owns_address, objects=NETNS_HELD)
+_ROUTE_FOR: IdentityMemo[Netns, tuple[str, int], RouteEntry | None] = IdentityMemo(
+    _route_for, objects=NETNS_HELD)
+_NETNS_BY_INODE: IdentityMemo[Topology, int, Netns | None] = IdentityMemo(_netns_by_inode, objects=4)
 
 
 def link_role(topo: Topology, ns: Netns, ln: Link) -> str:
