@@ -8,11 +8,12 @@ of dropping anything in user space.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 import numpy as np
 
-from probes.drain import SWITCH_S, RingDrain, merge_by_time
+from probes.drain import GATHER_S, MAX_GATHER_S, SWITCH_S, RingDrain, gather_s, merge_by_time
 from tests.support.synth import SyntheticRing, flannel_batch
 from tracer.errors import BrtraceError
 
@@ -163,3 +164,53 @@ def test_the_read_mark_covers_what_was_handed_out_and_no_more() -> None:
         assert drain.read_to_ns >= before  # an idle, empty ring is read up to now
     finally:
         drain.close()
+
+
+def _trickle(syn: SyntheticRing, drain: RingDrain, per_ms: int, seconds: float) -> list[np.ndarray]:
+    """``per_ms`` records every millisecond for ``seconds`` (a steady stream, pushed
+    by a thread), collected here as the drain hands them over."""
+    events = flannel_batch(int(per_ms * 1000 * seconds))
+    pushed = [0]
+
+    def push() -> None:
+        t0 = time.monotonic()
+        while pushed[0] < len(events) and time.monotonic() - t0 < seconds + 2:
+            if time.monotonic() >= t0 + pushed[0] / per_ms / 1000:
+                pushed[0] += syn.push(events[pushed[0]:pushed[0] + per_ms])
+            time.sleep(0.0002)
+
+    pusher = threading.Thread(target=push)
+    pusher.start()
+    got: list[np.ndarray] = []
+    while pusher.is_alive():
+        arr = drain.get(50)
+        if arr is not None:
+            got.append(arr)
+    pusher.join()
+    return got + _collect(drain, pushed[0] - sum(len(a) for a in got), 2.0)
+
+
+def test_a_steady_stream_gathers_larger_batches() -> None:
+    """16 records a millisecond (ping -i 0.002's rate): at 2 ms per gather that was
+    ~500 batches a second of ~33; the drain now waits for more (MAX_GATHER_S)."""
+    syn = SyntheticRing(4 << 20)
+    drain = RingDrain(syn.ring)
+    try:
+        got = _trickle(syn, drain, per_ms=16, seconds=1.0)
+    finally:
+        drain.close()
+    sizes = [len(a) for a in got]
+    assert sum(sizes) >= 16_000
+    # 1 s of stream: at most ~1/MAX_GATHER_S batches, with a margin for the first ones
+    assert len(sizes) <= 1.5 / MAX_GATHER_S, sizes
+    assert np.median(sizes) >= 16 * MAX_GATHER_S * 1000 * 0.6, sizes
+
+
+def test_the_gather_rule() -> None:
+    """A stream's small batches wait longer; a batch after a pause and a large one do not."""
+    ms = 1_000_000
+    assert gather_s(1, 500 * ms) == GATHER_S  # a sparse packet's first hop: the usual 2 ms
+    assert gather_s(33, 2 * ms) == MAX_GATHER_S  # ping -i 0.002's rate: wait for ~256
+    assert GATHER_S < gather_s(200, 4 * ms) < MAX_GATHER_S  # 50k/s: 256 in ~5 ms
+    assert gather_s(3000, 2 * ms) == GATHER_S  # a flood: as before, the ring's headroom first
+    assert gather_s(0, 0) == gather_s(5, 0) == GATHER_S  # nothing read, or all at once: never raises
