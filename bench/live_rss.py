@@ -17,6 +17,7 @@ from typing import Any
 
 from bench.context import Bench
 from bench.figure import Figure, Target, single
+from bench.procs import brtrace_cli
 from tests.support.proc import rss_kb
 
 FLAT = 1.05  # the last half grows at most 5 %
@@ -26,17 +27,14 @@ LIVE_RSS = Target.at_most(200, "MB", also="+5 % at most over the last half")
 
 def measure(tree_path: str, seconds: int) -> dict[str, Any]:
     """One live trace of ``seconds`` of ping -i 0.002 pod-a -> pod-b: RSS samples (MB)."""
-    brtrace = os.path.join(tree_path, ".venv", "bin", "brtrace")
-    if not os.path.exists(brtrace):
-        brtrace = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                               ".venv", "bin", "brtrace")
-    cmd = [brtrace, "trace", "--host", "10.244.1.3", "--proto", "icmp", "--plain",
+    brtrace, env = brtrace_cli(tree_path)
+    cmd = [*brtrace, "trace", "--host", "10.244.1.3", "--proto", "icmp", "--plain",
            "--duration", str(seconds + 60), "--", "ip", "netns", "exec", "brt-pod-a", "ping", "-q",
            "-i", "0.002", "-w", str(seconds), "10.244.1.3"]
     start = time.monotonic()
     samples: list[tuple[float, float]] = []
     with open(os.devnull, "wb") as null:
-        proc = subprocess.Popen(cmd, stdout=null, stderr=subprocess.PIPE, cwd=tree_path)
+        proc = subprocess.Popen(cmd, stdout=null, stderr=subprocess.PIPE, cwd=tree_path, env=env)
         try:
             while proc.poll() is None and time.monotonic() - start < seconds + 60:
                 kb = rss_kb(proc.pid)

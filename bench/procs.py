@@ -24,6 +24,16 @@ FLOOD_PORT = 5201
 POD_B = "10.244.1.3"
 
 
+def brtrace_cli(tree_path: str) -> tuple[list[str], dict[str, str]]:
+    """The ``brtrace`` command of ``tree_path``'s own code, and its environment.
+
+    Not the tree's ``.venv/bin/brtrace``: a --baseline tree (git archive) has no
+    venv, and the working tree's entry script imports the working tree (its
+    editable install), so a "before" run there measured the "after" code.
+    """
+    return [PY, "-m", "tracer.cli.main"], {**os.environ, "PYTHONPATH": tree_path}
+
+
 def worker(tree: Tree, *args: str, timeout: float = 300) -> dict[str, Any]:
     """One measurement in a fresh process; its last line of output is the JSON result."""
     proc = subprocess.run([PY, WORKER, "--tree", tree.path, *args], capture_output=True,

@@ -31,7 +31,7 @@ from collections.abc import Callable
 # Run as a script: the tree this file is in, first (its bench, tracer, probes, tests packages).
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import agent_figs, kernel_figs, live_rss, pcap_cost, throughput, userspace
+from bench import agent_figs, kernel_figs, live_cpu, live_rss, pcap_cost, throughput, userspace
 from bench.context import Bench
 from bench.figure import Tree
 from bench.procs import ROOT, flannel_state, is_root
@@ -41,8 +41,8 @@ STEPS: dict[str, Callable[[Bench], None]] = {
     "pipeline": userspace.pipeline, "recording": userspace.recording, "rss": userspace.rss,
     "startup": kernel_figs.startup, "throughput": throughput.throughput,
     "iperf": throughput.iperf_figures, "loss": kernel_figs.loss, "probecost": kernel_figs.probecost,
-    "tui": userspace.tui, "liverss": live_rss.step, "agent": agent_figs.agent_stream,
-    "pcapcost": pcap_cost.step,
+    "tui": userspace.tui, "liverss": live_rss.step, "livecpu": live_cpu.step,
+    "agent": agent_figs.agent_stream, "pcapcost": pcap_cost.step,
 }
 
 

@@ -8,6 +8,7 @@ load, in rotated order; a figure is the ratio to that round's untraced run.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -118,7 +119,8 @@ def flood_round(b: Bench, variants: list[Variant], r: int, dur: float, rounds: F
         broken |= res["delivered"] < LOST_SHARE * res["sent"]
         rounds.extra[name].append({"sent_pps": res["pps"], "delivered_pps": res["delivered_pps"],
                                    "sender_pkts_per_cpu_s": res["pkts_per_cpu_s"],
-                                   **{k: v for k, v in info.items() if k in ("events", "lost")}})
+                                   **{k: v for k, v in info.items()
+                                      if k in ("events", "lost", "consumer_cpu_s")}})
         b.log(f"flood {name}: delivered {res['delivered_pps']:,.0f} pkt/s "
               f"(sent {res['pps']:,.0f}, {res['pkts_per_cpu_s']:,.0f} pkt per sender "
               f"CPU-s) {info if info else ''}")
@@ -162,7 +164,18 @@ def throughput(b: Bench) -> None:
     f_raw.results["after"] = spread(rounds.pps[UNTRACED])
     f_raw.note = (f"{dur} s per sample, 64-byte UDP from one Python sender; "
                   f"{rounds.dropped} round(s) dropped because the lab lost packets")
-    _flood_results(b, figs, rounds)
+    _flood_results(b, figs, rounds, dur)
+
+
+def _consumer_cpu(b: Bench, rounds: FloodRounds, dur: float) -> str:
+    """The traced consumer's CPU (drain, decode, correlate) per second of flood, per tree:
+    on 2 cores it competes with the traffic (issue 25), so the kept share includes it."""
+    parts = []
+    for t in b.trees:
+        cpu = [x["consumer_cpu_s"] for x in rounds.extra.get(f"match:{t.name}", []) if "consumer_cpu_s" in x]
+        if cpu:
+            parts.append(f"{t.name} {100 * statistics.median(cpu) / dur:.0f} % of a core")
+    return ("; the consumer's CPU while the flood ran: " + ", ".join(parts)) if parts else ""
 
 
 def judge_kept(figs: dict[str, Figure], floor_points: float | None) -> None:
@@ -184,7 +197,7 @@ def judge_kept(figs: dict[str, Figure], floor_points: float | None) -> None:
     figs["match"].note += f"; the floor {floor:.1f} % ({traced - floor:+.1f} points)"
 
 
-def _flood_results(b: Bench, figs: dict[str, Figure], rounds: FloodRounds) -> None:
+def _flood_results(b: Bench, figs: dict[str, Figure], rounds: FloodRounds, dur: float) -> None:
     for kind in ("nomatch", "match"):
         for t in b.trees:
             name = f"{kind}:{t.name}"
@@ -195,7 +208,7 @@ def _flood_results(b: Bench, figs: dict[str, Figure], rounds: FloodRounds) -> No
         cn = {k: fmt_val(v.get("cpu_normalised"), "%") for k, v in fig.results.items()}
         fig.note = ("ratio per round to the untraced run of that round; per sender CPU-second "
                     "(less sensitive to other load): " + ", ".join(f"{k} {v}" for k, v in cn.items()))
-    figs["match"].note += "; brtrace consumes and correlates every event"
+    figs["match"].note += "; brtrace consumes and correlates every event" + _consumer_cpu(b, rounds, dur)
     figs["tcpdump"].note += f"; tcpdump -i any -s 128 -w /dev/null 'udp port {FLOOD_PORT}' inside brt-node1"
     figs["tcpdump-all"].note += "; the same in " + ", ".join(LAB_NETNS) + " at once (brtrace's coverage)"
     judge_kept(figs, FLOOR_POINTS)

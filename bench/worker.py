@@ -233,6 +233,7 @@ def cmd_trace(a: argparse.Namespace) -> None:
     t_imp = time.perf_counter()
     src = loader.LiveSource(_filter(a.filter, a.port, a.proto), empty_topology(), **kw)
     t_ready = time.perf_counter()
+    cpu_ready = time.process_time()  # the consumer's CPU from here on is what the load competes with
     _emit({"ready": True, "import_s": t_imp - T_START, "attach_s": t_ready - t_imp,
            "since_interp_s": t_ready - T_START})
     corr = Correlator()
@@ -257,13 +258,14 @@ def cmd_trace(a: argparse.Namespace) -> None:
         if not batch:
             break
         events += len(batch)
+    consumer_cpu_s = time.process_time() - cpu_ready
     stats = src.stats()
     counts = getattr(src, "kernel_counts", None)  # older trees lack it
     produced = counts()[0] if counts else -1
     t = time.perf_counter()
     src.close()
     _emit({"events": events, "lost": stats.lost, "produced": produced,
-           "close_s": time.perf_counter() - t, "rss_mb": rss_mb()})
+           "close_s": time.perf_counter() - t, "rss_mb": rss_mb(), "consumer_cpu_s": consumer_cpu_s})
 
 
 # The send loops keep the send inline (no call per datagram): the sender's speed is the load.
