@@ -15,6 +15,7 @@ user of the machine) is reused and left up.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,21 @@ from tracer.lab import LabInfo
 
 HERE = Path(__file__).resolve().parent
 NOT_ROOT = "needs root: tests/kernel drive network namespaces and eBPF on the running kernel"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C reaches the brtrace processes these tests start, however the suite was launched.
+
+    A non-interactive shell starts a background command with SIGINT ignored
+    (POSIX: no job control), exec keeps an ignored signal ignored, and Python
+    then installs no KeyboardInterrupt handler. Under `(make test &)` every
+    brtrace the tests started ignored the SIGINT of the Ctrl-C tests, ran its
+    whole --duration and exited 0 (test_exits, test_trace_live: 2 failed).
+    With pytest's own SIGINT handled, its children start with the default, as
+    from a terminal.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
