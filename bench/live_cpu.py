@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.context import Bench
 from bench.figure import REFERENCE, Figure, Tree, rotated, spread
-from bench.procs import brtrace_cli
+from bench.procs import traced_ping
 from tests.support.proc import cpu_s
 
 WARM_S = 3.0  # past start-up (~0.5 s) and the first packets
@@ -30,10 +30,7 @@ PACKETS_PER_S = 1000  # ping -i 0.002: 500 echo requests and 500 replies a secon
 
 def measure(tree: Tree, seconds: float) -> dict[str, Any]:
     """One trace of ``seconds`` of ping: CPU share of one core and µs per packet, WARM_S to the end."""
-    brtrace, env = brtrace_cli(tree.path)
-    cmd = [*brtrace, "trace", "--host", "10.244.1.3", "--proto", "icmp", "--plain",
-           "--duration", str(seconds + 30), "--", "ip", "netns", "exec", "brt-pod-a", "ping", "-q",
-           "-i", "0.002", "-w", f"{seconds:g}", "10.244.1.3"]
+    cmd, env = traced_ping(tree.path, seconds, slack=30)
     start = time.monotonic()
     marks: list[tuple[float, float]] = []
     with open(os.devnull, "wb") as null:

@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.context import Bench
 from bench.figure import Figure, Target, single
-from bench.procs import brtrace_cli
+from bench.procs import traced_ping
 from tests.support.proc import rss_kb
 
 FLAT = 1.05  # the last half grows at most 5 %
@@ -27,10 +27,7 @@ LIVE_RSS = Target.at_most(200, "MB", also="+5 % at most over the last half")
 
 def measure(tree_path: str, seconds: int) -> dict[str, Any]:
     """One live trace of ``seconds`` of ping -i 0.002 pod-a -> pod-b: RSS samples (MB)."""
-    brtrace, env = brtrace_cli(tree_path)
-    cmd = [*brtrace, "trace", "--host", "10.244.1.3", "--proto", "icmp", "--plain",
-           "--duration", str(seconds + 60), "--", "ip", "netns", "exec", "brt-pod-a", "ping", "-q",
-           "-i", "0.002", "-w", str(seconds), "10.244.1.3"]
+    cmd, env = traced_ping(tree_path, seconds, slack=60)
     start = time.monotonic()
     samples: list[tuple[float, float]] = []
     with open(os.devnull, "wb") as null:

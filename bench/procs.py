@@ -24,14 +24,19 @@ FLOOD_PORT = 5201
 POD_B = "10.244.1.3"
 
 
-def brtrace_cli(tree_path: str) -> tuple[list[str], dict[str, str]]:
-    """The ``brtrace`` command of ``tree_path``'s own code, and its environment.
+def traced_ping(tree_path: str, seconds: float, slack: float) -> tuple[list[str], dict[str, str]]:
+    """The live figures' workload: ``brtrace trace`` of ``tree_path``'s own code running
+    ``ping -i 0.002`` pod-a -> pod-b for ``seconds`` (1,000 packets/s traced), ended at most
+    ``slack`` s after ping. The command line and its environment.
 
     Not the tree's ``.venv/bin/brtrace``: a --baseline tree (git archive) has no
     venv, and the working tree's entry script imports the working tree (its
     editable install), so a "before" run there measured the "after" code.
     """
-    return [PY, "-m", "tracer.cli.main"], {**os.environ, "PYTHONPATH": tree_path}
+    cmd = [PY, "-m", "tracer.cli.main", "trace", "--host", POD_B, "--proto", "icmp", "--plain",
+           "--duration", f"{seconds + slack:g}", "--", "ip", "netns", "exec", "brt-pod-a", "ping", "-q",
+           "-i", "0.002", "-w", f"{seconds:g}", POD_B]
+    return cmd, {**os.environ, "PYTHONPATH": tree_path}
 
 
 def worker(tree: Tree, *args: str, timeout: float = 300) -> dict[str, Any]:
