@@ -23,6 +23,8 @@
  *                     netns_allow (brtrace agent --netns: two agents, one kernel)
  *   RINGBUF_PAGES     ring buffer size in pages
  *   SPILL_PAGES       size of the spill ring (reserve()) in pages
+ *   HOP_PAGES         size of the hop ring (emit_hop) in pages
+ *   BRT_NO_HOPS       a full record at every hook (no hop records)
  *   <S>_WIN_LO/LEN    one probe read covering the fields of a struct the probes read
  *                     together (S = SKB, SKBM, DEV, FLP, NHC; loader.WINDOWS), when
  *                     they lie close enough; else one read per field
@@ -52,6 +54,9 @@
 #endif
 #ifndef SPILL_PAGES
 #define SPILL_PAGES 64
+#endif
+#ifndef HOP_PAGES
+#define HOP_PAGES 256
 #endif
 #ifndef VXLAN_PORT
 #define VXLAN_PORT 8472
@@ -86,6 +91,9 @@ BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 /* Where an event goes when `events` refuses it (see reserve()); user space
  * drains both and puts spilled events back in time order (probes/drain.py). */
 BPF_RINGBUF_OUTPUT(spill, SPILL_PAGES);
+/* Hop records (emit_hop): user space reads this ring before the other two,
+ * so every hop's full record has been written when its hop is read. */
+BPF_RINGBUF_OUTPUT(hops, HOP_PAGES);
 BPF_PERCPU_ARRAY(lost, u64, 1);
 /* Every event the probes tried to emit: received + lost == produced, exactly. */
 BPF_PERCPU_ARRAY(produced, u64, 1);
@@ -600,50 +608,60 @@ static __always_inline int follow_nat(u64 skb, struct brt_key *k, u16 hook)
  * -> dev_get_valid_name -> strscpy, read in 6.18) writes the new name and its
  * terminator but leaves the old name's tail behind it, so the 16 bytes read
  * whole would carry "eth0\0\0\0\0887" to user space. */
-static __always_inline void cut_name(struct brt_event *ev)
+#define IFNAME_LEN 16
+static __always_inline void cut_name(char *ifname)
 {
     int end = 0;
 #pragma unroll
-    for (int i = 0; i < (int)sizeof(ev->ifname); i++) {
-        end |= ev->ifname[i] == 0;
+    for (int i = 0; i < IFNAME_LEN; i++) {
+        end |= ifname[i] == 0;
         if (end)
-            ev->ifname[i] = 0;
+            ifname[i] = 0;
     }
 }
 
+/* A device as an event or a hop names it: its index, name and namespace. */
+struct brt_devref {
+    u32 *ifindex;
+    char *ifname;
+    u32 *netns;
+};
+#define DEVREF(r) ((struct brt_devref){&(r)->ifindex, (r)->ifname, &(r)->netns})
+
 /* ifindex, name and netns of a device: with DEV_WIN_LO/DEV_WIN_LEN the
  * net_device fields come from one probe read (they are 72 bytes apart in 6.18). */
-static __always_inline void fill_dev(struct brt_event *ev, void *dev)
+static __always_inline void fill_devref(struct brt_devref r, void *dev)
 {
     if (!dev)
         return;
     void *net = 0;
 #ifdef BRT_CAST_VOID
     u8 *d = KMEM(dev);
-    ev->ifindex = CLD(u32, d, OFF_DEV_IFINDEX);
+    *r.ifindex = CLD(u32, d, OFF_DEV_IFINDEX);
     u64 nm[2] = {CLD(u64, d, OFF_DEV_NAME), CLD(u64, d, OFF_DEV_NAME + 8)};
-    __builtin_memcpy(ev->ifname, nm, sizeof(ev->ifname));
+    __builtin_memcpy(r.ifname, nm, IFNAME_LEN);
     net = (void *)CLD(u64, d, OFF_DEV_ND_NET);
-    cut_name(ev);
+    cut_name(r.ifname);
     if (net)
-        ev->netns = CLD(u32, KMEM(net), OFF_NET_INUM);
+        *r.netns = CLD(u32, KMEM(net), OFF_NET_INUM);
     return;
 #elif defined(DEV_WIN_LO)
     u8 w[DEV_WIN_LEN];
     if (bpf_probe_read_kernel(w, sizeof(w), dev + DEV_WIN_LO) < 0)
         return;
-    __builtin_memcpy(&ev->ifindex, &w[OFF_DEV_IFINDEX - DEV_WIN_LO], sizeof(ev->ifindex));
-    __builtin_memcpy(ev->ifname, &w[OFF_DEV_NAME - DEV_WIN_LO], sizeof(ev->ifname));
+    __builtin_memcpy(r.ifindex, &w[OFF_DEV_IFINDEX - DEV_WIN_LO], sizeof(u32));
+    __builtin_memcpy(r.ifname, &w[OFF_DEV_NAME - DEV_WIN_LO], IFNAME_LEN);
     __builtin_memcpy(&net, &w[OFF_DEV_ND_NET - DEV_WIN_LO], sizeof(net));
 #else
-    RD(ev->ifindex, dev, OFF_DEV_IFINDEX);
-    bpf_probe_read_kernel(ev->ifname, sizeof(ev->ifname), dev + OFF_DEV_NAME);
+    bpf_probe_read_kernel(r.ifindex, sizeof(u32), dev + OFF_DEV_IFINDEX);
+    bpf_probe_read_kernel(r.ifname, IFNAME_LEN, dev + OFF_DEV_NAME);
     RD(net, dev, OFF_DEV_ND_NET);
 #endif
-    cut_name(ev);
+    cut_name(r.ifname);
     if (net)
-        RD(ev->netns, net, OFF_NET_INUM);
+        bpf_probe_read_kernel(r.netns, sizeof(u32), net + OFF_NET_INUM);
 }
+#define fill_dev(ev, dev) fill_devref(DEVREF(ev), (dev))
 
 /* whole: also clear headers[] (ring memory holds earlier events' bytes);
  * not needed when copy_headers writes all of it. now: the caller's clock
@@ -677,8 +695,21 @@ static __always_inline struct brt_event *reserve(int whole, u64 now)
     return ev;
 }
 
+/* Hop records (emit_hop) with the default snaplen, where headers[] holds
+ * exactly the bytes the parser may read (HDR_BUF): equal bytes then mean an
+ * equal parse and equal headers[]. Not while NAT is followed (a verdict there
+ * depends on maps, not only on the packet's bytes), not with an expression
+ * that tests the length (wire_len is not in hop_sig), not for drops only
+ * (one event per skb). BRT_NO_HOPS: every hook a full record (tests compare). */
+#if BRT_SNAPLEN == HDR_BUF && !defined(BRT_NAT_FOLLOW) && !defined(ONLY_DROPS) && \
+    !defined(BRT_PCAP_LEN) && !defined(BRT_NO_HOPS)
+#define BRT_HOPS 1
+#define HOP_WORDS (HDR_BUF / 8)
+#endif
+
 /* Per-CPU working state of the skb path: the header buffer, the arguments an
- * entry hands to the tail-called parser, and the packet that last matched. */
+ * entry hands to the tail-called parser, the packet that last matched, and
+ * what its last full record held (hops). */
 struct brt_scratch {
     u8 hdr[HDR_BUF + HDR_SLACK];
 #ifdef SKB_WIN_LO
@@ -697,6 +728,12 @@ struct brt_scratch {
     u64 cur_ts;         /* the packet that last matched on this CPU: route */
     u64 cur_skb;        /* lookups carry no skb, so they are tied to it */
     u32 hdr_n;          /* the header length passed through memory (emit_skb: copy_headers) */
+#ifdef BRT_HOPS
+    u64 hop_skb;        /* the skb of this CPU's last full record; 0: none, or not delivered */
+    u64 hop_base;       /* that record's ts_ns */
+    u64 hop_sig;        /* what else its parse depended on (hop_sig) */
+    u64 hop_w[HOP_WORDS]; /* its headers[]: hdr_len bytes, zeros after them */
+#endif
 };
 BPF_PERCPU_ARRAY(scratch, struct brt_scratch, 1);
 
@@ -718,13 +755,13 @@ struct brt_skbf {
 };
 
 /* len, pkt_type and dev: needed only once the filter kept the packet. */
-static __always_inline void *fill_skb_meta(struct brt_scratch *s, struct brt_event *ev, void *skb)
+static __always_inline void *fill_skb_meta(struct brt_scratch *s, u32 *len, u8 *pkt_type, void *skb)
 {
     void *dev = 0;
     u8 pt = 0;
 #ifdef BRT_CAST_VOID
     u8 *k = KMEM(skb);
-    ev->len = CLD(u32, k, OFF_SKB_LEN);
+    *len = CLD(u32, k, OFF_SKB_LEN);
     pt = CLD(u8, k, OFF_SKB_PKT_TYPE);
     dev = (void *)CLD(u64, k, OFF_SKB_DEV);
 #elif defined(SKB_WIN_META) && defined(SKB_WIN_LO)
@@ -732,22 +769,22 @@ static __always_inline void *fill_skb_meta(struct brt_scratch *s, struct brt_eve
      * for 8 bytes as for 200 (~25 ns on 6.18 with retpolines), so the
      * window spans these too and an emitted event needs no read of its own */
     u8 *w = s->skbw;
-    __builtin_memcpy(&ev->len, &w[OFF_SKB_LEN - SKB_WIN_LO], sizeof(ev->len));
+    __builtin_memcpy(len, &w[OFF_SKB_LEN - SKB_WIN_LO], sizeof(u32));
     __builtin_memcpy(&pt, &w[OFF_SKB_PKT_TYPE - SKB_WIN_LO], sizeof(pt));
     __builtin_memcpy(&dev, &w[OFF_SKB_DEV - SKB_WIN_LO], sizeof(dev));
 #elif defined(SKBM_WIN_LO)
     u8 w[SKBM_WIN_LEN];
     if (bpf_probe_read_kernel(w, sizeof(w), skb + SKBM_WIN_LO) < 0)
         return 0;
-    __builtin_memcpy(&ev->len, &w[OFF_SKB_LEN - SKBM_WIN_LO], sizeof(ev->len));
+    __builtin_memcpy(len, &w[OFF_SKB_LEN - SKBM_WIN_LO], sizeof(u32));
     __builtin_memcpy(&pt, &w[OFF_SKB_PKT_TYPE - SKBM_WIN_LO], sizeof(pt));
     __builtin_memcpy(&dev, &w[OFF_SKB_DEV - SKBM_WIN_LO], sizeof(dev));
 #else
-    RD(ev->len, skb, OFF_SKB_LEN);
+    bpf_probe_read_kernel(len, sizeof(u32), skb + OFF_SKB_LEN);
     RD(pt, skb, OFF_SKB_PKT_TYPE);
     RD(dev, skb, OFF_SKB_DEV);
 #endif
-    ev->pkt_type = (pt >> PKT_TYPE_SHIFT) & 7;
+    *pkt_type = (pt >> PKT_TYPE_SHIFT) & 7;
     return dev;
 }
 
@@ -1181,9 +1218,73 @@ static __always_inline void fill_parsed(struct brt_event *ev, struct brt_parsed 
     ev->flags = p->flags | (l3 ? BRT_F_L3 : 0);
 }
 
+#ifdef BRT_HOPS
+/* Everything besides the header bytes that parse_skb and copy_headers take
+ * from the skb: how many bytes, whether they start at L3, the hook's layer,
+ * the out-of-band VLAN tag, skb->protocol and where the network header is. */
+static __always_inline u64 hop_sig(struct brt_skbf *f, u32 n, u8 l3, int mode, u32 start)
+{
+    return (u64)(n & 0xff) | ((u64)l3 << 8) | ((u64)(mode & 1) << 9) | ((u64)f->vlan << 16) |
+           ((u64)f->proto << 32) | ((u64)((f->nh - start) & 0xffff) << 48);
+}
+
+#ifdef BRT_CAST_VOID
+#define HOP_WORD(hb, i) CLD(u64, (hb), 8 * (i))
+#else /* the scratch's header buffer, 8-byte aligned at the map value's start */
+#define HOP_WORD(hb, i) (*(u64 *)&(hb)[8 * (i)])
+#endif
+
+/* Whether the n header bytes at hb are the last full record's (hop_w). */
+static __always_inline int hop_same(struct brt_scratch *s, u8 *hb, u32 n)
+{
+#pragma unroll
+    for (int i = 0; i < HOP_WORDS; i++) {
+        if (8 * i >= n)
+            break;
+        u64 w = HOP_WORD(hb, i);
+        if (8 * i + 8 > n) /* the last bytes: hop_w has zeros past them */
+            w &= (1ULL << ((n - 8 * i) * 8)) - 1;
+        if (w != s->hop_w[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* The same skb as this CPU's last full record, its bytes unchanged: a hop
+ * record (what differs from hook to hook) instead of a parse and a full
+ * record. 0 when the hop ring refuses it: the full path then emits it. */
+static __always_inline int emit_hop(struct brt_scratch *s, u16 hook, void *skb, void *dev, u32 reason,
+                                    u64 location)
+{
+    struct brt_hop *h = hops.ringbuf_reserve(sizeof(struct brt_hop));
+    if (!h)
+        return 0;
+    count_produced();
+    __builtin_memset(h, 0, sizeof(*h));
+    u64 now = bpf_ktime_get_ns();
+    h->ts_ns = now;
+    h->skb = (u64)skb;
+    h->location = location;
+    h->base_ts = s->hop_base;
+    h->drop_reason = reason;
+    h->cpu = bpf_get_smp_processor_id();
+    h->hook = hook;
+    void *skb_dev = fill_skb_meta(s, &h->len, &h->pkt_type, skb);
+    fill_devref(DEVREF(h), dev ? dev : skb_dev);
+    if (NETNS_REFUSED(h)) {
+        s->cur_skb = 0; /* as emit_skb: its route lookups are not ours either */
+        return 1;
+    }
+    s->cur_ts = now;
+    s->cur_skb = (u64)skb;
+    hops.ringbuf_submit(h, 0);
+    return 1;
+}
+#endif
+
 /* Parse, filter, emit. s is this CPU's scratch, held (busy) by the caller. */
 static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb, void *dev, int mode,
-                                     u32 reason, u64 location)
+                                     u32 reason, u64 location, const int screened)
 {
     struct brt_skbf f = {.mac = MAC_UNSET, .nh = MAC_UNSET};
     if (read_skbf(s, skb, &f) < 0)
@@ -1197,11 +1298,17 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     u8 *hb = s->hdr;
     u32 n = read_headers(hb, &f, start);
 #endif
+#ifdef BRT_HOPS
+    u64 sig = hop_sig(&f, n, l3, mode, start);
+    if (s->hop_skb == (u64)skb && s->hop_sig == sig && hop_same(s, hb, n) &&
+        emit_hop(s, hook, skb, dev, reason, location))
+        return;
+#endif
 #if defined(BRT_FIXED_FILTER) && !defined(BRT_PCAP_FILTER) && !defined(BRT_NAT_FOLLOW)
     /* Not with NAT following: a rejected packet may be one NAT rewrote
      * (follow_nat), and both together with the IPv6 parser took the
      * verifier past its 1M-instruction budget (E2BIG on 6.18). */
-    if (quick_reject(hb, n, &f, start, l3)) {
+    if (!screened && quick_reject(hb, n, &f, start, l3)) {
         s->cur_skb = 0; /* a route lookup now is for this packet, not ours */
         return;
     }
@@ -1236,13 +1343,16 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     s->cur_ts = now;
     s->cur_skb = (u64)skb;
     struct brt_event *ev = reserve(BRT_SNAPLEN > HDR_BUF, now);
+#ifdef BRT_HOPS
+    s->hop_skb = 0; /* until this record is on its way: a hop must find its base */
+#endif
     if (!ev)
         return;
     ev->hook = hook;
     ev->skb = (u64)skb;
     ev->drop_reason = reason;
     ev->location = location;
-    void *skb_dev = fill_skb_meta(s, ev, skb);
+    void *skb_dev = fill_skb_meta(s, &ev->len, &ev->pkt_type, skb);
     fill_dev(ev, dev ? dev : skb_dev);
     if (NETNS_REFUSED(ev)) {
         s->cur_skb = 0; /* its route lookups are not ours either */
@@ -1258,6 +1368,12 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
      * with this (6.18, verifier log stats). */
     *(volatile u32 *)&s->hdr_n = n;
     copy_headers(ev, hb, *(volatile u32 *)&s->hdr_n, &f, start);
+#ifdef BRT_HOPS
+    s->hop_skb = (u64)skb;
+    s->hop_sig = sig;
+    s->hop_base = ev->ts_ns;
+    __builtin_memcpy(s->hop_w, ev->headers, HDR_BUF);
+#endif
     events.ringbuf_submit(ev, 0);
     return;
 }
@@ -1330,13 +1446,22 @@ static __always_inline int tail_emit(void *ctx, u16 hook, void *skb, void *dev, 
     return 0;
 }
 
+/* Whether tail_emit's early_reject already judged the packet, so emit_skb
+ * need not run quick_reject's same test on it again (a third IPv4 parse of
+ * every packet kept; function hooks call emit_skb unscreened). */
+#ifdef early_reject
+#define SCREENED 1
+#else
+#define SCREENED 0
+#endif
+
 int brt_emit(struct bpf_raw_tracepoint_args *ctx)
 {
     u32 zero = 0;
     struct brt_scratch *s = scratch.lookup(&zero);
     if (!s)
         return 0;
-    emit_skb(s, s->hook, (void *)s->skb, (void *)s->dev, s->mode, s->reason, s->location);
+    emit_skb(s, s->hook, (void *)s->skb, (void *)s->dev, s->mode, s->reason, s->location, SCREENED);
     s->busy = 0;
     return 0;
 }
@@ -1352,7 +1477,7 @@ static __always_inline int emit_direct(u16 hook, void *skb, void *dev, int mode)
     struct brt_scratch *s = hold_scratch();
     if (!s)
         return 0;
-    emit_skb(s, hook, skb, dev, mode, 0, 0);
+    emit_skb(s, hook, skb, dev, mode, 0, 0, 0);
     s->busy = 0;
     return 0;
 }

@@ -67,4 +67,22 @@ struct brt_event {
     u8 headers[BRT_SNAPLEN];
 };
 
+/* A repeat of the last full record of the same skb on this CPU, at a later
+ * hook (tracer/schema/event.py: BRT_HOP; brtrace.c: emit_hop). */
+struct brt_hop {
+    u64 ts_ns;
+    u64 skb;
+    u64 location;
+    u64 base_ts;        /* ts_ns of the full record it repeats */
+    u32 netns;
+    u32 ifindex;
+    u32 len;
+    u32 drop_reason;
+    u16 cpu;
+    u16 hook;
+    u8 pkt_type;
+    u8 pad[3];
+    char ifname[16];
+};
+
 #endif

@@ -10,7 +10,10 @@ counted exactly (received + lost == produced), never hidden in user space.
 
 The probes put an event the main ring refuses into a small spill ring
 (brtrace.c: reserve()). Spilled events are drained first and merged into the
-main batch by timestamp, so a consumer sees one time-ordered stream.
+main batch by timestamp, so a consumer sees one time-ordered stream. Hop
+records (brtrace.c: emit_hop; a packet's later hooks while its bytes stay
+the same) are read first, made whole events from their base records
+(tracer/schema/hops.py) and merged the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 
 from probes.ringbuf import RingBuffer
 from tracer.errors import BrtraceError
+from tracer.schema.hops import HopExpander
 
 QUEUE_RECORDS = 1 << 17  # ~40 MB of events waiting beyond the ring
 GATHER_S = 0.002
@@ -116,11 +120,14 @@ def gather_s(n: int, since_ns: int) -> float:
 
 class RingDrain:
     def __init__(self, ring: RingBuffer, max_records: int = QUEUE_RECORDS,
-                 spill: RingBuffer | None = None) -> None:
+                 spill: RingBuffer | None = None, hops: RingBuffer | None = None) -> None:
         self._ring = ring
         self._spill = spill
-        if spill is not None:
-            ring.watch(spill)
+        self._hops = hops
+        self.hops = HopExpander()
+        for other in (spill, hops):
+            if other is not None:
+                ring.watch(other)
         self.spilled = 0  # records that came through the spill ring
         self._max = max_records
         # each batch with its read mark: the clock just before the drain that took it
@@ -169,17 +176,23 @@ class RingDrain:
             time.sleep(gather_s(len(arr), since))
 
     def _drain_both(self) -> np.ndarray:
-        # spill first: what it holds was refused by the main ring before the
+        # hops first: a hop is written after its base record, so every base of
+        # a hop read here is in the rings read after it (or was read before)
+        hops = self._hops.drain() if self._hops is not None else None
+        # spill next: what it holds was refused by the main ring before the
         # main ring's drain point, so the merged batch has no later gap to fill
         extra = self._spill.drain() if self._spill is not None else None
         arr = self._ring.drain()
-        if extra is None or not len(extra):
+        if extra is not None and len(extra):
+            self.spilled += len(extra)
+            arr = merge_by_time(arr, extra)
+        if hops is None:
             return arr
-        self.spilled += len(extra)
-        return merge_by_time(arr, extra)
+        whole = self.hops.expand(arr, hops)
+        return merge_by_time(arr, whole) if len(whole) else arr
 
     def _pending(self) -> bool:
-        return self._ring.pending() or (self._spill is not None and self._spill.pending())
+        return self._ring.pending() or any(r is not None and r.pending() for r in (self._spill, self._hops))
 
     def get(self, timeout_ms: int) -> np.ndarray | None:
         """The oldest drained batch, waiting up to timeout_ms for one.

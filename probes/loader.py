@@ -35,7 +35,7 @@ from tracer.model import Event, HookMode, HookStatus, SourceStats
 from tracer.pcapf.translate import HEADER_NAME as FILTER_HEADER
 from tracer.pcapf.translate import filter_header
 from tracer.schema.decode import Decoder
-from tracer.schema.event import DEFAULT_SNAPLEN, record_dtype
+from tracer.schema.event import DEFAULT_SNAPLEN, hop_record_dtype, record_dtype
 from tracer.source import SourceInfo
 from tracer.topology.model import Topology
 
@@ -52,6 +52,12 @@ def spill_pages(pages: int) -> int:
     gets a tiny spill ring too.
     """
     return max(1, pages // 32)
+
+
+def hop_pages(pages: int) -> int:
+    """The hop ring's size (brtrace.c: emit_hop): 1/4 of the main ring, as a
+    hop record is ~1/4 of a full one and a traced packet has about as many."""
+    return max(1, pages // 4)
 
 
 # The reject path reads the skb and its headers with plain loads through
@@ -160,7 +166,7 @@ def compile_inputs(flt: TraceFilter, macros: dict[str, int], snaplen: int, pages
     cflags = [f"-D{k}={v}" for k, v in macros.items()]
     cflags += read_windows(macros)
     cflags += flt.cflags() + [f"-DBRT_SNAPLEN={snaplen}", f"-DRINGBUF_PAGES={pages}",
-                              f"-DSPILL_PAGES={spill_pages(pages)}",
+                              f"-DSPILL_PAGES={spill_pages(pages)}", f"-DHOP_PAGES={hop_pages(pages)}",
                               f"-I{PROBE_DIR}", "-Wno-macro-redefined"]
     if netns_filter:
         cflags.append("-DFILTER_NETNS=1")
@@ -215,9 +221,10 @@ class LiveSource:
     def __init__(self, flt: TraceFilter, topology: Topology, snaplen: int = DEFAULT_SNAPLEN,
                  command: str = "", ringbuf_pages: int = RINGBUF_PAGES,
                  all_hooks: bool = False, netns_inodes: Sequence[int] = (),
-                 cast_reject: bool = True) -> None:
+                 cast_reject: bool = True, hops: bool = True) -> None:
         """``cast_reject=False``: the probe-read reject path even where the kernel
-        offers bpf_rdonly_cast (tests compare the two on the same packets)."""
+        offers bpf_rdonly_cast; ``hops=False``: a full record at every hook
+        (brtrace.c: BRT_NO_HOPS). Tests compare each pair on the same packets."""
         _require_root()
         self._netns = tuple(netns_inodes)  # empty: every namespace (brtrace agent --netns)
         self.load_path = ""  # how the probes got loaded: "cache", "compiled", "compiled in-process"
@@ -233,6 +240,8 @@ class LiveSource:
         with signals_held():
             plan = load_plan()
             macros = plan.macros if cast_reject else without_casts(plan.macros)
+            if not hops:
+                macros = {**macros, "BRT_NO_HOPS": 1}
             self._hooks = choose_hooks(plan.hooks, all_hooks)
             self._closed = False
             self._bpf: Any  # a bcc.BPF, or the fds a loader child handed over (childload.py)
@@ -242,7 +251,9 @@ class LiveSource:
         self._ring = RingBuffer(rb.map_fd, self._pages * page, record_dtype(snaplen))
         self._spill = RingBuffer(self._bpf[b"spill"].map_fd, spill_pages(self._pages) * page,
                                  record_dtype(snaplen))
-        self._drain = RingDrain(self._ring, spill=self._spill)
+        self._hops = RingBuffer(self._bpf[b"hops"].map_fd, hop_pages(self._pages) * page,
+                                hop_record_dtype())
+        self._drain = RingDrain(self._ring, spill=self._spill, hops=self._hops)
         self._decoder = Decoder(plan.drop_reasons, kernel.symbolize)
         self._stats = SourceStats()
         self._lost_read_at = 0.0
@@ -376,7 +387,8 @@ class LiveSource:
         return produced, sum(int(v) for v in self._bpf[b"lost"][0])
 
     def _read_lost(self) -> None:
-        total = sum(int(v) for v in self._bpf[b"lost"][0])
+        # a hop whose base record never came cannot be an event: lost too
+        total = sum(int(v) for v in self._bpf[b"lost"][0]) + self._drain.hops.orphans
         s = self._stats
         self._stats = SourceStats(s.events, total, s.batches)
 
@@ -393,4 +405,5 @@ class LiveSource:
         self._drain.close()
         self._ring.close()
         self._spill.close()
+        self._hops.close()
         self._bpf.cleanup()

@@ -112,9 +112,10 @@ class SyntheticRing:
     meaningful: there is no map fd to poll).
     """
 
-    def __init__(self, size: int = 8 << 20, snaplen: int = 128) -> None:
+    def __init__(self, size: int = 8 << 20, snaplen: int = 128, dtype: np.dtype | None = None) -> None:
+        """``dtype``: another record than the event's (the hop ring's)."""
         self.size = size
-        self.dtype = record_dtype(snaplen)
+        self.dtype = record_dtype(snaplen) if dtype is None else dtype
         page = mmap.PAGESIZE
         self._cons = mmap.mmap(-1, page)
         self._prod = mmap.mmap(-1, page + 2 * size)

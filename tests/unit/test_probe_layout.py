@@ -18,7 +18,16 @@ from probes.offsets import MEMBERS, drop_reason_names, offset_macros
 from tracer.filter import be32
 from tracer.model import Hook
 from tracer.schema.decode import Decoder
-from tracer.schema.event import BRT_EVENT, BRT_KEY, SNAPLEN, CStruct, CType, event_dtype, record_dtype
+from tracer.schema.event import (
+    BRT_EVENT,
+    BRT_HOP,
+    BRT_KEY,
+    SNAPLEN,
+    CStruct,
+    CType,
+    event_dtype,
+    record_dtype,
+)
 from tracer.schema.hooks import Attach
 
 PROBES = Path(__file__).resolve().parents[2] / "probes"
@@ -60,7 +69,7 @@ def c_layout(name: str, snaplen: int) -> tuple[list[tuple[str, int, int]], int]:
     return fields, (off + align - 1) // align * align
 
 
-@pytest.mark.parametrize("struct", [BRT_EVENT, BRT_KEY], ids=lambda s: s.name)
+@pytest.mark.parametrize("struct", [BRT_EVENT, BRT_KEY, BRT_HOP], ids=lambda s: s.name)
 def test_c_struct_is_the_schemas_field_by_field_types_included(struct: CStruct) -> None:
     got = c_struct(struct.name)
     want = []

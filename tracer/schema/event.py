@@ -131,6 +131,28 @@ BRT_EVENT: Final = CStruct("brt_event", (
 ))
 
 
+# A hop record (brtrace.c: emit_hop), the same skb at a later hook with every
+# byte the parser and headers[] take from it unchanged since its last full
+# record on this CPU: what the parse would give again is not written again.
+# Most of a traced packet's hooks are such repeats (a veth's two ends, a
+# bridge's ports); a full record is ~300 bytes and a parse, a hop 72. The
+# drain makes each hop a whole event again (tracer/schema/hops.py): its base
+# record's row, these fields replaced. Hops travel only from the probes to
+# the drain: recordings and the agents' wire carry whole events.
+BRT_HOP: Final = CStruct("brt_hop", (
+    *_same("ts_ns", "skb", "location", ctype=U64),
+    CField("base_ts", U64),  # ts_ns of the full record it repeats (same CPU)
+    *_same("netns", "ifindex", ctype=U32),
+    CField("len", U32, event="length"),
+    CField("drop_reason", U32, event="drop_reason"),
+    *_same("cpu", "hook", ctype=U16),
+    CField("pkt_type", U8, event="pkt_type"),
+    CField("pad", U8, 3),
+    CField("ifname", CHAR, 16, event="ifname"),
+))
+# The event fields a hop carries itself (the rest are its base record's).
+HOP_FIELDS: Final = tuple(f.name for f in BRT_HOP.fields if f.event)
+
 # Event attributes no brt_event field holds as such: the drop reason's and the
 # location's names (the loader resolves them from BTF and kallsyms) and F_L3.
 EVENT_ONLY: Final = ("reason_name", "location_sym", "headers_l3")
@@ -185,6 +207,21 @@ def upgrade(arr: np.ndarray, snaplen: int) -> np.ndarray:
     return out
 
 
+def hop_dtype() -> np.dtype:
+    """``struct brt_hop``."""
+    return struct_dtype(BRT_HOP)
+
+
+def _ring_record(ev: np.dtype) -> np.dtype:
+    size = (8 + ev.itemsize + 7) & ~7
+    return np.dtype({"names": ["rb_len", "rb_pgoff", "ev"],
+                     "formats": ["<u4", "<u4", ev], "offsets": [0, 4, 8], "itemsize": size})
+
+
+def hop_record_dtype() -> np.dtype:
+    """A hop ring's record: the ring header, then the hop (see record_dtype)."""
+    return _ring_record(hop_dtype())
+
 def record_dtype(snaplen: int = DEFAULT_SNAPLEN) -> np.dtype:
     """A ring-buffer record: 8-byte header (len | busy/discard bits, page offset),
     the event, padded to 8 bytes as the kernel's ring buffer does.
@@ -192,7 +229,4 @@ def record_dtype(snaplen: int = DEFAULT_SNAPLEN) -> np.dtype:
     Here, not in ``probes``, because the agents' wire (``tracer/agent/wire.py``)
     ships raw ring records and must not import the loader's package.
     """
-    ev = event_dtype(snaplen)
-    size = (8 + ev.itemsize + 7) & ~7
-    return np.dtype({"names": ["rb_len", "rb_pgoff", "ev"],
-                     "formats": ["<u4", "<u4", ev], "offsets": [0, 4, 8], "itemsize": size})
+    return _ring_record(event_dtype(snaplen))

@@ -1,0 +1,80 @@
+"""Hop records (brtrace.c: emit_hop) against a full record at every hook, on
+the same packets at the same time.
+
+A hop is written instead of a parse and a full record when an skb passes a
+later hook on the same CPU with every byte the parser reads unchanged; the
+drain makes it a whole event again from its base (tracer/schema/hops.py). A
+wrong hop would show a packet with another hook's headers, or lose an event.
+Two live sources, one with hops and one without (BRT_NO_HOPS), are attached
+side by side on the flannel lab; UDP datagrams short and long (a header
+shorter than the 128 bytes compared, and one longer) and pings cross pod-a ->
+VXLAN -> pod-b and back, and both must hand out exactly the same events,
+field by field, with the kernel's count of what it produced exact.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from probes.loader import LiveSource
+from tests.kernel.test_ping import no_brtrace_programs
+from tests.support.drain import drain_quiet
+from tracer.filter import TraceFilter
+from tracer.lab import LabInfo
+from tracer.model import Event, Hook
+from tracer.topology.model import empty_topology
+
+pytestmark = pytest.mark.kernel
+
+_SEND = """
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+end = time.monotonic() + 3.0
+for i in range(40):  # bounded in count and time; paced so no ring overflows
+    if time.monotonic() > end:
+        break
+    s.sendto(b"x" * (32 if i % 2 else 400), ("10.244.1.3", 5300))
+    time.sleep(0.01)
+"""
+
+
+def _key(e: Event) -> tuple[object, ...]:
+    """Everything an event says but its clock (each source reads its own)."""
+    return (e.hook, e.skb, e.cpu, e.netns, e.ifindex, e.ifname, e.length, e.pkt_type, e.src_mac,
+            e.dst_mac, e.ethertype, e.vlan, e.outer, e.vni, e.inner, e.inner_src_mac, e.inner_dst_mac,
+            e.drop_reason, e.location, e.route, e.headers, e.headers_l3)
+
+
+@pytest.mark.parametrize("flt", [TraceFilter(proto="udp", port=5300), TraceFilter(host="10.244.1.3")],
+                         ids=["udp-port", "host"])
+def test_hops_hand_out_the_events_full_records_would(flannel_lab: LabInfo, flt: TraceFilter) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("loading BPF programs needs root")
+    hops = LiveSource(flt, empty_topology())
+    try:
+        full = LiveSource(flt, empty_topology(), hops=False)
+        try:
+            subprocess.run(["ip", "netns", "exec", "brt-pod-a", sys.executable, "-c", _SEND],
+                           check=True, timeout=30)
+            subprocess.run(["ip", "netns", "exec", "brt-pod-a", "ping", "-c", "5", "-i", "0.05",
+                            "-s", "300", "10.244.1.3"], check=True, timeout=30, capture_output=True)
+            got_hops = drain_quiet(hops)
+            got_full = drain_quiet(full)
+            counts = [(src.kernel_counts(), len(got)) for src, got in ((hops, got_hops), (full, got_full))]
+            expanded, orphans = hops._drain.hops.expanded, hops._drain.hops.orphans
+        finally:
+            full.close()
+    finally:
+        hops.close()
+    packets = [e for e in got_full if e.hook not in (Hook.FIB_TABLE_LOOKUP, Hook.BR_FDB_UPDATE)]
+    assert len(packets) >= 40 * 8, len(packets)
+    assert expanded >= len(packets) // 4, (expanded, len(packets))  # the veths and bridges repeat
+    assert orphans == 0
+    for (produced, lost), received in counts:  # exact, hops counted as the events they are
+        assert lost == 0 and received == produced, (received, produced, lost)
+    assert sorted(map(_key, got_hops), key=repr) == sorted(map(_key, got_full), key=repr)
+    assert no_brtrace_programs()
