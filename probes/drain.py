@@ -131,7 +131,7 @@ class RingDrain:
         self.spilled = 0  # records that came through the spill ring
         self._max = max_records
         # each batch with its read mark: the clock just before the drain that took it
-        self._q: deque[tuple[np.ndarray, int]] = deque()
+        self._q: deque[tuple[np.ndarray, np.ndarray | None, int]] = deque()
         self._queued = 0
         self._drained_to = time.monotonic_ns()  # the mark of the last drain done (empty or not)
         self._batch_ns = 0  # the mark of the last drain that read something
@@ -163,19 +163,23 @@ class RingDrain:
             with self._cv:
                 self._draining = True
             mark = time.monotonic_ns()
-            arr = self._drain_both()
+            arr, hops = self._drain_both()
+            n = len(arr) + (len(hops) if hops is not None else 0)
             with self._cv:
                 self._draining = False
                 self._drained_to = mark
-                if not len(arr):
+                if not n:
                     continue
-                self._q.append((arr, mark))
-                self._queued += len(arr)
+                self._q.append((arr, hops, mark))
+                self._queued += n
                 self._cv.notify_all()
             since, self._batch_ns = mark - self._batch_ns, mark
-            time.sleep(gather_s(len(arr), since))
+            time.sleep(gather_s(n, since))
 
-    def _drain_both(self) -> np.ndarray:
+    def _drain_both(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """(full records, hop records): hops are made whole by get(), on the
+        consumer's thread (numpy lets go of the GIL in its loops, and this
+        thread must not wait to get it back: see RingBuffer.drain)."""
         # hops first: a hop is written after its base record, so every base of
         # a hop read here is in the rings read after it (or was read before)
         hops = self._hops.drain() if self._hops is not None else None
@@ -186,6 +190,10 @@ class RingDrain:
         if extra is not None and len(extra):
             self.spilled += len(extra)
             arr = merge_by_time(arr, extra)
+        return arr, hops
+
+    def _whole(self, arr: np.ndarray, hops: np.ndarray | None) -> np.ndarray:
+        """The batch with its hops made whole events, in time order."""
         if hops is None:
             return arr
         whole = self.hops.expand(arr, hops)
@@ -219,10 +227,10 @@ class RingDrain:
                     raise BrtraceError(f"ring buffer reader failed: {self._error}") from self._error
                 self.read_to_ns = self._idle_mark()
                 return None
-            arr, self.read_to_ns = self._q.popleft()
-            self._queued -= len(arr)
+            arr, hops, self.read_to_ns = self._q.popleft()
+            self._queued -= len(arr) + (len(hops) if hops is not None else 0)
             self._cv.notify_all()
-        return arr
+        return self._whole(arr, hops)
 
     def _idle_mark(self) -> int:
         """The read mark with nothing queued (the caller holds the lock): now, when
