@@ -24,7 +24,8 @@
  *   RINGBUF_PAGES     ring buffer size in pages
  *   SPILL_PAGES       size of the spill ring (reserve()) in pages
  *   HOP_PAGES         size of the hop ring (emit_hop) in pages
- *   BRT_NO_HOPS       a full record at every hook (no hop records)
+ *   ROUTE_PAGES       size of the route ring (emit_route) in pages
+ *   BRT_FULL_RECORDS  a whole event's record for every event: no hop or route records
  *   <S>_WIN_LO/LEN    one probe read covering the fields of a struct the probes read
  *                     together (S = SKB, SKBM, DEV, FLP, NHC; loader.WINDOWS), when
  *                     they lie close enough; else one read per field
@@ -57,6 +58,9 @@
 #endif
 #ifndef HOP_PAGES
 #define HOP_PAGES 256
+#endif
+#ifndef ROUTE_PAGES
+#define ROUTE_PAGES 128
 #endif
 #ifndef VXLAN_PORT
 #define VXLAN_PORT 8472
@@ -94,6 +98,8 @@ BPF_RINGBUF_OUTPUT(spill, SPILL_PAGES);
 /* Hop records (emit_hop): user space reads this ring before the other two,
  * so every hop's full record has been written when its hop is read. */
 BPF_RINGBUF_OUTPUT(hops, HOP_PAGES);
+/* IPv4 route lookups (emit_route), read with the other two. */
+BPF_RINGBUF_OUTPUT(routes, ROUTE_PAGES);
 BPF_PERCPU_ARRAY(lost, u64, 1);
 /* Every event the probes tried to emit: received + lost == produced, exactly. */
 BPF_PERCPU_ARRAY(produced, u64, 1);
@@ -700,9 +706,9 @@ static __always_inline struct brt_event *reserve(int whole, u64 now)
  * equal parse and equal headers[]. Not while NAT is followed (a verdict there
  * depends on maps, not only on the packet's bytes), not with an expression
  * that tests the length (wire_len is not in hop_sig), not for drops only
- * (one event per skb). BRT_NO_HOPS: every hook a full record (tests compare). */
+ * (one event per skb). BRT_FULL_RECORDS: none (tests compare). */
 #if BRT_SNAPLEN == HDR_BUF && !defined(BRT_NAT_FOLLOW) && !defined(ONLY_DROPS) && \
-    !defined(BRT_PCAP_LEN) && !defined(BRT_NO_HOPS)
+    !defined(BRT_PCAP_LEN) && !defined(BRT_FULL_RECORDS)
 #define BRT_HOPS 1
 #define HOP_WORDS (HDR_BUF / 8)
 #endif
@@ -1219,20 +1225,31 @@ static __always_inline void fill_parsed(struct brt_event *ev, struct brt_parsed 
 }
 
 #ifdef BRT_HOPS
-/* Everything besides the header bytes that parse_skb and copy_headers take
- * from the skb: how many bytes, whether they start at L3, the hook's layer,
- * the out-of-band VLAN tag, skb->protocol and where the network header is. */
-static __always_inline u64 hop_sig(struct brt_skbf *f, u32 n, u8 l3, int mode, u32 start)
-{
-    return (u64)(n & 0xff) | ((u64)l3 << 8) | ((u64)(mode & 1) << 9) | ((u64)f->vlan << 16) |
-           ((u64)f->proto << 32) | ((u64)((f->nh - start) & 0xffff) << 48);
-}
-
 #ifdef BRT_CAST_VOID
 #define HOP_WORD(hb, i) CLD(u64, (hb), 8 * (i))
+#define HOP_TYPE(hb) CLD(u16, (hb), 12) /* the frame's type as it lies in memory */
 #else /* the scratch's header buffer, 8-byte aligned at the map value's start */
 #define HOP_WORD(hb, i) (*(u64 *)&(hb)[8 * (i)])
+#define HOP_TYPE(hb) (*(u16 *)&(hb)[12])
 #endif
+
+/* Everything besides the header bytes that parse_skb and copy_headers take
+ * from the skb: how many bytes, whether they start at L3, the out-of-band
+ * VLAN tag and, where parse_skb takes the frame's layout from the skb (an
+ * L3 hook, mode L3_HOOK), skb->protocol and where the network header is.
+ * An L3 hook's frame whose own type is skb->protocol (no 802.1Q tag in it)
+ * and whose network header follows it parses as an L2 hook's does, so a
+ * packet's kfree_skb after its last receive hook can be a hop of it. */
+static __always_inline u64 hop_sig(struct brt_skbf *f, u8 *hb, u32 n, u8 l3, int mode, u32 start)
+{
+    u64 sig = (u64)(n & 0xff) | ((u64)l3 << 8) | ((u64)f->vlan << 16);
+    if (mode == L2_HOOK)
+        return sig;
+    u32 nh = (f->nh - start) & 0xffff;
+    if (!l3 && n >= 14 && nh == 14 && f->proto != bswap16(ETH_8021Q) && HOP_TYPE(hb) == f->proto)
+        return sig;
+    return sig | (1ULL << 9) | ((u64)f->proto << 32) | ((u64)nh << 48);
+}
 
 /* Whether the n header bytes at hb are the last full record's (hop_w). */
 static __always_inline int hop_same(struct brt_scratch *s, u8 *hb, u32 n)
@@ -1299,7 +1316,7 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     u32 n = read_headers(hb, &f, start);
 #endif
 #ifdef BRT_HOPS
-    u64 sig = hop_sig(&f, n, l3, mode, start);
+    u64 sig = hop_sig(&f, hb, n, l3, mode, start);
     if (s->hop_skb == (u64)skb && s->hop_sig == sig && hop_same(s, hb, n) &&
         emit_hop(s, hook, skb, dev, reason, location))
         return;
@@ -1562,7 +1579,7 @@ static __always_inline int fib_pass(struct brt_flow *fl, int recent)
 
 /* The chosen next hop: its device (ifindex, name, netns) and IPv4 gateway;
  * returns the gateway's family (AF_INET 2, AF_INET6 10, 0: none). */
-static __always_inline u8 fill_nexthop(struct brt_event *ev, void *nhc)
+static __always_inline u8 fill_nexthop_ref(struct brt_devref r, u32 *gw_out, u32 *nh_ifindex, void *nhc)
 {
     void *dev = 0;
     u8 fam = 0;
@@ -1585,10 +1602,47 @@ static __always_inline u8 fill_nexthop(struct brt_event *ev, void *nhc)
     RD(gw, nhc, OFF_NHC_GW);
 #endif
     if (fam == 2)
-        ev->fib_gw = gw;
-    fill_dev(ev, dev);
-    ev->fib_nh_ifindex = ev->ifindex;
+        *gw_out = gw;
+    fill_devref(r, dev);
+    *nh_ifindex = *r.ifindex;
     return fam;
+}
+#define fill_nexthop(ev, nhc) fill_nexthop_ref(DEVREF(ev), &(ev)->fib_gw, &(ev)->fib_nh_ifindex, (nhc))
+
+/* An IPv4 route lookup as a route record (struct brt_route: 80 bytes, not a
+ * whole event's 296 to clear and write; the drain makes it the event,
+ * tracer/schema/routes.py). 0 when the route ring refuses it: the caller
+ * then writes the whole event, or counts it lost. */
+static __always_inline int emit_route(struct bpf_raw_tracepoint_args *ctx, u64 skb, u64 now,
+                                      struct brt_flow *fl, void *nhc, int recent)
+{
+    struct brt_route *r = routes.ringbuf_reserve(sizeof(struct brt_route));
+    if (!r)
+        return 0;
+    count_produced();
+    __builtin_memset(r, 0, sizeof(*r));
+    r->ts_ns = now ? now : bpf_ktime_get_ns();
+    r->skb = skb;
+    r->cpu = bpf_get_smp_processor_id();
+    r->hook = HOOK_FIB_TABLE_LOOKUP;
+    r->flags = BRT_F_ROUTE;
+    r->fib_table = (u32)ctx->args[0];
+    r->fib_err = (s32)ctx->args[3];
+    r->saddr = fl->saddr;
+    r->daddr = fl->daddr;
+    r->proto = fl->proto;
+    r->fib_oif = fl->oif;
+    r->fib_iif = fl->iif;
+    if (nhc && r->fib_err == 0)
+        fill_nexthop_ref(DEVREF(r), &r->fib_gw, &r->fib_nh_ifindex, nhc);
+#ifdef FILTER_NETNS /* as the whole event's path below */
+    if (!r->netns && !recent)
+        r->netns = 1;
+    if (r->netns && NETNS_REFUSED(r))
+        return 1;
+#endif
+    routes.ringbuf_submit(r, 0);
+    return 1;
 }
 
 /* fib_table_lookup(tb_id, flp, nhc, err): no skb, tied to this CPU's current one. */
@@ -1612,6 +1666,10 @@ int brt_tp_fib_table_lookup(struct bpf_raw_tracepoint_args *ctx)
     struct brt_flow fl = {};
     if (read_flow((void *)ctx->args[1], &fl) < 0 || !fib_pass(&fl, recent))
         return 0;
+#ifndef BRT_FULL_RECORDS
+    if (emit_route(ctx, recent ? cur : 0, now, &fl, nhc, recent))
+        return 0;
+#endif
     struct brt_event *ev = reserve(1, now);
     if (!ev)
         return 0;

@@ -85,4 +85,26 @@ struct brt_hop {
     char ifname[16];
 };
 
+/* An IPv4 route lookup (tracer/schema/event.py: BRT_ROUTE; brtrace.c: emit_route). */
+struct brt_route {
+    u64 ts_ns;
+    u64 skb;
+    u32 netns;
+    u32 ifindex;
+    u32 fib_table;
+    s32 fib_err;
+    u32 fib_oif;
+    u32 fib_iif;
+    u32 fib_nh_ifindex;
+    u32 fib_gw;
+    u32 saddr;          /* the flow's, network order (brt_event.outer) */
+    u32 daddr;
+    u16 cpu;
+    u16 hook;
+    u8 proto;
+    u8 flags;
+    u8 pad[2];
+    char ifname[16];
+};
+
 #endif

@@ -20,7 +20,18 @@ from collections.abc import Collection, Iterator
 import numpy as np
 
 from tracer.filter import CFG_FORMAT
-from tracer.schema.event import BRT_EVENT, BRT_HOP, BRT_KEY, FLAGS, CStruct, CType, event_dtype, hop_dtype
+from tracer.schema.event import (
+    BRT_EVENT,
+    BRT_HOP,
+    BRT_KEY,
+    BRT_ROUTE,
+    FLAGS,
+    CStruct,
+    CType,
+    event_dtype,
+    hop_dtype,
+    route_dtype,
+)
 from tracer.schema.hooks import Attach, Hook, Layer
 
 HEADER_NAME = "brt_schema.h"
@@ -51,6 +62,7 @@ def schema_header(snaplen: int, kprobes: Collection[Hook] = (),
     lines += _asserts(BRT_EVENT, event_dtype(snaplen))
     lines += _asserts(BRT_KEY, event_dtype(snaplen)["outer"])
     lines += _asserts(BRT_HOP, hop_dtype())
+    lines += _asserts(BRT_ROUTE, route_dtype())
     return "\n".join([*lines, "", "#endif", ""])
 
 

@@ -13,7 +13,8 @@ The probes put an event the main ring refuses into a small spill ring
 main batch by timestamp, so a consumer sees one time-ordered stream. Hop
 records (brtrace.c: emit_hop; a packet's later hooks while its bytes stay
 the same) are read first, made whole events from their base records
-(tracer/schema/hops.py) and merged the same way.
+(tracer/schema/hops.py) and merged the same way, as are route records
+(brtrace.c: emit_route; tracer/schema/routes.py).
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ import sys
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
 from probes.ringbuf import RingBuffer
 from tracer.errors import BrtraceError
 from tracer.schema.hops import HopExpander
+from tracer.schema.routes import route_events
 
 QUEUE_RECORDS = 1 << 17  # ~40 MB of events waiting beyond the ring
 GATHER_S = 0.002
@@ -118,20 +121,34 @@ def gather_s(n: int, since_ns: int) -> float:
     return min(MAX_GATHER_S, max(GATHER_S, TARGET_BATCH / rate))
 
 
+@dataclass(frozen=True)
+class _Drained:
+    """One drain of the rings: full records (main and spill, merged), hop and route records."""
+
+    full: np.ndarray
+    hops: np.ndarray | None
+    routes: np.ndarray | None
+
+    def records(self) -> int:
+        return len(self.full) + sum(len(a) for a in (self.hops, self.routes) if a is not None)
+
+
 class RingDrain:
     def __init__(self, ring: RingBuffer, max_records: int = QUEUE_RECORDS,
-                 spill: RingBuffer | None = None, hops: RingBuffer | None = None) -> None:
+                 spill: RingBuffer | None = None, hops: RingBuffer | None = None,
+                 routes: RingBuffer | None = None) -> None:
         self._ring = ring
         self._spill = spill
         self._hops = hops
+        self._routes = routes
         self.hops = HopExpander()
-        for other in (spill, hops):
+        for other in (spill, hops, routes):
             if other is not None:
                 ring.watch(other)
         self.spilled = 0  # records that came through the spill ring
         self._max = max_records
         # each batch with its read mark: the clock just before the drain that took it
-        self._q: deque[tuple[np.ndarray, np.ndarray | None, int]] = deque()
+        self._q: deque[tuple[_Drained, int]] = deque()
         self._queued = 0
         self._drained_to = time.monotonic_ns()  # the mark of the last drain done (empty or not)
         self._batch_ns = 0  # the mark of the last drain that read something
@@ -163,22 +180,22 @@ class RingDrain:
             with self._cv:
                 self._draining = True
             mark = time.monotonic_ns()
-            arr, hops = self._drain_both()
-            n = len(arr) + (len(hops) if hops is not None else 0)
+            got = self._drain_both()
+            n = got.records()
             with self._cv:
                 self._draining = False
                 self._drained_to = mark
                 if not n:
                     continue
-                self._q.append((arr, hops, mark))
+                self._q.append((got, mark))
                 self._queued += n
                 self._cv.notify_all()
             since, self._batch_ns = mark - self._batch_ns, mark
             time.sleep(gather_s(n, since))
 
-    def _drain_both(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """(full records, hop records): hops are made whole by get(), on the
-        consumer's thread (numpy lets go of the GIL in its loops, and this
+    def _drain_both(self) -> _Drained:
+        """What each ring holds: hops and routes are made whole by get(), on
+        the consumer's thread (numpy lets go of the GIL in its loops, and this
         thread must not wait to get it back: see RingBuffer.drain)."""
         # hops first: a hop is written after its base record, so every base of
         # a hop read here is in the rings read after it (or was read before)
@@ -190,17 +207,22 @@ class RingDrain:
         if extra is not None and len(extra):
             self.spilled += len(extra)
             arr = merge_by_time(arr, extra)
-        return arr, hops
+        routes = self._routes.drain() if self._routes is not None else None
+        return _Drained(arr, hops, routes)
 
-    def _whole(self, arr: np.ndarray, hops: np.ndarray | None) -> np.ndarray:
-        """The batch with its hops made whole events, in time order."""
-        if hops is None:
+    def _whole(self, got: _Drained) -> np.ndarray:
+        """The batch with its route and hop records made whole events, in time order."""
+        arr = got.full
+        if got.routes is not None and len(got.routes):
+            arr = merge_by_time(arr, route_events(got.routes, arr.dtype))
+        if got.hops is None:
             return arr
-        whole = self.hops.expand(arr, hops)
+        whole = self.hops.expand(arr, got.hops)
         return merge_by_time(arr, whole) if len(whole) else arr
 
     def _pending(self) -> bool:
-        return self._ring.pending() or any(r is not None and r.pending() for r in (self._spill, self._hops))
+        return self._ring.pending() or any(r is not None and r.pending()
+                                           for r in (self._spill, self._hops, self._routes))
 
     def get(self, timeout_ms: int) -> np.ndarray | None:
         """The oldest drained batch, waiting up to timeout_ms for one.
@@ -227,10 +249,10 @@ class RingDrain:
                     raise BrtraceError(f"ring buffer reader failed: {self._error}") from self._error
                 self.read_to_ns = self._idle_mark()
                 return None
-            arr, hops, self.read_to_ns = self._q.popleft()
-            self._queued -= len(arr) + (len(hops) if hops is not None else 0)
+            got, self.read_to_ns = self._q.popleft()
+            self._queued -= got.records()
             self._cv.notify_all()
-        return self._whole(arr, hops)
+        return self._whole(got)
 
     def _idle_mark(self) -> int:
         """The read mark with nothing queued (the caller holds the lock): now, when

@@ -35,7 +35,7 @@ from tracer.model import Event, HookMode, HookStatus, SourceStats
 from tracer.pcapf.translate import HEADER_NAME as FILTER_HEADER
 from tracer.pcapf.translate import filter_header
 from tracer.schema.decode import Decoder
-from tracer.schema.event import DEFAULT_SNAPLEN, hop_record_dtype, record_dtype
+from tracer.schema.event import DEFAULT_SNAPLEN, hop_record_dtype, record_dtype, route_record_dtype
 from tracer.source import SourceInfo
 from tracer.topology.model import Topology
 
@@ -52,6 +52,12 @@ def spill_pages(pages: int) -> int:
     gets a tiny spill ring too.
     """
     return max(1, pages // 32)
+
+
+def route_pages(pages: int) -> int:
+    """The route ring's size (brtrace.c: emit_route): 1/8 of the main ring
+    (a route record is ~1/4 of a full one; a packet has fewer lookups than hooks)."""
+    return max(1, pages // 8)
 
 
 def hop_pages(pages: int) -> int:
@@ -167,6 +173,7 @@ def compile_inputs(flt: TraceFilter, macros: dict[str, int], snaplen: int, pages
     cflags += read_windows(macros)
     cflags += flt.cflags() + [f"-DBRT_SNAPLEN={snaplen}", f"-DRINGBUF_PAGES={pages}",
                               f"-DSPILL_PAGES={spill_pages(pages)}", f"-DHOP_PAGES={hop_pages(pages)}",
+                              f"-DROUTE_PAGES={route_pages(pages)}",
                               f"-I{PROBE_DIR}", "-Wno-macro-redefined"]
     if netns_filter:
         cflags.append("-DFILTER_NETNS=1")
@@ -221,10 +228,11 @@ class LiveSource:
     def __init__(self, flt: TraceFilter, topology: Topology, snaplen: int = DEFAULT_SNAPLEN,
                  command: str = "", ringbuf_pages: int = RINGBUF_PAGES,
                  all_hooks: bool = False, netns_inodes: Sequence[int] = (),
-                 cast_reject: bool = True, hops: bool = True) -> None:
+                 cast_reject: bool = True, compact: bool = True) -> None:
         """``cast_reject=False``: the probe-read reject path even where the kernel
-        offers bpf_rdonly_cast; ``hops=False``: a full record at every hook
-        (brtrace.c: BRT_NO_HOPS). Tests compare each pair on the same packets."""
+        offers bpf_rdonly_cast; ``compact=False``: a whole event's record for
+        every event, no hop or route records (brtrace.c: BRT_FULL_RECORDS).
+        Tests compare each pair on the same packets."""
         _require_root()
         self._netns = tuple(netns_inodes)  # empty: every namespace (brtrace agent --netns)
         self.load_path = ""  # how the probes got loaded: "cache", "compiled", "compiled in-process"
@@ -240,8 +248,8 @@ class LiveSource:
         with signals_held():
             plan = load_plan()
             macros = plan.macros if cast_reject else without_casts(plan.macros)
-            if not hops:
-                macros = {**macros, "BRT_NO_HOPS": 1}
+            if not compact:
+                macros = {**macros, "BRT_FULL_RECORDS": 1}
             self._hooks = choose_hooks(plan.hooks, all_hooks)
             self._closed = False
             self._bpf: Any  # a bcc.BPF, or the fds a loader child handed over (childload.py)
@@ -253,7 +261,9 @@ class LiveSource:
                                  record_dtype(snaplen))
         self._hops = RingBuffer(self._bpf[b"hops"].map_fd, hop_pages(self._pages) * page,
                                 hop_record_dtype())
-        self._drain = RingDrain(self._ring, spill=self._spill, hops=self._hops)
+        self._routes = RingBuffer(self._bpf[b"routes"].map_fd, route_pages(self._pages) * page,
+                                  route_record_dtype())
+        self._drain = RingDrain(self._ring, spill=self._spill, hops=self._hops, routes=self._routes)
         self._decoder = Decoder(plan.drop_reasons, kernel.symbolize)
         self._stats = SourceStats()
         self._lost_read_at = 0.0
@@ -406,4 +416,5 @@ class LiveSource:
         self._ring.close()
         self._spill.close()
         self._hops.close()
+        self._routes.close()
         self._bpf.cleanup()

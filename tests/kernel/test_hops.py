@@ -1,11 +1,13 @@
-"""Hop records (brtrace.c: emit_hop) against a full record at every hook, on
-the same packets at the same time.
+"""Hop and route records (brtrace.c: emit_hop, emit_route) against a whole
+event's record for every event, on the same packets at the same time.
 
 A hop is written instead of a parse and a full record when an skb passes a
 later hook on the same CPU with every byte the parser reads unchanged; the
 drain makes it a whole event again from its base (tracer/schema/hops.py). A
 wrong hop would show a packet with another hook's headers, or lose an event.
-Two live sources, one with hops and one without (BRT_NO_HOPS), are attached
+An IPv4 route lookup is a route record the drain lays into a zeroed event
+(tracer/schema/routes.py). Two live sources, one with both and one with
+neither (BRT_FULL_RECORDS), are attached
 side by side on the flannel lab; UDP datagrams short and long (a header
 shorter than the 128 bytes compared, and one longer) and pings cross pod-a ->
 VXLAN -> pod-b and back, and both must hand out exactly the same events,
@@ -51,12 +53,13 @@ def _key(e: Event) -> tuple[object, ...]:
 
 @pytest.mark.parametrize("flt", [TraceFilter(proto="udp", port=5300), TraceFilter(host="10.244.1.3")],
                          ids=["udp-port", "host"])
-def test_hops_hand_out_the_events_full_records_would(flannel_lab: LabInfo, flt: TraceFilter) -> None:
+def test_hop_and_route_records_are_the_events_full_records_are(flannel_lab: LabInfo,
+                                                                 flt: TraceFilter) -> None:
     if os.geteuid() != 0:
         pytest.skip("loading BPF programs needs root")
     hops = LiveSource(flt, empty_topology())
     try:
-        full = LiveSource(flt, empty_topology(), hops=False)
+        full = LiveSource(flt, empty_topology(), compact=False)
         try:
             subprocess.run(["ip", "netns", "exec", "brt-pod-a", sys.executable, "-c", _SEND],
                            check=True, timeout=30)
@@ -72,6 +75,7 @@ def test_hops_hand_out_the_events_full_records_would(flannel_lab: LabInfo, flt: 
         hops.close()
     packets = [e for e in got_full if e.hook not in (Hook.FIB_TABLE_LOOKUP, Hook.BR_FDB_UPDATE)]
     assert len(packets) >= 40 * 8, len(packets)
+    assert sum(e.hook == Hook.FIB_TABLE_LOOKUP for e in got_full) >= 40 * 3  # route records too
     assert expanded >= len(packets) // 4, (expanded, len(packets))  # the veths and bridges repeat
     assert orphans == 0
     for (produced, lost), received in counts:  # exact, hops counted as the events they are

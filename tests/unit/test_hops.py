@@ -1,4 +1,4 @@
-"""Hop records made whole events again (tracer/schema/hops.py, probes/drain.py).
+"""Hop and route records made whole events (tracer/schema/hops.py, routes.py, probes/drain.py).
 
 The probes write a packet's later hooks, while its bytes stay the same, as
 hop records naming their base record (brtrace.c: emit_hop). What the drain
@@ -14,8 +14,18 @@ import numpy as np
 
 from probes.drain import RingDrain
 from tests.support.synth import SyntheticRing, flannel_batch
-from tracer.schema.event import F_ROUTE, HOP_FIELDS, hop_dtype, hop_record_dtype, record_dtype
+from tracer.schema.event import (
+    F_ROUTE,
+    HOP_FIELDS,
+    event_dtype,
+    hop_dtype,
+    hop_record_dtype,
+    record_dtype,
+    route_dtype,
+    route_record_dtype,
+)
 from tracer.schema.hops import MAX_WAITS, HopExpander
+from tracer.schema.routes import route_events
 
 
 def _split(truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -160,3 +170,25 @@ def test_the_drain_hands_out_hops_whole_and_in_time_order() -> None:
     assert drain.hops.expanded == len(hops) and drain.hops.orphans == 0
     assert np.all(np.diff(out["ts_ns"].astype(np.int64)) >= 0)
     assert out.tobytes() == _by_time(truth).tobytes()
+
+
+def test_a_route_record_is_the_whole_event_the_probes_would_have_written() -> None:
+    """brtrace.c's whole-event path for an IPv4 lookup: the record cleared,
+    then the route's fields, the flow's addresses and protocol in outer."""
+    r = np.zeros(2, dtype=route_dtype())
+    r["ts_ns"], r["skb"], r["cpu"], r["hook"], r["flags"] = [7, 9], [0, 0xFFFF8880], [0, 1], 5, F_ROUTE
+    r["netns"], r["ifindex"], r["ifname"] = 4026532001, 3, b"flannel.1"
+    r["fib_table"], r["fib_err"], r["fib_oif"], r["fib_iif"] = 254, [0, -101], 0, 1
+    r["fib_nh_ifindex"], r["fib_gw"] = 3, 0x000AF40A
+    r["saddr"], r["daddr"], r["proto"] = 0x0200F40A, 0x0301F40A, 17
+    want = np.zeros(2, dtype=event_dtype())
+    for name in ("ts_ns", "skb", "cpu", "hook", "flags", "netns", "ifindex", "ifname", "fib_table",
+                 "fib_err", "fib_oif", "fib_iif", "fib_nh_ifindex", "fib_gw"):
+        want[name] = r[name]
+    want["outer"]["saddr"], want["outer"]["daddr"], want["outer"]["proto"] = r["saddr"], r["daddr"], 17
+    want["outer"]["icmp_type"] = 0xFF
+    recs = np.zeros(2, dtype=route_record_dtype())
+    recs["ev"] = r
+    got = route_events(recs, record_dtype())
+    assert got["ev"].tobytes() == want.tobytes()
+    assert (got["rb_len"] == event_dtype().itemsize).all()  # what the agents' wire checks

@@ -153,6 +153,30 @@ BRT_HOP: Final = CStruct("brt_hop", (
 # The event fields a hop carries itself (the rest are its base record's).
 HOP_FIELDS: Final = tuple(f.name for f in BRT_HOP.fields if f.event)
 
+# An IPv4 route lookup as its own record (brtrace.c: emit_route): the fields
+# a route event sets, 80 bytes instead of a whole event's 296 to clear and
+# write. The drain makes each one the event (tracer/schema/routes.py).
+BRT_ROUTE: Final = CStruct("brt_route", (
+    *_same("ts_ns", "skb", ctype=U64),
+    *_same("netns", "ifindex", ctype=U32),
+    CField("fib_table", U32, event="route.table"),
+    CField("fib_err", S32, event="route.err"),
+    CField("fib_oif", U32, event="route.oif"),
+    CField("fib_iif", U32, event="route.iif"),
+    CField("fib_nh_ifindex", U32, event="route.nh_ifindex"),
+    CField("fib_gw", U32, event="route.gateway"),
+    CField("saddr", U32, event="outer.saddr"),  # the flow's addresses and protocol: brt_event.outer's
+    CField("daddr", U32, event="outer.daddr"),
+    *_same("cpu", "hook", ctype=U16),
+    CField("proto", U8, event="outer.proto"),
+    CField("flags", U8),
+    CField("pad", U8, 2),
+    CField("ifname", CHAR, 16, event="ifname"),
+))
+# Where each route record field goes in brt_event (a key's member as "outer.<name>").
+ROUTE_INTO: Final = tuple((f.name, f"outer.{f.name}" if f.event.startswith("outer.") else f.name)
+                          for f in BRT_ROUTE.fields if f.name != "pad")
+
 # Event attributes no brt_event field holds as such: the drop reason's and the
 # location's names (the loader resolves them from BTF and kallsyms) and F_L3.
 EVENT_ONLY: Final = ("reason_name", "location_sym", "headers_l3")
@@ -221,6 +245,15 @@ def _ring_record(ev: np.dtype) -> np.dtype:
 def hop_record_dtype() -> np.dtype:
     """A hop ring's record: the ring header, then the hop (see record_dtype)."""
     return _ring_record(hop_dtype())
+
+def route_dtype() -> np.dtype:
+    """``struct brt_route``."""
+    return struct_dtype(BRT_ROUTE)
+
+
+def route_record_dtype() -> np.dtype:
+    """A route ring's record: the ring header, then the route lookup."""
+    return _ring_record(route_dtype())
 
 def record_dtype(snaplen: int = DEFAULT_SNAPLEN) -> np.dtype:
     """A ring-buffer record: 8-byte header (len | busy/discard bits, page offset),
