@@ -40,17 +40,28 @@ MAX_GATHER_S = 0.008
 TARGET_BATCH = 256  # records a gather aims at: past it, a batch's fixed cost is a small share
 STREAM_GAP_NS = 20_000_000  # a batch this soon after the last one continues a stream
 SWITCH_S = 0.001  # the GIL switch interval while a drain runs (see _favour_this_thread)
+# How long after its timestamp a record may still be unwritten (the probes
+# stamp it before they reserve and fill it: microseconds, interrupts included).
+# A batch hands out what was stamped this long before its drain began; the
+# rest waits for the next batch (RingDrain._in_order).
+IN_FLIGHT_NS = 500_000
 
 
 def merge_by_time(main: np.ndarray, extra: np.ndarray) -> np.ndarray:
-    """``extra`` inserted into ``main`` by timestamp; main's own order is kept.
+    """``main`` and ``extra`` as one batch in time order (a stable sort: of
+    two records stamped the same nanosecond, main's comes first).
 
-    Main's order is the kernel's reservation order, the true order across
-    CPUs, so it is not re-sorted. Rows are moved as bytes: numpy copies a
-    structured array field by field, 10x slower (17 ms for a full ring).
+    Each CPU's records are then in the order its probes ran, whichever ring
+    took them. Inserting ``extra`` where a search of main's timestamps put
+    it did not ensure that: main is in the order the ring was reserved in,
+    which across CPUs is not quite time order, and a search of an unsorted
+    array put a route lookup after the send it came before. Rows are moved as
+    bytes: numpy copies a structured array field by field, 10x slower (17 ms
+    for a full ring).
     """
-    pos = np.searchsorted(main["ev"]["ts_ns"], extra["ev"]["ts_ns"], side="right")
-    out = np.insert(_rows(main), pos, _rows(extra), axis=0)
+    rows = np.concatenate([_rows(main), _rows(extra)])
+    ts = np.concatenate([main["ev"]["ts_ns"], extra["ev"]["ts_ns"]])
+    out = rows[np.argsort(ts, kind="stable")]
     return out.view(main.dtype).reshape(-1)
 
 
@@ -142,6 +153,7 @@ class RingDrain:
         self._hops = hops
         self._routes = routes
         self.hops = HopExpander()
+        self._held: np.ndarray | None = None  # events behind a hop still waiting for its base
         for other in (spill, hops, routes):
             if other is not None:
                 ring.watch(other)
@@ -215,10 +227,43 @@ class RingDrain:
         arr = got.full
         if got.routes is not None and len(got.routes):
             arr = merge_by_time(arr, route_events(got.routes, arr.dtype))
-        if got.hops is None:
-            return arr
-        whole = self.hops.expand(arr, got.hops)
-        return merge_by_time(arr, whole) if len(whole) else arr
+        if got.hops is not None:
+            whole = self.hops.expand(arr, got.hops)
+            if len(whole):
+                arr = merge_by_time(arr, whole)
+        return arr
+
+    def _in_order(self, arr: np.ndarray, mark: int) -> tuple[np.ndarray, int]:
+        """What of ``arr`` (and of what waited) can go out without a later batch
+        bringing something older, and the time before which all of it has gone.
+
+        The rings are read one after another, so a record stamped just before
+        a drain began may be written after its ring was read but before the
+        next ring's: it comes a batch later than a newer one of its CPU from
+        that next ring. So a batch hands out what was stamped IN_FLIGHT_NS
+        before its drain began (``mark``) and before any hop that still waits
+        for its base; the rest waits, and a consumer sees each CPU's events in
+        the order they happened."""
+        if self._held is not None:
+            arr = merge_by_time(arr, self._held)
+            self._held = None
+        cut = mark - IN_FLIGHT_NS
+        first = self.hops.waiting_from()
+        if first is not None:
+            cut = min(cut, first)
+        later = arr["ev"]["ts_ns"] >= cut
+        if later.any():
+            self._held, arr = arr[later], arr[~later]
+        return arr, cut
+
+    def _waiting(self) -> bool:
+        """Whether events wait (stamped too late for their batch, or behind a hop
+        waiting for its base): get() then goes on without a new batch."""
+        return self._held is not None or self.hops.pending > 0
+
+    def _nothing(self) -> _Drained:
+        hops = np.empty(0, dtype=self._hops.dtype) if self._hops is not None else None
+        return _Drained(np.empty(0, dtype=self._ring.dtype), hops, None)
 
     def _pending(self) -> bool:
         return self._ring.pending() or any(r is not None and r.pending()
@@ -233,26 +278,35 @@ class RingDrain:
         copy of every record, which cost as much as the drain itself.
 
         Afterwards ``read_to_ns`` (CLOCK_MONOTONIC, the probes' clock) says how
-        far the ring was read: every event stamped before it has been handed
-        out, give or take one still being written then (microseconds). An
+        far the rings were read: every event stamped before it has been handed
+        out (an event stamped less than IN_FLIGHT_NS before a drain began, or
+        after a hop still waiting for its base, waits: _in_order). An
         agent sends it as its stream's read mark, and a cluster trace releases
         events once every node's mark has passed them: a mark taken before the
         poll, as it once was, held each event back one batch more, and claimed
         batches still queued behind the one returned.
         """
         wait = timeout_ms / 1000.0 if timeout_ms > 0 else (0.05 if self._pending() else 0.0)
+        if self._held is not None:  # what waits goes out once IN_FLIGHT_NS has passed it
+            due = int(self._held["ev"]["ts_ns"].min()) + IN_FLIGHT_NS - time.monotonic_ns()
+            wait = min(wait, max(due, 0) / 1e9)
         with self._cv:
             if not self._q and wait > 0:
                 self._cv.wait_for(lambda: bool(self._q) or self._stop or self._error is not None, wait)
             if not self._q:
                 if self._error is not None:
                     raise BrtraceError(f"ring buffer reader failed: {self._error}") from self._error
-                self.read_to_ns = self._idle_mark()
-                return None
-            got, self.read_to_ns = self._q.popleft()
-            self._queued -= got.records()
-            self._cv.notify_all()
-        return self._whole(got)
+                mark = self._idle_mark()
+                if not self._waiting():
+                    self.read_to_ns = mark - IN_FLIGHT_NS
+                    return None
+                got = self._nothing()  # no new batch: what waits may still go out, or give up
+            else:
+                got, mark = self._q.popleft()
+                self._queued -= got.records()
+                self._cv.notify_all()
+        out, self.read_to_ns = self._in_order(self._whole(got), mark)
+        return out
 
     def _idle_mark(self) -> int:
         """The read mark with nothing queued (the caller holds the lock): now, when

@@ -89,6 +89,11 @@ class RingBuffer:
         self._data = memoryview(self._prod)[mmap.PAGESIZE:]
         self._watched: list[RingBuffer] = []
 
+    @property
+    def dtype(self) -> np.dtype:
+        """The record type drain() returns."""
+        return self._dtype
+
     def watch(self, other: RingBuffer) -> None:
         """Let wait() wake for ``other``'s records too (the spill ring beside the main one).
 

@@ -24,6 +24,7 @@ from probes.loader import LiveSource, compile_probes
 from probes.plan import load_plan
 from tests.kernel.test_ping import no_brtrace_programs
 from tests.support.drain import drain_quiet
+from tests.support.udpsend import paced_udp
 from tracer.filter import TraceFilter
 from tracer.lab import LabInfo
 from tracer.model import Event, Hook
@@ -31,16 +32,7 @@ from tracer.topology.model import empty_topology
 
 pytestmark = pytest.mark.kernel
 
-_SEND = """
-import socket, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-end = time.monotonic() + 3.0
-for i in range(40):  # bounded in count and time; paced so no ring overflows
-    if time.monotonic() > end:
-        break
-    s.sendto(b"x" * 32, ("10.244.1.3", 5299 if i % 2 else 5300))
-    time.sleep(0.01)
-"""
+_SEND = paced_udp("10.244.1.3", port="5299 if i % 2 else 5300", size="32")
 
 
 def _needs_cast() -> None:

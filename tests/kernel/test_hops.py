@@ -16,6 +16,7 @@ field by field, with the kernel's count of what it produced exact.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import pytest
 from probes.loader import LiveSource
 from tests.kernel.test_ping import no_brtrace_programs
 from tests.support.drain import drain_quiet
+from tests.support.udpsend import paced_udp
 from tracer.filter import TraceFilter
 from tracer.lab import LabInfo
 from tracer.model import Event, Hook
@@ -32,16 +34,7 @@ from tracer.topology.model import empty_topology
 
 pytestmark = pytest.mark.kernel
 
-_SEND = """
-import socket, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-end = time.monotonic() + 3.0
-for i in range(40):  # bounded in count and time; paced so no ring overflows
-    if time.monotonic() > end:
-        break
-    s.sendto(b"x" * (32 if i % 2 else 400), ("10.244.1.3", 5300))
-    time.sleep(0.01)
-"""
+_SEND = paced_udp("10.244.1.3", port="5300", size="32 if i % 2 else 400")
 
 
 def _key(e: Event) -> tuple[object, ...]:
@@ -57,22 +50,17 @@ def test_hop_and_route_records_are_the_events_full_records_are(flannel_lab: LabI
                                                                  flt: TraceFilter) -> None:
     if os.geteuid() != 0:
         pytest.skip("loading BPF programs needs root")
-    hops = LiveSource(flt, empty_topology())
-    try:
-        full = LiveSource(flt, empty_topology(), compact=False)
-        try:
-            subprocess.run(["ip", "netns", "exec", "brt-pod-a", sys.executable, "-c", _SEND],
-                           check=True, timeout=30)
-            subprocess.run(["ip", "netns", "exec", "brt-pod-a", "ping", "-c", "5", "-i", "0.05",
-                            "-s", "300", "10.244.1.3"], check=True, timeout=30, capture_output=True)
-            got_hops = drain_quiet(hops)
-            got_full = drain_quiet(full)
-            counts = [(src.kernel_counts(), len(got)) for src, got in ((hops, got_hops), (full, got_full))]
-            expanded, orphans = hops._drain.hops.expanded, hops._drain.hops.orphans
-        finally:
-            full.close()
-    finally:
-        hops.close()
+    with contextlib.ExitStack() as held:  # both closed, also on failure
+        hops = held.enter_context(contextlib.closing(LiveSource(flt, empty_topology())))
+        full = held.enter_context(contextlib.closing(LiveSource(flt, empty_topology(), compact=False)))
+        subprocess.run(["ip", "netns", "exec", "brt-pod-a", sys.executable, "-c", _SEND],
+                       check=True, timeout=30)
+        subprocess.run(["ip", "netns", "exec", "brt-pod-a", "ping", "-c", "5", "-i", "0.05",
+                        "-s", "300", "10.244.1.3"], check=True, timeout=30, capture_output=True)
+        got_hops = drain_quiet(hops)
+        got_full = drain_quiet(full)
+        counts = [(src.kernel_counts(), len(got)) for src, got in ((hops, got_hops), (full, got_full))]
+        expanded, orphans = hops._drain.hops.expanded, hops._drain.hops.orphans
     packets = [e for e in got_full if e.hook not in (Hook.FIB_TABLE_LOOKUP, Hook.BR_FDB_UPDATE)]
     assert len(packets) >= 40 * 8, len(packets)
     assert sum(e.hook == Hook.FIB_TABLE_LOOKUP for e in got_full) >= 40 * 3  # route records too

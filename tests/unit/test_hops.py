@@ -24,7 +24,7 @@ from tracer.schema.event import (
     route_dtype,
     route_record_dtype,
 )
-from tracer.schema.hops import MAX_WAITS, HopExpander
+from tracer.schema.hops import MAX_WAIT_NS, HopExpander
 from tracer.schema.routes import route_events
 
 
@@ -113,7 +113,8 @@ def test_a_base_from_earlier_drains_is_found() -> None:
 def test_a_hop_waits_for_a_late_base_and_counts_lost_if_it_never_comes() -> None:
     truth = flannel_batch(18 * 4)
     full, hops = _split(truth)
-    exp = HopExpander()
+    now = [0]
+    exp = HopExpander(clock=lambda: now[0])
     assert exp.expand(_records(full[:0]), _hop_records(hops)).size == 0  # bases not read yet
     assert exp.pending == len(hops)
     assert len(exp.expand(_records(full), _hop_records(hops[:0]))) == len(hops)
@@ -122,11 +123,13 @@ def test_a_hop_waits_for_a_late_base_and_counts_lost_if_it_never_comes() -> None
     stray = hops[:1].copy()
     stray["base_ts"] = 1  # a base no drain ever held
     exp.expand(_records(full[:0]), _hop_records(stray))
-    for _ in range(MAX_WAITS - 1):
-        exp.expand(_records(full[:0]), _hop_records(stray[:0]))
-    assert exp.pending == 1 and exp.orphans == 0  # still waiting
+    assert exp.waiting_from() == int(stray["ts_ns"][0])
+    now[0] += MAX_WAIT_NS
     exp.expand(_records(full[:0]), _hop_records(stray[:0]))
-    assert exp.orphans == 1 and exp.pending == 0
+    assert exp.pending == 1 and exp.orphans == 0  # still waiting
+    now[0] += 1
+    exp.expand(_records(full[:0]), _hop_records(stray[:0]))
+    assert exp.orphans == 1 and exp.pending == 0 and exp.waiting_from() is None
 
 
 def test_two_cpus_records_at_the_same_nanosecond_are_told_apart() -> None:
@@ -192,3 +195,33 @@ def test_a_route_record_is_the_whole_event_the_probes_would_have_written() -> No
     got = route_events(recs, record_dtype())
     assert got["ev"].tobytes() == want.tobytes()
     assert (got["rb_len"] == event_dtype().itemsize).all()  # what the agents' wire checks
+
+
+def test_what_follows_a_hop_waiting_for_its_base_waits_with_it() -> None:
+    """A base still behind a record being written comes a drain after its hop:
+    the events stamped after the hop wait too, so the stream stays in time
+    order, and the read mark stays before them."""
+    truth = flannel_batch(18 * 6)
+    full, hops = _split(truth)
+    hop = hops[len(hops) // 2:len(hops) // 2 + 1]
+    base = np.flatnonzero(full["ts_ns"] == hop["base_ts"][0])[0]
+    later = full[full["ts_ns"] > hop["ts_ns"][0]]
+    main, hop_ring = SyntheticRing(1 << 20), SyntheticRing(1 << 16, dtype=hop_record_dtype())
+    drain = RingDrain(main.ring, hops=hop_ring.ring)
+    try:
+        hop_ring.push(hop)
+        main.push(later)  # read before the base
+        got = [a for a in (drain.get(30) for _ in range(5)) if a is not None]
+        assert sum(map(len, got)) == 0  # everything after the waiting hop waits
+        assert drain.read_to_ns <= int(hop["ts_ns"][0])  # what is stamped before it went out
+        main.push(full[base:base + 1])
+        end = time.monotonic() + 5
+        while sum(map(len, got)) < len(later) + 2 and time.monotonic() < end:
+            arr = drain.get(50)
+            if arr is not None:
+                got.append(arr)
+    finally:
+        drain.close()
+    out = np.concatenate(got)["ev"]
+    assert len(out) == len(later) + 2 and drain.hops.expanded == 1
+    assert np.all(np.diff(out["ts_ns"].astype(np.int64)) >= 0)

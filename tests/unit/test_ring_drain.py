@@ -13,7 +13,15 @@ import time
 
 import numpy as np
 
-from probes.drain import GATHER_S, MAX_GATHER_S, SWITCH_S, RingDrain, gather_s, merge_by_time
+from probes.drain import (
+    GATHER_S,
+    IN_FLIGHT_NS,
+    MAX_GATHER_S,
+    SWITCH_S,
+    RingDrain,
+    gather_s,
+    merge_by_time,
+)
 from tests.support.synth import SyntheticRing, flannel_batch
 from tracer.errors import BrtraceError
 
@@ -147,10 +155,11 @@ def test_the_read_mark_covers_what_was_handed_out_and_no_more() -> None:
     drain = RingDrain(syn.ring)
     try:
         first, second = flannel_batch(100), flannel_batch(100)
-        first["ts_ns"] = time.monotonic_ns()
+        # stamped 10 ms before they are pushed: past the drain's in-flight allowance
+        first["ts_ns"] = time.monotonic_ns() - 10_000_000
         syn.push(first)
         time.sleep(0.1)  # drained on its own: one batch queued
-        second["ts_ns"] = time.monotonic_ns()
+        second["ts_ns"] = time.monotonic_ns() - 10_000_000
         syn.push(second)
         time.sleep(0.1)  # a second batch queued behind it
         a = drain.get(50)
@@ -161,7 +170,7 @@ def test_the_read_mark_covers_what_was_handed_out_and_no_more() -> None:
         assert drain.read_to_ns > second["ts_ns"][0]
         before = time.monotonic_ns()
         assert drain.get(0) is None
-        assert drain.read_to_ns >= before  # an idle, empty ring is read up to now
+        assert drain.read_to_ns >= before - IN_FLIGHT_NS  # an idle, empty ring: up to now
     finally:
         drain.close()
 

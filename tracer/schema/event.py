@@ -94,6 +94,16 @@ def _same(*names: str, ctype: CType) -> tuple[CField, ...]:
     return tuple(CField(n, ctype, event=n) for n in names)
 
 
+# A route lookup's fields, in brt_event and in brt_route (the same order in both).
+_FIB: Final = (
+    CField("fib_table", U32, event="route.table"),
+    CField("fib_err", S32, event="route.err"),
+    CField("fib_oif", U32, event="route.oif"),
+    CField("fib_iif", U32, event="route.iif"),
+    CField("fib_nh_ifindex", U32, event="route.nh_ifindex"),
+    CField("fib_gw", U32, event="route.gateway"),
+)
+
 BRT_KEY: Final = CStruct("brt_key", (
     # network byte order; an IPv6 key holds its addresses' last 4 bytes here (what the
     # correlator's key words compare) and the whole 16 in the event's saddr6/daddr6
@@ -108,12 +118,7 @@ BRT_EVENT: Final = CStruct("brt_event", (
     *_same("netns", "ifindex", ctype=U32),
     CField("len", U32, event="length"),
     *_same("drop_reason", "vni", ctype=U32),
-    CField("fib_table", U32, event="route.table"),
-    CField("fib_err", S32, event="route.err"),
-    CField("fib_oif", U32, event="route.oif"),
-    CField("fib_iif", U32, event="route.iif"),
-    CField("fib_nh_ifindex", U32, event="route.nh_ifindex"),
-    CField("fib_gw", U32, event="route.gateway"),
+    *_FIB,
     *_same("cpu", "hook", "ethertype", "vlan", "fdb_vlan", ctype=U16),
     CField("pkt_type", U8, event="pkt_type"),
     CField("flags", U8),
@@ -159,12 +164,7 @@ HOP_FIELDS: Final = tuple(f.name for f in BRT_HOP.fields if f.event)
 BRT_ROUTE: Final = CStruct("brt_route", (
     *_same("ts_ns", "skb", ctype=U64),
     *_same("netns", "ifindex", ctype=U32),
-    CField("fib_table", U32, event="route.table"),
-    CField("fib_err", S32, event="route.err"),
-    CField("fib_oif", U32, event="route.oif"),
-    CField("fib_iif", U32, event="route.iif"),
-    CField("fib_nh_ifindex", U32, event="route.nh_ifindex"),
-    CField("fib_gw", U32, event="route.gateway"),
+    *_FIB,
     CField("saddr", U32, event="outer.saddr"),  # the flow's addresses and protocol: brt_event.outer's
     CField("daddr", U32, event="outer.daddr"),
     *_same("cpu", "hook", ctype=U16),

@@ -17,14 +17,21 @@ ring was read comes with a later drain, and its hops wait for it.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import numpy as np
 
 from tracer.schema.event import F_FDB, F_ROUTE, HOP_FIELDS
 
 # A hop's base is a packet's record, never a route lookup or an FDB update.
 _NOT_BASE = F_ROUTE | F_FDB
-# How many drains a hop waits for its base before it counts as lost.
-MAX_WAITS = 64
+# How long a hop waits for its base before it counts as lost. A base always
+# comes (the probes write no hop of a record that was refused or lost): a
+# record being written holds its ring's reader back for microseconds, and a
+# full queue holds the drain back while the consumer catches up. This only
+# bounds what a teardown mid-batch could leave waiting.
+MAX_WAIT_NS = 2_000_000_000
 
 
 class _Bases:
@@ -54,11 +61,13 @@ class _Bases:
 class HopExpander:
     """Turns (records, hops) into records, keeping the bases later hops may name."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], int] | None = None) -> None:
+        """``clock``: monotonic nanoseconds (injected by tests), for MAX_WAIT_NS."""
+        self._clock = clock or time.monotonic_ns
         self._older: dict[int, np.ndarray] = {}  # cpu -> its last base before the previous drain
         self._prev: _Bases | None = None  # the previous drain's records
         self._pending: np.ndarray | None = None  # hops whose base has not been read yet
-        self._waits = 0
+        self._since = np.empty(0, dtype=np.int64)  # when each of them began to wait (clock)
         self.expanded = 0  # hops made into events
         self.orphans = 0  # hops whose base never came: counted as lost events
 
@@ -66,22 +75,31 @@ class HopExpander:
     def pending(self) -> int:
         return 0 if self._pending is None else len(self._pending)
 
+    def waiting_from(self) -> int | None:
+        """The earliest timestamp of a hop still waiting for its base: nothing
+        stamped at or after it may be handed out before it (RingDrain)."""
+        if self._pending is None or not len(self._pending):
+            return None
+        return int(self._pending["ev"]["ts_ns"].min())
+
     def expand(self, records: np.ndarray, hops: np.ndarray) -> np.ndarray:
         """Each hop as a record of ``records``' dtype (base row, hop fields), in hop order.
 
         ``records``: this drain's full records; ``hops``: this drain's hop
         ring records. Hops without a base yet are kept for the next call."""
+        since = np.full(len(hops), self._clock(), dtype=np.int64)
         if self._pending is not None:
-            hops = np.concatenate([self._pending, hops]) if len(hops) else self._pending
+            hops = np.concatenate([self._pending, hops])
+            since = np.concatenate([self._since, since])
             self._pending = None
         cur = _Bases(records)
-        out = self._resolve(cur, hops) if len(hops) else np.empty(0, dtype=records.dtype)
+        out = self._resolve(cur, hops, since) if len(hops) else np.empty(0, dtype=records.dtype)
         if self._prev is not None:
             self._remember(self._prev.records)
         self._prev = cur
         return out
 
-    def _resolve(self, cur: _Bases, hops: np.ndarray) -> np.ndarray:
+    def _resolve(self, cur: _Bases, hops: np.ndarray, since: np.ndarray) -> np.ndarray:
         hv = hops["ev"]
         older = [r for r in self._older.values() if r.dtype == cur.records.dtype]
         pools = [cur] + ([self._prev] if self._prev is not None else []) + \
@@ -95,23 +113,20 @@ class HopExpander:
             found, idx = pool.find(hv["base_ts"][todo], hv["cpu"][todo])
             rows[todo[found]] = pool.records[idx[found]]
             done[todo[found]] = True
-        self._hold(hops[~done])
+        self._hold(hops[~done], since[~done])
         out = rows[done]
         for name in HOP_FIELDS:
             out["ev"][name] = hv[name][done]
         self.expanded += len(out)
         return out
 
-    def _hold(self, missing: np.ndarray) -> None:
+    def _hold(self, missing: np.ndarray, since: np.ndarray) -> None:
         if not len(missing):
-            self._waits = 0
             return
-        self._waits += 1
-        if self._waits > MAX_WAITS:  # its base was never delivered: nothing to rebuild it from
-            self.orphans += len(missing)
-            self._waits = 0
-            return
-        self._pending = missing
+        stale = self._clock() - since > MAX_WAIT_NS  # its base never came: nothing to rebuild it from
+        self.orphans += int(stale.sum())
+        if not stale.all():
+            self._pending, self._since = missing[~stale], since[~stale]
 
     def _remember(self, records: np.ndarray) -> None:
         """Each CPU's last base in ``records`` (a drain's, in order), for hops two drains on."""
