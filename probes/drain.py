@@ -45,6 +45,7 @@ SWITCH_S = 0.001  # the GIL switch interval while a drain runs (see _favour_this
 # A batch hands out what was stamped this long before its drain began; the
 # rest waits for the next batch (RingDrain._in_order).
 IN_FLIGHT_NS = 500_000
+HELD_WAIT_S = 0.05  # how long get(0) waits for the thread to move what the rings hold
 
 
 def merge_by_time(main: np.ndarray, extra: np.ndarray) -> np.ndarray:
@@ -134,11 +135,13 @@ def gather_s(n: int, since_ns: int) -> float:
 
 @dataclass(frozen=True)
 class _Drained:
-    """One drain of the rings: full records (main and spill, merged), hop and route records."""
+    """One drain of the rings: full records (main and spill, merged), hop and route
+    records; ``real=False``: none happened (get() only retries what waits)."""
 
     full: np.ndarray
     hops: np.ndarray | None
     routes: np.ndarray | None
+    real: bool = True
 
     def records(self) -> int:
         return len(self.full) + sum(len(a) for a in (self.hops, self.routes) if a is not None)
@@ -228,7 +231,7 @@ class RingDrain:
         if got.routes is not None and len(got.routes):
             arr = merge_by_time(arr, route_events(got.routes, arr.dtype))
         if got.hops is not None:
-            whole = self.hops.expand(arr, got.hops)
+            whole = self.hops.expand(arr, got.hops, drained=got.real)
             if len(whole):
                 arr = merge_by_time(arr, whole)
         return arr
@@ -263,7 +266,7 @@ class RingDrain:
 
     def _nothing(self) -> _Drained:
         hops = np.empty(0, dtype=self._hops.dtype) if self._hops is not None else None
-        return _Drained(np.empty(0, dtype=self._ring.dtype), hops, None)
+        return _Drained(np.empty(0, dtype=self._ring.dtype), hops, None, real=False)
 
     def _pending(self) -> bool:
         return self._ring.pending() or any(r is not None and r.pending()
@@ -272,8 +275,9 @@ class RingDrain:
     def get(self, timeout_ms: int) -> np.ndarray | None:
         """The oldest drained batch, waiting up to timeout_ms for one.
 
-        With timeout 0 and records still in the ring, waits for the thread to
-        move them (at most 50 ms): "what is there now" includes the ring.
+        With timeout 0 and records still in the rings, or events that wait
+        (_in_order), waits for them (at most HELD_WAIT_S): "what is there now"
+        includes the rings.
         Batches are handed over as drained, never joined: a join is one more
         copy of every record, which cost as much as the drain itself.
 
@@ -286,10 +290,19 @@ class RingDrain:
         poll, as it once was, held each event back one batch more, and claimed
         batches still queued behind the one returned.
         """
-        wait = timeout_ms / 1000.0 if timeout_ms > 0 else (0.05 if self._pending() else 0.0)
+        end = time.monotonic() + (timeout_ms / 1000.0 if timeout_ms > 0 else HELD_WAIT_S)
+        while True:  # what only waits (in flight, or for a hop's base) is worth the wait
+            out = self._take(timeout_ms <= 0, max(end - time.monotonic(), 0.0))
+            if out is None or len(out) or self._held is None or time.monotonic() >= end:
+                return out
+
+    def _take(self, now_only: bool, left_s: float) -> np.ndarray | None:
+        """get() once: a batch, or what waited, or None with nothing to hand out."""
+        wait = left_s if not now_only else \
+            (min(left_s, HELD_WAIT_S) if self._pending() or self.hops.pending else 0.0)
         if self._held is not None:  # what waits goes out once IN_FLIGHT_NS has passed it
-            due = int(self._held["ev"]["ts_ns"].min()) + IN_FLIGHT_NS - time.monotonic_ns()
-            wait = min(wait, max(due, 0) / 1e9)
+            due = max(int(self._held["ev"]["ts_ns"].min()) + IN_FLIGHT_NS - time.monotonic_ns(), 0) / 1e9
+            wait = min(max(wait, due) if now_only else min(wait, due), left_s)
         with self._cv:
             if not self._q and wait > 0:
                 self._cv.wait_for(lambda: bool(self._q) or self._stop or self._error is not None, wait)

@@ -82,11 +82,14 @@ class HopExpander:
             return None
         return int(self._pending["ev"]["ts_ns"].min())
 
-    def expand(self, records: np.ndarray, hops: np.ndarray) -> np.ndarray:
+    def expand(self, records: np.ndarray, hops: np.ndarray, drained: bool = True) -> np.ndarray:
         """Each hop as a record of ``records``' dtype (base row, hop fields), in hop order.
 
         ``records``: this drain's full records; ``hops``: this drain's hop
-        ring records. Hops without a base yet are kept for the next call."""
+        ring records. Hops without a base yet are kept for the next call.
+        ``drained=False``: no drain happened (the caller only retries what
+        waits): the drains the candidates are kept from do not move on, or a
+        base kept as the previous drain's would be lost before its hop came."""
         since = np.full(len(hops), self._clock(), dtype=np.int64)
         if self._pending is not None:
             hops = np.concatenate([self._pending, hops])
@@ -94,9 +97,10 @@ class HopExpander:
             self._pending = None
         cur = _Bases(records)
         out = self._resolve(cur, hops, since) if len(hops) else np.empty(0, dtype=records.dtype)
-        if self._prev is not None:
-            self._remember(self._prev.records)
-        self._prev = cur
+        if drained:
+            if self._prev is not None:
+                self._remember(self._prev.records)
+            self._prev = cur
         return out
 
     def _resolve(self, cur: _Bases, hops: np.ndarray, since: np.ndarray) -> np.ndarray:
