@@ -30,7 +30,7 @@ import numpy as np
 
 from probes.ringbuf import RingBuffer
 from tracer.errors import BrtraceError
-from tracer.schema.hops import HopExpander
+from tracer.schema.hops import HopExpander, byte_rows
 from tracer.schema.routes import route_events
 
 QUEUE_RECORDS = 1 << 17  # ~40 MB of events waiting beyond the ring
@@ -46,11 +46,18 @@ SWITCH_S = 0.001  # the GIL switch interval while a drain runs (see _favour_this
 # rest waits for the next batch (RingDrain._in_order).
 IN_FLIGHT_NS = 500_000
 HELD_WAIT_S = 0.05  # how long get(0) waits for the thread to move what the rings hold
+HELD_NEXT_S = 0.03  # how long what waits waits for the next batch (the drain's cycle: <= 28 ms)
 
 
 def merge_by_time(main: np.ndarray, extra: np.ndarray) -> np.ndarray:
-    """``main`` and ``extra`` as one batch in time order (a stable sort: of
-    two records stamped the same nanosecond, main's comes first).
+    """``main`` and ``extra`` as one batch in time order (see in_time_order)."""
+    return in_time_order([main, extra])
+
+
+def in_time_order(parts: list[np.ndarray]) -> np.ndarray:
+    """The parts (records of one dtype) as one batch in time order: a stable
+    sort, so of two records stamped the same nanosecond the earlier part's
+    comes first, and none when the parts already are in order.
 
     Each CPU's records are then in the order its probes ran, whichever ring
     took them. Inserting ``extra`` where a search of main's timestamps put
@@ -60,14 +67,29 @@ def merge_by_time(main: np.ndarray, extra: np.ndarray) -> np.ndarray:
     bytes: numpy copies a structured array field by field, 10x slower (17 ms
     for a full ring).
     """
-    rows = np.concatenate([_rows(main), _rows(extra)])
-    ts = np.concatenate([main["ev"]["ts_ns"], extra["ev"]["ts_ns"]])
-    out = rows[np.argsort(ts, kind="stable")]
-    return out.view(main.dtype).reshape(-1)
+    dtype = parts[0].dtype
+    parts = [p for p in parts if len(p)]
+    if len(parts) == 1 and _in_order(parts[0]["ev"]["ts_ns"]):
+        return parts[0]
+    if not parts:
+        return np.empty(0, dtype=dtype)
+    ts = np.concatenate([p["ev"]["ts_ns"] for p in parts])
+    if _in_order(ts):
+        return np.concatenate(parts)
+    # each part's rows straight to where they belong: one copy of the batch, not two
+    order = np.argsort(ts, kind="stable")
+    where = np.empty_like(order)
+    where[order] = np.arange(len(order))
+    out = np.empty((len(ts), dtype.itemsize), dtype=np.uint8)
+    at = 0
+    for p in parts:
+        out[where[at:at + len(p)]] = byte_rows(p)
+        at += len(p)
+    return out.view(dtype).reshape(-1)
 
 
-def _rows(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a).view(np.uint8).reshape(len(a), a.dtype.itemsize)
+def _in_order(ts: np.ndarray) -> bool:
+    return bool(len(ts) < 2 or (ts[1:] >= ts[:-1]).all())
 
 
 def _favour_this_thread() -> None:
@@ -135,16 +157,17 @@ def gather_s(n: int, since_ns: int) -> float:
 
 @dataclass(frozen=True)
 class _Drained:
-    """One drain of the rings: full records (main and spill, merged), hop and route
-    records; ``real=False``: none happened (get() only retries what waits)."""
+    """One drain of the rings: full records (main, spill), hop and route records;
+    ``real=False``: none happened (get() only retries what waits)."""
 
     full: np.ndarray
+    spill: np.ndarray | None
     hops: np.ndarray | None
     routes: np.ndarray | None
     real: bool = True
 
     def records(self) -> int:
-        return len(self.full) + sum(len(a) for a in (self.hops, self.routes) if a is not None)
+        return len(self.full) + sum(len(a) for a in (self.spill, self.hops, self.routes) if a is not None)
 
 
 class RingDrain:
@@ -221,22 +244,22 @@ class RingDrain:
         arr = self._ring.drain()
         if extra is not None and len(extra):
             self.spilled += len(extra)
-            arr = merge_by_time(arr, extra)
         routes = self._routes.drain() if self._routes is not None else None
-        return _Drained(arr, hops, routes)
+        return _Drained(arr, extra, hops, routes)
 
-    def _whole(self, got: _Drained) -> np.ndarray:
-        """The batch with its route and hop records made whole events, in time order."""
-        arr = got.full
+    def _whole(self, got: _Drained) -> list[np.ndarray]:
+        """The batch's parts, its route and hop records made whole events (not yet in order)."""
+        full = got.full
+        if got.spill is not None and len(got.spill):  # rare: a full main ring, or its lock gave up
+            full = in_time_order([full, got.spill])
+        parts = [full]
         if got.routes is not None and len(got.routes):
-            arr = merge_by_time(arr, route_events(got.routes, arr.dtype))
+            parts.append(route_events(got.routes, full.dtype))
         if got.hops is not None:
-            whole = self.hops.expand(arr, got.hops, drained=got.real)
-            if len(whole):
-                arr = merge_by_time(arr, whole)
-        return arr
+            parts.append(self.hops.expand(full, got.hops, drained=got.real))
+        return parts
 
-    def _in_order(self, arr: np.ndarray, mark: int) -> tuple[np.ndarray, int]:
+    def _in_order(self, parts: list[np.ndarray], mark: int) -> tuple[np.ndarray, int]:
         """What of ``arr`` (and of what waited) can go out without a later batch
         bringing something older, and the time before which all of it has gone.
 
@@ -248,15 +271,16 @@ class RingDrain:
         for its base; the rest waits, and a consumer sees each CPU's events in
         the order they happened."""
         if self._held is not None:
-            arr = merge_by_time(arr, self._held)
+            parts.append(self._held)
             self._held = None
+        arr = in_time_order(parts)
         cut = mark - IN_FLIGHT_NS
         first = self.hops.waiting_from()
         if first is not None:
             cut = min(cut, first)
-        later = arr["ev"]["ts_ns"] >= cut
-        if later.any():
-            self._held, arr = arr[later], arr[~later]
+        k = int(np.searchsorted(arr["ev"]["ts_ns"], cut))
+        if k < len(arr):
+            self._held, arr = arr[k:], arr[:k]  # views of one buffer: no copy
         return arr, cut
 
     def _waiting(self) -> bool:
@@ -266,7 +290,7 @@ class RingDrain:
 
     def _nothing(self) -> _Drained:
         hops = np.empty(0, dtype=self._hops.dtype) if self._hops is not None else None
-        return _Drained(np.empty(0, dtype=self._ring.dtype), hops, None, real=False)
+        return _Drained(np.empty(0, dtype=self._ring.dtype), None, hops, None, real=False)
 
     def _pending(self) -> bool:
         return self._ring.pending() or any(r is not None and r.pending()
@@ -300,9 +324,11 @@ class RingDrain:
         """get() once: a batch, or what waited, or None with nothing to hand out."""
         wait = left_s if not now_only else \
             (min(left_s, HELD_WAIT_S) if self._pending() or self.hops.pending else 0.0)
-        if self._held is not None:  # what waits goes out once IN_FLIGHT_NS has passed it
+        if self._held is not None:  # what waits goes out with the next batch, or alone once due
             due = max(int(self._held["ev"]["ts_ns"].min()) + IN_FLIGHT_NS - time.monotonic_ns(), 0) / 1e9
-            wait = min(max(wait, due) if now_only else min(wait, due), left_s)
+            # not as soon as due while a stream runs: alone it would be a tiny batch, and a
+            # batch costs the correlator ~110 us whatever its size (see gather_s)
+            wait = min(max(wait, due) if now_only else min(wait, max(due, HELD_NEXT_S)), left_s)
         with self._cv:
             if not self._q and wait > 0:
                 self._cv.wait_for(lambda: bool(self._q) or self._stop or self._error is not None, wait)

@@ -34,6 +34,12 @@ _NOT_BASE = F_ROUTE | F_FDB
 MAX_WAIT_NS = 2_000_000_000
 
 
+def byte_rows(a: np.ndarray) -> np.ndarray:
+    """``a``'s records as rows of bytes: numpy copies a structured array field by
+    field, ~10x slower than moving its bytes (a view when ``a`` is contiguous)."""
+    return np.ascontiguousarray(a).view(np.uint8).reshape(len(a), a.dtype.itemsize)
+
+
 class _Bases:
     """Records searchable by (timestamp, CPU)."""
 
@@ -109,16 +115,17 @@ class HopExpander:
         pools = [cur] + ([self._prev] if self._prev is not None else []) + \
             ([_Bases(np.concatenate(older))] if older else [])
         rows = np.empty(len(hops), dtype=cur.records.dtype)
+        row_bytes = byte_rows(rows)
         done = np.zeros(len(hops), dtype=bool)
         for pool in pools:
             if done.all() or not len(pool.records) or pool.records.dtype != rows.dtype:
                 continue
             todo = np.flatnonzero(~done)
             found, idx = pool.find(hv["base_ts"][todo], hv["cpu"][todo])
-            rows[todo[found]] = pool.records[idx[found]]
+            row_bytes[todo[found]] = byte_rows(pool.records)[idx[found]]
             done[todo[found]] = True
         self._hold(hops[~done], since[~done])
-        out = rows[done]
+        out = rows if done.all() else byte_rows(rows)[done].view(rows.dtype).reshape(-1)
         for name in HOP_FIELDS:
             out["ev"][name] = hv[name][done]
         self.expanded += len(out)
