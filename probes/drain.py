@@ -9,12 +9,12 @@ the ring fills and the kernel counts what it could not store, so loss stays
 counted exactly (received + lost == produced), never hidden in user space.
 
 The probes put an event the main ring refuses into a small spill ring
-(brtrace.c: reserve()). Spilled events are drained first and merged into the
-main batch by timestamp, so a consumer sees one time-ordered stream. Hop
-records (brtrace.c: emit_hop; a packet's later hooks while its bytes stay
-the same) are read first, made whole events from their base records
-(tracer/schema/hops.py) and merged the same way, as are route records
-(brtrace.c: emit_route; tracer/schema/routes.py).
+(brtrace.c: reserve()), a packet's later hooks while its bytes stay the same
+into a hop ring (emit_hop) and IPv4 route lookups into a route ring
+(emit_route). This thread only copies the four out; the consumer's get()
+makes hop and route records whole events (tracer/schema/hops.py, routes.py)
+and puts each batch in time order, holding back what a later batch could
+still precede (_in_order), so a consumer sees one time-ordered stream.
 """
 
 from __future__ import annotations

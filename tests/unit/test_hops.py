@@ -71,6 +71,15 @@ def _hop_records(hops: np.ndarray) -> np.ndarray:
     return out
 
 
+def _until(drain: RingDrain, got: list[np.ndarray], want: int, timeout_s: float = 5.0) -> None:
+    """Batches appended to ``got`` until it holds ``want`` records (or the time is up)."""
+    end = time.monotonic() + timeout_s
+    while sum(map(len, got)) < want and time.monotonic() < end:
+        arr = drain.get(50)
+        if arr is not None:
+            got.append(arr)
+
+
 def _by_time(rows: np.ndarray) -> np.ndarray:
     return rows[np.argsort(rows["ts_ns"], kind="stable")]
 
@@ -165,10 +174,7 @@ def test_the_drain_hands_out_hops_whole_and_in_time_order() -> None:
             arr = drain.get(20)
             if arr is not None:
                 got.append(arr)
-        while sum(map(len, got)) < len(truth) and time.monotonic() < end:
-            arr = drain.get(50)
-            if arr is not None:
-                got.append(arr)
+        _until(drain, got, len(truth))
     finally:
         drain.close()
     out = np.concatenate(got)["ev"]
@@ -217,11 +223,7 @@ def test_what_follows_a_hop_waiting_for_its_base_waits_with_it() -> None:
         assert sum(map(len, got)) == 0  # everything after the waiting hop waits
         assert drain.read_to_ns <= int(hop["ts_ns"][0])  # what is stamped before it went out
         main.push(full[base:base + 1])
-        end = time.monotonic() + 5
-        while sum(map(len, got)) < len(later) + 2 and time.monotonic() < end:
-            arr = drain.get(50)
-            if arr is not None:
-                got.append(arr)
+        _until(drain, got, len(later) + 2)
     finally:
         drain.close()
     out = np.concatenate(got)["ev"]
