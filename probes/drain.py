@@ -49,11 +49,6 @@ HELD_WAIT_S = 0.05  # how long get(0) waits for the thread to move what the ring
 HELD_NEXT_S = 0.03  # how long what waits waits for the next batch (the drain's cycle: <= 28 ms)
 
 
-def merge_by_time(main: np.ndarray, extra: np.ndarray) -> np.ndarray:
-    """``main`` and ``extra`` as one batch in time order (see in_time_order)."""
-    return in_time_order([main, extra])
-
-
 def in_time_order(parts: list[np.ndarray]) -> np.ndarray:
     """The parts (records of one dtype) as one batch in time order: a stable
     sort, so of two records stamped the same nanosecond the earlier part's
@@ -69,12 +64,12 @@ def in_time_order(parts: list[np.ndarray]) -> np.ndarray:
     """
     dtype = parts[0].dtype
     parts = [p for p in parts if len(p)]
-    if len(parts) == 1 and _in_order(parts[0]["ev"]["ts_ns"]):
+    if len(parts) == 1 and _ascending(parts[0]["ev"]["ts_ns"]):
         return parts[0]
     if not parts:
         return np.empty(0, dtype=dtype)
     ts = np.concatenate([p["ev"]["ts_ns"] for p in parts])
-    if _in_order(ts):
+    if _ascending(ts):
         return np.concatenate(parts)
     # each part's rows straight to where they belong: one copy of the batch, not two
     order = np.argsort(ts, kind="stable")
@@ -88,7 +83,7 @@ def in_time_order(parts: list[np.ndarray]) -> np.ndarray:
     return out.view(dtype).reshape(-1)
 
 
-def _in_order(ts: np.ndarray) -> bool:
+def _ascending(ts: np.ndarray) -> bool:
     return bool(len(ts) < 2 or (ts[1:] >= ts[:-1]).all())
 
 

@@ -20,7 +20,7 @@ from probes.drain import (
     SWITCH_S,
     RingDrain,
     gather_s,
-    merge_by_time,
+    in_time_order,
 )
 from tests.support.synth import SyntheticRing, flannel_batch
 from tracer.errors import BrtraceError
@@ -92,7 +92,7 @@ def test_a_failing_reader_is_reported_not_silent() -> None:
         drain.close()
 
 
-def test_merge_by_time_places_extra_by_timestamp_and_keeps_every_byte() -> None:
+def test_in_time_order_places_extra_by_timestamp_and_keeps_every_byte() -> None:
     dt = SyntheticRing(1 << 16).dtype
     main = np.zeros(4, dtype=dt)
     main["ev"]["ts_ns"] = [10, 20, 30, 40]
@@ -100,7 +100,7 @@ def test_merge_by_time_places_extra_by_timestamp_and_keeps_every_byte() -> None:
     extra = np.zeros(3, dtype=dt)
     extra["ev"]["ts_ns"] = [5, 25, 45]
     extra["ev"]["skb"] = [7, 8, 9]
-    out = merge_by_time(main, extra)
+    out = in_time_order([main, extra])
     assert out.dtype == dt
     assert out["ev"]["ts_ns"].tolist() == [5, 10, 20, 25, 30, 40, 45]
     assert out["ev"]["skb"].tolist() == [7, 1, 2, 8, 3, 4, 9]
