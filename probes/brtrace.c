@@ -78,6 +78,10 @@
  * (Not the correlator's FIB_WINDOW_NS, which is how long an untied lookup
  * waits in user space for its packet.) */
 #define FIB_TIE_NS 2000000ULL
+/* An input lookup's tie (fib_stamp): its packet's record was taken in this
+ * jiffy or the one before (at most two ticks: 8 ms at HZ=250). */
+#define FIB_TIE_JIFFIES 1
+#define LOOPBACK_IFINDEX 1
 #define MAC_UNSET 0xffff
 #define ETH_IP 0x0800
 #define ETH_ARP 0x0806
@@ -733,6 +737,7 @@ struct brt_scratch {
 #endif
     u64 cur_ts;         /* the packet that last matched on this CPU: route */
     u64 cur_skb;        /* lookups carry no skb, so they are tied to it */
+    u64 cur_jif;        /* jiffies when cur_ts was taken (fib_stamp) */
     u32 hdr_n;          /* the header length passed through memory (emit_skb: copy_headers) */
 #ifdef BRT_HOPS
     u64 hop_skb;        /* the skb of this CPU's last full record; 0: none, or not delivered */
@@ -1293,6 +1298,7 @@ static __always_inline int emit_hop(struct brt_scratch *s, u16 hook, void *skb, 
         return 1;
     }
     s->cur_ts = now;
+    s->cur_jif = bpf_jiffies64();
     s->cur_skb = (u64)skb;
     hops.ringbuf_submit(h, 0);
     return 1;
@@ -1358,6 +1364,7 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
         follow_update((u64)skb, &p, now, hook);
 #endif
     s->cur_ts = now;
+    s->cur_jif = bpf_jiffies64();
     s->cur_skb = (u64)skb;
     struct brt_event *ev = reserve(BRT_SNAPLEN > HDR_BUF, now);
 #ifdef BRT_HOPS
@@ -1609,6 +1616,32 @@ static __always_inline u8 fill_nexthop_ref(struct brt_devref r, u32 *gw_out, u32
 }
 #define fill_nexthop(ev, nhc) fill_nexthop_ref(DEVREF(ev), &(ev)->fib_gw, &(ev)->fib_nh_ifindex, (nhc))
 
+/* A route lookup's time, and whether it is tied to this CPU's current packet
+ * (recent). An input lookup (the flow's iif a device: ip_route_input_slow
+ * sets it to the receiving one, while output lookups and fib_validate_source
+ * set LOOPBACK_IFINDEX; net/ipv4/route.c and fib_frontend.c, read in 6.18)
+ * runs in its packet's receive path, after that packet's netif_receive_skb on
+ * this CPU: it is stamped 1 ns after the record of that hook instead of
+ * reading the clock (~40 ns of a route record's ~110, bench probecost), which
+ * keeps it between that hook and the packet's next one. jiffies (inlined by
+ * the verifier on 64-bit JITs) stand in for the clock in the tie's test. A
+ * lookup of any other kind reads the clock, as before: an output lookup may
+ * come before its own packet exists. 0: no current packet (the caller reads
+ * the clock when it writes the record). */
+static __always_inline u64 fib_stamp(struct brt_scratch *c, u64 cur, u32 iif, int *recent)
+{
+    *recent = 0;
+    if (!cur)
+        return 0;
+    if (iif > LOOPBACK_IFINDEX && bpf_jiffies64() - c->cur_jif <= FIB_TIE_JIFFIES) {
+        *recent = 1;
+        return c->cur_ts + 1;
+    }
+    u64 now = bpf_ktime_get_ns();
+    *recent = now - c->cur_ts < FIB_TIE_NS;
+    return now;
+}
+
 /* An IPv4 route lookup as a route record (struct brt_route: 80 bytes, not a
  * whole event's 296 to clear and write; the drain makes it the event,
  * tracer/schema/routes.py). 0 when the route ring refuses it: the caller
@@ -1661,10 +1694,12 @@ int brt_tp_fib_table_lookup(struct bpf_raw_tracepoint_args *ctx)
     if (!cur)
         return 0; /* filtered, and the last packet on this CPU did not match: not ours, nothing read */
 #endif
-    u64 now = cur ? bpf_ktime_get_ns() : 0;
-    int recent = cur && now - c->cur_ts < FIB_TIE_NS;
     struct brt_flow fl = {};
-    if (read_flow((void *)ctx->args[1], &fl) < 0 || !fib_pass(&fl, recent))
+    if (read_flow((void *)ctx->args[1], &fl) < 0)
+        return 0;
+    int recent = 0;
+    u64 now = fib_stamp(c, cur, fl.iif, &recent);
+    if (!fib_pass(&fl, recent))
         return 0;
 #ifndef BRT_FULL_RECORDS
     if (emit_route(ctx, recent ? cur : 0, now, &fl, nhc, recent))
@@ -1742,13 +1777,17 @@ int brt_tp_fib6_table_lookup(struct bpf_raw_tracepoint_args *ctx)
     struct brt_scratch *c = scratch.lookup(&zero);
     if (!c)
         return 0;
-    u64 now = bpf_ktime_get_ns();
-    int recent = c->cur_skb && now - c->cur_ts < FIB_TIE_NS;
+    void *res = (void *)ctx->args[1], *flp = (void *)ctx->args[3];
+    u64 cur = c->cur_skb;
+    u32 iif = 0;
+    if (cur)
+        RD(iif, flp, OFF_FLOWI6_IIF);
+    int recent = 0;
+    u64 now = fib_stamp(c, cur, iif, &recent);
 #if !defined(FIB6_ADDR_A) && !defined(FIB6_ADDR_B)
     if (!recent)
-        return 0; /* kept only for a packet that just matched: nothing read */
+        return 0; /* kept only for a packet that just matched: nothing else read */
 #endif
-    void *res = (void *)ctx->args[1], *flp = (void *)ctx->args[3];
     u64 sa[2] = {}, da[2] = {};
     bpf_probe_read_kernel(sa, 16, flp + OFF_FLOWI6_SADDR);
     bpf_probe_read_kernel(da, 16, flp + OFF_FLOWI6_DADDR);
@@ -1767,7 +1806,7 @@ int brt_tp_fib6_table_lookup(struct bpf_raw_tracepoint_args *ctx)
     if (!ev)
         return 0;
     ev->hook = HOOK_FIB_TABLE_LOOKUP;
-    ev->skb = recent ? c->cur_skb : 0;
+    ev->skb = recent ? cur : 0;
     ev->flags = BRT_F_ROUTE | BRT_F_V6;
     ev->fib_table = table;
     ev->fib_err = err;
@@ -1780,7 +1819,9 @@ int brt_tp_fib6_table_lookup(struct bpf_raw_tracepoint_args *ctx)
     ev->outer.icmp_type = 0xff;
     RD(ev->outer.proto, flp, OFF_FLOWI6_PROTO);
     RD(ev->fib_oif, flp, OFF_FLOWI6_OIF);
-    RD(ev->fib_iif, flp, OFF_FLOWI6_IIF);
+    ev->fib_iif = iif;
+    if (!cur)
+        RD(ev->fib_iif, flp, OFF_FLOWI6_IIF);
     /* The gateway as the tracepoint's gw reads it (res->nh->fib_nh_gw6): its 16
      * bytes go where a route event has nothing, the inner key (BRT_F_GW6). */
     _Static_assert(sizeof(ev->inner) >= 16, "the inner key holds an IPv6 gateway");

@@ -119,7 +119,7 @@ class Route:
     table: int = 0
     err: int = 0
     oif: int = 0  # flowi4_oif asked for (0 = any)
-    iif: int = 0  # flowi4_iif (input route) or 0 for output
+    iif: int = 0  # flowi4_iif: the receiving device (input route); LOOPBACK_IFINDEX 1: output
     nh_ifindex: int = 0  # device of the chosen next hop
     gateway: int = 0  # next-hop IPv4 gateway, network byte order, 0 = on-link/direct
     gateway6: bytes = b""  # an IPv6 lookup's gateway, 16 bytes (schema 6); b"": none known
