@@ -107,4 +107,26 @@ struct brt_route {
     char ifname[16];
 };
 
+/* A packet the drain parses itself (tracer/schema/event.py: BRT_RAW;
+ * brtrace.c: emit_raw): a layout tail_emit's early test proved plain, its
+ * header bytes and what the skb says, not the parse's fields. */
+struct brt_raw {
+    u64 ts_ns;
+    u64 skb;
+    u64 location;
+    u32 netns;
+    u32 ifindex;
+    u32 len;
+    u32 drop_reason;
+    u16 cpu;
+    u16 hook;
+    u16 vlan;
+    u16 hdr_len;
+    u8 pkt_type;
+    u8 flags;           /* BRT_F_L3 or BRT_F_MAC, BRT_F_INNER: a plain VXLAN frame */
+    u8 pad[6];
+    char ifname[16];
+    u8 headers[BRT_SNAPLEN];
+};
+
 #endif

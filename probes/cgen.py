@@ -24,12 +24,14 @@ from tracer.schema.event import (
     BRT_EVENT,
     BRT_HOP,
     BRT_KEY,
+    BRT_RAW,
     BRT_ROUTE,
     FLAGS,
     CStruct,
     CType,
     event_dtype,
     hop_dtype,
+    raw_dtype,
     route_dtype,
 )
 from tracer.schema.hooks import Attach, Hook, Layer
@@ -63,6 +65,7 @@ def schema_header(snaplen: int, kprobes: Collection[Hook] = (),
     lines += _asserts(BRT_KEY, event_dtype(snaplen)["outer"])
     lines += _asserts(BRT_HOP, hop_dtype())
     lines += _asserts(BRT_ROUTE, route_dtype())
+    lines += _asserts(BRT_RAW, raw_dtype(snaplen))
     return "\n".join([*lines, "", "#endif", ""])
 
 

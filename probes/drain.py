@@ -10,10 +10,11 @@ counted exactly (received + lost == produced), never hidden in user space.
 
 The probes put an event the main ring refuses into a small spill ring
 (brtrace.c: reserve()), a packet's later hooks while its bytes stay the same
-into a hop ring (emit_hop) and IPv4 route lookups into a route ring
-(emit_route). This thread only copies the four out; the consumer's get()
-makes hop and route records whole events (tracer/schema/hops.py, routes.py)
-and puts each batch in time order, holding back what a later batch could
+into a hop ring (emit_hop), IPv4 route lookups into a route ring
+(emit_route) and packets it leaves to user space to parse into a raw ring
+(emit_raw). This thread only copies the five out; the consumer's get()
+makes hop, route and raw records whole events (tracer/schema/hops.py,
+routes.py, raw.py) and puts each batch in time order, holding back what a later batch could
 still precede (_in_order), so a consumer sees one time-ordered stream.
 """
 
@@ -31,6 +32,7 @@ import numpy as np
 from probes.ringbuf import RingBuffer
 from tracer.errors import BrtraceError
 from tracer.schema.hops import HopExpander, byte_rows
+from tracer.schema.raw import raw_events
 from tracer.schema.routes import route_events
 
 QUEUE_RECORDS = 1 << 17  # ~40 MB of events waiting beyond the ring
@@ -152,33 +154,37 @@ def gather_s(n: int, since_ns: int) -> float:
 
 @dataclass(frozen=True)
 class _Drained:
-    """One drain of the rings: full records (main, spill), hop and route records;
-    ``real=False``: none happened (get() only retries what waits)."""
+    """One drain of the rings: full records (main, spill), hop, route and raw
+    records; ``real=False``: none happened (get() only retries what waits)."""
 
     full: np.ndarray
     spill: np.ndarray | None
     hops: np.ndarray | None
     routes: np.ndarray | None
+    raws: np.ndarray | None = None
     real: bool = True
 
     def records(self) -> int:
-        return len(self.full) + sum(len(a) for a in (self.spill, self.hops, self.routes) if a is not None)
+        return len(self.full) + sum(len(a) for a in (self.spill, self.hops, self.routes, self.raws)
+                                    if a is not None)
 
 
 class RingDrain:
     def __init__(self, ring: RingBuffer, max_records: int = QUEUE_RECORDS,
                  spill: RingBuffer | None = None, hops: RingBuffer | None = None,
-                 routes: RingBuffer | None = None) -> None:
+                 routes: RingBuffer | None = None, raws: RingBuffer | None = None) -> None:
         self._ring = ring
         self._spill = spill
         self._hops = hops
         self._routes = routes
+        self._raws = raws
         self.hops = HopExpander()
         self._held: np.ndarray | None = None  # events behind a hop still waiting for its base
-        for other in (spill, hops, routes):
+        for other in (spill, hops, routes, raws):
             if other is not None:
                 ring.watch(other)
         self.spilled = 0  # records that came through the spill ring
+        self.parsed = 0  # raw records parsed here (tracer/schema/raw.py)
         self._max = max_records
         # each batch with its read mark: the clock just before the drain that took it
         self._q: deque[tuple[_Drained, int]] = deque()
@@ -239,14 +245,19 @@ class RingDrain:
         arr = self._ring.drain()
         if extra is not None and len(extra):
             self.spilled += len(extra)
+        raws = self._raws.drain() if self._raws is not None else None  # hop bases too
         routes = self._routes.drain() if self._routes is not None else None
-        return _Drained(arr, extra, hops, routes)
+        return _Drained(arr, extra, hops, routes, raws)
 
     def _whole(self, got: _Drained) -> list[np.ndarray]:
         """The batch's parts, its route and hop records made whole events (not yet in order)."""
         full = got.full
         if got.spill is not None and len(got.spill):  # rare: a full main ring, or its lock gave up
             full = in_time_order([full, got.spill])
+        if got.raws is not None and len(got.raws):  # parsed here; bases of hops like the rest
+            raws = raw_events(got.raws, full.dtype)
+            self.parsed += len(raws)
+            full = np.concatenate([full, raws]) if len(full) else raws
         parts = [full]
         if got.routes is not None and len(got.routes):
             parts.append(route_events(got.routes, full.dtype))
@@ -289,7 +300,7 @@ class RingDrain:
 
     def _pending(self) -> bool:
         return self._ring.pending() or any(r is not None and r.pending()
-                                           for r in (self._spill, self._hops, self._routes))
+                                           for r in (self._spill, self._hops, self._routes, self._raws))
 
     def get(self, timeout_ms: int) -> np.ndarray | None:
         """The oldest drained batch, waiting up to timeout_ms for one.

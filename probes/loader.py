@@ -21,6 +21,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from probes import cacheload, childload, kernel, progcache
 from probes.bpfsys import kfunc_call
 from probes.cgen import HEADER_NAME, schema_header
@@ -35,7 +37,13 @@ from tracer.model import Event, HookMode, HookStatus, SourceStats
 from tracer.pcapf.translate import HEADER_NAME as FILTER_HEADER
 from tracer.pcapf.translate import filter_header
 from tracer.schema.decode import Decoder
-from tracer.schema.event import DEFAULT_SNAPLEN, hop_record_dtype, record_dtype, route_record_dtype
+from tracer.schema.event import (
+    DEFAULT_SNAPLEN,
+    hop_record_dtype,
+    raw_record_dtype,
+    record_dtype,
+    route_record_dtype,
+)
 from tracer.source import SourceInfo
 from tracer.topology.model import Topology
 
@@ -64,6 +72,23 @@ def hop_pages(pages: int) -> int:
     """The hop ring's size (brtrace.c: emit_hop): 1/4 of the main ring, as a
     hop record is ~1/4 of a full one and a traced packet has about as many."""
     return max(1, pages // 4)
+
+
+def raw_pages(pages: int) -> int:
+    """The raw ring's size (brtrace.c: emit_raw): the main ring's. A traced
+    IPv4 packet's records that are not hops are mostly raw ones; a refused
+    one falls back to the main ring, so neither needs to hold a whole burst."""
+    return pages
+
+
+def ring_layouts(pages: int, snaplen: int) -> dict[bytes, tuple[int, np.dtype]]:
+    """Every ring the probes write (brtrace.c's BPF_RINGBUF_OUTPUTs): its size
+    in pages and its records' layout."""
+    return {b"events": (pages, record_dtype(snaplen)),
+            b"spill": (spill_pages(pages), record_dtype(snaplen)),
+            b"hops": (hop_pages(pages), hop_record_dtype()),
+            b"routes": (route_pages(pages), route_record_dtype()),
+            b"raws": (raw_pages(pages), raw_record_dtype())}
 
 
 # The reject path reads the skb and its headers with plain loads through
@@ -173,7 +198,7 @@ def compile_inputs(flt: TraceFilter, macros: dict[str, int], snaplen: int, pages
     cflags += read_windows(macros)
     cflags += flt.cflags() + [f"-DBRT_SNAPLEN={snaplen}", f"-DRINGBUF_PAGES={pages}",
                               f"-DSPILL_PAGES={spill_pages(pages)}", f"-DHOP_PAGES={hop_pages(pages)}",
-                              f"-DROUTE_PAGES={route_pages(pages)}",
+                              f"-DROUTE_PAGES={route_pages(pages)}", f"-DRAW_PAGES={raw_pages(pages)}",
                               f"-I{PROBE_DIR}", "-Wno-macro-redefined"]
     if netns_filter:
         cflags.append("-DFILTER_NETNS=1")
@@ -254,16 +279,12 @@ class LiveSource:
             self._closed = False
             self._bpf: Any  # a bcc.BPF, or the fds a loader child handed over (childload.py)
             flt = self._load_following_nat(flt, macros, snaplen)
-        rb = self._bpf[b"events"]
         page = os.sysconf("SC_PAGE_SIZE")
-        self._ring = RingBuffer(rb.map_fd, self._pages * page, record_dtype(snaplen))
-        self._spill = RingBuffer(self._bpf[b"spill"].map_fd, spill_pages(self._pages) * page,
-                                 record_dtype(snaplen))
-        self._hops = RingBuffer(self._bpf[b"hops"].map_fd, hop_pages(self._pages) * page,
-                                hop_record_dtype())
-        self._routes = RingBuffer(self._bpf[b"routes"].map_fd, route_pages(self._pages) * page,
-                                  route_record_dtype())
-        self._drain = RingDrain(self._ring, spill=self._spill, hops=self._hops, routes=self._routes)
+        self._rings = {name: RingBuffer(self._bpf[name].map_fd, n * page, dtype)
+                       for name, (n, dtype) in ring_layouts(self._pages, snaplen).items()}
+        r = self._rings
+        self._drain = RingDrain(r[b"events"], spill=r[b"spill"], hops=r[b"hops"], routes=r[b"routes"],
+                                raws=r[b"raws"])
         self._decoder = Decoder(plan.drop_reasons, kernel.symbolize)
         self._stats = SourceStats()
         self._lost_read_at = 0.0
@@ -413,8 +434,6 @@ class LiveSource:
             return
         self._closed = True
         self._drain.close()
-        self._ring.close()
-        self._spill.close()
-        self._hops.close()
-        self._routes.close()
+        for ring in self._rings.values():
+            ring.close()
         self._bpf.cleanup()

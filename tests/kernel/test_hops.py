@@ -61,11 +61,13 @@ def test_hop_and_route_records_are_the_events_full_records_are(flannel_lab: LabI
         got_full = drain_quiet(full)
         counts = [(src.kernel_counts(), len(got)) for src, got in ((hops, got_hops), (full, got_full))]
         expanded, orphans = hops._drain.hops.expanded, hops._drain.hops.orphans
+        parsed = hops._drain.parsed
     packets = [e for e in got_full if e.hook not in (Hook.FIB_TABLE_LOOKUP, Hook.BR_FDB_UPDATE)]
     assert len(packets) >= 40 * 8, len(packets)
     assert sum(e.hook == Hook.FIB_TABLE_LOOKUP for e in got_full) >= 40 * 3  # route records too
     assert expanded >= len(packets) // 4, (expanded, len(packets))  # the veths and bridges repeat
     assert orphans == 0
+    assert parsed >= len(packets) // 4, (parsed, len(packets))  # raw records, parsed by the drain
     for (produced, lost), received in counts:  # exact, hops counted as the events they are
         assert lost == 0 and received == produced, (received, produced, lost)
     assert sorted(map(_key, got_hops), key=repr) == sorted(map(_key, got_full), key=repr)

@@ -22,6 +22,7 @@ from tracer.schema.event import (
     BRT_EVENT,
     BRT_HOP,
     BRT_KEY,
+    BRT_RAW,
     BRT_ROUTE,
     SNAPLEN,
     CStruct,
@@ -70,7 +71,7 @@ def c_layout(name: str, snaplen: int) -> tuple[list[tuple[str, int, int]], int]:
     return fields, (off + align - 1) // align * align
 
 
-@pytest.mark.parametrize("struct", [BRT_EVENT, BRT_KEY, BRT_HOP, BRT_ROUTE], ids=lambda s: s.name)
+@pytest.mark.parametrize("struct", [BRT_EVENT, BRT_KEY, BRT_HOP, BRT_ROUTE, BRT_RAW], ids=lambda s: s.name)
 def test_c_struct_is_the_schemas_field_by_field_types_included(struct: CStruct) -> None:
     got = c_struct(struct.name)
     want = []

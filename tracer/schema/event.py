@@ -173,6 +173,26 @@ BRT_ROUTE: Final = CStruct("brt_route", (
     CField("pad", U8, 2),
     CField("ifname", CHAR, 16, event="ifname"),
 ))
+# A packet whose layout the probes proved plain (brtrace.c: emit_raw): its
+# header bytes and what the skb says, 200 bytes, without the parse's fields;
+# the drain parses the fixed offsets such a layout has (tracer/schema/raw.py).
+# Like hops, raw records travel only from the probes to the drain.
+BRT_RAW: Final = CStruct("brt_raw", (
+    *_same("ts_ns", "skb", "location", ctype=U64),
+    *_same("netns", "ifindex", ctype=U32),
+    CField("len", U32, event="length"),
+    CField("drop_reason", U32, event="drop_reason"),
+    *_same("cpu", "hook", "vlan", ctype=U16),
+    CField("hdr_len", U16),
+    CField("pkt_type", U8, event="pkt_type"),
+    CField("flags", U8),  # F_L3 or F_MAC; F_INNER: a plain VXLAN frame
+    CField("pad", U8, 6),
+    CField("ifname", CHAR, 16, event="ifname"),
+    CField("headers", U8, SNAPLEN, event="headers"),
+))
+# The brt_event fields a raw record fills as they are (the parse fills the rest).
+RAW_INTO: Final = tuple(f.name for f in BRT_RAW.fields if f.name != "pad")
+
 # Where each route record field goes in brt_event (a key's member as "outer.<name>").
 ROUTE_INTO: Final = tuple((f.name, f"outer.{f.name}" if f.event.startswith("outer.") else f.name)
                           for f in BRT_ROUTE.fields if f.name != "pad")
@@ -254,6 +274,16 @@ def route_dtype() -> np.dtype:
 def route_record_dtype() -> np.dtype:
     """A route ring's record: the ring header, then the route lookup."""
     return _ring_record(route_dtype())
+
+def raw_dtype(snaplen: int = DEFAULT_SNAPLEN) -> np.dtype:
+    """``struct brt_raw`` (written only with the default snaplen: brtrace.c, BRT_RAW)."""
+    return struct_dtype(BRT_RAW, snaplen)
+
+
+def raw_record_dtype() -> np.dtype:
+    """A raw ring's record: the ring header, then the packet."""
+    return _ring_record(raw_dtype())
+
 
 def record_dtype(snaplen: int = DEFAULT_SNAPLEN) -> np.dtype:
     """A ring-buffer record: 8-byte header (len | busy/discard bits, page offset),
