@@ -26,7 +26,7 @@
  *   HOP_PAGES         size of the hop ring (emit_hop) in pages
  *   ROUTE_PAGES       size of the route ring (emit_route) in pages
  *   RAW_PAGES         size of the raw ring (emit_raw) in pages
- *   BRT_FULL_RECORDS  a whole event's record for every event: no hop or route records
+ *   BRT_FULL_RECORDS  a whole event's record for every event: no hop, route or raw records
  *   <S>_WIN_LO/LEN    one probe read covering the fields of a struct the probes read
  *                     together (S = SKB, SKBM, DEV, FLP, NHC; loader.WINDOWS), when
  *                     they lie close enough; else one read per field

@@ -256,7 +256,7 @@ class LiveSource:
                  cast_reject: bool = True, compact: bool = True) -> None:
         """``cast_reject=False``: the probe-read reject path even where the kernel
         offers bpf_rdonly_cast; ``compact=False``: a whole event's record for
-        every event, no hop or route records (brtrace.c: BRT_FULL_RECORDS).
+        every event, no hop, route or raw records (brtrace.c: BRT_FULL_RECORDS).
         Tests compare each pair on the same packets."""
         _require_root()
         self._netns = tuple(netns_inodes)  # empty: every namespace (brtrace agent --netns)
