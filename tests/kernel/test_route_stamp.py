@@ -25,11 +25,12 @@ from tests.support.udpsend import paced_udp
 from tracer.filter import TraceFilter
 from tracer.lab import LabInfo
 from tracer.model import Event, Hook
+from tracer.schema.event import LOOPBACK_IFINDEX, ROUTE_STAMP_NS
 from tracer.topology.model import empty_topology
 
 pytestmark = pytest.mark.kernel
 
-LOOPBACK_IFINDEX = 1  # what an output lookup's flowi4_iif holds
+
 _SEND = paced_udp("10.244.1.3", port="5301", size="64")
 
 
@@ -60,10 +61,10 @@ def test_input_route_lookups_follow_their_hook(flannel_lab: LabInfo) -> None:
         if e.route.iif > LOOPBACK_IFINDEX:
             tied_in += 1
             assert prev is not None and prev.skb == e.skb, (e, prev)
-            assert e.ts_ns == prev.ts_ns + 1, (e.ts_ns, prev.ts_ns)
+            assert e.ts_ns == prev.ts_ns + ROUTE_STAMP_NS, (e.ts_ns, prev.ts_ns)
         else:
             tied_out += 1
-            assert prev is None or e.ts_ns != prev.ts_ns + 1, (e.ts_ns, prev.ts_ns)
+            assert prev is None or e.ts_ns != prev.ts_ns + ROUTE_STAMP_NS, (e.ts_ns, prev.ts_ns)
     # pod-a -> pod-b: the forward on node1 and the decapsulated packet's on node2, each way
     assert tied_in >= 40 * 2, tied_in
     assert tied_out >= 40, tied_out  # the VXLAN device's lookups of the underlay route

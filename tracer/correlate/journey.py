@@ -9,6 +9,7 @@ import numpy as np
 
 from tracer.correlate.vocab import Verb
 from tracer.model import ETH_P_ARP, ICMP_ECHOREPLY, Event, L4Key
+from tracer.schema.event import LOOPBACK_IFINDEX, ROUTE_STAMP_NS
 
 PacketKey = tuple[object, ...]
 Indices = list[int] | np.ndarray  # record indices of a batch, shared by the runs filed from it
@@ -79,6 +80,14 @@ class Hop:
     reason: str = ""
     location: str = ""
     node: str = ""  # the node it was seen on (tracing across nodes: tracer/multinode)
+
+    def stamped(self, dt: int) -> bool:
+        """Whether this hop's time, ``dt`` after the hop before it, is not its own:
+        an input route lookup, which the probes stamp ROUTE_STAMP_NS after its
+        packet's hook instead of reading the clock (brtrace.c: fib_stamp). A
+        recording from before that timed it, never exactly 1 ns after."""
+        return dt == ROUTE_STAMP_NS and self.kind == "route" and any(
+            e.route is not None and e.route.iif > LOOPBACK_IFINDEX for e in self.events)
 
     def to_dict(self, t0: int, prev_t: int) -> dict[str, object]:
         return {

@@ -16,7 +16,7 @@ from tracer.render.inert import inert
 from tracer.render.svg import PacketPicture, render_svg
 from tracer.render.svg_marks import ARROW, REPLY, REQUEST
 from tracer.render.svg_panels import full_action
-from tracer.render.text import fmt_ns
+from tracer.render.text import fmt_dt, fmt_ns
 from tracer.topology.model import Topology
 
 STYLE = """body { font-family: sans-serif; margin: 1.5em; color: #1d2733; }
@@ -43,7 +43,7 @@ def _rows(direction: str, hops: Sequence[Hop], t0: int) -> list[str]:
         action = full_action(h)
         cls = f"{direction} drop" if h.verb == Verb.DROP else direction
         cells = [_cell(ARROW[direction], "dir"), _cell(str(h.index), "num"), _cell(h.netns), _cell(h.dev),
-                 _cell(h.verb), _cell(fmt_ns(h.t_ns - prev), "num"), _cell(fmt_ns(h.t_ns - t0), "num"),
+                 _cell(h.verb), _cell(fmt_dt(h, h.t_ns - prev), "num"), _cell(fmt_ns(h.t_ns - t0), "num"),
                  _cell(action)]
         out.append(f'<tr class="{cls}">' + "".join(cells) + "</tr>")
         prev = h.t_ns

@@ -26,6 +26,12 @@ def fmt_ns(ns: int) -> str:
     return f"{ns / 1_000_000:.2f}ms"
 
 
+def fmt_dt(h: Hop, dt: int) -> str:
+    """A hop's Δt (``dt`` after the hop before it); "-" where its time is not its
+    own (Hop.stamped: an input route lookup, which belongs to its packet's hook)."""
+    return "-" if h.stamped(dt) else fmt_ns(dt)
+
+
 def hop_table(hops: Sequence[Hop], t0: int | None = None, prev: int | None = None) -> list[str]:
     """The hops as a table; ``t`` counts from ``t0`` (default: the first hop) and the first
     ``Δt`` from ``prev`` (default: ``t0``), so a reply's table goes on from its request's."""
@@ -43,7 +49,7 @@ def hop_table(hops: Sequence[Hop], t0: int | None = None, prev: int | None = Non
         mark = "~" if h.inferred else " "
         node = f"{inert(h.node):<{w_node}}  " if nodes else ""
         lines.append(f"   {mark}{h.index:>2}  {node}{inert(h.netns):<{w_ns}}  {inert(h.dev):<{w_dev}}  "
-                     f"{fmt_ns(h.t_ns - prev):>8}  {fmt_ns(h.t_ns - t0):>8}  {inert(h.action)}")
+                     f"{fmt_dt(h, h.t_ns - prev):>8}  {fmt_ns(h.t_ns - t0):>8}  {inert(h.action)}")
         prev = h.t_ns
     return lines
 

@@ -21,6 +21,11 @@ from typing import Final
 import numpy as np
 
 DEFAULT_SNAPLEN: Final = 128
+# An input route lookup (flowi4_iif a device; output lookups say LOOPBACK_IFINDEX)
+# is stamped its packet's previous record's time + ROUTE_STAMP_NS instead of
+# being timed (brtrace.c: fib_stamp): its place in the order is exact, its time is not its own.
+ROUTE_STAMP_NS: Final = 1
+LOOPBACK_IFINDEX: Final = 1
 
 # flags: which optional parts of an event are set (C: BRT_F_<name>)
 F_L3: Final = 1  # headers[] starts at the IP header, not Ethernet

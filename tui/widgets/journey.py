@@ -22,7 +22,7 @@ from tracer.correlate.pairing import Packet
 from tracer.correlate.vocab import Verb
 from tracer.render.hopdiff import HopDiff, hop_diffs
 from tracer.render.inert import inert
-from tracer.render.text import fmt_ns
+from tracer.render.text import fmt_dt, fmt_ns
 from tui.widgets.keys import STEP_KEYS
 
 REQUEST, REPLY = "→", "←"
@@ -132,5 +132,5 @@ def hop_cells(h: Hop, direction: str, dt: int, t: int, changed: bool = False) ->
     act.append(inert(action))
     return {"n": Text(f"{mark}{h.index}", style=style, justify="right"), "dir": Text(direction, style=style),
             "ns": Text(inert(h.netns), style=style), "dev": Text(inert(h.dev), style=style),
-            "dt": Text(fmt_ns(dt), style=style, justify="right"),
+            "dt": Text(fmt_dt(h, dt), style=style, justify="right"),
             "t": Text(fmt_ns(t), style=style, justify="right"), "act": act}
