@@ -85,7 +85,6 @@
 /* An input lookup's tie (fib_stamp): its packet's record was taken in this
  * jiffy or the one before (at most two ticks: 8 ms at HZ=250). */
 #define FIB_TIE_JIFFIES 1
-#define LOOPBACK_IFINDEX 1
 #define MAC_UNSET 0xffff
 #define ETH_IP 0x0800
 #define ETH_ARP 0x0806
@@ -1700,9 +1699,10 @@ static __always_inline u8 fill_nexthop_ref(struct brt_devref r, u32 *gw_out, u32
  * sets it to the receiving one, while output lookups and fib_validate_source
  * set LOOPBACK_IFINDEX; net/ipv4/route.c and fib_frontend.c, read in 6.18)
  * runs in its packet's receive path, after that packet's netif_receive_skb on
- * this CPU: it is stamped 1 ns after the record of that hook instead of
- * reading the clock (~40 ns of a route record's ~110, bench probecost), which
- * keeps it between that hook and the packet's next one. jiffies (inlined by
+ * this CPU: it is stamped BRT_ROUTE_STAMP_NS (1 ns, tracer/schema/event.py)
+ * after the record of that hook instead of reading the clock (~40 ns of a
+ * route record's ~110, bench probecost), which keeps it between that hook
+ * and the packet's next one. jiffies (inlined by
  * the verifier on 64-bit JITs) stand in for the clock in the tie's test. A
  * lookup of any other kind reads the clock, as before: an output lookup may
  * come before its own packet exists. 0: no current packet (the caller reads
@@ -1714,7 +1714,7 @@ static __always_inline u64 fib_stamp(struct brt_scratch *c, u64 cur, u32 iif, in
         return 0;
     if (iif > LOOPBACK_IFINDEX && bpf_jiffies64() - c->cur_jif <= FIB_TIE_JIFFIES) {
         *recent = 1;
-        return c->cur_ts + 1;
+        return c->cur_ts + BRT_ROUTE_STAMP_NS;
     }
     u64 now = bpf_ktime_get_ns();
     *recent = now - c->cur_ts < FIB_TIE_NS;

@@ -27,6 +27,8 @@ from tracer.schema.event import (
     BRT_RAW,
     BRT_ROUTE,
     FLAGS,
+    LOOPBACK_IFINDEX,
+    ROUTE_STAMP_NS,
     CStruct,
     CType,
     event_dtype,
@@ -52,6 +54,8 @@ def schema_header(snaplen: int, kprobes: Collection[Hook] = (),
     lines += [f"#define LAYER_{h.name} {C_LAYER[h.layer]}" for h in Hook]
     lines += [f"#define BRT_F_{name} {value}" for name, value in FLAGS.items()]
     lines += [f"#define BRT_CFG_SIZE {struct.calcsize(CFG_FORMAT)} /* tracer/filter.py: CFG_FORMAT */"]
+    lines += [f"#define BRT_ROUTE_STAMP_NS {ROUTE_STAMP_NS} /* brtrace.c: fib_stamp */",
+              f"#define LOOPBACK_IFINDEX {LOOPBACK_IFINDEX}"]
     lines += ["", "/* X(name, hook id, skb argument, device argument or -1, layer) */"]
     lines += _xlist("BRT_TP_SKB_HOOKS", [h for h in Hook if h.attach is Attach.TRACEPOINT])
     lines += ["/* X(function, hook id, skb argument, -1, layer): this load's kprobes / fentries */"]

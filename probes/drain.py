@@ -14,8 +14,9 @@ into a hop ring (emit_hop), IPv4 route lookups into a route ring
 (emit_route) and packets it leaves to user space to parse into a raw ring
 (emit_raw). This thread only copies the five out; the consumer's get()
 makes hop, route and raw records whole events (tracer/schema/hops.py,
-routes.py, raw.py) and puts each batch in time order, holding back what a later batch could
-still precede (_in_order), so a consumer sees one time-ordered stream.
+routes.py, raw.py) and puts each batch in time order, holding back what a
+later batch could still precede (_in_order), so a consumer sees one
+time-ordered stream.
 """
 
 from __future__ import annotations
@@ -250,7 +251,7 @@ class RingDrain:
         return _Drained(arr, extra, hops, routes, raws)
 
     def _whole(self, got: _Drained) -> list[np.ndarray]:
-        """The batch's parts, its route and hop records made whole events (not yet in order)."""
+        """The batch's parts, its route, raw and hop records made whole events (not yet in order)."""
         full = got.full
         if got.spill is not None and len(got.spill):  # rare: a full main ring, or its lock gave up
             full = in_time_order([full, got.spill])
