@@ -38,7 +38,7 @@ from tracer.errors import BrtraceError
 from tracer.filter import TraceFilter
 from tracer.model import Hook, HookMode, HookStatus
 
-MAPS = ("events", "spill", "hops", "routes", "raws", "produced", "lost", "emit_prog")
+MAPS = ("events", "spill", "cpu_hops", "cpu_raws", "cpu_routes", "cpu_pos", "produced", "lost", "emit_prog")
 BPF_MAP_LOOKUP_ELEM = 1
 IN_PROCESS_ENV = "BRTRACE_LOAD_IN_PROCESS"  # "1": compile in the tracing process (debugging)
 CHILD_TIMEOUT_S = 60.0

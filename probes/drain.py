@@ -10,13 +10,14 @@ counted exactly (received + lost == produced), never hidden in user space.
 
 The probes put an event the main ring refuses into a small spill ring
 (brtrace.c: reserve()), a packet's later hooks while its bytes stay the same
-into a hop ring (emit_hop), IPv4 route lookups into a route ring
-(emit_route) and packets it leaves to user space to parse into a raw ring
-(emit_raw). This thread only copies the five out; the consumer's get()
-makes hop, route and raw records whole events (tracer/schema/hops.py,
-routes.py, raw.py) and puts each batch in time order, holding back what a
-later batch could still precede (_in_order), so a consumer sees one
-time-ordered stream.
+into per-CPU hop rings (emit_hop; probes/cpuring.py), IPv4 route lookups into
+a route ring (emit_route) and packets it leaves to user space to parse into
+per-CPU raw rings (emit_raw). The per-CPU rings wake no one: a drain finds
+them when another ring wakes it or its wait times out (20 ms). This thread
+only copies the five out; the consumer's get() makes hop, route and raw
+records whole events (tracer/schema/hops.py, routes.py, raw.py) and puts each
+batch in time order, holding back what a later batch could still precede
+(_in_order), so a consumer sees one time-ordered stream.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from probes.ringbuf import RingBuffer
+from probes.ringbuf import RecordRing, RingBuffer
 from tracer.errors import BrtraceError
 from tracer.schema.hops import HopExpander, byte_rows
 from tracer.schema.raw import raw_events
@@ -172,8 +173,8 @@ class _Drained:
 
 class RingDrain:
     def __init__(self, ring: RingBuffer, max_records: int = QUEUE_RECORDS,
-                 spill: RingBuffer | None = None, hops: RingBuffer | None = None,
-                 routes: RingBuffer | None = None, raws: RingBuffer | None = None) -> None:
+                 spill: RecordRing | None = None, hops: RecordRing | None = None,
+                 routes: RecordRing | None = None, raws: RecordRing | None = None) -> None:
         self._ring = ring
         self._spill = spill
         self._hops = hops

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from probes import cacheload, childload, kernel, progcache
+from probes import cacheload, childload, cpuring, kernel, progcache
 from probes.bpfsys import kfunc_call
 from probes.cgen import HEADER_NAME, schema_header
 from probes.drain import RingDrain
@@ -69,26 +69,64 @@ def route_pages(pages: int) -> int:
 
 
 def hop_pages(pages: int) -> int:
-    """The hop ring's size (brtrace.c: emit_hop): 1/4 of the main ring, as a
+    """A CPU's hop ring (brtrace.c: emit_hop): 1/4 of the main ring, as a
     hop record is ~1/4 of a full one and a traced packet has about as many."""
     return max(1, pages // 4)
 
 
 def raw_pages(pages: int) -> int:
-    """The raw ring's size (brtrace.c: emit_raw): the main ring's. A traced
+    """A CPU's raw ring (brtrace.c: emit_raw): the main ring's size. A traced
     IPv4 packet's records that are not hops are mostly raw ones; a refused
     one falls back to the main ring, so neither needs to hold a whole burst."""
     return pages
 
 
 def ring_layouts(pages: int, snaplen: int) -> dict[bytes, tuple[int, np.dtype]]:
-    """Every ring the probes write (brtrace.c's BPF_RINGBUF_OUTPUTs): its size
-    in pages and its records' layout."""
+    """Every BPF ring buffer the probes write (brtrace.c's BPF_RINGBUF_OUTPUTs):
+    its size in pages and its records' layout."""
     return {b"events": (pages, record_dtype(snaplen)),
-            b"spill": (spill_pages(pages), record_dtype(snaplen)),
-            b"hops": (hop_pages(pages), hop_record_dtype()),
-            b"routes": (route_pages(pages), route_record_dtype()),
-            b"raws": (raw_pages(pages), raw_record_dtype())}
+            b"spill": (spill_pages(pages), record_dtype(snaplen))}
+
+
+@dataclasses.dataclass(frozen=True)
+class CpuRingLayout:
+    """The per-CPU rings of hop, raw and route records (brtrace.c: cpu_head;
+    probes/cpuring.py): slots per CPU of each, sized like the BPF rings they replaced."""
+
+    ncpu: int
+    hop_slots: int
+    raw_slots: int
+    route_slots: int
+
+    @classmethod
+    def for_pages(cls, pages: int) -> CpuRingLayout:
+        page = os.sysconf("SC_PAGE_SIZE")
+        with open("/sys/devices/system/cpu/possible") as f:
+            n = cpuring.cpu_id_limit(f.read())
+        return cls(n, cpuring.slots_per_cpu(hop_pages(pages) * page, hop_record_dtype().itemsize, n),
+                   cpuring.slots_per_cpu(raw_pages(pages) * page, raw_record_dtype().itemsize, n),
+                   cpuring.slots_per_cpu(route_pages(pages) * page, route_record_dtype().itemsize, n))
+
+    def _rings(self) -> tuple[tuple[str, int, int, np.dtype], ...]:
+        """(name, ring index, slots, record layout) of each ring."""
+        return (("HOP", cpuring.RING_HOPS, self.hop_slots, hop_record_dtype()),
+                ("RAW", cpuring.RING_RAWS, self.raw_slots, raw_record_dtype()),
+                ("ROUTE", cpuring.RING_ROUTES, self.route_slots, route_record_dtype()))
+
+    def cflags(self) -> list[str]:
+        flags = [f"-DBRT_NCPU={self.ncpu}", f"-DCPU_POS_WORDS={cpuring.POS_WORDS}",
+                 f"-DCPU_POS_TAIL={cpuring.POS_TAIL}", f"-DCPU_RINGS={cpuring.RINGS}"]
+        for name, index, slots, dtype in self._rings():
+            flags += [f"-DCPU_RING_{name}S={index}", f"-D{name}_SLOTS={slots}",
+                      f"-D{name}_SLOT_BYTES={dtype.itemsize}"]
+        return flags
+
+    def open(self, bpf: Any) -> tuple[cpuring.CpuRing, ...]:
+        """The hop, raw and route rings, mapped from the loaded program's maps."""
+        pos = cpuring.CpuPositions.from_fd(bpf[b"cpu_pos"].map_fd, self.ncpu)
+        maps = {"HOP": b"cpu_hops", "RAW": b"cpu_raws", "ROUTE": b"cpu_routes"}
+        return tuple(cpuring.CpuRing.from_fd(bpf[maps[name]].map_fd, pos, index, slots, dtype)
+                     for name, index, slots, dtype in self._rings())
 
 
 # The reject path reads the skb and its headers with plain loads through
@@ -197,8 +235,8 @@ def compile_inputs(flt: TraceFilter, macros: dict[str, int], snaplen: int, pages
     cflags = [f"-D{k}={v}" for k, v in macros.items()]
     cflags += read_windows(macros)
     cflags += flt.cflags() + [f"-DBRT_SNAPLEN={snaplen}", f"-DRINGBUF_PAGES={pages}",
-                              f"-DSPILL_PAGES={spill_pages(pages)}", f"-DHOP_PAGES={hop_pages(pages)}",
-                              f"-DROUTE_PAGES={route_pages(pages)}", f"-DRAW_PAGES={raw_pages(pages)}",
+                              f"-DSPILL_PAGES={spill_pages(pages)}",
+                              *CpuRingLayout.for_pages(pages).cflags(),
                               f"-I{PROBE_DIR}", "-Wno-macro-redefined"]
     if netns_filter:
         cflags.append("-DFILTER_NETNS=1")
@@ -283,8 +321,9 @@ class LiveSource:
         self._rings = {name: RingBuffer(self._bpf[name].map_fd, n * page, dtype)
                        for name, (n, dtype) in ring_layouts(self._pages, snaplen).items()}
         r = self._rings
-        self._drain = RingDrain(r[b"events"], spill=r[b"spill"], hops=r[b"hops"], routes=r[b"routes"],
-                                raws=r[b"raws"])
+        self._cpu_rings = CpuRingLayout.for_pages(self._pages).open(self._bpf)
+        hops, raws, routes = self._cpu_rings
+        self._drain = RingDrain(r[b"events"], spill=r[b"spill"], hops=hops, routes=routes, raws=raws)
         self._decoder = Decoder(plan.drop_reasons, kernel.symbolize)
         self._stats = SourceStats()
         self._lost_read_at = 0.0
@@ -415,6 +454,7 @@ class LiveSource:
     def kernel_counts(self) -> tuple[int, int]:
         """(produced, lost) as the kernel counted them: received + lost == produced."""
         produced = sum(int(v) for v in self._bpf[b"produced"][0])
+        produced += sum(ring.produced() for ring in self._cpu_rings)  # counted by their heads
         return produced, sum(int(v) for v in self._bpf[b"lost"][0])
 
     def _read_lost(self) -> None:
@@ -436,4 +476,6 @@ class LiveSource:
         self._drain.close()
         for ring in self._rings.values():
             ring.close()
+        for cpu_ring in self._cpu_rings:
+            cpu_ring.close()
         self._bpf.cleanup()

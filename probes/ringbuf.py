@@ -17,6 +17,7 @@ import mmap
 import select
 import struct
 import time
+from typing import Protocol
 
 import numpy as np
 
@@ -53,6 +54,23 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 _MALLOPT_DONE = False
 
 
+class RecordRing(Protocol):
+    """What the drain reads: a BPF ring buffer (RingBuffer) or the probes'
+    per-CPU rings (probes/cpuring.py: CpuRing), records of one dtype."""
+
+    @property
+    def dtype(self) -> np.dtype: ...
+
+    @property
+    def fd(self) -> int | None: ...
+
+    def pending(self) -> bool: ...
+
+    def drain(self, max_records: int = 65536) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
 class RingBuffer:
     _ep: select.epoll | None
 
@@ -87,22 +105,27 @@ class RingBuffer:
         self._cons = cons
         self._prod = prod
         self._data = memoryview(self._prod)[mmap.PAGESIZE:]
-        self._watched: list[RingBuffer] = []
+        self._watched: list[RecordRing] = []
 
     @property
     def dtype(self) -> np.dtype:
         """The record type drain() returns."""
         return self._dtype
 
-    def watch(self, other: RingBuffer) -> None:
+    @property
+    def fd(self) -> int | None:
+        """The map's fd, which epoll reports readable when the probes wake it."""
+        return self._fd
+
+    def watch(self, other: RecordRing) -> None:
         """Let wait() wake for ``other``'s records too (the spill ring beside the main one).
 
         Without it, an event only the spill ring took waited out the whole
         timeout of a wait() on the main ring's fd.
         """
         self._watched.append(other)
-        if self._ep is not None and other._fd is not None:
-            self._ep.register(other._fd, select.EPOLLIN)
+        if self._ep is not None and other.fd is not None:
+            self._ep.register(other.fd, select.EPOLLIN)
 
     def _positions(self) -> tuple[int, int]:
         cons = struct.unpack_from("<Q", self._cons, 0)[0]
