@@ -647,6 +647,17 @@ static __always_inline u64 name_word(u64 w, int *cut)
     return w & (((z & -z) >> 7) - 1);
 }
 
+/* A word stored at p in one 8-byte store. A memcpy into a u8 array is
+ * lowered to 8 byte stores and 7 shifts (the BPF target assumes no
+ * alignment): 128 stores for a record's headers[], 16 for a name. Every
+ * record's ifname and headers[] start 8-aligned (asserted below), and so do
+ * the records in both kinds of ring. */
+#define STORE64(p, w) (*(u64 *)__builtin_assume_aligned((p), 8) = (w))
+_Static_assert(offsetof(struct brt_event, ifname) % 8 == 0 && offsetof(struct brt_event, headers) % 8 == 0 &&
+               offsetof(struct brt_hop, ifname) % 8 == 0 && offsetof(struct brt_route, ifname) % 8 == 0 &&
+               offsetof(struct brt_raw, ifname) % 8 == 0 && offsetof(struct brt_raw, headers) % 8 == 0,
+               "STORE64: names and headers 8-aligned");
+
 /* A device as an event or a hop names it: its index, name and namespace. */
 struct brt_devref {
     u32 *ifindex;
@@ -666,10 +677,9 @@ static __always_inline void fill_devref(struct brt_devref r, void *dev)
     u8 *d = KMEM(dev);
     *r.ifindex = CLD(u32, d, OFF_DEV_IFINDEX);
     int cut = 0;
-    u64 nm[2];
-    nm[0] = name_word(CLD(u64, d, OFF_DEV_NAME), &cut);
-    nm[1] = name_word(CLD(u64, d, OFF_DEV_NAME + 8), &cut);
-    __builtin_memcpy(r.ifname, nm, IFNAME_LEN);
+    u64 w0 = name_word(CLD(u64, d, OFF_DEV_NAME), &cut);
+    STORE64(r.ifname, w0);
+    STORE64(r.ifname + 8, name_word(CLD(u64, d, OFF_DEV_NAME + 8), &cut));
     net = (void *)CLD(u64, d, OFF_DEV_ND_NET);
     if (net)
         *r.netns = CLD(u32, KMEM(net), OFF_NET_INUM);
@@ -1064,10 +1074,8 @@ static __always_inline void copy_headers(u8 *headers, u16 *hdr_len, u8 *b, u32 n
         /* b is the packet in place, of unknown alignment: one guarded 8-byte
          * load per word (a memcpy from a u8 pointer is 128 byte loads) */
 #pragma unroll
-        for (int i = 0; i < BRT_SNAPLEN / 8; i++) {
-            u64 w = CLD(u64, b, 8 * i);
-            __builtin_memcpy(&headers[8 * i], &w, 8);
-        }
+        for (int i = 0; i < BRT_SNAPLEN / 8; i++)
+            STORE64(&headers[8 * i], CLD(u64, b, 8 * i));
 #else
         __builtin_memcpy(headers, b, BRT_SNAPLEN);
 #endif
@@ -1394,7 +1402,7 @@ static __always_inline void keep_headers(struct brt_scratch *s, u8 *headers, u16
                 w &= (1ULL << ((len - 8 * i) * 8)) - 1;
         }
         s->hop_w[i] = w;
-        __builtin_memcpy(&headers[8 * i], &w, 8);
+        STORE64(&headers[8 * i], w);
     }
     *hdr_len = len;
 }
