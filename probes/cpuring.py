@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import mmap
 import struct
+from enum import IntEnum
 
 import numpy as np
 
@@ -29,10 +30,23 @@ import numpy as np
 # the head at word 0, the tail at word POS_TAIL (its own cache line).
 POS_WORDS = 16
 POS_TAIL = 8
-RING_HOPS = 0
-RING_RAWS = 1
-RING_ROUTES = 2
-RINGS = 3
+
+
+class Ring(IntEnum):
+    """The kinds of record with rings of their own: the index of a CPU's ring
+    of that kind in cpu_pos (brtrace.c: CPU_RING_<NAME>), and the map's name
+    (cpu_<name>)."""
+
+    HOPS = 0
+    RAWS = 1
+    ROUTES = 2
+
+    @property
+    def map_name(self) -> bytes:
+        return f"cpu_{self.name.lower()}".encode()
+
+
+RINGS = len(Ring)
 # All CPUs' slots of one ring together stay within this many times the one
 # BPF ring it replaced: a 64-CPU machine does not get 64 full-size rings.
 TOTAL_FACTOR = 4
@@ -92,7 +106,7 @@ class CpuPositions:
 class CpuRing:
     """One kind of record (hops, raws or routes) over every CPU's ring: RingBuffer's reading side."""
 
-    def __init__(self, data: mmap.mmap, pos: CpuPositions, ring: int, slots: int,
+    def __init__(self, data: mmap.mmap, pos: CpuPositions, ring: Ring, slots: int,
                  rec_dtype: np.dtype) -> None:
         if slots & (slots - 1):
             raise ValueError("slots per CPU must be a power of two")
@@ -104,7 +118,7 @@ class CpuRing:
         self._dtype = rec_dtype
 
     @classmethod
-    def from_fd(cls, fd: int, pos: CpuPositions, ring: int, slots: int,
+    def from_fd(cls, fd: int, pos: CpuPositions, ring: Ring, slots: int,
                 rec_dtype: np.dtype) -> CpuRing:
         size = map_bytes(pos.ncpu * slots, rec_dtype.itemsize)
         return cls(mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ), pos, ring, slots, rec_dtype)

@@ -13,11 +13,10 @@ import pytest
 from probes.cpuring import (
     POS_TAIL,
     POS_WORDS,
-    RING_HOPS,
-    RING_RAWS,
     RINGS,
     CpuPositions,
     CpuRing,
+    Ring,
     cpu_id_limit,
     map_bytes,
     slots_per_cpu,
@@ -31,7 +30,7 @@ NCPU = 2
 class Producer:
     """What brtrace.c does for one CPU and ring: fill the slot at head, then store head + 1."""
 
-    def __init__(self, data: mmap.mmap, pos: mmap.mmap, cpu: int, ring: int) -> None:
+    def __init__(self, data: mmap.mmap, pos: mmap.mmap, cpu: int, ring: Ring) -> None:
         self.data, self.pos, self.cpu, self.ring = data, pos, cpu, ring
         self.rec = hop_record_dtype()
 
@@ -62,8 +61,8 @@ def rings() -> tuple[CpuRing, list[Producer]]:
     rec = hop_record_dtype()
     data = mmap.mmap(-1, map_bytes(NCPU * SLOTS, rec.itemsize))
     pos_mem = mmap.mmap(-1, map_bytes(NCPU * RINGS, POS_WORDS * 8))
-    ring = CpuRing(data, CpuPositions(pos_mem, NCPU), RING_HOPS, SLOTS, rec)
-    return ring, [Producer(data, pos_mem, cpu, RING_HOPS) for cpu in range(NCPU)]
+    ring = CpuRing(data, CpuPositions(pos_mem, NCPU), Ring.HOPS, SLOTS, rec)
+    return ring, [Producer(data, pos_mem, cpu, Ring.HOPS) for cpu in range(NCPU)]
 
 
 def test_each_cpu_in_order_then_freed(rings: tuple[CpuRing, list[Producer]]) -> None:
@@ -108,10 +107,10 @@ def test_rings_do_not_share_positions() -> None:
     rec = hop_record_dtype()
     pos_mem = mmap.mmap(-1, map_bytes(NCPU * RINGS, POS_WORDS * 8))
     pos = CpuPositions(pos_mem, NCPU)
-    hops = CpuRing(mmap.mmap(-1, map_bytes(NCPU * SLOTS, rec.itemsize)), pos, RING_HOPS, SLOTS, rec)
+    hops = CpuRing(mmap.mmap(-1, map_bytes(NCPU * SLOTS, rec.itemsize)), pos, Ring.HOPS, SLOTS, rec)
     raws_data = mmap.mmap(-1, map_bytes(NCPU * SLOTS, rec.itemsize))
-    raws = CpuRing(raws_data, pos, RING_RAWS, SLOTS, rec)
-    Producer(raws_data, pos_mem, 1, RING_RAWS).write(7)
+    raws = CpuRing(raws_data, pos, Ring.RAWS, SLOTS, rec)
+    Producer(raws_data, pos_mem, 1, Ring.RAWS).write(7)
     assert not hops.pending() and raws.pending()
     assert list(raws.drain()["ev"]["ts_ns"]) == [7]
 
