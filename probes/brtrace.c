@@ -769,6 +769,7 @@ struct brt_scratch {
     u64 cur_skb;        /* lookups carry no skb, so they are tied to it */
     u64 cur_jif;        /* jiffies when cur_ts was taken (fib_stamp) */
     u32 hdr_n;          /* the header length passed through memory (emit_skb: copy_headers) */
+    u8 route_busy;      /* emit_route is writing this CPU's route ring (its one writer) */
 #ifdef BRT_HOPS
     u64 hop_skb;        /* the skb of this CPU's last full record; 0: none, or not delivered */
     u64 hop_base;       /* that record's ts_ns */
@@ -784,12 +785,11 @@ BPF_PERCPU_ARRAY(scratch, struct brt_scratch, 1);
  * (slots written) and a tail (slots read, the drain's) in cpu_pos, each on
  * its own cache line. Each ring has one writer per CPU: hop and raw records
  * are written only by the skb path while it holds this CPU's scratch
- * (hold_scratch), route records only by brt_tp_fib_table_lookup, which the
- * kernel never runs nested in itself on one CPU (__bpf_trace_run's recursion
- * check, kernel/trace/bpf_trace.c, read in 6.18 and 6.1). So a slot is
- * written with plain stores and published by storing head + 1 after it. On
- * x86 (bpfsys.py's only ABI) stores are seen in program order, so the drain,
- * having read head, finds every slot below it complete.
+ * (hold_scratch), route records only by brt_tp_fib_table_lookup while it
+ * holds the scratch's route_busy (a nested one takes the full path). So a
+ * slot is written with plain stores and published by storing head + 1 after
+ * it. On x86 (bpfsys.py's only ABI) stores are seen in program order, so the
+ * drain, having read head, finds every slot below it complete.
  *
  * Why not BPF ring buffers, as before: each record paid a spinlock with
  * interrupts off, a locked exchange and two helper calls. Hop and raw
@@ -1909,8 +1909,16 @@ int brt_tp_fib_table_lookup(struct bpf_raw_tracepoint_args *ctx)
     if (!fib_pass(&fl, recent))
         return 0;
 #ifndef BRT_FULL_RECORDS
-    if (emit_route(ctx, recent ? cur : 0, now, &fl, nhc, recent))
-        return 0;
+    /* A lookup run in an interrupt of another one on this CPU (an output
+     * lookup in process context, then a packet's in softirq) must not write
+     * the ring that one is writing: it takes the full path's locked ring. */
+    if (!c->route_busy) {
+        c->route_busy = 1;
+        int done = emit_route(ctx, recent ? cur : 0, now, &fl, nhc, recent);
+        c->route_busy = 0;
+        if (done)
+            return 0;
+    }
 #endif
     struct brt_event *ev = reserve(1, now);
     if (!ev)

@@ -3,9 +3,9 @@
 A BPF ring buffer serialises its writers: each record took a spinlock with
 interrupts off, a locked exchange and two helper calls, a third of what a
 traced packet's hop cost. The skb path already runs one at a time per CPU
-(it holds that CPU's scratch), and so does the route lookup's program (the
-kernel does not nest a program in itself), so each CPU gets a ring of its
-own per kind with one writer and no lock: fixed slots in an mmapable array map, and in a second
+(it holds that CPU's scratch), and so does the route lookup's program (a
+flag in the scratch sends a nested run to the full path), so each CPU gets
+a ring of its own per kind with one writer and no lock: fixed slots in an mmapable array map, and in a second
 one a head (slots written, the probes') and a tail (slots read, ours) per
 CPU and ring, each on its own cache line so neither side's stores move the
 other's line. The probes publish a slot by storing head + 1 after its bytes;
