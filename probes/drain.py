@@ -9,15 +9,16 @@ the ring fills and the kernel counts what it could not store, so loss stays
 counted exactly (received + lost == produced), never hidden in user space.
 
 The probes put an event the main ring refuses into a small spill ring
-(brtrace.c: reserve()), a packet's later hooks while its bytes stay the same
-into per-CPU hop rings (emit_hop; probes/cpuring.py), IPv4 route lookups into
-a route ring (emit_route) and packets it leaves to user space to parse into
-per-CPU raw rings (emit_raw). The per-CPU rings wake no one: a drain finds
-them when another ring wakes it or its wait times out (20 ms). This thread
-only copies the five out; the consumer's get() makes hop, route and raw
-records whole events (tracer/schema/hops.py, routes.py, raw.py) and puts each
-batch in time order, holding back what a later batch could still precede
-(_in_order), so a consumer sees one time-ordered stream.
+(brtrace.c: reserve()), and their compact records into per-CPU rings
+(probes/cpuring.py): a packet's later hooks while its bytes stay the same as
+hop records (emit_hop), IPv4 route lookups as route records (emit_route) and
+packets it leaves to user space to parse as raw records (emit_raw). The
+per-CPU rings wake no one: a drain finds them when another ring wakes it or
+its wait times out (20 ms). This thread only copies the five kinds out; the
+consumer's get() makes hop, route and raw records whole events
+(tracer/schema/hops.py, routes.py, raw.py) and puts each batch in time order,
+holding back what a later batch could still precede (_in_order), so a consumer
+sees one time-ordered stream.
 """
 
 from __future__ import annotations

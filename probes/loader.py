@@ -63,8 +63,8 @@ def spill_pages(pages: int) -> int:
 
 
 def route_pages(pages: int) -> int:
-    """The route ring's size (brtrace.c: emit_route): 1/8 of the main ring
-    (a route record is ~1/4 of a full one; a packet has fewer lookups than hooks)."""
+    """A CPU's route ring (brtrace.c: emit_route): 1/8 of the main ring (a
+    route record is ~1/4 of a full one; a packet has fewer lookups than hooks)."""
     return max(1, pages // 8)
 
 
