@@ -119,7 +119,9 @@ def test_rings_do_not_share_positions() -> None:
     (2 << 20, 88, 2, 16384),     # a 2 MiB ring's worth of 88-byte slots per CPU, as a power of two
     (8 << 20, 208, 2, 32768),
     (8 << 20, 208, 64, 2048),    # 64 CPUs: all of them together hold 4 rings' worth
-    (4096, 208, 1, 256),         # never under MIN_SLOTS
+    (1 << 20, 208, 256, 256),    # the many-CPU cap stops at MIN_SLOTS
+    (4096, 208, 1, 16),          # a 1-page ring asked for: 19 slots, as a power of two
+    (100, 208, 2, 1),            # smaller than a slot: still one
 ])
 def test_slots_per_cpu(ring_bytes: int, slot: int, ncpu: int, want: int) -> None:
     assert slots_per_cpu(ring_bytes, slot, ncpu) == want
