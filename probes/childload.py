@@ -34,6 +34,7 @@ from typing import Any
 
 from probes import progcache
 from probes.bpfsys import MapDef, bpf_call, btf_raw, map_def, prog_btf, prog_type
+from probes.cpus import PossibleCpus
 from tracer.errors import BrtraceError
 from tracer.filter import TraceFilter
 from tracer.model import Hook, HookMode, HookStatus
@@ -59,7 +60,7 @@ class _Map:
 
     def __getitem__(self, key: int) -> list[int]:
         """A per-CPU u64 array's values at ``key``, one per possible CPU."""
-        n = possible_cpus()
+        n = PossibleCpus.read().count
         value = ctypes.create_string_buffer(8 * n)
         k = ctypes.c_uint32(key)
         attr = ctypes.create_string_buffer(32)
@@ -89,17 +90,6 @@ class HandedProbes:
         maps, self._maps = self._maps, {}
         for m in maps.values():
             os.close(m.map_fd)
-
-
-def possible_cpus() -> int:
-    """Per-CPU map values come one per *possible* CPU (not online)."""
-    with open("/sys/devices/system/cpu/possible") as f:
-        text = f.read().strip()
-    n = 0
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        n += int(hi or lo) - int(lo) + 1
-    return n
 
 
 def load(flt: TraceFilter, macros: dict[str, int], snaplen: int, pages: int,

@@ -55,13 +55,6 @@ TOTAL_FACTOR = 4
 MIN_SLOTS = 256
 
 
-def cpu_id_limit(possible: str) -> int:
-    """One past the highest CPU id in /sys/devices/system/cpu/possible's text
-    ("0-3,8-11" -> 12): the probes index the rings by bpf_get_smp_processor_id(),
-    which a gap in the ids does not shrink."""
-    return max(int(part.split("-")[-1]) for part in possible.strip().split(",")) + 1
-
-
 def slots_per_cpu(ring_bytes: int, slot_bytes: int, ncpu: int) -> int:
     """A power of two: as many slots as ``ring_bytes`` holds, or fewer on a
     machine with many CPUs (TOTAL_FACTOR), but not under MIN_SLOTS for that

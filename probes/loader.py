@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import functools
 import os
 import struct
 import sys
@@ -26,6 +27,7 @@ import numpy as np
 from probes import cacheload, childload, cpuring, kernel, progcache
 from probes.bpfsys import kfunc_call
 from probes.cgen import HEADER_NAME, schema_header
+from probes.cpus import PossibleCpus
 from probes.drain import RingDrain
 from probes.pcap import compile_both
 from probes.plan import choose_hooks, load_plan, signals_held, without_casts
@@ -99,10 +101,12 @@ class CpuRingLayout:
     route_slots: int
 
     @classmethod
+    @functools.cache
     def for_pages(cls, pages: int) -> CpuRingLayout:
+        """One per ring size and process: the compile's cflags and the mapping
+        of the loaded maps must agree, so both take this one."""
         page = os.sysconf("SC_PAGE_SIZE")
-        with open("/sys/devices/system/cpu/possible") as f:
-            n = cpuring.cpu_id_limit(f.read())
+        n = PossibleCpus.read().id_limit
         return cls(n, cpuring.slots_per_cpu(hop_pages(pages) * page, hop_record_dtype().itemsize, n),
                    cpuring.slots_per_cpu(raw_pages(pages) * page, raw_record_dtype().itemsize, n),
                    cpuring.slots_per_cpu(route_pages(pages) * page, route_record_dtype().itemsize, n))

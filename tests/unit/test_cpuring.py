@@ -17,10 +17,10 @@ from probes.cpuring import (
     CpuPositions,
     CpuRing,
     Ring,
-    cpu_id_limit,
     map_bytes,
     slots_per_cpu,
 )
+from probes.cpus import PossibleCpus
 from tracer.schema.event import hop_record_dtype
 
 SLOTS = 8
@@ -127,6 +127,9 @@ def test_slots_per_cpu(ring_bytes: int, slot: int, ncpu: int, want: int) -> None
     assert slots_per_cpu(ring_bytes, slot, ncpu) == want
 
 
-@pytest.mark.parametrize(("text", "want"), [("0-1\n", 2), ("0", 1), ("0-3,8-11", 12), ("0,2", 3)])
-def test_cpu_id_limit(text: str, want: int) -> None:
-    assert cpu_id_limit(text) == want
+@pytest.mark.parametrize(("text", "count", "limit"),
+                         [("0-1\n", 2, 2), ("0", 1, 1), ("0-3,8-11", 8, 12), ("0,2", 2, 3)])
+def test_possible_cpus(text: str, count: int, limit: int) -> None:
+    """Gaps in the ids: fewer per-CPU map values than ring indexes."""
+    cpus = PossibleCpus.parse(text)
+    assert (cpus.count, cpus.id_limit) == (count, limit)

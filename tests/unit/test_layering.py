@@ -28,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
 PURE = ["tracer/model.py", "tracer/source.py", "tracer/filter.py", "tracer/topology/model.py",
         "tracer/topology/render.py", "tracer/topology/groups.py", "tracer/correlate", "tracer/render",
         "tracer/record", "tracer/schema", "tracer/pcapf", "probes/btf.py", "probes/cgen.py",
-        "probes/offsets.py", "probes/ringbuf.py", "probes/cpuring.py"]
+        "probes/offsets.py", "probes/ringbuf.py", "probes/cpuring.py", "probes/cpus.py"]
 
 
 def _imports(path: Path) -> set[str]:
