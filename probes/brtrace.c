@@ -1497,6 +1497,70 @@ static __always_inline int emit_raw(struct brt_scratch *s, u16 hook, void *skb, 
 }
 #endif
 
+/* A packet that is not ours: the route lookups that follow it on this CPU
+ * carry no skb (emit_route ties them to cur_skb), so they are not ours either. */
+static __always_inline int not_ours(struct brt_scratch *s)
+{
+    s->cur_skb = 0;
+    return 0;
+}
+
+/* The filter's verdict on a packet the hop and raw paths did not take: 1 if
+ * it is ours (*ours set) or one NAT rewrote from ours (followed), with its
+ * parse in p; 0 otherwise, decided as early as the filter allows. */
+static __always_inline int packet_ours(struct brt_scratch *s, u16 hook, void *skb, struct brt_skbf *f,
+                                       u8 *hb, u32 n, u32 start, int mode, u8 l3, const int screened,
+                                       struct brt_parsed *p, int *ours)
+{
+#if defined(BRT_FIXED_FILTER) && !defined(BRT_PCAP_FILTER) && !defined(BRT_NAT_FOLLOW)
+    /* Not with NAT following: a rejected packet may be one NAT rewrote
+     * (follow_nat), and both together with the IPv6 parser took the
+     * verifier past its 1M-instruction budget (E2BIG on 6.18). */
+    if (!screened && quick_reject(hb, n, f, start, l3))
+        return not_ours(s);
+#endif
+    u32 wl = wire_len(f, start);
+    int outer_ok = outer_matches(s, hb, n, wl, f, l3);
+#if defined(BRT_PCAP_FILTER) && !defined(BRT_PCAP_INNER)
+    /* decided before any parsing: the cost of a packet that is not ours (unless
+     * something matched under NAT following: it may be a rewritten one) */
+    if (!outer_ok && !follow_armed())
+        return not_ours(s);
+#endif
+    parse_skb(f, hb, n, start, mode, l3, p);
+    *ours = packet_match(p) && (outer_ok || pcap_inner(hb, n, p, wl));
+    if (*ours)
+        return 1;
+#ifdef BRT_NAT_FOLLOW
+    if (!(p->flags & BRT_F_V6) && follow_nat((u64)skb, &p->outer, hook))
+        return 1;
+#endif
+    return not_ours(s);
+}
+
+/* The full record's headers[]; with hops, also what the next hop of this skb
+ * is compared with (hop_w, hop_sig) and stamped from (hop_base). */
+static __always_inline void store_headers(struct brt_scratch *s, struct brt_event *ev, void *skb,
+                                          struct brt_skbf *f, u8 *hb, u32 n, u32 start, u64 sig, u64 now)
+{
+    /* n through the scratch: the verifier tracks no map value's contents, so
+     * the header length copy_headers gets has one range on every parse path.
+     * Passed in its register it carried each path's own bounds from the
+     * parsers' checks, no path's state could stand in for another's, and each
+     * walked the record's whole construction again: 694k instructions
+     * verified for a program of 3.6k, 0.62 s of a 0.78 s start; 308k, 0.30 s
+     * with this (6.18, verifier log stats). */
+    *(volatile u32 *)&s->hdr_n = n;
+#ifdef BRT_HOPS
+    keep_headers(s, ev->headers, &ev->hdr_len, hb, *(volatile u32 *)&s->hdr_n);
+    s->hop_skb = (u64)skb;
+    s->hop_sig = sig;
+    s->hop_base = now;
+#else
+    copy_headers(ev->headers, &ev->hdr_len, hb, *(volatile u32 *)&s->hdr_n, f, start);
+#endif
+}
+
 /* Parse, filter, emit. s is this CPU's scratch, held (busy) by the caller. */
 static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb, void *dev, int mode,
                                      u32 reason, u64 location, const int screened, int early)
@@ -1513,8 +1577,9 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     u8 *hb = s->hdr;
     u32 n = read_headers(hb, &f, start);
 #endif
+    u64 sig = 0;
 #ifdef BRT_HOPS
-    u64 sig = hop_sig(&f, hb, n, l3, mode, start);
+    sig = hop_sig(&f, hb, n, l3, mode, start);
     if (s->hop_skb == (u64)skb && s->hop_sig == sig && hop_same(s, hb, n) &&
         emit_hop(s, hook, skb, dev, reason, location))
         return;
@@ -1523,37 +1588,10 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
     if (early >= EARLY_PLAIN && emit_raw(s, hook, skb, dev, reason, location, &f, hb, n, start, l3, sig, early))
         return;
 #endif
-#if defined(BRT_FIXED_FILTER) && !defined(BRT_PCAP_FILTER) && !defined(BRT_NAT_FOLLOW)
-    /* Not with NAT following: a rejected packet may be one NAT rewrote
-     * (follow_nat), and both together with the IPv6 parser took the
-     * verifier past its 1M-instruction budget (E2BIG on 6.18). */
-    if (!screened && quick_reject(hb, n, &f, start, l3)) {
-        s->cur_skb = 0; /* a route lookup now is for this packet, not ours */
-        return;
-    }
-#endif
-    u32 wl = wire_len(&f, start);
-    int outer_ok = outer_matches(s, hb, n, wl, &f, l3);
-#if defined(BRT_PCAP_FILTER) && !defined(BRT_PCAP_INNER)
-    /* decided before any parsing: the cost of a packet that is not ours (unless
-     * something matched under NAT following: it may be a rewritten one) */
-    if (!outer_ok && !follow_armed()) {
-        s->cur_skb = 0;
-        return;
-    }
-#endif
     struct brt_parsed p = {};
-    parse_skb(&f, hb, n, start, mode, l3, &p);
-    int ours = packet_match(&p) && (outer_ok || pcap_inner(hb, n, &p, wl));
-#ifdef BRT_NAT_FOLLOW
-    int followed = !ours && !(p.flags & BRT_F_V6) && follow_nat((u64)skb, &p.outer, hook);
-#else
-    int followed = 0;
-#endif
-    if (!ours && !followed) {
-        s->cur_skb = 0; /* a route lookup now is for this packet, not ours */
+    int ours = 0;
+    if (!packet_ours(s, hook, skb, &f, hb, n, start, mode, l3, screened, &p, &ours))
         return;
-    }
     u64 now = bpf_ktime_get_ns();
 #ifdef BRT_NAT_FOLLOW
     if (ours)
@@ -1579,24 +1617,8 @@ static __always_inline void emit_skb(struct brt_scratch *s, u16 hook, void *skb,
         return;
     }
     fill_parsed(ev, &p, l3);
-    /* n through the scratch: the verifier tracks no map value's contents, so
-     * the header length copy_headers gets has one range on every parse path.
-     * Passed in its register it carried each path's own bounds from the
-     * parsers' checks, no path's state could stand in for another's, and each
-     * walked the record's whole construction again: 694k instructions
-     * verified for a program of 3.6k, 0.62 s of a 0.78 s start; 308k, 0.30 s
-     * with this (6.18, verifier log stats). */
-    *(volatile u32 *)&s->hdr_n = n;
-#ifdef BRT_HOPS
-    keep_headers(s, ev->headers, &ev->hdr_len, hb, *(volatile u32 *)&s->hdr_n);
-    s->hop_skb = (u64)skb;
-    s->hop_sig = sig;
-    s->hop_base = now;
-#else
-    copy_headers(ev->headers, &ev->hdr_len, hb, *(volatile u32 *)&s->hdr_n, &f, start);
-#endif
+    store_headers(s, ev, skb, &f, hb, n, start, sig, now);
     events.ringbuf_submit(ev, 0);
-    return;
 }
 
 /* ---- tracepoint backbone (raw tracepoints; argument lists read in 6.18) ----
@@ -1983,6 +2005,31 @@ static __always_inline int fib6_pass(const u64 *sa, const u64 *da)
     return pass;
 }
 
+/* A v6 route lookup's flow (addresses, protocol, interfaces) and the
+ * gateway the tracepoint's gw reads, into its record. */
+static __always_inline void fill_route6(struct brt_event *ev, void *flp, void *res, u64 *sa, u64 *da,
+                                        u64 cur, u32 iif)
+{
+    void *nh = 0;
+    RD(nh, res, OFF_F6R_NH);
+    __builtin_memcpy(ev->saddr6, sa, 16);
+    __builtin_memcpy(ev->daddr6, da, 16);
+    __builtin_memcpy(&ev->outer.saddr, &ev->saddr6[12], 4);
+    __builtin_memcpy(&ev->outer.daddr, &ev->daddr6[12], 4);
+    ev->outer.icmp_type = 0xff;
+    RD(ev->outer.proto, flp, OFF_FLOWI6_PROTO);
+    RD(ev->fib_oif, flp, OFF_FLOWI6_OIF);
+    ev->fib_iif = iif;
+    if (!cur)
+        RD(ev->fib_iif, flp, OFF_FLOWI6_IIF);
+    /* The gateway as the tracepoint's gw reads it (res->nh->fib_nh_gw6): its 16
+     * bytes go where a route event has nothing, the inner key (BRT_F_GW6). */
+    _Static_assert(sizeof(ev->inner) >= 16, "the inner key holds an IPv6 gateway");
+    if (nh && ev->fib_err == 0 && fill_nexthop(ev, nh + OFF_F6NH_NHC) == 10
+        && bpf_probe_read_kernel(&ev->inner, 16, nh + OFF_F6NH_NHC + OFF_NHC_GW) == 0)
+        ev->flags |= BRT_F_GW6;
+}
+
 int brt_tp_fib6_table_lookup(struct bpf_raw_tracepoint_args *ctx)
 {
 #ifdef ONLY_DROPS
@@ -2025,24 +2072,7 @@ int brt_tp_fib6_table_lookup(struct bpf_raw_tracepoint_args *ctx)
     ev->flags = BRT_F_ROUTE | BRT_F_V6;
     ev->fib_table = table;
     ev->fib_err = err;
-    void *nh = 0;
-    RD(nh, res, OFF_F6R_NH);
-    __builtin_memcpy(ev->saddr6, sa, 16);
-    __builtin_memcpy(ev->daddr6, da, 16);
-    __builtin_memcpy(&ev->outer.saddr, &ev->saddr6[12], 4);
-    __builtin_memcpy(&ev->outer.daddr, &ev->daddr6[12], 4);
-    ev->outer.icmp_type = 0xff;
-    RD(ev->outer.proto, flp, OFF_FLOWI6_PROTO);
-    RD(ev->fib_oif, flp, OFF_FLOWI6_OIF);
-    ev->fib_iif = iif;
-    if (!cur)
-        RD(ev->fib_iif, flp, OFF_FLOWI6_IIF);
-    /* The gateway as the tracepoint's gw reads it (res->nh->fib_nh_gw6): its 16
-     * bytes go where a route event has nothing, the inner key (BRT_F_GW6). */
-    _Static_assert(sizeof(ev->inner) >= 16, "the inner key holds an IPv6 gateway");
-    if (nh && ev->fib_err == 0 && fill_nexthop(ev, nh + OFF_F6NH_NHC) == 10
-        && bpf_probe_read_kernel(&ev->inner, 16, nh + OFF_F6NH_NHC + OFF_NHC_GW) == 0)
-        ev->flags |= BRT_F_GW6;
+    fill_route6(ev, flp, res, sa, da, cur, iif);
     if (ev->netns && NETNS_REFUSED(ev))
         return 0;
     events.ringbuf_submit(ev, 0);
