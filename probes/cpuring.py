@@ -34,8 +34,8 @@ POS_TAIL = 8
 
 class Ring(IntEnum):
     """The kinds of record with rings of their own: the index of a CPU's ring
-    of that kind in cpu_pos (brtrace.c: CPU_RING_<NAME>), and the map's name
-    (cpu_<name>)."""
+    of that kind in cpu_pos (brtrace.c: CPU_RING_<NAME>), the map's name
+    (cpu_<name>) and its slots' macros (<KIND>_SLOTS, <KIND>_SLOT_BYTES)."""
 
     HOPS = 0
     RAWS = 1
@@ -44,6 +44,11 @@ class Ring(IntEnum):
     @property
     def map_name(self) -> bytes:
         return f"cpu_{self.name.lower()}".encode()
+
+    @property
+    def record_kind(self) -> str:
+        """One record's kind: HOP for the ring of HOPS."""
+        return self.name.removesuffix("S")
 
 
 RINGS = len(Ring)

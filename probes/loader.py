@@ -111,25 +111,26 @@ class CpuRingLayout:
                    cpuring.slots_per_cpu(raw_pages(pages) * page, raw_record_dtype().itemsize, n),
                    cpuring.slots_per_cpu(route_pages(pages) * page, route_record_dtype().itemsize, n))
 
-    def _rings(self) -> tuple[tuple[cpuring.Ring, str, int, np.dtype], ...]:
-        """(ring, its C macros' prefix, slots, record layout) of each ring."""
-        return ((cpuring.Ring.HOPS, "HOP", self.hop_slots, hop_record_dtype()),
-                (cpuring.Ring.RAWS, "RAW", self.raw_slots, raw_record_dtype()),
-                (cpuring.Ring.ROUTES, "ROUTE", self.route_slots, route_record_dtype()))
+    def _rings(self) -> tuple[tuple[cpuring.Ring, int, np.dtype], ...]:
+        """(ring, slots, record layout) of each ring."""
+        return ((cpuring.Ring.HOPS, self.hop_slots, hop_record_dtype()),
+                (cpuring.Ring.RAWS, self.raw_slots, raw_record_dtype()),
+                (cpuring.Ring.ROUTES, self.route_slots, route_record_dtype()))
 
     def cflags(self) -> list[str]:
         flags = [f"-DBRT_NCPU={self.ncpu}", f"-DCPU_POS_WORDS={cpuring.POS_WORDS}",
                  f"-DCPU_POS_TAIL={cpuring.POS_TAIL}", f"-DCPU_RINGS={cpuring.RINGS}"]
-        for ring, prefix, slots, dtype in self._rings():
-            flags += [f"-DCPU_RING_{ring.name}={int(ring)}", f"-D{prefix}_SLOTS={slots}",
-                      f"-D{prefix}_SLOT_BYTES={dtype.itemsize}"]
+        for ring, slots, dtype in self._rings():
+            kind = ring.record_kind
+            flags += [f"-DCPU_RING_{ring.name}={int(ring)}", f"-D{kind}_SLOTS={slots}",
+                      f"-D{kind}_SLOT_BYTES={dtype.itemsize}"]
         return flags
 
     def open(self, bpf: Any) -> tuple[cpuring.CpuRing, ...]:
         """The hop, raw and route rings, mapped from the loaded program's maps."""
         pos = cpuring.CpuPositions.from_fd(bpf[b"cpu_pos"].map_fd, self.ncpu)
         return tuple(cpuring.CpuRing.from_fd(bpf[ring.map_name].map_fd, pos, ring, slots, dtype)
-                     for ring, _, slots, dtype in self._rings())
+                     for ring, slots, dtype in self._rings())
 
 
 # The reject path reads the skb and its headers with plain loads through

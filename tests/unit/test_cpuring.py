@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import mmap
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -133,3 +134,11 @@ def test_possible_cpus(text: str, count: int, limit: int) -> None:
     """Gaps in the ids: fewer per-CPU map values than ring indexes."""
     cpus = PossibleCpus.parse(text)
     assert (cpus.count, cpus.id_limit) == (count, limit)
+
+
+def test_ring_names_match_brtrace_c() -> None:
+    """The map names and macro prefixes brtrace.c declares (cpu_hops, HOP_SLOTS)."""
+    src = (Path(__file__).resolve().parents[2] / "probes" / "brtrace.c").read_text()
+    for ring in Ring:
+        assert f"{ring.map_name.decode()}," in src or f"{ring.map_name.decode()})" in src, ring
+        assert f"{ring.record_kind}_SLOTS" in src and f"CPU_RING_{ring.name}" in src, ring
