@@ -73,10 +73,11 @@ def _lost_at_rate(b: Bench, fig: Figure) -> None:
         for _ in range(1 if b.smoke else b.rounds):  # loss came in bursts: a run each round
             tr = Tracer(t, "--filter", "match")
             res = flood(dur, rate=LOSS_RATE)
+            skipped = sum(p.misses for p in progstats.programs())  # before the programs go
             info = tr.stop()
             vals.append(info["lost"])
             details.append({"sent_pps": res["pps"], "events": info["events"], "lost": info["lost"],
-                            "events_per_s": info["events"] / res["seconds"]})
+                            "events_per_s": info["events"] / res["seconds"], "skipped_runs": skipped})
             b.log(f"100k pkt/s {t.name}: sent {res['pps']:,.0f} pkt/s, "
                   f"events {info['events']:,}, lost {info['lost']:,}")
         fig.results[t.name] = {**spread(vals), "detail": details}
@@ -84,9 +85,11 @@ def _lost_at_rate(b: Bench, fig: Figure) -> None:
     det = fig.results["after"]["detail"]
     sent = statistics.median(d["sent_pps"] for d in det)
     evs = statistics.median(d["events_per_s"] for d in det)
+    skipped = sum(d["skipped_runs"] for d in det)
     fig.note = (f"paced sender (1 ms bursts) asked for {LOSS_RATE // 1000}k pkt/s and reached "
                 f"{sent / 1000:.0f}k ({evs / 1000:.0f}k events/s): on 2 CPUs the traced path and the "
-                "consumer share the machine; every event of every hop is traced and correlated")
+                "consumer share the machine; every event of every hop is traced and correlated; "
+                f"program runs the kernel skipped (recursion_misses), all rounds: {skipped}")
 
 
 def _loss_counted(b: Bench, fig: Figure) -> None:
@@ -123,6 +126,7 @@ class CostSamples:
     # variant -> program name -> [(ns per run, runs per packet)], one per round: where the time goes
     per_prog: dict[str, dict[str, list[tuple[float, float]]]] = field(default_factory=dict)
     base_ns: list[float] = field(default_factory=list)
+    skipped: dict[str, list[float]] = field(default_factory=dict)  # runs skipped (recursion) per round
 
     def add(self, name: str, res: dict[str, Any], progs: list[progstats.ProgStats]) -> str:
         """File one sample; returns the log line."""
@@ -135,6 +139,7 @@ class CostSamples:
         self.per_run.setdefault(name, []).append(ns / runs if runs else 0.0)
         sent = max(res["sent"], 1)
         self.runs_pp.setdefault(name, []).append(runs / sent)
+        self.skipped.setdefault(name, []).append(float(sum(p.misses for p in progs)))
         progs_of = self.per_prog.setdefault(name, {})
         for p in progs:
             if p.run_cnt:
@@ -154,7 +159,9 @@ def probecost(b: Bench) -> None:
             "match": b.add(Figure("cost_net_match", "probe time per packet net of the empty program, "
                                   "every packet traced (bpf_stats)", NET_TRACED, "ns"))}
     f_runs = b.add(Figure("cost_runs", "program runs per packet, filter not matching", REFERENCE, "runs"))
-    if b.skip_kernel(f_nm, f_m, f_fl, *nets.values(), f_runs):
+    f_skip = b.add(Figure("cost_skipped", "program runs the kernel skipped (nested on a CPU), every "
+                          "packet traced", LOST, "runs"))
+    if b.skip_kernel(f_nm, f_m, f_fl, *nets.values(), f_runs, f_skip):
         return
     dur = 0.3 if b.smoke else 1.0
     after = b.after
@@ -181,6 +188,7 @@ def probecost(b: Bench) -> None:
                                    "per_program": per_program(samples.per_prog.get(key, {}))}
     f_fl.results["after"] = spread(samples.per_run.get("floor", []))
     _net_figures(b, samples, nets, f_runs)
+    _skipped_figure(b, samples, f_skip)
     _cost_notes(f_nm, f_m, f_fl, statistics.median(samples.base_ns) if samples.base_ns else 0.0)
 
 
@@ -201,6 +209,17 @@ def _net_figures(b: Bench, samples: CostSamples, nets: dict[str, Figure], f_runs
         f_runs.results[t.name] = spread(samples.runs_pp.get(f"nomatch:{t.name}", []))
     f_runs.note = ("program runs (hooks crossed, tail calls not counted) per packet sent: every run "
                    "pays the dispatch at least")
+
+
+def _skipped_figure(b: Bench, samples: CostSamples, fig: Figure) -> None:
+    """The kernel's recursion_misses over the traced rounds: each skipped run is
+    a hook crossing no event and no loss counter shows, so it must stay 0."""
+    for t in b.trees:
+        fig.results[t.name] = spread(samples.skipped.get(f"match:{t.name}", []))
+    if "max" in fig.results.get("after", {}):
+        fig.judge(fig.results["after"]["max"])
+    fig.note = ("bpf_prog_info.recursion_misses summed over brtrace's programs, per round: a run "
+                "the kernel refused because the same program was running on that CPU")
 
 
 def per_program(rounds: dict[str, list[tuple[float, float]]]) -> dict[str, dict[str, float]]:

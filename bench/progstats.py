@@ -5,7 +5,7 @@ from the throughput noise of a shared machine. With kernel.bpf_stats_enabled
 the kernel times every run (adding a clock read on each side, which the empty
 program's figure shows). Read with bare bpf(2) calls so the bench needs no
 bpftool (probes/bpfsys.py's wrapper); ``struct bpf_prog_info`` is uapi (include/uapi/linux/bpf.h, read in
-6.18): name at 64, run_time_ns at 192, run_cnt at 200.
+6.18): name at 64, run_time_ns at 192, run_cnt at 200, recursion_misses at 208.
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ class ProgStats:
     name: str  # truncated to 15 characters by the kernel
     run_time_ns: int
     run_cnt: int
+    # runs the kernel skipped because the program was already running on that
+    # CPU (bpf_prog_inc_misses_counter, kernel/bpf/syscall.c, read in 6.18):
+    # a packet crossing the hook then was not seen, and no ring counts it
+    misses: int = 0
 
 
 def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char]) -> int:
@@ -61,8 +65,8 @@ def _info(prog_id: int) -> ProgStats | None:
         if _bpf(BPF_OBJ_GET_INFO_BY_FD, q) < 0:
             return None
         name = info.raw[64:80].split(b"\0", 1)[0].decode(errors="replace")
-        run_time, run_cnt = struct.unpack_from("<QQ", info, 192)
-        return ProgStats(prog_id, name, run_time, run_cnt)
+        run_time, run_cnt, misses = struct.unpack_from("<QQQ", info, 192)
+        return ProgStats(prog_id, name, run_time, run_cnt, misses)
     finally:
         os.close(fd)
 

@@ -25,7 +25,7 @@ def test_bench_smoke_kernel(flannel_lab: LabInfo, tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     figs = {f["key"]: f for f in json.loads(out.read_text())["figures"]}
-    for key in ("startup", "exit", "lost_100k", "lost_exact"):
+    for key in ("startup", "exit", "lost_100k", "lost_exact", "cost_skipped"):
         assert not figs[key]["skipped"], figs[key]
         assert figs[key]["results"]["after"]["n"] >= 1
     # loss is counted exactly: what a starved 1-page ring received plus what it counted lost
