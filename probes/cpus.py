@@ -8,6 +8,7 @@ bpf_get_smp_processor_id() returns, so they need one past the highest id.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 POSSIBLE = "/sys/devices/system/cpu/possible"
@@ -27,7 +28,10 @@ class PossibleCpus:
         return cls(tuple(ids))
 
     @classmethod
+    @functools.cache
     def read(cls) -> PossibleCpus:
+        """Once per process: the possible set is fixed at boot, and the loss
+        counters are read through it every 0.2 s (childload._Map)."""
         with open(POSSIBLE) as f:
             return cls.parse(f.read())
 
